@@ -1,0 +1,75 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One strict setting list for every target (STYLE: declared once).
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "k8slb",
+    products: [
+        .executable(name: "k8slb-watcher", targets: ["Watcher"]),
+        .executable(name: "k8slb-actor", targets: ["Actor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // Pure domain logic: no I/O, no clocks, no randomness, no C imports.
+        .target(name: "Core", swiftSettings: strict),
+
+        // C libraries chosen by the project (system-library targets over shim.h).
+        .systemLibrary(
+            name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CNetlink", path: "Sources/CNetlink", pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+
+        .executableTarget(
+            name: "Watcher",
+            dependencies: [
+                "Core", "CCurl", "COpenSSL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/Watcher",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "Actor",
+            dependencies: [
+                "Core", "CNetlink", "COpenSSL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Actor",
+            swiftSettings: strict),
+
+        .executableTarget(
+            name: "CoreBenchmarks",
+            dependencies: ["Core"],
+            path: "Benchmarks/CoreBenchmarks",
+            swiftSettings: strict),
+
+        .testTarget(
+            name: "CoreTests",
+            dependencies: [
+                "Core",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "WatcherTests",
+            dependencies: ["Watcher"],
+            swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,344 @@
+extension UserConfig {
+    /// A config that passed validation, with the warnings it raised.
+    package struct Validated: Sendable {
+        package let config: UserConfig
+        package let warnings: [ConfigIssue]
+    }
+
+    /// The one validating parser for the user config JSON. Reports every error it finds (not just
+    /// the first), each with its JSON path; unknown keys are warnings.
+    package static func parse(_ json: some StringProtocol) throws(ConfigValidationError) -> Validated {
+        var parser = ConfigParser()
+        let config = parser.parseDocument(String(json))
+        guard parser.errors.isEmpty, let config else {
+            throw ConfigValidationError(errors: parser.errors, warnings: parser.warnings)
+        }
+        return Validated(config: config, warnings: parser.warnings)
+    }
+}
+
+/// Walks the JSON tree collecting issues. Kept private to the parse function above.
+private struct ConfigParser {
+    var issues: [ConfigIssue] = []
+    var errors: [ConfigIssue] { issues.filter { $0.severity == .error } }
+    var warnings: [ConfigIssue] { issues.filter { $0.severity == .warning } }
+
+    mutating func error(_ path: String, _ message: String) { issues.append(ConfigIssue(.error, path, message)) }
+    mutating func warn(_ path: String, _ message: String) { issues.append(ConfigIssue(.warning, path, message)) }
+
+    static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    mutating func parseDocument(_ text: String) -> UserConfig? {
+        let root: JSONValue
+        do {
+            root = try JSONReader.parse(text)
+        } catch {
+            self.error("", error.description)
+            return nil
+        }
+        guard let members = object(root, "") else { return nil }
+        var config = UserConfig.empty
+        var sawPools = false
+        for (key, value) in members {
+            switch key {
+            case "pools":
+                sawPools = true
+                config.pools = parsePools(value, "pools")
+            case "keepalived": config.keepalived = parseKeepalived(value, "keepalived")
+            case "haproxy": config.haproxy = parseHAProxy(value, "haproxy")
+            case "nginx": config.nginx = parseNginx(value, "nginx")
+            case "vrrp": config.vrrp = parseVRRP(value, "vrrp")
+            default: unknownKey("", key, known: ["pools", "keepalived", "haproxy", "nginx", "vrrp"])
+            }
+        }
+        if !sawPools {
+            error("pools", "required: define at least one pool (\"default\" is used by Services without the loadbalancer/pool annotation)")
+        } else if errors.isEmpty, !config.pools.isEmpty, config.pool(named: .default) == nil {
+            warn("pools", "no pool named \"default\": Services without the loadbalancer/pool annotation will not get an address")
+        }
+        return config
+    }
+
+    mutating func unknownKey(_ path: String, _ key: String, known: [String]) {
+        warn(Self.join(path, key), "unknown key ignored (known keys: \(known.joined(separator: ", ")))")
+    }
+
+    // MARK: JSON shape helpers
+
+    mutating func object(_ value: JSONValue, _ path: String) -> [(key: String, value: JSONValue)]? {
+        guard case .object(let members) = value else {
+            error(path, "expected an object, found \(value.typeName)")
+            return nil
+        }
+        return members
+    }
+
+    mutating func string(_ value: JSONValue, _ path: String) -> String? {
+        guard case .string(let s) = value else {
+            error(path, "expected a string, found \(value.typeName)")
+            return nil
+        }
+        return s
+    }
+
+    mutating func bool(_ value: JSONValue, _ path: String) -> Bool? {
+        switch value {
+        case .bool(let b): return b
+        case .string("true"): return true
+        case .string("false"): return false
+        default:
+            error(path, "expected true or false, found \(value.typeName)")
+            return nil
+        }
+    }
+
+    /// A number given as a JSON number or a decimal string (the original wrote "30").
+    mutating func numberText(_ value: JSONValue, _ path: String) -> String? {
+        switch value {
+        case .number(let n): return n
+        case .string(let s): return s
+        default:
+            error(path, "expected a number, found \(value.typeName)")
+            return nil
+        }
+    }
+
+    mutating func lines(_ value: JSONValue, _ path: String) -> [RawConfigLine] {
+        guard case .array(let items) = value else {
+            error(path, "expected an array of strings, found \(value.typeName)")
+            return []
+        }
+        var out: [RawConfigLine] = []
+        for (i, item) in items.enumerated() {
+            let itemPath = "\(path)[\(i)]"
+            guard let s = string(item, itemPath) else { continue }
+            do {
+                out.append(try RawConfigLine(parsing: s))
+            } catch {
+                self.error(itemPath, error.description)
+            }
+        }
+        return out
+    }
+
+    // MARK: pools
+
+    mutating func parsePools(_ value: JSONValue, _ path: String) -> [Pool] {
+        guard let members = object(value, path) else { return [] }
+        if members.isEmpty { error(path, "no pools defined") }
+        var pools: [Pool] = []
+        for (name, body) in members {
+            let poolPath = Self.join(path, name)
+            let poolName: PoolName
+            do {
+                poolName = try PoolName(parsing: name)
+            } catch {
+                self.error(poolPath, error.description)
+                continue
+            }
+            if let pool = parsePool(poolName, body, poolPath) { pools.append(pool) }
+        }
+        pools.sort { $0.name < $1.name }
+        checkOverlaps(pools, path)
+        return pools
+    }
+
+    mutating func parsePool(_ name: PoolName, _ value: JSONValue, _ path: String) -> Pool? {
+        guard let members = object(value, path) else { return nil }
+        var network: IPRange?, range: IPRange?, interface: InterfaceName?, ha = true
+        var failed = false
+        for (key, v) in members {
+            let p = Self.join(path, key)
+            switch key {
+            case "network", "range":
+                guard let s = string(v, p) else { failed = true; continue }
+                do {
+                    let parsed = try IPRange(parsing: s)
+                    if key == "network" { network = parsed } else { range = parsed }
+                    if parsed.family == .ipv6, parsed.span == .max {
+                        error(p, "\(s.quotedForMessage): covers the entire IPv6 address space")
+                        failed = true
+                    }
+                } catch {
+                    self.error(p, error.description)
+                    failed = true
+                }
+            case "interface":
+                guard let s = string(v, p) else { failed = true; continue }
+                if s.isEmpty { continue }  // the original's way of saying "auto-detect"
+                do { interface = try InterfaceName(parsing: s) } catch {
+                    self.error(p, error.description)
+                    failed = true
+                }
+            case "ha":
+                if let b = bool(v, p) { ha = b } else { failed = true }
+            default:
+                unknownKey(path, key, known: ["network", "range", "interface", "ha"])
+            }
+        }
+        if network == nil && !members.contains(where: { $0.key == "network" }) {
+            error(Self.join(path, "network"), "required: every address of the pool (a CIDR or start-stop)")
+            failed = true
+        }
+        if range == nil && !members.contains(where: { $0.key == "range" }) {
+            error(Self.join(path, "range"), "required: the dynamically assigned part of the network (a CIDR or start-stop)")
+            failed = true
+        }
+        guard !failed, let network, let range else { return nil }
+        let rangeText = rawString(members, "range") ?? range.description
+        let networkText = rawString(members, "network") ?? network.description
+        guard network.family == range.family else {
+            error(Self.join(path, "range"),
+                  "\(rangeText.quotedForMessage): range is \(range.family) but network \(networkText.quotedForMessage) is \(network.family); a pool holds one family")
+            return nil
+        }
+        guard network.contains(range) else {
+            error(Self.join(path, "range"),
+                  "\(rangeText.quotedForMessage): range is not inside network \(networkText.quotedForMessage)")
+            return nil
+        }
+        let pool = Pool(name: name, network: network, range: range, interface: interface, highAvailability: ha)
+        if pool.dynamicSize == 0 {
+            warn(Self.join(path, "range"), "\(rangeText.quotedForMessage): holds no assignable address (only the network's reserved addresses); only static IPs can be used")
+        }
+        return pool
+    }
+
+    func rawString(_ members: [(key: String, value: JSONValue)], _ key: String) -> String? {
+        guard case .string(let s)? = members.first(where: { $0.key == key })?.value else { return nil }
+        return s
+    }
+
+    mutating func checkOverlaps(_ pools: [Pool], _ path: String) {
+        let sorted = pools.sorted { ($0.network.start, $0.name) < ($1.network.start, $1.name) }
+        var widest: Pool?  // the pool reaching furthest so far, per family
+        for pool in sorted {
+            if let w = widest, w.family == pool.family, w.network.overlaps(pool.network) {
+                error(Self.join(path, pool.name.rawValue),
+                      "network \(pool.network) overlaps pool \"\(w.name)\" (network \(w.network)); a static IP would belong to both")
+            }
+            if widest == nil || widest!.family != pool.family || pool.network.end > widest!.network.end {
+                widest = pool
+            }
+        }
+    }
+
+    // MARK: other sections
+
+    mutating func parseKeepalived(_ value: JSONValue, _ path: String) -> KeepalivedSettings {
+        var settings = KeepalivedSettings()
+        guard let members = object(value, path) else { return settings }
+        for (key, v) in members {
+            let p = Self.join(path, key)
+            switch key {
+            case "email":
+                guard let s = string(v, p) else { continue }
+                let parts = s.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+                for part in parts {
+                    do { settings.notificationEmails.append(try EmailAddress(parsing: part)) } catch {
+                        self.error(p, error.description)
+                    }
+                }
+            case "emailFrom":
+                guard let s = string(v, p), !s.isEmpty else { continue }
+                do { settings.emailFrom = try EmailAddress(parsing: s) } catch { self.error(p, error.description) }
+            case "emailServer":
+                guard let s = string(v, p), !s.isEmpty else { continue }
+                do { settings.smtpServer = try SMTPServer(parsing: s) } catch { self.error(p, error.description) }
+            case "emailServerTimeout":
+                guard let s = numberText(v, p) else { continue }
+                if s.isEmpty { continue }
+                guard let n = Int(s), (1...3600).contains(n) else {
+                    error(p, "\(s.quotedForMessage): expected whole seconds from 1 to 3600")
+                    continue
+                }
+                settings.smtpTimeoutSeconds = n
+            default:
+                unknownKey(path, key, known: ["email", "emailFrom", "emailServer", "emailServerTimeout"])
+            }
+        }
+        if !settings.notificationEmails.isEmpty && settings.smtpServer == nil {
+            warn(Self.join(path, "emailServer"), "email recipients are set but no emailServer: no alerts will be sent")
+        }
+        return settings
+    }
+
+    mutating func parseHAProxy(_ value: JSONValue, _ path: String) -> HAProxyRawSections {
+        var s = HAProxyRawSections()
+        guard let members = object(value, path) else { return s }
+        for (key, v) in members {
+            let p = Self.join(path, key)
+            switch key {
+            case "global": s.global = lines(v, p)
+            case "defaults": s.defaults = lines(v, p)
+            case "tcpfront": s.tcpfront = lines(v, p)
+            case "httpfront": s.httpfront = lines(v, p)
+            case "tcpback": s.tcpback = lines(v, p)
+            case "httpback": s.httpback = lines(v, p)
+            default: unknownKey(path, key, known: ["global", "defaults", "tcpfront", "httpfront", "tcpback", "httpback"])
+            }
+        }
+        return s
+    }
+
+    mutating func parseNginx(_ value: JSONValue, _ path: String) -> NginxRawSections {
+        var s = NginxRawSections()
+        guard let members = object(value, path) else { return s }
+        for (key, v) in members {
+            let p = Self.join(path, key)
+            switch key {
+            case "global": s.global = lines(v, p)
+            case "http": s.http = lines(v, p)
+            case "stream": s.stream = lines(v, p)
+            case "upstream": s.upstream = lines(v, p)
+            case "proxy": s.proxy = lines(v, p)
+            default: unknownKey(path, key, known: ["global", "http", "stream", "upstream", "proxy"])
+            }
+        }
+        return s
+    }
+
+    mutating func parseVRRP(_ value: JSONValue, _ path: String) -> VRRPSettings {
+        var s = VRRPSettings()
+        guard let members = object(value, path) else { return s }
+        for (key, v) in members {
+            let p = Self.join(path, key)
+            switch key {
+            case "advertInterval":
+                guard let text = numberText(v, p) else { continue }
+                guard let cs = Self.centiseconds(text), (1...4095).contains(cs) else {
+                    error(p, "\(text.quotedForMessage): expected seconds from 0.01 to 40.95 in steps of 0.01 (VRRPv3)")
+                    continue
+                }
+                s.advertIntervalCentiseconds = cs
+            case "vridOffset":
+                guard let text = numberText(v, p) else { continue }
+                guard let n = Int(text), (0...254).contains(n) else {
+                    error(p, "\(text.quotedForMessage): expected a whole number from 0 to 254")
+                    continue
+                }
+                s.vridOffset = n
+            default: unknownKey(path, key, known: ["advertInterval", "vridOffset"])
+            }
+        }
+        return s
+    }
+
+    /// "0.3" → 30; nil when not a plain decimal with at most two fraction digits.
+    static func centiseconds(_ text: String) -> Int? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), !parts[0].isEmpty, parts[0].count <= 3,
+              parts[0].allSatisfy(\.isASCIIDigit), let whole = Int(parts[0]) else { return nil }
+        var frac = 0
+        if parts.count == 2 {
+            let f = parts[1]
+            guard (1...2).contains(f.count), f.allSatisfy(\.isASCIIDigit), let v = Int(f) else { return nil }
+            frac = f.count == 1 ? v * 10 : v
+        }
+        return whole * 100 + frac
+    }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
+}

@@ -1,0 +1,29 @@
+import ArgumentParser
+
+/// `k8slb-watcher`: allocates IPs to LoadBalancer Services and publishes them for the actors.
+@main
+struct WatcherCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "k8slb-watcher",
+        abstract: "Assigns external IPs from k8slb pools to Services of type LoadBalancer.",
+        discussion: """
+            The watcher (one active replica) watches Services, allocates addresses from the pools in \
+            the k8slb config (ConfigMap k8slb-system/global, key "config"), writes \
+            status.loadBalancer.ingress, and publishes every assignment for the k8slb actors.
+            """,
+        version: LinkedLibraries.versionText,
+        subcommands: [RunCommand.self, CheckConfigCommand.self],
+        defaultSubcommand: RunCommand.self)
+}
+
+/// `k8slb-watcher run`.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the watcher against the cluster (the default command).")
+
+    func run() async throws {
+        // The control loop lands with the Kubernetes client (issue 4); refuse rather than pretend.
+        throw ValidationError("the watcher control loop is not built yet; only 'check-config' works in this version")
+    }
+}
