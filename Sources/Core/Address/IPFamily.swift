@@ -13,3 +13,8 @@ package enum IPFamily: String, Sendable, Hashable, Comparable, CaseIterable, Cod
         lhs == .ipv4 && rhs == .ipv6
     }
 }
+
+extension IPFamily: CustomStringConvertible {
+    /// `IPv4` or `IPv6`.
+    package var description: String { rawValue }
+}

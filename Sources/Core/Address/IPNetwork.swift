@@ -20,7 +20,10 @@ package struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         let whole = String(text)
         let parts = whole.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw AddressParseError(whole, "not a CIDR (expected address/prefix)") }
-        let address = try AddressParser.parseAddress(String(parts[0]))
+        let address: IPAddress
+        do { address = try AddressParser.parseAddress(String(parts[0])) } catch {
+            throw AddressParseError(whole, error.problem)
+        }
         let prefix = try AddressParser.parsePrefix(parts[1], family: address.family, whole: whole)
         let mask = Self.hostMask(address.family, prefix)
         guard address.value & mask == 0 else {

@@ -4,6 +4,9 @@
 /// Every operation is O(log n) in the number of intervals, and memory is proportional to the
 /// number of intervals, never to how many numbers they cover: a /64 is one node. The tree is
 /// immutable and shared between copies, so the set is a cheap value type.
+///
+/// It holds at most 2^128 - 1 numbers (`count` must fit a `UInt128`); the config parser rejects
+/// the one range that large (`::/0`) before it gets here.
 package struct IntervalSet: Sendable, Equatable, CustomStringConvertible {
     private var root: Node?
     /// How many numbers the set holds.

@@ -90,7 +90,7 @@ package struct SMTPServer: Sendable, Hashable, CustomStringConvertible {
 
     package init(parsing text: String) throws(AddressParseError) {
         func port(_ s: Substring) throws(AddressParseError) -> UInt16 {
-            guard let p = UInt16(s), p > 0 else { throw AddressParseError(text, "port \(String(s).quotedForMessage) is not 1-65535") }
+            guard let p = UInt16(s), p > 0 else { throw AddressParseError(text, "port \"\(String(s).quotedForMessage)\" is not 1-65535") }
             return p
         }
         if text.hasPrefix("[") {
