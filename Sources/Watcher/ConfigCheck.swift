@@ -45,17 +45,15 @@ enum ConfigSource {
     /// ConfigMap with a `config` key) in a YAML/JSON manifest of one or more documents.
     static func extractConfig(_ text: String) throws(Failure) -> String {
         let trimmed = text.drop { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
-        if trimmed.first == "{", case .object(let members)? = try? JSONReader.parse(text),
-           !members.contains(where: { $0.key == "kind" || $0.key == "data" }) {
-            return text
+        if trimmed.first == "{" {
+            // Meant as JSON: the config itself unless it is a ConfigMap object.
+            guard case .object(let members)? = try? JSONReader.parse(text) else { return text }
+            if !members.contains(where: { $0.key == "kind" || $0.key == "data" }) { return text }
         }
         let documents: [Any]
         do {
             documents = try Array(Yams.load_all(yaml: text)).compactMap { $0 }
         } catch {
-            if trimmed.first == "{" {  // meant as JSON: let the config parser explain
-                return text
-            }
             throw Failure(description: "not JSON and not a YAML manifest: \(error)")
         }
         var candidates: [(name: String, config: String)] = []
