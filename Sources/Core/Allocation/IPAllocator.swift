@@ -18,6 +18,8 @@ package struct IPAllocator: Sendable {
     private var pools: [PoolName: PoolState] = [:]
     private var services: [ServiceKey: Record] = [:]
     private var holdings: [IPAddress: Holding] = [:]
+    /// Distinct addresses held per pool name (removed pools included), kept as addresses come and go.
+    private var inUse: [PoolName: Int] = [:]
 
     private struct PoolState: Sendable {
         var pool: Pool
@@ -28,11 +30,14 @@ package struct IPAllocator: Sendable {
     }
 
     private struct Record: Sendable {
-        /// The request the addresses answer; nil when restored addresses did not match it.
-        var request: AllocationRequest?
+        /// The request the Service's ports and sharing key come from.
+        var request: AllocationRequest
+        /// False when restored addresses did not answer `request`: the next `assign` recomputes.
+        var answersRequest: Bool
         var addresses: [AddressAssignment]
     }
 
+    /// How one Service holds one address (derived from its record; never stored twice).
     private struct Holder: Sendable, Hashable {
         var ports: Set<PortKey>
         var sharingKey: SharingKey?
@@ -41,7 +46,14 @@ package struct IPAllocator: Sendable {
 
     private struct Holding: Sendable {
         var pool: PoolName
-        var holders: [ServiceKey: Holder]
+        /// Usually one Service; sharers are few.
+        var holders: [ServiceKey]
+    }
+
+    private func holder(_ service: ServiceKey, at address: IPAddress) -> Holder {
+        let request = services[service]!.request
+        return Holder(ports: request.ports, sharingKey: request.sharingKey,
+                      isStatic: request.staticAddresses.contains(address))
     }
 
     /// An allocator over `pools` with nothing assigned.
@@ -58,7 +70,7 @@ package struct IPAllocator: Sendable {
 
     /// The Services holding `address`, sorted.
     package func holders(of address: IPAddress) -> [ServiceKey] {
-        holdings[address].map { $0.holders.keys.sorted() } ?? []
+        holdings[address].map { $0.holders.sorted() } ?? []
     }
 
     /// Every Service that holds something, sorted.
@@ -81,9 +93,7 @@ package struct IPAllocator: Sendable {
 
     /// Usage of every pool, sorted by name.
     package var usage: [PoolUsage] {
-        var inUse: [PoolName: Int] = [:]
-        for (_, h) in holdings { inUse[h.pool, default: 0] += 1 }
-        return pools.values.sorted { $0.pool.name < $1.pool.name }.map {
+        pools.values.sorted { $0.pool.name < $1.pool.name }.map {
             PoolUsage(pool: $0.pool.name, family: $0.pool.family, dynamicSize: $0.pool.dynamicSize,
                       dynamicFree: $0.free.count, inUse: inUse[$0.pool.name] ?? 0)
         }
@@ -93,7 +103,7 @@ package struct IPAllocator: Sendable {
     package var orphans: [Orphan] {
         holdings.compactMap { address, h -> Orphan? in
             guard !(pools[h.pool]?.pool.admits(address) ?? false) else { return nil }
-            return Orphan(address: address, pool: h.pool, services: h.holders.keys.sorted(),
+            return Orphan(address: address, pool: h.pool, services: h.holders.sorted(),
                           poolExists: pools[h.pool] != nil)
         }.sorted { $0.address < $1.address }
     }
@@ -117,7 +127,7 @@ package struct IPAllocator: Sendable {
     /// still fits. On error nothing changes.
     @discardableResult
     package mutating func assign(_ request: AllocationRequest) throws(AllocationError) -> [AddressAssignment] {
-        if let record = services[request.service], record.request == request { return record.addresses }
+        if let record = services[request.service], record.answersRequest, record.request == request { return record.addresses }
         let targets = try resolve(request)
         let current = services[request.service]?.addresses ?? []
         let me = request.service
@@ -146,12 +156,9 @@ package struct IPAllocator: Sendable {
             chosen.append(AddressAssignment(address: IPAddress(family: state.pool.family, value: value)!, pool: target.pool))
         }
         release(request.service)
-        for (assignment, target) in zip(chosen, targets) {
-            take(assignment, me, Holder(ports: request.ports, sharingKey: request.sharingKey,
-                                         isStatic: target.staticAddress != nil))
-        }
         let sorted = chosen.sorted()
-        services[me] = Record(request: request, addresses: sorted)
+        services[me] = Record(request: request, answersRequest: true, addresses: sorted)
+        for assignment in sorted { take(assignment, me, request.sharingKey) }
         return sorted
     }
 
@@ -162,18 +169,17 @@ package struct IPAllocator: Sendable {
     package mutating func restore(_ request: AllocationRequest, addresses: [IPAddress]) throws(AllocationError) -> [AddressAssignment] {
         let me = request.service
         let unique = Array(Set(addresses)).sorted()
-        var chosen: [(AddressAssignment, Holder)] = []
+        var assigned: [AddressAssignment] = []
         for address in unique {
             let isStatic = request.staticAddresses.contains(address)
             let holder = Holder(ports: request.ports, sharingKey: request.sharingKey, isStatic: isStatic)
             try checkSharing(address, holder, excluding: me)
             let pool = holdings[address]?.pool ?? owningPool(of: address, preferring: request.pools)
-            chosen.append((AddressAssignment(address: address, pool: pool), holder))
+            assigned.append(AddressAssignment(address: address, pool: pool))
         }
         release(me)
-        for (assignment, holder) in chosen { take(assignment, me, holder) }
-        let assigned = chosen.map(\.0).sorted()
-        services[me] = Record(request: satisfies(assigned, request) ? request : nil, addresses: assigned)
+        services[me] = Record(request: request, answersRequest: satisfies(assigned, request), addresses: assigned)
+        for assignment in assigned { take(assignment, me, request.sharingKey) }
         return assigned
     }
 
@@ -184,13 +190,17 @@ package struct IPAllocator: Sendable {
         var freed: [IPAddress] = []
         for assignment in record.addresses {
             let address = assignment.address
-            guard var holding = holdings[address], let holder = holding.holders.removeValue(forKey: service) else { continue }
-            if let key = holder.sharingKey, !holding.holders.values.contains(where: { $0.sharingKey == key }) {
+            guard var holding = holdings[address], let i = holding.holders.firstIndex(of: service) else { continue }
+            holding.holders.remove(at: i)
+            if let key = record.request.sharingKey,
+               !holding.holders.contains(where: { services[$0]?.request.sharingKey == key }) {
                 pools[holding.pool]?.shared[key]?.remove(address)
                 if pools[holding.pool]?.shared[key]?.isEmpty == true { pools[holding.pool]?.shared[key] = nil }
             }
             if holding.holders.isEmpty {
                 holdings[address] = nil
+                inUse[holding.pool, default: 1] -= 1
+                if inUse[holding.pool] == 0 { inUse[holding.pool] = nil }
                 freeAddress(address)
                 freed.append(address)
             } else {
@@ -211,8 +221,8 @@ package struct IPAllocator: Sendable {
             for name in states.keys where states[name]!.pool.range.contains(address) {
                 states[name]!.free.remove(address.value)
             }
-            for holder in holding.holders.values {
-                if let key = holder.sharingKey { states[holding.pool]?.shared[key, default: []].insert(address) }
+            for service in holding.holders {
+                if let key = services[service]?.request.sharingKey { states[holding.pool]?.shared[key, default: []].insert(address) }
             }
         }
         pools = states
@@ -267,12 +277,12 @@ package struct IPAllocator: Sendable {
     /// Throws unless `candidate` may hold `address` beside its current holders (other than `me`).
     private func checkSharing(_ address: IPAddress, _ candidate: Holder, excluding me: ServiceKey) throws(AllocationError) {
         guard let holding = holdings[address] else { return }
-        let others = holding.holders.filter { $0.key != me }
+        let others = holding.holders.filter { $0 != me }.sorted()
         guard !others.isEmpty else { return }
-        let refusing = others.filter { !Self.mayShare($0.value, candidate) }.keys.sorted()
+        let refusing = others.filter { !Self.mayShare(holder($0, at: address), candidate) }
         if !refusing.isEmpty { throw .addressInUse(address, by: refusing) }
-        for (key, holder) in others.sorted(by: { $0.key < $1.key }) {
-            let clash = holder.ports.intersection(candidate.ports)
+        for key in others {
+            let clash = holder(key, at: address).ports.intersection(candidate.ports)
             if !clash.isEmpty { throw .portConflict(address, with: key, ports: clash.sorted()) }
         }
     }
@@ -292,17 +302,18 @@ package struct IPAllocator: Sendable {
         }
     }
 
-    private mutating func take(_ assignment: AddressAssignment, _ service: ServiceKey, _ holder: Holder) {
+    private mutating func take(_ assignment: AddressAssignment, _ service: ServiceKey, _ sharingKey: SharingKey?) {
         let address = assignment.address
         if holdings[address] == nil {
-            holdings[address] = Holding(pool: assignment.pool, holders: [:])
+            holdings[address] = Holding(pool: assignment.pool, holders: [])
+            inUse[assignment.pool, default: 0] += 1
             for name in pools.keys where pools[name]!.pool.range.contains(address) {
                 pools[name]!.free.remove(address.value)
             }
         }
-        holdings[address]!.holders[service] = holder
-        if let key = holder.sharingKey {
-            pools[holdings[address]!.pool]?.shared[key, default: []].insert(address)
+        holdings[address]!.holders.append(service)
+        if let sharingKey {
+            pools[holdings[address]!.pool]?.shared[sharingKey, default: []].insert(address)
         }
     }
 
