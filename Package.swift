@@ -14,11 +14,13 @@ let package = Package(
     products: [
         .executable(name: "k8slb-watcher", targets: ["Watcher"]),
         .executable(name: "k8slb-actor", targets: ["Actor"]),
+        .executable(name: "k8slb-testapi", targets: ["TestAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Pure domain logic: no I/O, no clocks, no randomness, no C imports.
@@ -51,6 +53,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Actor",
+            swiftSettings: strict),
+
+        // The project's Kubernetes API server for tests and the demo (DESIGN §5).
+        .target(
+            name: "TestAPIServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "TestAPI",
+            dependencies: ["TestAPIServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/TestAPI",
             swiftSettings: strict),
 
         .executableTarget(

@@ -1,0 +1,55 @@
+/// One kind the test API server serves.
+package struct ResourceType: Sendable, Hashable {
+    package let group: String
+    package let version: String
+    package let plural: String
+    package let kind: String
+    package let namespaced: Bool
+    package let hasStatus: Bool
+    package let shortNames: [String]
+    /// Field selector paths this kind supports (besides metadata.name/namespace).
+    package let fieldSelectors: [String]
+    /// Strategic-merge list keys by dotted path.
+    package let mergeKeys: [String: String]
+
+    package var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
+    package var id: String { "\(group)/\(version)/\(plural)" }
+    package var singular: String { kind.lowercased() }
+
+    package static let services = ResourceType(
+        group: "", version: "v1", plural: "services", kind: "Service", namespaced: true, hasStatus: true,
+        shortNames: ["svc"], fieldSelectors: ["spec.type", "spec.clusterIP"],
+        mergeKeys: ["spec.ports": "port", "metadata.ownerReferences": "uid", "status.conditions": "type"])
+    package static let configMaps = ResourceType(
+        group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true, hasStatus: false,
+        shortNames: ["cm"], fieldSelectors: [], mergeKeys: ["metadata.ownerReferences": "uid"])
+    package static let endpoints = ResourceType(
+        group: "", version: "v1", plural: "endpoints", kind: "Endpoints", namespaced: true, hasStatus: false,
+        shortNames: ["ep"], fieldSelectors: [], mergeKeys: [:])
+    package static let nodes = ResourceType(
+        group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false, hasStatus: true,
+        shortNames: ["no"], fieldSelectors: ["spec.unschedulable"],
+        mergeKeys: ["status.conditions": "type", "status.addresses": "type"])
+    package static let events = ResourceType(
+        group: "", version: "v1", plural: "events", kind: "Event", namespaced: true, hasStatus: false,
+        shortNames: ["ev"],
+        fieldSelectors: ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+                         "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+                         "reason", "reportingComponent", "source", "type"],
+        mergeKeys: [:])
+    package static let namespaces = ResourceType(
+        group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false, hasStatus: true,
+        shortNames: ["ns"], fieldSelectors: ["status.phase"], mergeKeys: [:])
+    package static let endpointSlices = ResourceType(
+        group: "discovery.k8s.io", version: "v1", plural: "endpointslices", kind: "EndpointSlice", namespaced: true,
+        hasStatus: false, shortNames: [], fieldSelectors: ["addressType"], mergeKeys: [:])
+    package static let leases = ResourceType(
+        group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true,
+        hasStatus: false, shortNames: [], fieldSelectors: [], mergeKeys: [:])
+
+    package static let all: [ResourceType] = [services, configMaps, endpoints, nodes, events, namespaces, endpointSlices, leases]
+
+    static func find(group: String, version: String, plural: String) -> ResourceType? {
+        all.first { $0.group == group && $0.version == version && $0.plural == plural }
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+package import NIOCore
+import NIOHTTP1
+import NIOPosix
+package import Synchronization
+
+/// A Kubernetes API server for tests and the local demo: real HTTP, real watch streams, the
+/// semantics clients depend on (see DESIGN §5). Plain HTTP; put TLS in front when needed.
+package final class TestAPIServer: Sendable {
+    /// Injected failures for the next requests, and added latency.
+    package struct Faults: Sendable {
+        package var failNext: [Int] = []  // HTTP codes, consumed one per request
+        package var latency: Duration = .zero
+    }
+
+    package let store: ObjectStore
+    /// Interval between BOOKMARK events on watches that allow them.
+    package let bookmarkInterval: TimeAmount
+    let faults = Mutex(Faults())
+    private let group: MultiThreadedEventLoopGroup
+    private let channel = Mutex<(any Channel)?>(nil)
+
+    package init(windowSize: Int = 1000, bookmarkInterval: Duration = .seconds(5), threads: Int = 2) {
+        self.store = ObjectStore(windowSize: windowSize)
+        self.bookmarkInterval = .nanoseconds(Int64(bookmarkInterval.components.seconds) * 1_000_000_000
+                                             + bookmarkInterval.components.attoseconds / 1_000_000_000)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    }
+
+    /// Starts listening; returns the bound port (pass 0 for any free port).
+    @discardableResult
+    package func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
+        let server = self
+        let ch = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
+                    channel.pipeline.addHandler(RequestHandler(server: server))
+                }
+            }
+            .bind(host: host, port: port).get()
+        channel.withLock { $0 = ch }
+        return ch.localAddress?.port ?? port
+    }
+
+    /// Stops listening, ends every watch, and shuts the event loops down.
+    package func stop() async throws {
+        store.closeAllWatches()
+        let ch = channel.withLock { c in defer { c = nil }; return c }
+        try await ch?.close().get()
+        try await group.shutdownGracefully()
+    }
+
+    /// The next `count` API requests fail with `status` (429 carries `Retry-After: 1`).
+    package func failNext(_ count: Int, status: Int) {
+        faults.withLock { $0.failNext += Array(repeating: status, count: count) }
+    }
+
+    /// Adds `latency` before every API response.
+    package func setLatency(_ latency: Duration) {
+        faults.withLock { $0.latency = latency }
+    }
+}
+
+/// What the router decided to answer.
+enum Reply {
+    case json(HTTPResponseStatus, JSON, extraHeaders: [(String, String)] = [])
+    case watch(ResourceType, namespace: String?, labels: LabelSelector?, fields: FieldSelector?, rv: String?,
+               bookmarks: Bool, timeout: Int?)
+}
+
+final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: TestAPIServer
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    private var watchID: Int?
+
+    init(server: TestAPIServer) { self.server = server }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body.clear()
+        case .body(var b):
+            body.writeBuffer(&b)
+        case .end:
+            guard let head else { return }
+            let bytes = Data(body.readableBytesView)
+            let reply = Router(server: server).route(head, body: bytes)
+            let latency = server.faults.withLock { $0.latency }
+            if latency > .zero && !head.uri.hasPrefix("/testapi/") {
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .nanoseconds(Int64(latency.components.attoseconds / 1_000_000_000) + latency.components.seconds * 1_000_000_000)) {
+                    let (handler, ctx) = loopBound.value
+                    handler.respond(context: ctx, head: head, reply: reply)
+                }
+            } else {
+                respond(context: context, head: head, reply: reply)
+            }
+        }
+    }
+
+    func respond(context: ChannelHandlerContext, head: HTTPRequestHead, reply: Reply) {
+        switch reply {
+        case .json(let status, let json, let extra):
+            let data = json.data
+            var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(data.count))])
+            for (k, v) in extra { headers.add(name: k, value: v) }
+            if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: data)))), promise: nil)
+            let keepAlive = head.isKeepAlive
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [channel = context.channel] _ in
+                if !keepAlive { channel.close(promise: nil) }
+            }
+        case .watch(let r, let ns, let labels, let fields, let rv, let bookmarks, let timeout):
+            startWatch(context: context, head: head, r, ns, labels, fields, rv, bookmarks, timeout)
+        }
+    }
+
+    private func startWatch(context: ChannelHandlerContext, head: HTTPRequestHead, _ r: ResourceType, _ ns: String?,
+                            _ labels: LabelSelector?, _ fields: FieldSelector?, _ rv: String?, _ bookmarks: Bool, _ timeout: Int?) {
+        let headers = HTTPHeaders([("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+        let channel = context.channel
+        let ended = ManagedAtomic(false)
+        let send: @Sendable (JSON) -> Void = { event in
+            var buf = ByteBuffer(bytes: event.data)
+            buf.writeString("\n")
+            channel.eventLoop.execute {
+                guard !ended.load() else { return }
+                channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buf)), promise: nil)
+            }
+        }
+        let end: @Sendable (_ closeConnection: Bool) -> Void = { closeConnection in
+            channel.eventLoop.execute {
+                guard ended.exchange(true) == false else { return }
+                channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in
+                    if closeConnection { channel.close(promise: nil) }
+                }
+            }
+        }
+        let store = server.store
+        do {
+            let id = try store.watch(r, namespace: ns, labels: labels, fields: fields, resourceVersion: rv,
+                                     send: send, close: { end(true) })
+            watchID = id
+            if bookmarks {
+                let interval = server.bookmarkInterval
+                let task = channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                    store.sendBookmark(id)
+                }
+                channel.closeFuture.whenComplete { _ in task.cancel() }
+            }
+            if let timeout, timeout > 0 {
+                channel.eventLoop.scheduleTask(in: .seconds(Int64(timeout))) {
+                    store.stopWatch(id)
+                    end(false)
+                }
+            }
+        } catch {
+            send(.object(["type": .string("ERROR"), "object": error.status]))
+            end(false)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let id = watchID { server.store.stopWatch(id) }
+        context.fireChannelInactive()
+    }
+}
+
+/// A tiny atomic flag without pulling in swift-atomics.
+final class ManagedAtomic: Sendable {
+    private let value: Mutex<Bool>
+    init(_ v: Bool) { value = Mutex(v) }
+    func load() -> Bool { value.withLock { $0 } }
+    func exchange(_ v: Bool) -> Bool { value.withLock { old in defer { old = v }; return old } }
+}
