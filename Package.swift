@@ -55,6 +55,12 @@ let package = Package(
             path: "Sources/Actor",
             swiftSettings: strict),
 
+        // The one Kubernetes API client (libcurl), shared by watcher and actor.
+        .target(
+            name: "KubeClient",
+            dependencies: ["CCurl", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
+
         // The project's Kubernetes API server for tests and the demo (DESIGN §5).
         .target(
             name: "TestAPIServer",
@@ -83,6 +89,10 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: [.copy("Fixtures")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "KubeClientTests",
+            dependencies: ["KubeClient", "TestAPIServer"],
             swiftSettings: strict),
         .testTarget(
             name: "WatcherTests",

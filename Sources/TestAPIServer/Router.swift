@@ -13,6 +13,10 @@ struct Router {
         var query: [String: String] = [:]
         for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
         if path.first == "testapi" { return admin(path, query) }
+        server.log.withLock { log in
+            log.append(.init(method: head.method.rawValue, uri: head.uri, authorization: head.headers["Authorization"].first))
+            if log.count > 200 { log.removeFirst(log.count - 200) }
+        }
         if let code = server.faults.withLock({ f -> Int? in f.failNext.isEmpty ? nil : f.failNext.removeFirst() }) {
             let reason = code == 429 ? "TooManyRequests" : code == 503 ? "ServiceUnavailable" : "InternalError"
             let message = code == 429 ? "Too many requests, please try again later." : "injected failure"

@@ -17,6 +17,18 @@ package final class TestAPIServer: Sendable {
     /// Interval between BOOKMARK events on watches that allow them.
     package let bookmarkInterval: TimeAmount
     let faults = Mutex(Faults())
+    /// The last requests seen (method, URI, Authorization header), newest last.
+    let log = Mutex<[RecordedRequest]>([])
+
+    /// One request as the server saw it.
+    package struct RecordedRequest: Sendable, Equatable {
+        package let method: String
+        package let uri: String
+        package let authorization: String?
+    }
+
+    /// The last (up to 200) requests, oldest first.
+    package var recentRequests: [RecordedRequest] { log.withLock { $0 } }
     private let group: MultiThreadedEventLoopGroup
     private let channel = Mutex<(any Channel)?>(nil)
 

@@ -1,0 +1,71 @@
+import Foundation
+import KubeClient
+import Synchronization
+import Testing
+import TestAPIServer
+
+/// Runs `body` with a fresh in-process test API server and a client for it.
+func withServer<R>(windowSize: Int = 1000, bookmarkInterval: Duration = .seconds(5), token: String? = "test-token",
+                   _ body: (TestAPIServer, KubeClient, Int) async throws -> R) async throws -> R {
+    let server = TestAPIServer(windowSize: windowSize, bookmarkInterval: bookmarkInterval)
+    let port = try await server.start()
+    let client = KubeClient(config: ClusterConfig(server: "http://127.0.0.1:\(port)", token: token.map { .init(token: $0) }))
+    do {
+        let r = try await body(server, client, port)
+        try await server.stop()
+        return r
+    } catch {
+        try? await server.stop()
+        throw error
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(_ timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return await condition()
+}
+
+func lbService(_ name: String, namespace: String = "default", port: Int = 80, labels: [String: String]? = nil) -> Service {
+    Service(metadata: ObjectMeta(name: name, namespace: namespace, labels: labels),
+            spec: .init(type: "LoadBalancer", ports: [.init(name: "http", port: port, targetPort: .int(8080))], selector: ["app": name]))
+}
+
+/// Collects informer changes from a Sendable context.
+final class ChangeLog: Sendable {
+    private let entries = Mutex<[String]>([])
+    func append(_ s: String) { entries.withLock { $0.append(s) } }
+    var all: [String] { entries.withLock { $0 } }
+}
+
+/// True when the environment requires privileged/integration tests to run (CI).
+let requireIntegration = ProcessInfo.processInfo.environment["CI"] == "true"
+
+/// Finds an executable on PATH.
+func which(_ name: String) -> String? {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin:/usr/sbin:/sbin").split(separator: ":") + ["/usr/sbin", "/sbin"] {
+        let p = "\(dir)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return nil
+}
+
+/// Runs a command to completion, returning status and combined output.
+@discardableResult
+func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    if let environment { p.environment = environment }
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
