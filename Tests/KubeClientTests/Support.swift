@@ -47,7 +47,9 @@ let requireIntegration = ProcessInfo.processInfo.environment["CI"] == "true"
 
 /// Finds an executable on PATH.
 func which(_ name: String) -> String? {
-    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin:/usr/sbin:/sbin").split(separator: ":") + ["/usr/sbin", "/sbin"] {
+    let path: String = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    let dirs: [String] = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
+    for dir in dirs {
         let p = "\(dir)/\(name)"
         if FileManager.default.isExecutableFile(atPath: p) { return p }
     }
