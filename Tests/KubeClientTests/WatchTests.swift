@@ -146,8 +146,11 @@ import TestAPIServer
 
     @Test func rateLimitedRequeueGrowsAndForgetResets() async {
         let q = WorkQueue<String>(baseDelay: .milliseconds(10))
-        await q.addRateLimited("k")
-        await q.addRateLimited("k")
+        await q.addRateLimited("k")  // after 10 ms
+        #expect(await q.failureCount("k") == 1)
+        #expect(await q.next() == "k")
+        await q.done("k")
+        await q.addRateLimited("k")  // after 20 ms
         #expect(await q.failureCount("k") == 2)
         #expect(await q.next() == "k")
         await q.done("k")
