@@ -82,6 +82,12 @@ let package = Package(
             path: "Benchmarks/CoreBenchmarks",
             swiftSettings: strict),
 
+        .executableTarget(
+            name: "KubeBenchmarks",
+            dependencies: ["KubeClient", "TestAPIServer"],
+            path: "Benchmarks/KubeBenchmarks",
+            swiftSettings: strict),
+
         .testTarget(
             name: "CoreTests",
             dependencies: [

@@ -27,6 +27,10 @@ package final class TestAPIServer: Sendable {
         package let authorization: String?
     }
 
+    /// TCP connections accepted so far (to check that clients reuse connections).
+    let connections = Mutex(0)
+    package var connectionsAccepted: Int { connections.withLock { $0 } }
+
     /// The last (up to 200) requests, oldest first.
     package var recentRequests: [RecordedRequest] { log.withLock { $0 } }
     private let group: MultiThreadedEventLoopGroup
@@ -47,7 +51,8 @@ package final class TestAPIServer: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
+                server.connections.withLock { $0 += 1 }
+                return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
                     channel.pipeline.addHandler(RequestHandler(server: server))
                 }
             }

@@ -129,6 +129,15 @@ import TestAPIServer
         }
     }
 
+    @Test func oneLaneReusesOneConnection() async throws {
+        try await withServer { server, _, port in
+            let client = KubeClient(config: ClusterConfig(server: "http://127.0.0.1:\(port)"), lanes: 1)
+            let before = server.connectionsAccepted
+            for _ in 0..<50 { _ = try await client.list(Service.self) }
+            #expect(server.connectionsAccepted - before == 1)
+        }
+    }
+
     @Test func bearerTokenIsSent() async throws {
         try await withServer(token: "s3cret") { server, client, _ in
             _ = try await client.list(Service.self)
