@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Pure domain logic: no I/O, no clocks, no randomness, no C imports.
@@ -40,9 +43,12 @@ let package = Package(
         .executableTarget(
             name: "Watcher",
             dependencies: [
-                "Core", "CCurl", "COpenSSL",
+                "Core", "KubeClient", "Observability", "CCurl", "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/Watcher",
             swiftSettings: strict),
@@ -59,6 +65,17 @@ let package = Package(
         .target(
             name: "KubeClient",
             dependencies: ["CCurl", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
+
+        // Metrics and health endpoints shared by both executables.
+        .target(
+            name: "Observability",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strict),
 
         // The project's Kubernetes API server for tests and the demo (DESIGN §5).
@@ -102,7 +119,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "WatcherTests",
-            dependencies: ["Watcher"],
+            dependencies: ["Watcher", "Core", "KubeClient", "TestAPIServer"],
             swiftSettings: strict),
     ]
 )

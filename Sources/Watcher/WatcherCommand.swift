@@ -1,4 +1,9 @@
 import ArgumentParser
+import Core
+import Foundation
+import KubeClient
+import Logging
+import Observability
 
 /// `k8slb-watcher`: allocates IPs to LoadBalancer Services and publishes them for the actors.
 @main
@@ -16,14 +21,3 @@ struct WatcherCommand: AsyncParsableCommand {
         defaultSubcommand: RunCommand.self)
 }
 
-/// `k8slb-watcher run`.
-struct RunCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "run",
-        abstract: "Run the watcher against the cluster (the default command).")
-
-    func run() async throws {
-        // The control loop lands with the Kubernetes client (issue 4); refuse rather than pretend.
-        throw ValidationError("the watcher control loop is not built yet; only 'check-config' works in this version")
-    }
-}

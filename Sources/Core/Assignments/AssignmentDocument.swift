@@ -10,9 +10,12 @@ package struct AssignmentDocument: Sendable, Hashable {
     package static let formatVersion = 1
 
     package var vips: [VIP]
+    /// The LB nodes (names, sorted): the VRRP peer set.
+    package var nodes: [String]
 
-    package init(vips: [VIP]) {
+    package init(vips: [VIP], nodes: [String] = []) {
         self.vips = vips.map(\.normalized).sorted { $0.address < $1.address }
+        self.nodes = nodes.sorted()
     }
 
     /// One external address and the Services it carries.
@@ -86,7 +89,7 @@ package struct AssignmentDocument: Sendable, Hashable {
 // MARK: - Codable (compact, stable keys)
 
 extension AssignmentDocument: Codable {
-    enum CodingKeys: String, CodingKey { case version = "v", vips }
+    enum CodingKeys: String, CodingKey { case version = "v", vips, nodes }
 
     package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -95,13 +98,14 @@ extension AssignmentDocument: Codable {
             throw DecodingError.dataCorruptedError(forKey: .version, in: c,
                 debugDescription: "assignment format \(version) is newer than this build understands (\(Self.formatVersion))")
         }
-        self.init(vips: try c.decode([VIP].self, forKey: .vips))
+        self.init(vips: try c.decode([VIP].self, forKey: .vips), nodes: try c.decodeIfPresent([String].self, forKey: .nodes) ?? [])
     }
 
     package func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(Self.formatVersion, forKey: .version)
         try c.encode(vips, forKey: .vips)
+        if !nodes.isEmpty { try c.encode(nodes, forKey: .nodes) }
     }
 }
 

@@ -37,7 +37,7 @@ package struct AssignmentShards: Sendable, Equatable {
         while true {
             var buckets = Array(repeating: [AssignmentDocument.VIP](), count: count)
             for vip in document.vips { buckets[shard(of: vip.address, count: count)].append(vip) }
-            let encoded = try buckets.map { Array(try encoder.encode(AssignmentDocument(vips: $0))) }
+            let encoded = try buckets.map { Array(try encoder.encode(AssignmentDocument(vips: $0, nodes: document.nodes))) }
             if encoded.allSatisfy({ $0.count <= maxShardBytes }) || count >= maxShardCount {
                 guard encoded.allSatisfy({ $0.count <= maxShardBytes }) else {
                     throw ShardError.tooLarge(bytes: encoded.map(\.count).max() ?? 0, limit: maxShardBytes)
@@ -54,6 +54,7 @@ package struct AssignmentShards: Sendable, Equatable {
         guard index.version <= AssignmentDocument.formatVersion else { throw ShardError.newerFormat(index.version) }
         guard shards.count == index.shards.count else { throw ShardError.shardCount(expected: index.shards.count, found: shards.count) }
         var vips: [AssignmentDocument.VIP] = []
+        var nodes: [String] = []
         for (i, bytes) in shards.enumerated() {
             guard digest(bytes) == index.shards[i] else { throw ShardError.digestMismatch(shard: i) }
             let part = try JSONDecoder().decode(AssignmentDocument.self, from: Data(bytes))
@@ -61,8 +62,9 @@ package struct AssignmentShards: Sendable, Equatable {
                 throw ShardError.misplaced(vip.address, shard: i)
             }
             vips += part.vips
+            nodes = part.nodes
         }
-        return AssignmentDocument(vips: vips)
+        return AssignmentDocument(vips: vips, nodes: nodes)
     }
 
     /// Why shards could not be written or read.
