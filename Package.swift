@@ -119,7 +119,9 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "WatcherTests",
-            dependencies: ["Watcher", "Core", "KubeClient", "TestAPIServer"],
+            dependencies: ["Watcher", "Core", "KubeClient", "TestAPIServer",
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
     ]
 )

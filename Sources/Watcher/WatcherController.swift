@@ -11,10 +11,10 @@ import Logging
 /// assignment (Service status, then the published document) before allocating anything new, and
 /// reconciles already-assigned Services first, so a restart never changes an IP.
 actor WatcherController {
-    let client: KubeClient
-    let settings: WatcherSettings
-    let logger: Logger
-    let metrics: WatcherMetrics
+    nonisolated let client: KubeClient
+    nonisolated let settings: WatcherSettings
+    nonisolated let logger: Logger
+    nonisolated let metrics: WatcherMetrics
 
     private let queue = WorkQueue<String>()
     private let services: Informer<Service>
@@ -33,6 +33,9 @@ actor WatcherController {
     private var lastShards: [Int: [UInt8]] = [:]
     private var lastIndex: [UInt8]?
     private var publishScheduled = false
+    /// How long the last publish took: the next one waits at least 4x that (publishing costs
+    /// O(document) however small the change, so this keeps it under ~20% of the time).
+    private var lastPublishCost: Duration = .zero
     private var lastConfigText: String?
     /// True once the start-up restore is done and the first publish succeeded or was attempted.
     private(set) var isReady = false
@@ -194,8 +197,7 @@ actor WatcherController {
             if before != assigned {
                 metrics.allocated()
                 schedulePublish()
-                let gone = Set(before.map(\.address)).subtracting(assigned.map(\.address))
-                if gone.contains(where: { allocator.holders(of: $0).isEmpty }) { requeuePending() }
+                if !Set(before.map(\.address)).subtracting(assigned.map(\.address)).isEmpty { requeuePending() }
                 await event(svc, "Normal", "IPAllocated",
                             "Assigned IP " + assigned.map { "\($0.address) from pool \($0.pool)" }.joined(separator: ", "))
             }
@@ -214,10 +216,9 @@ actor WatcherController {
         pending.remove(key)
         reported[key.description] = nil
         if entries.removeValue(forKey: key) != nil || !held.isEmpty { schedulePublish() }
-        if !freed.isEmpty {
-            metrics.poolUsage(allocator.usage)
-            requeuePending()
-        }
+        if !freed.isEmpty { metrics.poolUsage(allocator.usage) }
+        // A whole address, or ports on a shared one, may now be free for a waiting Service.
+        if !held.isEmpty { requeuePending() }
     }
 
     /// Something was freed: every waiting Service gets another try.
@@ -328,7 +329,7 @@ actor WatcherController {
     private func schedulePublish() {
         guard !publishScheduled else { return }
         publishScheduled = true
-        let delay = settings.publishDelay
+        let delay = max(settings.publishDelay, lastPublishCost * 4)
         Task {
             try? await Task.sleep(for: delay)
             await self.publish()
@@ -338,9 +339,12 @@ actor WatcherController {
     /// Writes changed shards first, then the index, then removes shards no longer listed.
     private func publish() async {
         publishScheduled = false
+        let started = ContinuousClock.now
+        defer { lastPublishCost = ContinuousClock.now - started }
         let doc = document()
         do {
-            let shards = try AssignmentShards.encode(doc)
+            // Encode off the actor: reconciles go on meanwhile.
+            let shards = try await Task.detached { try AssignmentShards.encode(doc) }.value
             for (i, bytes) in shards.shards.enumerated() where lastShards[i] != bytes {
                 try await writeConfigMap("\(settings.assignmentsName)-\(i)", key: "vips", bytes)
                 lastShards[i] = bytes
