@@ -105,6 +105,12 @@ let package = Package(
             path: "Benchmarks/KubeBenchmarks",
             swiftSettings: strict),
 
+        .executableTarget(
+            name: "WatcherBenchmarks",
+            dependencies: ["KubeClient", "TestAPIServer"],
+            path: "Benchmarks/WatcherBenchmarks",
+            swiftSettings: strict),
+
         .testTarget(
             name: "CoreTests",
             dependencies: [

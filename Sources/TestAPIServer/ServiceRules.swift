@@ -86,6 +86,9 @@ struct ServiceRules {
                     } else if usedNodePorts.contains(np) && !ownedBefore {
                         errors.append(.invalid("\(f).nodePort", .int(np), "provided port is already allocated"))
                     }
+                } else if usedNodePorts.count >= 32767 - 30000 + 1 {
+                    errors.append(FieldError(field: "\(f).nodePort", reason: "FieldValueInvalid",
+                                             detail: "Internal error occurred: failed to allocate a nodePort: range is full"))
                 } else {
                     while usedNodePorts.contains(nextNodePort) { nextNodePort = nextNodePort >= 32767 ? 30000 : nextNodePort + 1 }
                     ports[i]["nodePort"] = .int(nextNodePort)

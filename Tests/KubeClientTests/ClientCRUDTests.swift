@@ -129,6 +129,23 @@ import TestAPIServer
         }
     }
 
+    @Test func nodePortRangeFullIsAnErrorNotAHang() async throws {
+        try await withServer { _, client, _ in
+            // 2,768 node ports (30000-32767): fill them with Services of 4 ports each, then one more.
+            for i in 0..<692 {
+                var svc = lbService("s\(i)")
+                svc.spec?.ports = (0..<4).map { .init(name: "p\($0)", port: 80 + $0) }
+                _ = try await client.create(svc)
+            }
+            await #expect {
+                _ = try await client.create(lbService("one-too-many"))
+            } throws: { error in
+                let e = error as? KubeAPIError
+                return e?.code == 422 && e?.message.contains("range is full") == true
+            }
+        }
+    }
+
     @Test func oneLaneReusesOneConnection() async throws {
         try await withServer { server, _, port in
             let client = KubeClient(config: ClusterConfig(server: "http://127.0.0.1:\(port)"), lanes: 1)
