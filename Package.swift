@@ -36,6 +36,7 @@ let package = Package(
         .systemLibrary(
             name: "CNetlink", path: "Sources/CNetlink", pkgConfig: "libnl-route-3.0",
             providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        .systemLibrary(name: "CLibc", path: "Sources/CLibc"),
         .systemLibrary(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
@@ -43,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "Watcher",
             dependencies: [
-                "Core", "KubeClient", "Observability", "CCurl", "COpenSSL",
+                "Core", "KubeClient", "Observability", "CCurl", "COpenSSL", "CLibc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),

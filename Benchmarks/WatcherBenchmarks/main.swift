@@ -56,9 +56,11 @@ let watchTask = Task {
     }
 }
 
-func rss(_ pid: Int32) -> Int {
+/// A field of /proc/PID/status in KiB (VmRSS: all resident; RssAnon: private heap and stacks;
+/// RssFile: shared library code mapped from disk).
+func rss(_ pid: Int32, _ field: String = "VmRSS") -> Int {
     guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return -1 }
+          let line = s.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }) else { return -1 }
     return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
 }
 
@@ -91,7 +93,7 @@ for target in [0, 1_000, 10_000] {
     latencies.sort()
     func ms(_ d: Duration) -> String { String(format: "%.1f ms", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000) }
     print("\(target) Services present: create → status p50 \(ms(latencies[49])), p99 \(ms(latencies[98])), max \(ms(latencies[99]))"
-          + "; watcher RSS \(rss(watcher.processIdentifier) / 1024) MiB")
+          + "; watcher RSS \(rss(watcher.processIdentifier) / 1024) MiB (anon \(rss(watcher.processIdentifier, "RssAnon") / 1024) MiB, file \(rss(watcher.processIdentifier, "RssFile") / 1024) MiB)")
 }
 watchTask.cancel()
 try await server.stop()

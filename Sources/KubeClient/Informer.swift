@@ -17,7 +17,14 @@ package actor Informer<T: KubeResource> {
     private let fieldSelector: String?
     private let watchTimeout: ClosedRange<Int>
     private var backoff: Backoff
-    private var objects: [String: T] = [:]
+    /// Boxed so the dictionary holds one reference per object instead of a large inline value
+    /// (plus the table's slack) per object.
+    private final class Box: Sendable {
+        let value: T
+        init(_ value: T) { self.value = value }
+    }
+    private var objects: [String: Box] = [:]
+    private let transform: @Sendable (T) -> T
     private var resourceVersion: String?
     package private(set) var hasSynced = false
     /// Counters for tests and metrics.
@@ -25,7 +32,9 @@ package actor Informer<T: KubeResource> {
     package private(set) var watchCount = 0
 
     package init(client: KubeClient, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
-                 backoff: Backoff = Backoff(), watchTimeoutSeconds: ClosedRange<Int> = 300...600) {
+                 backoff: Backoff = Backoff(), watchTimeoutSeconds: ClosedRange<Int> = 300...600,
+                 transform: @escaping @Sendable (T) -> T = { $0 }) {
+        self.transform = transform
         self.client = client
         self.namespace = namespace
         self.labelSelector = labelSelector
@@ -35,10 +44,10 @@ package actor Informer<T: KubeResource> {
     }
 
     /// The cached object with key `namespace/name` (or `name`).
-    package func get(_ key: String) -> T? { objects[key] }
+    package func get(_ key: String) -> T? { objects[key]?.value }
 
     /// Every cached object, sorted by key.
-    package func list() -> [T] { objects.keys.sorted().map { objects[$0]! } }
+    package func list() -> [T] { objects.keys.sorted().map { objects[$0]!.value } }
 
     /// The last resourceVersion seen (list, event or bookmark).
     package var lastResourceVersion: String? { resourceVersion }
@@ -64,13 +73,15 @@ package actor Informer<T: KubeResource> {
                                           timeoutSeconds: Int.random(in: watchTimeout))
                 for try await event in stream {
                     switch event {
-                    case .added(let o), .modified(let o):
-                        let old = objects[o.key]
-                        objects[o.key] = o
+                    case .added(let incoming), .modified(let incoming):
+                        let o = transform(incoming)
+                        let old = objects[o.key]?.value
+                        objects[o.key] = Box(o)
                         resourceVersion = o.metadata.resourceVersion ?? resourceVersion
                         if let old { await handler(.updated(old: old, new: o)) } else { await handler(.added(o)) }
-                    case .deleted(let o):
-                        let old = objects.removeValue(forKey: o.key)
+                    case .deleted(let incoming):
+                        let o = transform(incoming)
+                        let old = objects.removeValue(forKey: o.key)?.value
                         resourceVersion = o.metadata.resourceVersion ?? resourceVersion
                         await handler(.deleted(old ?? o))
                     case .bookmark(let rv):
@@ -94,20 +105,20 @@ package actor Informer<T: KubeResource> {
     private func relist(_ handler: @Sendable (Change) async -> Void) async throws {
         listCount += 1
         let list = try await client.listAll(T.self, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector)
-        var fresh: [String: T] = [:]
-        for item in list.items { fresh[item.key] = item }
+        var fresh: [String: Box] = [:]
+        for item in list.items { fresh[item.key] = Box(transform(item)) }
         let previous = objects
         objects = fresh
         resourceVersion = list.metadata.resourceVersion
         for key in fresh.keys.sorted() {
-            let new = fresh[key]!
-            if let old = previous[key] {
+            let new = fresh[key]!.value
+            if let old = previous[key]?.value {
                 if old.metadata.resourceVersion != new.metadata.resourceVersion { await handler(.updated(old: old, new: new)) }
             } else {
                 await handler(.added(new))
             }
         }
-        for key in previous.keys.sorted() where fresh[key] == nil { await handler(.deleted(previous[key]!)) }
+        for key in previous.keys.sorted() where fresh[key] == nil { await handler(.deleted(previous[key]!.value)) }
         if !hasSynced {
             hasSynced = true
             await handler(.synced)

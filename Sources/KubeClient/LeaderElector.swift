@@ -108,11 +108,5 @@ package actor LeaderElector {
         _ = try? await client.update(lease)
     }
 
-    static func microTime(_ date: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
-        return f.string(from: date)
-    }
+    static func microTime(_ date: Date) -> String { Timestamp.micro(date) }
 }

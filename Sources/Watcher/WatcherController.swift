@@ -1,4 +1,5 @@
 import Core
+import CLibc
 import Foundation
 import KubeClient
 import Logging
@@ -30,7 +31,8 @@ actor WatcherController {
     /// Last problem reported per object, so an unchanged problem is not reported again.
     private var reported: [String: String] = [:]
     private var nodes: [String] = []
-    private var lastShards: [Int: [UInt8]] = [:]
+    /// Digest of each shard as last written (from the index): what changed is a digest compare.
+    private var lastShards: [Int: String] = [:]
     private var lastIndex: [UInt8]?
     private var publishScheduled = false
     /// How long the last publish took: the next one waits at least 4x that (publishing costs
@@ -45,7 +47,22 @@ actor WatcherController {
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
-        services = Informer(client: client)
+        services = Informer(client: client, transform: { svc in
+            // Cache only what reconcile reads: kubectl's last-applied annotation (a full JSON copy
+            // of the object), labels, selector and cluster IPs are dropped.
+            var s = svc
+            s.metadata.annotations?["kubectl.kubernetes.io/last-applied-configuration"] = nil
+            if s.metadata.annotations?.isEmpty == true { s.metadata.annotations = nil }
+            s.metadata.labels = nil
+            s.metadata.generateName = nil
+            s.spec?.selector = nil
+            s.spec?.clusterIP = nil
+            s.spec?.clusterIPs = nil
+            s.spec?.ipFamilies = nil
+            s.spec?.externalIPs = nil
+            s.spec?.externalTrafficPolicy = nil
+            return s
+        })
         configMaps = Informer(client: client, namespace: settings.namespace, fieldSelector: "metadata.name=\(settings.configMapName)")
         nodeInformer = Informer(client: client, labelSelector: settings.nodeSelector)
     }
@@ -345,9 +362,9 @@ actor WatcherController {
         do {
             // Encode off the actor: reconciles go on meanwhile.
             let shards = try await Task.detached { try AssignmentShards.encode(doc) }.value
-            for (i, bytes) in shards.shards.enumerated() where lastShards[i] != bytes {
+            for (i, bytes) in shards.shards.enumerated() where lastShards[i] != shards.index.shards[i] {
                 try await writeConfigMap("\(settings.assignmentsName)-\(i)", key: "vips", bytes)
-                lastShards[i] = bytes
+                lastShards[i] = shards.index.shards[i]
             }
             let index = shards.indexBytes
             if index != lastIndex {
@@ -359,6 +376,8 @@ actor WatcherController {
                 lastShards[i] = nil
             }
             metrics.published(shards: shards.shards.count, bytes: shards.shards.reduce(0) { $0 + $1.count })
+            // Encoding a large document leaves a large freed heap behind; hand it back.
+            _ = clibc_malloc_trim()
         } catch {
             logger.error("publishing assignments failed, will retry", metadata: ["error": "\(error)"])
             lastIndex = nil
@@ -406,7 +425,7 @@ actor WatcherController {
             for vip in doc.vips {
                 for entry in vip.services { out[entry.key, default: ([], entry)].addresses.append(vip.address) }
             }
-            for i in parsed.shards.indices { lastShards[i] = shards[i] }
+            for i in parsed.shards.indices { lastShards[i] = parsed.shards[i] }
             lastIndex = Array(indexText.utf8)
             return out
         } catch {
@@ -440,7 +459,7 @@ actor WatcherController {
 
     private func record(_ ref: ObjectReference, namespace: String, name: String, _ type: String, _ reason: String, _ message: String) async {
         let suffix = String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16))
-        let timestamp = ISO8601DateFormatter().string(from: Date())
+        let timestamp = Timestamp.rfc3339(Date())
         let event = Event(metadata: ObjectMeta(name: "\(name).\(suffix)", namespace: namespace), involvedObject: ref,
                           reason: reason, message: String(message.prefix(1024)), type: type,
                           component: settings.component, timestamp: timestamp)

@@ -193,3 +193,13 @@ import TestAPIServer
         }
     }
 }
+
+@Suite struct TimestampTests {
+    @Test func formatsLikeKubernetes() {
+        let date = Date(timeIntervalSince1970: 1_136_214_245.123456)  // 2006-01-02T15:04:05.123456Z
+        #expect(Timestamp.rfc3339(date) == "2006-01-02T15:04:05Z")
+        #expect(Timestamp.micro(date).hasPrefix("2006-01-02T15:04:05.12345"))
+        #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00Z")
+        #expect(ISO8601DateFormatter().date(from: Timestamp.rfc3339(date)) == Date(timeIntervalSince1970: 1_136_214_245))
+    }
+}
