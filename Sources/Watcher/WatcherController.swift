@@ -31,6 +31,8 @@ actor WatcherController {
     /// Last problem reported per object, so an unchanged problem is not reported again.
     private var reported: [String: String] = [:]
     private var nodes: [String] = []
+    /// The VRRP groups last published: their VRIDs are kept (DESIGN §4).
+    private var groups: [VRRPPlan.Group] = []
     /// Digest of each shard as last written (from the index): what changed is a digest compare.
     private var lastShards: [Int: String] = [:]
     private var lastIndex: [UInt8]?
@@ -331,7 +333,7 @@ actor WatcherController {
 
     // MARK: publishing
 
-    /// The document as it stands.
+    /// The document as it stands (plans VRRP groups, keeping their VRIDs).
     func document() -> AssignmentDocument {
         var vips: [IPAddress: AssignmentDocument.VIP] = [:]
         for service in allocator.assignedServices {
@@ -340,7 +342,14 @@ actor WatcherController {
                 vips[a.address, default: .init(address: a.address, pool: a.pool, services: [])].services.append(entry)
             }
         }
-        return AssignmentDocument(vips: Array(vips.values), nodes: nodes)
+        let plan = VRRPPlan.make(vips: vips.values.map { ($0.address, $0.pool) }, nodes: nodes, previous: groups,
+                                 vridOffset: config?.vrrp.vridOffset ?? 0)
+        if !plan.unplaced.isEmpty {
+            logger.error("VRRP id space full: VIPs without a group", metadata: ["vips": "\(plan.unplaced.map(\.description))"])
+        }
+        groups = plan.groups
+        for address in vips.keys { vips[address]!.vrid = plan.vridOf[address] }
+        return AssignmentDocument(vips: Array(vips.values), nodes: nodes, groups: plan.groups)
     }
 
     private func schedulePublish() {
@@ -422,6 +431,7 @@ actor WatcherController {
             }
             let doc = try AssignmentShards.decode(index: Array(indexText.utf8), shards: shards)
             var out: [ServiceKey: (addresses: [IPAddress], entry: AssignmentDocument.ServiceEntry)] = [:]
+            groups = doc.groups
             for vip in doc.vips {
                 for entry in vip.services { out[entry.key, default: ([], entry)].addresses.append(vip.address) }
             }

@@ -138,6 +138,7 @@ import TestAPIServer
             let shard = try await cluster.client.get(ConfigMap.self, namespace: "k8slb-system", name: "assignments-0")
             let doc = try AssignmentShards.decode(index: Array(index.data!["index"]!.utf8), shards: [Array(shard.data!["vips"]!.utf8)])
             return doc.nodes == ["lb-1"] && doc.vips.count == 1 && doc.vips[0].address.description == "192.0.2.10"
+                && doc.vips[0].vrid == 1 && doc.groups == [VRRPPlan.Group(vrid: 1, family: .ipv4, pool: .default, node: "lb-1")]
                 && doc.vips[0].services[0].ssl == .on && doc.vips[0].services[0].ports.map(\.port) == [80, 443]
         })
     }

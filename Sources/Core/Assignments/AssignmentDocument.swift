@@ -12,10 +12,13 @@ package struct AssignmentDocument: Sendable, Hashable {
     package var vips: [VIP]
     /// The LB nodes (names, sorted): the VRRP peer set.
     package var nodes: [String]
+    /// VRRP groups (see `VRRPPlan`); each VIP names its group by `vrid` within its family.
+    package var groups: [VRRPPlan.Group]
 
-    package init(vips: [VIP], nodes: [String] = []) {
+    package init(vips: [VIP], nodes: [String] = [], groups: [VRRPPlan.Group] = []) {
         self.vips = vips.map(\.normalized).sorted { $0.address < $1.address }
         self.nodes = nodes.sorted()
+        self.groups = groups.sorted()
     }
 
     /// One external address and the Services it carries.
@@ -23,17 +26,20 @@ package struct AssignmentDocument: Sendable, Hashable {
         package var address: IPAddress
         package var pool: PoolName
         package var services: [ServiceEntry]
+        /// The VRRP group (virtual router id within the family); nil without LB nodes.
+        package var vrid: Int?
 
         package var family: IPFamily { address.family }
 
-        package init(address: IPAddress, pool: PoolName, services: [ServiceEntry]) {
+        package init(address: IPAddress, pool: PoolName, services: [ServiceEntry], vrid: Int? = nil) {
             self.address = address
             self.pool = pool
             self.services = services
+            self.vrid = vrid
         }
 
         var normalized: VIP {
-            VIP(address: address, pool: pool, services: services.map(\.normalized).sorted { $0.key < $1.key })
+            VIP(address: address, pool: pool, services: services.map(\.normalized).sorted { $0.key < $1.key }, vrid: vrid)
         }
     }
 
@@ -89,7 +95,7 @@ package struct AssignmentDocument: Sendable, Hashable {
 // MARK: - Codable (compact, stable keys)
 
 extension AssignmentDocument: Codable {
-    enum CodingKeys: String, CodingKey { case version = "v", vips, nodes }
+    enum CodingKeys: String, CodingKey { case version = "v", vips, nodes, groups }
 
     package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -98,7 +104,8 @@ extension AssignmentDocument: Codable {
             throw DecodingError.dataCorruptedError(forKey: .version, in: c,
                 debugDescription: "assignment format \(version) is newer than this build understands (\(Self.formatVersion))")
         }
-        self.init(vips: try c.decode([VIP].self, forKey: .vips), nodes: try c.decodeIfPresent([String].self, forKey: .nodes) ?? [])
+        self.init(vips: try c.decode([VIP].self, forKey: .vips), nodes: try c.decodeIfPresent([String].self, forKey: .nodes) ?? [],
+                  groups: try c.decodeIfPresent([VRRPPlan.Group].self, forKey: .groups) ?? [])
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -106,11 +113,12 @@ extension AssignmentDocument: Codable {
         try c.encode(Self.formatVersion, forKey: .version)
         try c.encode(vips, forKey: .vips)
         if !nodes.isEmpty { try c.encode(nodes, forKey: .nodes) }
+        if !groups.isEmpty { try c.encode(groups, forKey: .groups) }
     }
 }
 
 extension AssignmentDocument.VIP: Codable {
-    enum CodingKeys: String, CodingKey { case address = "ip", pool, services = "svc" }
+    enum CodingKeys: String, CodingKey { case address = "ip", pool, services = "svc", vrid }
 }
 
 extension AssignmentDocument.ServiceEntry: Codable {

@@ -37,7 +37,7 @@ package struct AssignmentShards: Sendable, Equatable {
         while true {
             var buckets = Array(repeating: [AssignmentDocument.VIP](), count: count)
             for vip in document.vips { buckets[shard(of: vip.address, count: count)].append(vip) }
-            let encoded = try buckets.map { Array(try encoder.encode(AssignmentDocument(vips: $0, nodes: document.nodes))) }
+            let encoded = try buckets.map { Array(try encoder.encode(AssignmentDocument(vips: $0, nodes: document.nodes, groups: document.groups))) }
             if encoded.allSatisfy({ $0.count <= maxShardBytes }) || count >= maxShardCount {
                 guard encoded.allSatisfy({ $0.count <= maxShardBytes }) else {
                     throw ShardError.tooLarge(bytes: encoded.map(\.count).max() ?? 0, limit: maxShardBytes)
@@ -55,6 +55,7 @@ package struct AssignmentShards: Sendable, Equatable {
         guard shards.count == index.shards.count else { throw ShardError.shardCount(expected: index.shards.count, found: shards.count) }
         var vips: [AssignmentDocument.VIP] = []
         var nodes: [String] = []
+        var groups: [VRRPPlan.Group] = []
         for (i, bytes) in shards.enumerated() {
             guard digest(bytes) == index.shards[i] else { throw ShardError.digestMismatch(shard: i) }
             let part = try JSONDecoder().decode(AssignmentDocument.self, from: Data(bytes))
@@ -63,8 +64,9 @@ package struct AssignmentShards: Sendable, Equatable {
             }
             vips += part.vips
             nodes = part.nodes
+            groups = part.groups
         }
-        return AssignmentDocument(vips: vips, nodes: nodes)
+        return AssignmentDocument(vips: vips, nodes: nodes, groups: groups)
     }
 
     /// Why shards could not be written or read.

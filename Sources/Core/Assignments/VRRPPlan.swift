@@ -1,0 +1,90 @@
+/// VRRP groups for the published VIPs: what the actors turn into keepalived instances.
+///
+/// A group is the VIPs of one pool and family whose preferred LB node is the same. The preferred
+/// node comes from rendezvous hashing (each node scores `fnv1a(vip|node)`, highest wins), so a node
+/// joining or leaving moves only the VIPs it wins or held. Each group gets a VRID (1-255 per
+/// family, above the configured offset) that is kept for as long as the group exists: VRIDs come
+/// from the previous plan (published in the document), never from list order.
+package struct VRRPPlan: Sendable, Hashable {
+    package struct Group: Sendable, Hashable, Codable, Comparable {
+        package var vrid: Int
+        package var family: IPFamily
+        package var pool: PoolName
+        /// The node that should be master.
+        package var node: String
+
+        package init(vrid: Int, family: IPFamily, pool: PoolName, node: String) {
+            self.vrid = vrid
+            self.family = family
+            self.pool = pool
+            self.node = node
+        }
+
+        enum CodingKeys: String, CodingKey { case vrid, family = "f", pool, node = "n" }
+
+        package static func < (a: Group, b: Group) -> Bool { (a.family, a.vrid) < (b.family, b.vrid) }
+
+        var key: GroupKey { GroupKey(family: family, pool: pool, node: node) }
+    }
+
+    struct GroupKey: Hashable { let family: IPFamily; let pool: PoolName; let node: String }
+
+    /// Groups, sorted by family and VRID.
+    package var groups: [Group]
+    /// The VRID of each VIP's group.
+    package var vridOf: [IPAddress: Int]
+    /// VIPs left without a group because the family's VRID space is full.
+    package var unplaced: [IPAddress]
+
+    /// Nodes ranked for `address`, most preferred first (rendezvous hashing; ties by name).
+    package static func ranking(of address: IPAddress, nodes: [String]) -> [String] {
+        let text = address.description
+        return nodes.map { ($0, mix(AssignmentShards.fnv1a(Array("\(text)|\($0)".utf8)))) }
+            .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            .map(\.0)
+    }
+
+    /// MurmurHash3's fmix64: FNV-1a alone mixes the last bytes (the node name) too weakly into
+    /// the high bits the ranking compares.
+    static func mix(_ x: UInt64) -> UInt64 {
+        var h = x
+        h ^= h >> 33
+        h &*= 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h &*= 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return h
+    }
+
+    /// Plans groups for `vips` over `nodes`, keeping the VRIDs of `previous` groups that still exist.
+    package static func make(vips: [(address: IPAddress, pool: PoolName)], nodes: [String], previous: [Group], vridOffset: Int) -> VRRPPlan {
+        guard !nodes.isEmpty else { return VRRPPlan(groups: [], vridOf: [:], unplaced: []) }
+        let lowest = vridOffset + 1
+        var members: [GroupKey: [IPAddress]] = [:]
+        for vip in vips {
+            let node = ranking(of: vip.address, nodes: nodes)[0]
+            members[GroupKey(family: vip.address.family, pool: vip.pool, node: node), default: []].append(vip.address)
+        }
+        var vrids: [GroupKey: Int] = [:]
+        var used: [IPFamily: Set<Int>] = [:]
+        for g in previous where members[g.key] != nil && (lowest...255).contains(g.vrid) && !(used[g.family]?.contains(g.vrid) ?? false) {
+            vrids[g.key] = g.vrid
+            used[g.family, default: []].insert(g.vrid)
+        }
+        var unplaced: [IPAddress] = []
+        let newKeys = members.keys.filter { vrids[$0] == nil }
+            .sorted { ($0.family, $0.pool, $0.node) < ($1.family, $1.pool, $1.node) }
+        for key in newKeys {
+            guard let free = (lowest...255).first(where: { !(used[key.family]?.contains($0) ?? false) }) else {
+                unplaced += members[key]!
+                continue
+            }
+            vrids[key] = free
+            used[key.family, default: []].insert(free)
+        }
+        var vridOf: [IPAddress: Int] = [:]
+        for (key, addresses) in members { if let v = vrids[key] { for a in addresses { vridOf[a] = v } } }
+        let groups = vrids.map { Group(vrid: $0.value, family: $0.key.family, pool: $0.key.pool, node: $0.key.node) }.sorted()
+        return VRRPPlan(groups: groups, vridOf: vridOf, unplaced: unplaced.sorted())
+    }
+}
