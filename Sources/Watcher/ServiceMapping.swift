@@ -3,7 +3,7 @@ import KubeClient
 
 extension ServiceInput {
     /// The plain view of a Service that Core plans from.
-    init(_ svc: Service) {
+    init(_ svc: ServiceSummary) {
         let key = ServiceKey(namespace: svc.metadata.namespace ?? "default", name: svc.metadata.name ?? "")
         let ports = (svc.spec?.ports ?? []).map { p -> ServiceInput.Port in
             let target: AssignmentDocument.TargetPort? = switch p.targetPort {
@@ -19,7 +19,7 @@ extension ServiceInput {
     }
 }
 
-extension Service {
+extension ServiceSummary {
     /// The (ip, hostname) pairs of `status.loadBalancer.ingress`.
     var ingressPairs: [(ip: String?, hostname: String?)] {
         (status?.loadBalancer?.ingress ?? []).map { ($0.ip, $0.hostname) }

@@ -18,7 +18,7 @@ actor WatcherController {
     nonisolated let metrics: WatcherMetrics
 
     private let queue = WorkQueue<String>()
-    private let services: Informer<Service>
+    private let services: Informer<ServiceSummary>
     private let configMaps: Informer<ConfigMap>
     private let nodeInformer: Informer<Node>
 
@@ -49,22 +49,7 @@ actor WatcherController {
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
-        services = Informer(client: client, transform: { svc in
-            // Cache only what reconcile reads: kubectl's last-applied annotation (a full JSON copy
-            // of the object), labels, selector and cluster IPs are dropped.
-            var s = svc
-            s.metadata.annotations?["kubectl.kubernetes.io/last-applied-configuration"] = nil
-            if s.metadata.annotations?.isEmpty == true { s.metadata.annotations = nil }
-            s.metadata.labels = nil
-            s.metadata.generateName = nil
-            s.spec?.selector = nil
-            s.spec?.clusterIP = nil
-            s.spec?.clusterIPs = nil
-            s.spec?.ipFamilies = nil
-            s.spec?.externalIPs = nil
-            s.spec?.externalTrafficPolicy = nil
-            return s
-        })
+        services = Informer(client: client)
         configMaps = Informer(client: client, namespace: settings.namespace, fieldSelector: "metadata.name=\(settings.configMapName)")
         nodeInformer = Informer(client: client, labelSelector: settings.nodeSelector)
     }
@@ -247,18 +232,18 @@ actor WatcherController {
         Task { for key in keys.sorted() { await queue.add("service/\(key)") } }
     }
 
-    private func ingressMatches(_ svc: Service, _ addresses: [IPAddress]) -> Bool {
+    private func ingressMatches(_ svc: ServiceSummary, _ addresses: [IPAddress]) -> Bool {
         let want = settings.statusMode.ingress(for: addresses)
         let have = svc.status?.loadBalancer?.ingress ?? []
         return want.count == have.count && zip(want, have).allSatisfy { $0.ip == $1.ip && $0.hostname == $1.hostname && $0.ipMode == $1.ipMode }
     }
 
-    private func hasOurIngress(_ svc: Service) -> Bool {
+    private func hasOurIngress(_ svc: ServiceSummary) -> Bool {
         guard let config else { return false }
         return settings.statusMode.addresses(fromIngress: svc.ingressPairs).contains { a in config.pools.contains { $0.network.contains(a) } }
     }
 
-    private func writeStatus(_ svc: Service, _ addresses: [IPAddress]) async throws {
+    private func writeStatus(_ svc: ServiceSummary, _ addresses: [IPAddress]) async throws {
         let ingress = settings.statusMode.ingress(for: addresses).map { Service.Ingress(ip: $0.ip, hostname: $0.hostname, ipMode: $0.ipMode) }
         struct Body: Encodable { let status: Service.Status }
         let body = try KubeClient.PatchBody(Body(status: Service.Status(loadBalancer: .init(ingress: ingress))))
@@ -449,7 +434,7 @@ actor WatcherController {
     // MARK: events
 
     /// A Warning Event, unless the same problem was already reported for this object.
-    private func report(_ svc: Service, _ reason: String, _ message: String, key: String? = nil) async {
+    private func report(_ svc: ServiceSummary, _ reason: String, _ message: String, key: String? = nil) async {
         let k = key ?? svc.key
         guard reported[k] != message else { return }
         reported[k] = message
@@ -457,7 +442,7 @@ actor WatcherController {
         await event(svc, "Warning", reason, message)
     }
 
-    private func event(_ svc: Service, _ type: String, _ reason: String, _ message: String) async {
+    private func event(_ svc: ServiceSummary, _ type: String, _ reason: String, _ message: String) async {
         let ref = ObjectReference(apiVersion: "v1", kind: "Service", namespace: svc.metadata.namespace, name: svc.metadata.name, uid: svc.metadata.uid)
         await record(ref, namespace: svc.metadata.namespace ?? "default", name: svc.metadata.name ?? "service", type, reason, message)
     }

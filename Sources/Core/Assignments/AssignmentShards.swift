@@ -33,7 +33,11 @@ package struct AssignmentShards: Sendable, Equatable {
 
     /// Splits `document` into the fewest power-of-two shards that each fit `maxShardBytes`.
     package static func encode(_ document: AssignmentDocument, maxShardBytes: Int = defaultMaxShardBytes) throws -> AssignmentShards {
+        // Start from the count the whole document's size suggests (with 10% slack for uneven
+        // buckets), instead of encoding at 1, 2, 4, … shards in turn.
+        let whole = try encoder.encode(document).count
         var count = 1
+        while count < maxShardCount && whole > count * maxShardBytes * 9 / 10 { count *= 2 }
         while true {
             var buckets = Array(repeating: [AssignmentDocument.VIP](), count: count)
             for vip in document.vips { buckets[shard(of: vip.address, count: count)].append(vip) }
