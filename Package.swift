@@ -125,6 +125,10 @@ let package = Package(
             dependencies: ["KubeClient", "TestAPIServer"],
             swiftSettings: strict),
         .testTarget(
+            name: "DataPlaneTests",
+            dependencies: ["Core", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
+        .testTarget(
             name: "WatcherTests",
             dependencies: ["Watcher", "Core", "KubeClient", "TestAPIServer",
                            .product(name: "Prometheus", package: "swift-prometheus"),

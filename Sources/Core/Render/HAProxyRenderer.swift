@@ -1,0 +1,112 @@
+/// Renders haproxy.cfg from typed inputs only. User text reaches the file solely as the config's
+/// raw line lists (validated single lines, the operator's escape hatch); every other token is
+/// rendered from typed values (addresses, ports, validated pool names).
+package struct HAProxyRenderer: Sendable {
+    package struct Options: Sendable, Hashable {
+        package var statsSocket = "/run/k8slb/haproxy.sock"
+        package var healthPort: UInt16 = 8404
+        package var certDirectory = "/etc/certs"
+        /// Pools whose `<pool>.pem` was checked and is usable; others serve without TLS (an Event
+        /// says so), never breaking the whole config.
+        package var poolsWithCertificates: Set<PoolName> = []
+        package var maxConnections = 8000
+        package var hardStopAfterSeconds = 60
+
+        package init() {}
+    }
+
+    package let options: Options
+    package init(options: Options) { self.options = options }
+
+    package func render(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> String {
+        var out = ConfigText()
+        out.section("global")
+        out.line("log stdout format raw local0 notice")
+        out.line("stats socket \(options.statsSocket) mode 600 level admin expose-fd listeners")
+        out.line("stats timeout 30s")
+        out.line("hard-stop-after \(options.hardStopAfterSeconds)s")
+        out.line("maxconn \(options.maxConnections)")
+        out.line("ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets")
+        out.raw(config.haproxy.global)
+        out.section("defaults")
+        out.line("log global")
+        out.line("option dontlognull")
+        out.line("timeout connect 5s")
+        out.line("timeout client 30s")
+        out.line("timeout server 30s")
+        out.line("timeout check 2s")
+        out.line("retries 2")
+        out.line("option redispatch")
+        out.line("default-server inter 2s fall 3 rise 2")
+        out.raw(config.haproxy.defaults)
+        out.section("frontend k8slb_health")
+        out.line("mode http")
+        out.line("bind 127.0.0.1:\(options.healthPort)")
+        out.line("monitor-uri /healthz")
+
+        for vip in document.vips {
+            let used = Set(vip.services.flatMap { $0.ports.filter { $0.proto == .tcp }.map(\.port) })
+            for entry in vip.services {
+                for port in entry.ports where port.proto == .tcp {
+                    renderPort(&out, vip: vip, entry: entry, port: port, endpoints: endpoints, config: config, usedPorts: used)
+                }
+            }
+        }
+        return out.text
+    }
+
+    private func renderPort(_ out: inout ConfigText, vip: AssignmentDocument.VIP, entry: AssignmentDocument.ServiceEntry,
+                            port: AssignmentDocument.Port, endpoints: EndpointMap, config: UserConfig, usedPorts: Set<UInt16>) {
+        var policy = PortPolicy.resolve(entry, port)
+        let certificate = "\(options.certDirectory)/\(vip.pool.rawValue).pem"
+        if policy.terminateTLS && !options.poolsWithCertificates.contains(vip.pool) { policy.terminateTLS = false }
+        let name = "\(vip.address.identifier)_\(port.port)"
+        out.section("frontend fe_\(name)")
+        out.line("mode \(policy.http ? "http" : "tcp")")
+        out.line("bind \(vip.address.withPort(port.port))" + (policy.terminateTLS ? " ssl crt \(certificate)" + (policy.http ? " alpn h2,http/1.1" : "") : ""))
+        if !entry.sourceRanges.isEmpty {
+            out.line("tcp-request connection reject unless { src \(entry.sourceRanges.map(\.description).joined(separator: " ")) }")
+        }
+        if policy.http {
+            out.raw(config.haproxy.httpfront)
+        } else {
+            out.raw(config.haproxy.tcpfront)
+        }
+        out.line("default_backend be_\(name)")
+        out.section("backend be_\(name)")
+        out.line("mode \(policy.http ? "http" : "tcp")")
+        out.line("balance roundrobin")
+        out.raw(policy.http ? config.haproxy.httpback : config.haproxy.tcpback)
+        for ep in endpoints.ready(entry.key, port) {
+            var server = "server \(ep.serverName) \(ep.address.withPort(ep.port))"
+            if policy.healthCheck { server += " check" }
+            if policy.tlsToBackend { server += " ssl verify none" }
+            out.line(server)
+        }
+        if policy.terminateTLS && policy.http && entry.sslRedirect && port.port == 443 && !usedPorts.contains(80) {
+            out.section("frontend fe_\(vip.address.identifier)_80_redirect")
+            out.line("mode http")
+            out.line("bind \(vip.address.withPort(80))")
+            out.line("http-request redirect scheme https code 301")
+        }
+    }
+}
+
+/// Line-oriented config text with uniform indentation.
+struct ConfigText {
+    private(set) var text = ""
+
+    mutating func section(_ header: String) {
+        if !text.isEmpty { text += "\n" }
+        text += header + "\n"
+    }
+
+    mutating func line(_ s: String) { text += "    " + s + "\n" }
+
+    mutating func raw(_ lines: [RawConfigLine]) { for l in lines where !l.text.isEmpty { line(l.text) } }
+
+    /// Opens a brace-delimited block (keepalived syntax); `close()` ends it.
+    mutating func block(_ header: String) { section(header + " {") }
+
+    mutating func close() { text += "}\n" }
+}

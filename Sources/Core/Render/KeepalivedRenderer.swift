@@ -1,0 +1,124 @@
+/// Renders keepalived.conf for one LB node from the published VRRP groups: VRRPv3 with the
+/// configured (fractional) advert interval, one instance per group, the group's node as master
+/// and the others in rendezvous order below it (distinct priorities), HAProxy health tracked, and
+/// the original's email settings as keepalived's own SMTP alerts.
+package struct KeepalivedRenderer: Sendable {
+    package struct Options: Sendable, Hashable {
+        /// This node's name (must be one of the document's nodes to take part).
+        package var node: String
+        /// The interface each pool's VIPs live on (from the pool, or detected by the actor).
+        package var interfaces: [PoolName: InterfaceName]
+        /// The health check keepalived runs; nil = no tracking (kube-proxy backend).
+        package var healthCheckURL: String? = "http://127.0.0.1:8404/healthz"
+        /// Unicast peers by node name (empty = multicast).
+        package var unicastPeers: [String: IPAddress] = [:]
+        package var unicastSource: IPAddress?
+
+        package init(node: String, interfaces: [PoolName: InterfaceName]) {
+            self.node = node
+            self.interfaces = interfaces
+        }
+    }
+
+    /// Why a group could not be rendered (reported, the rest still renders).
+    package struct Skipped: Sendable, Hashable, CustomStringConvertible {
+        package let vrid: Int
+        package let family: IPFamily
+        package let reason: String
+        package var description: String { "VRRP group \(family)/\(vrid): \(reason)" }
+    }
+
+    package let options: Options
+    package init(options: Options) { self.options = options }
+
+    package func render(_ document: AssignmentDocument, config: UserConfig) -> (text: String, skipped: [Skipped]) {
+        var out = ConfigText()
+        out.block("global_defs")
+        out.line("router_id \(Self.safeNodeName(options.node))")
+        out.line("vrrp_version 3")
+        out.line("enable_script_security")
+        out.line("script_user root")
+        out.line("max_auto_priority 50")
+        out.line("vrrp_garp_master_refresh 60")
+        let ka = config.keepalived
+        if !ka.notificationEmails.isEmpty, let server = ka.smtpServer {
+            out.line("notification_email {")
+            for e in ka.notificationEmails { out.line("    \(e)") }
+            out.line("}")
+            if let from = ka.emailFrom { out.line("notification_email_from \(from)") }
+            switch server.host {
+            case .address(let a): out.line("smtp_server \(a)" + (server.port.map { " \($0)" } ?? ""))
+            case .name(let n): out.line("smtp_server \(n)" + (server.port.map { " \($0)" } ?? ""))
+            }
+            out.line("smtp_connect_timeout \(ka.smtpTimeoutSeconds)")
+        }
+        out.close()
+        if let url = options.healthCheckURL {
+            out.block("vrrp_script chk_haproxy")
+            out.line("script \"/usr/bin/curl -sf -m 0.5 -o /dev/null \(url)\"")
+            out.line("interval 1")
+            out.line("timeout 1")
+            out.line("fall 2")
+            out.line("rise 2")
+            out.close()
+        }
+        var skipped: [Skipped] = []
+        let nodes = document.nodes
+        guard nodes.contains(options.node) else { return (out.text, skipped) }
+        let advert = config.vrrp.advertIntervalCentiseconds
+        let advertText = advert % 100 == 0 ? "\(advert / 100)" : String(format2(advert))
+        for group in document.groups {
+            let vips = document.vips.filter { $0.vrid == group.vrid && $0.family == group.family }.map(\.address)
+            guard !vips.isEmpty else { continue }
+            guard let pool = config.pool(named: group.pool), pool.highAvailability else { continue }
+            guard let iface = pool.interface ?? options.interfaces[group.pool] else {
+                skipped.append(Skipped(vrid: group.vrid, family: group.family, reason: "no interface known for pool \"\(group.pool)\""))
+                continue
+            }
+            let order = [group.node] + Self.backupOrder(group, nodes: nodes.filter { $0 != group.node })
+            let rank = order.firstIndex(of: options.node) ?? order.count
+            out.block("vrrp_instance VI_\(group.family == .ipv4 ? 4 : 6)_\(group.vrid)")
+            out.line("state BACKUP")
+            out.line("interface \(iface)")
+            out.line("virtual_router_id \(group.vrid)")
+            out.line("priority \(max(1, 200 - 10 * rank))")
+            out.line("advert_int \(advertText)")
+            if let source = options.unicastSource, !options.unicastPeers.isEmpty {
+                out.line("unicast_src_ip \(source)")
+                out.line("unicast_peer {")
+                for (node, peer) in options.unicastPeers.sorted(by: { $0.key < $1.key }) where node != options.node && peer.family == group.family {
+                    out.line("    \(peer)")
+                }
+                out.line("}")
+            }
+            if options.healthCheckURL != nil {
+                out.line("track_script {")
+                out.line("    chk_haproxy")
+                out.line("}")
+            }
+            out.line("virtual_ipaddress {")
+            for a in vips.sorted() { out.line("    \(a)/\(a.family == .ipv4 ? 32 : 128) dev \(iface)") }
+            out.line("}")
+            out.close()
+        }
+        return (out.text, skipped)
+    }
+
+    /// Backups in rendezvous order for the group (stable, independent of list order).
+    static func backupOrder(_ group: VRRPPlan.Group, nodes: [String]) -> [String] {
+        nodes.map { ($0, VRRPPlan.mix(AssignmentShards.fnv1a(Array("\(group.family.rawValue)/\(group.vrid)|\($0)".utf8)))) }
+            .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            .map(\.0)
+    }
+
+    /// Node names are DNS subdomains in Kubernetes; anything else is replaced rather than spliced.
+    static func safeNodeName(_ name: String) -> String {
+        let ok = !name.isEmpty && name.count <= 253 && name.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x2D }
+        return ok ? name : "k8slb-node"
+    }
+
+    private func format2(_ centiseconds: Int) -> String {
+        let whole = centiseconds / 100, frac = centiseconds % 100
+        return "\(whole)." + (frac < 10 ? "0\(frac)" : "\(frac)")
+    }
+}

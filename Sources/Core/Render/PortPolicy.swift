@@ -1,0 +1,80 @@
+/// How one Service port is proxied, resolved from the original's rules (DESIGN §2):
+/// - TLS termination: `loadbalancer/ssl: "true"`, or port 443, or a port name starting `https`;
+///   `"false"` turns it off.
+/// - Mode: `loadbalancer/mode: http` or `false`/`tcp`; otherwise HTTP when TLS is terminated or the
+///   port name starts with `http`, else TCP.
+/// - Redirect: with TLS terminated, port 80 of the same VIP redirects to HTTPS unless
+///   `loadbalancer/sslredirect: "false"` or the Service uses port 80 itself.
+package struct PortPolicy: Sendable, Hashable {
+    package var terminateTLS: Bool
+    package var http: Bool
+    package var tlsToBackend: Bool
+    package var healthCheck: Bool
+
+    package static func resolve(_ entry: AssignmentDocument.ServiceEntry, _ port: AssignmentDocument.Port) -> PortPolicy {
+        let name = port.name ?? ""
+        let tls: Bool = switch entry.ssl {
+        case .on: true
+        case .off: false
+        case .auto: port.port == 443 || name.hasPrefix("https")
+        }
+        let http: Bool = switch entry.mode {
+        case .http: true
+        case .tcp: false
+        case .auto: tls || name.hasPrefix("http")
+        }
+        return PortPolicy(terminateTLS: tls && port.proto == .tcp, http: http && port.proto == .tcp,
+                          tlsToBackend: entry.sslBackend == .on, healthCheck: !entry.noCheck)
+    }
+}
+
+/// A ready endpoint of a Service port, resolved by the actor from EndpointSlices (named
+/// targetPorts included).
+package struct EndpointAddress: Sendable, Hashable, Comparable {
+    package let address: IPAddress
+    package let port: UInt16
+
+    package init(address: IPAddress, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    package static func < (a: EndpointAddress, b: EndpointAddress) -> Bool { (a.address, a.port) < (b.address, b.port) }
+
+    /// The HAProxy server name: derived from the address only (never from user text).
+    package var serverName: String {
+        "ep_" + address.description.map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined() + "_\(port)"
+    }
+}
+
+/// Which endpoints serve which Service port.
+package struct EndpointMap: Sendable, Hashable {
+    package struct Key: Sendable, Hashable {
+        package let service: ServiceKey
+        package let port: UInt16
+        package let proto: TransportProtocol
+        package init(service: ServiceKey, port: UInt16, proto: TransportProtocol) {
+            self.service = service
+            self.port = port
+            self.proto = proto
+        }
+    }
+
+    package var endpoints: [Key: [EndpointAddress]] = [:]
+
+    package init(_ endpoints: [Key: [EndpointAddress]] = [:]) { self.endpoints = endpoints }
+
+    package func ready(_ service: ServiceKey, _ port: AssignmentDocument.Port) -> [EndpointAddress] {
+        (endpoints[Key(service: service, port: port.port, proto: port.proto)] ?? []).sorted()
+    }
+}
+
+extension IPAddress {
+    /// `a.b.c.d:port` or `[v6]:port`.
+    package func withPort(_ port: UInt16) -> String {
+        family == .ipv6 ? "[\(self)]:\(port)" : "\(self):\(port)"
+    }
+
+    /// A token safe in config identifiers: digits and letters, '_' for separators.
+    var identifier: String { description.map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined() }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import PropertyBased
+import Testing
+@testable import Core
+
+let requireIntegration = ProcessInfo.processInfo.environment["CI"] == "true"
+
+func which(_ name: String) -> String? {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let p = "\(dir)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return nil
+}
+
+@discardableResult
+func run(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// A scratch directory with a test certificate bundle per pool.
+final class Scratch {
+    let dir: URL
+    init(pools: [String]) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-render-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        guard let openssl = which("openssl") else { return }
+        for pool in pools {
+            let key = dir.appendingPathComponent("\(pool).key").path, crt = dir.appendingPathComponent("\(pool).crt").path
+            try run(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                              "-subj", "/CN=\(pool).example.org", "-keyout", key, "-out", crt])
+            let bundle = try String(contentsOfFile: crt, encoding: .utf8) + String(contentsOfFile: key, encoding: .utf8)
+            try bundle.write(to: dir.appendingPathComponent("\(pool).pem"), atomically: true, encoding: .utf8)
+        }
+    }
+    deinit { try? FileManager.default.removeItem(at: dir) }
+
+    func write(_ text: String, _ name: String) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+@Suite struct ConfigValidationByDaemonsTests {
+    static func tools() -> (haproxy: String, keepalived: String)? {
+        guard let h = which("haproxy"), let k = which("keepalived"), which("openssl") != nil else {
+            if requireIntegration { Issue.record("haproxy, keepalived and openssl are required when CI=true") }
+            return nil
+        }
+        return (h, k)
+    }
+
+    @Test func renderedConfigsPassTheDaemonsOwnChecks() throws {
+        guard let tools = Self.tools() else { return }
+        let scratch = try Scratch(pools: ["default", "v6"])
+        let haproxy = try scratch.write(RenderFixture.haproxy(certDirectory: scratch.dir.path), "haproxy.cfg")
+        let h = try run(tools.haproxy, ["-c", "-q", "-f", haproxy])
+        #expect(h.status == 0, "haproxy -c: \(h.output)")
+        // keepalived checks that the interfaces exist (and refuses loopback): check inside a
+        // network namespace of our own with a veth pair named like the config's interfaces.
+        guard getuid() == 0, let ip = which("ip") else {
+            if requireIntegration { Issue.record("root and iproute2 are required when CI=true") }
+            return
+        }
+        let ns = "k8slb-kt-\(UUID().uuidString.prefix(8).lowercased())"
+        try run(ip, ["netns", "add", ns])
+        defer { _ = try? run(ip, ["netns", "del", ns]) }
+        let setup = try run(ip, ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "lb0"])
+        #expect(setup.status == 0, "\(setup.output)")
+        for node in ["lb-a", "lb-b", "lb-c"] {
+            let ka = try scratch.write(RenderFixture.keepalived(node: node, interface: "eth0"), "keepalived-\(node).conf")
+            let k = try run(ip, ["netns", "exec", ns, tools.keepalived, "-t", "-f", ka])
+            #expect(k.status == 0, "keepalived -t (\(node)): \(k.output)")
+        }
+        // And the check bites: an interface that does not exist there is refused.
+        let bad = try scratch.write(RenderFixture.keepalived(node: "lb-a", interface: "nosuch0"), "bad.conf")
+        #expect(try run(ip, ["netns", "exec", ns, tools.keepalived, "-t", "-f", bad]).status != 0)
+    }
+
+    @Test func aBrokenConfigIsCaughtByTheCheck() throws {
+        guard let tools = Self.tools() else { return }
+        // The check really runs: a missing certificate fails it, as DATAPLANE.md says.
+        let scratch = try Scratch(pools: [])
+        let text = RenderFixture.haproxy(certDirectory: scratch.dir.path)
+        let h = try run(tools.haproxy, ["-c", "-q", "-f", try scratch.write(text, "haproxy.cfg")])
+        #expect(h.status != 0)
+    }
+
+    /// Random Services, hostile names and annotation values included, go through the watcher's
+    /// planning and the renderers: every config passes `haproxy -c`, and no user string appears.
+    @Test func randomHostileServicesRenderValidConfigs() async throws {
+        guard let tools = Self.tools() else { return }
+        let scratch = try Scratch(pools: ["default"])
+        let hostile = Gen.ascii.string(of: 1...30)
+        let serviceGen = PropertyBased.zip(hostile, hostile, Gen.int(in: 1...65535), hostile, Gen.int(in: 0...3))
+        let count = Int(ProcessInfo.processInfo.environment["K8SLB_RENDER_CASES"] ?? "100") ?? 100
+        await propertyCheck(count: count, input: serviceGen.array(of: 1...60)) { services in
+            var allocator = IPAllocator(pools: RenderFixture.config.pools)
+            var entries: [ServiceKey: AssignmentDocument.ServiceEntry] = [:]
+            var userStrings: [String] = []
+            for (i, (name, annotation, port, portName, mode)) in services.enumerated() {
+                let key = ServiceKey(namespace: "ns\(i)", name: name)
+                let annotations = ["loadbalancer/ssl": ["true", "false", "", annotation][mode],
+                                   "loadbalancer/mode": ["http", "false", "", annotation][(mode + 1) % 4]]
+                let input = ServiceInput(key: key, type: "LoadBalancer", annotations: annotations,
+                                         ports: [.init(name: portName, proto: "TCP", port: port, targetPort: .name(portName))])
+                userStrings += [name, annotation, portName].filter { $0.count >= 6 }
+                guard case .serve(let request, let entry, _) = ServicePlan.make(input, servedClass: nil),
+                      (try? allocator.assign(request)) != nil else { continue }
+                entries[key] = entry
+            }
+            var vips: [IPAddress: AssignmentDocument.VIP] = [:]
+            var endpoints = EndpointMap()
+            for key in allocator.assignedServices {
+                guard let entry = entries[key] else { continue }
+                for a in allocator.addresses(of: key) {
+                    vips[a.address, default: .init(address: a.address, pool: a.pool, services: [])].services.append(entry)
+                }
+                for p in entry.ports {
+                    endpoints.endpoints[.init(service: key, port: p.port, proto: p.proto)] = [.init(address: IPAddress(ipv4: 0xC633_6400 + UInt32(p.port % 200)), port: 8080)]
+                }
+            }
+            var options = HAProxyRenderer.Options()
+            options.certDirectory = scratch.dir.path
+            options.poolsWithCertificates = [.default]
+            let text = HAProxyRenderer(options: options).render(AssignmentDocument(vips: Array(vips.values)), endpoints: endpoints,
+                                                                 config: RenderFixture.config)
+            for s in userStrings where !s.allSatisfy({ $0.isNumber || $0 == "." }) {
+                #expect(!text.contains(s), "user text \(s.debugDescription) reached haproxy.cfg")
+            }
+            let path = try? scratch.write(text, "random.cfg")
+            let result = try? run(tools.haproxy, ["-c", "-q", "-f", path ?? "/nonexistent"])
+            #expect(result?.status == 0, "haproxy -c rejected a rendered config: \(result?.output ?? "")")
+        }
+    }
+}
