@@ -87,3 +87,23 @@ let (decoded, dDecode) = try measure { try AssignmentShards.decode(index: shards
 precondition(decoded == document)
 print("document, 10,000 services: \(single.count) bytes unsharded; sharded into \(shards.shards.count) ConfigMaps of \(shards.shards.map(\.count).map(String.init).joined(separator: ", ")) bytes (limit \(AssignmentShards.defaultMaxShardBytes) per shard, 1 MiB per object)")
 print("encode (sharded): \(ms(dEncode)); decode+verify: \(ms(dDecode)); plain encode: \(ms(dEncode1))")
+
+// Rendering for 10,000 Services (2 ports each, 3 endpoints per port, 3 LB nodes).
+let renderConfig = try UserConfig.parse(#"{"pools":{"default":{"network":"172.16.0.0/16","range":"172.16.0.0/16","interface":"eth0"}}}"#).config
+var endpointMap = EndpointMap()
+for vip in document.vips {
+    for entry in vip.services {
+        for p in entry.ports {
+            endpointMap.endpoints[.init(service: entry.key, port: p.port, proto: p.proto)] =
+                (0..<3).map { EndpointAddress(address: IPAddress(ipv4: 0x0A00_0000 + UInt32($0) << 16 + UInt32(p.port)), port: 8080) }
+        }
+    }
+}
+let nodes = ["lb-a", "lb-b", "lb-c"]
+let (plan, dPlan) = measure { VRRPPlan.make(vips: document.vips.map { ($0.address, $0.pool) }, nodes: nodes, previous: [], vridOffset: 0) }
+let planned = AssignmentDocument(vips: document.vips.map { var v = $0; v.vrid = plan.vridOf[v.address]; return v }, nodes: nodes, groups: plan.groups)
+var haOptions = HAProxyRenderer.Options()
+haOptions.poolsWithCertificates = [.default]
+let (haproxyText, dHAProxy) = measure { HAProxyRenderer(options: haOptions).render(planned, endpoints: endpointMap, config: renderConfig) }
+let (kaText, dKeepalived) = measure { KeepalivedRenderer(options: .init(node: "lb-a", interfaces: [:])).render(planned, config: renderConfig).text }
+print("render for 10,000 services: VRRP plan \(ms(dPlan)) (\(plan.groups.count) groups); haproxy.cfg \(ms(dHAProxy)) (\(haproxyText.utf8.count) bytes); keepalived.conf \(ms(dKeepalived)) (\(kaText.utf8.count) bytes)")

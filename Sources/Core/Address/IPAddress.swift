@@ -60,7 +60,16 @@ extension IPAddress: CustomStringConvertible {
     }
 
     private static func dottedQuad(_ v: UInt32) -> String {
-        "\(v >> 24).\((v >> 16) & 0xff).\((v >> 8) & 0xff).\(v & 0xff)"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(15)
+        for shift in [24, 16, 8, 0] as [UInt32] {
+            let octet = UInt8(truncatingIfNeeded: v >> shift)
+            if shift != 24 { bytes.append(UInt8(ascii: ".")) }
+            if octet >= 100 { bytes.append(0x30 + octet / 100) }
+            if octet >= 10 { bytes.append(0x30 + (octet / 10) % 10) }
+            bytes.append(0x30 + octet % 10)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static func rfc5952(_ value: UInt128) -> String {

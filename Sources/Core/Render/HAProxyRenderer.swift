@@ -20,6 +20,7 @@ package struct HAProxyRenderer: Sendable {
 
     package func render(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> String {
         var out = ConfigText()
+        out.reserve(4096 + document.vips.count * 800)
         out.section("global")
         out.line("log stdout format raw local0 notice")
         out.line("stats socket \(options.statsSocket) mode 600 level admin expose-fd listeners")
@@ -77,12 +78,8 @@ package struct HAProxyRenderer: Sendable {
         out.line("mode \(policy.http ? "http" : "tcp")")
         out.line("balance roundrobin")
         out.raw(policy.http ? config.haproxy.httpback : config.haproxy.tcpback)
-        for ep in endpoints.ready(entry.key, port) {
-            var server = "server \(ep.serverName) \(ep.address.withPort(ep.port))"
-            if policy.healthCheck { server += " check" }
-            if policy.tlsToBackend { server += " ssl verify none" }
-            out.line(server)
-        }
+        let suffix = (policy.healthCheck ? " check" : "") + (policy.tlsToBackend ? " ssl verify none" : "")
+        for ep in endpoints.ready(entry.key, port) { out.server(ep, suffix: suffix) }
         if policy.terminateTLS && policy.http && entry.sslRedirect && port.port == 443 && !usedPorts.contains(80) {
             out.section("frontend fe_\(vip.address.identifier)_80_redirect")
             out.line("mode http")
@@ -92,21 +89,49 @@ package struct HAProxyRenderer: Sendable {
     }
 }
 
-/// Line-oriented config text with uniform indentation.
+/// Line-oriented config text with uniform indentation, built as bytes (configs for 10,000
+/// Services are megabytes; byte appends are several times faster than String appends).
 struct ConfigText {
-    private(set) var text = ""
+    private var bytes: [UInt8] = []
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
 
     mutating func section(_ header: String) {
-        if !text.isEmpty { text += "\n" }
-        text += header + "\n"
+        if !bytes.isEmpty { bytes.append(0x0A) }
+        bytes.append(contentsOf: header.utf8)
+        bytes.append(0x0A)
     }
 
-    mutating func line(_ s: String) { text += "    " + s + "\n" }
+    mutating func line(_ s: String) {
+        bytes.append(contentsOf: [0x20, 0x20, 0x20, 0x20])
+        bytes.append(contentsOf: s.utf8)
+        bytes.append(0x0A)
+    }
+
+    mutating func reserve(_ count: Int) { bytes.reserveCapacity(count) }
+
+    /// `    server ep_<addr>_<port> <addr>:<port><suffix>`, written straight into the buffer.
+    mutating func server(_ ep: EndpointAddress, suffix: String) {
+        let text = ep.address.description
+        let port = String(ep.port)
+        bytes.append(contentsOf: "    server ep_".utf8)
+        for b in text.utf8 { bytes.append(b.isASCIIAlphanumeric ? b : UInt8(ascii: "_")) }
+        bytes.append(UInt8(ascii: "_"))
+        bytes.append(contentsOf: port.utf8)
+        bytes.append(0x20)
+        if ep.address.family == .ipv6 { bytes.append(UInt8(ascii: "[")) }
+        bytes.append(contentsOf: text.utf8)
+        if ep.address.family == .ipv6 { bytes.append(UInt8(ascii: "]")) }
+        bytes.append(UInt8(ascii: ":"))
+        bytes.append(contentsOf: port.utf8)
+        bytes.append(contentsOf: suffix.utf8)
+        bytes.append(0x0A)
+    }
 
     mutating func raw(_ lines: [RawConfigLine]) { for l in lines where !l.text.isEmpty { line(l.text) } }
 
     /// Opens a brace-delimited block (keepalived syntax); `close()` ends it.
     mutating func block(_ header: String) { section(header + " {") }
 
-    mutating func close() { text += "}\n" }
+    mutating func close() { bytes.append(contentsOf: [UInt8(ascii: "}"), 0x0A]) }
 }

@@ -42,9 +42,7 @@ package struct EndpointAddress: Sendable, Hashable, Comparable {
     package static func < (a: EndpointAddress, b: EndpointAddress) -> Bool { (a.address, a.port) < (b.address, b.port) }
 
     /// The HAProxy server name: derived from the address only (never from user text).
-    package var serverName: String {
-        "ep_" + address.description.map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined() + "_\(port)"
-    }
+    package var serverName: String { "ep_" + address.identifier + "_" + String(port) }
 }
 
 /// Which endpoints serve which Service port.
@@ -72,9 +70,11 @@ package struct EndpointMap: Sendable, Hashable {
 extension IPAddress {
     /// `a.b.c.d:port` or `[v6]:port`.
     package func withPort(_ port: UInt16) -> String {
-        family == .ipv6 ? "[\(self)]:\(port)" : "\(self):\(port)"
+        family == .ipv6 ? "[" + description + "]:" + String(port) : description + ":" + String(port)
     }
 
     /// A token safe in config identifiers: digits and letters, '_' for separators.
-    var identifier: String { description.map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined() }
+    var identifier: String {
+        String(decoding: description.utf8.map { $0.isASCIIAlphanumeric ? $0 : UInt8(ascii: "_") }, as: UTF8.self)
+    }
 }
