@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "Actor",
             dependencies: [
-                "Core", "CNetlink", "COpenSSL",
+                "Core", "Netlink", "CNetlink", "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Actor",
@@ -67,6 +67,9 @@ let package = Package(
             name: "KubeClient",
             dependencies: ["CCurl", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
+
+        // libnl wrapper for the actor: VIPs, address listing, interface detection.
+        .target(name: "Netlink", dependencies: ["Core", "CNetlink"], swiftSettings: strict),
 
         // Metrics and health endpoints shared by both executables.
         .target(
@@ -126,7 +129,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "DataPlaneTests",
-            dependencies: ["Core", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Core", "Netlink", "CLibc", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
         .testTarget(
             name: "WatcherTests",

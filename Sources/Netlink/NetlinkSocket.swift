@@ -1,0 +1,141 @@
+import CNetlink
+package import Core
+import Glibc
+
+/// The one owner of a libnl route socket. Not thread-safe (libnl sockets are not): use one per
+/// serial executor. Frees everything it allocates.
+package final class NetlinkSocket {
+    private let sock: OpaquePointer
+
+    package init() throws(NetlinkError) {
+        guard let s = nl_socket_alloc() else { throw NetlinkError(operation: "socket", code: -1, message: "out of memory") }
+        let rc = nl_connect(s, NETLINK_ROUTE)
+        guard rc == 0 else {
+            nl_socket_free(s)
+            throw NetlinkError(operation: "connect", code: rc, message: String(cString: nl_geterror(rc)))
+        }
+        sock = s
+    }
+
+    deinit {
+        nl_close(sock)
+        nl_socket_free(sock)
+    }
+
+    /// An address on an interface.
+    package struct Address: Sendable, Hashable {
+        package let interface: String
+        package let address: IPAddress
+        package let prefixLength: Int
+        package let flags: UInt32
+    }
+
+    /// Adds `address` as a /32 or /128 to `interface`. Idempotent (`NLM_F_REPLACE`). IPv6 VIPs get
+    /// `nodad` and preferred lifetime 0 (usable at once, never a source address), as keepalived
+    /// does. IPv4 labels must be `<if>:<suffix>`, at most 15 characters.
+    package func add(_ address: IPAddress, interface: String, label: String? = nil) throws(NetlinkError) {
+        let op = "add \(address)/\(address.family.bitWidth) on \(interface)"
+        let (addr, local) = try make(address, interface: interface, op: op)
+        defer { rtnl_addr_put(addr); nl_addr_put(local) }
+        if let label, address.family == .ipv4 {
+            let rc = rtnl_addr_set_label(addr, label)
+            guard rc == 0 else { throw NetlinkError(operation: op, code: rc, message: "label \(label): \(String(cString: nl_geterror(rc)))") }
+        }
+        if address.family == .ipv6 {
+            rtnl_addr_set_flags(addr, UInt32(IFA_F_NODAD))
+            rtnl_addr_set_valid_lifetime(addr, 0xFFFF_FFFF)
+            rtnl_addr_set_preferred_lifetime(addr, 0)
+        }
+        let rc = rtnl_addr_add(sock, addr, NLM_F_REPLACE)
+        guard rc == 0 else { throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc))) }
+    }
+
+    /// Removes `address` (/32 or /128) from `interface`; an absent address is success.
+    package func remove(_ address: IPAddress, interface: String) throws(NetlinkError) {
+        let op = "remove \(address)/\(address.family.bitWidth) from \(interface)"
+        let (addr, local) = try make(address, interface: interface, op: op)
+        defer { rtnl_addr_put(addr); nl_addr_put(local) }
+        let rc = rtnl_addr_delete(sock, addr, 0)
+        guard rc == 0 || rc == -NLE_NOADDR else { throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc))) }
+    }
+
+    /// Every address on every interface.
+    package func addresses() throws(NetlinkError) -> [Address] {
+        var cache: OpaquePointer?
+        let rc = rtnl_addr_alloc_cache(sock, &cache)
+        guard rc == 0, let cache else { throw NetlinkError(operation: "list addresses", code: rc, message: String(cString: nl_geterror(rc))) }
+        defer { nl_cache_free(cache) }
+        var out: [Address] = []
+        var obj = nl_cache_get_first(cache)
+        while let o = obj {
+            if let local = rtnl_addr_get_local(o), let ip = Self.ipAddress(local) {
+                out.append(Address(interface: Self.name(rtnl_addr_get_ifindex(o)), address: ip,
+                                   prefixLength: Int(rtnl_addr_get_prefixlen(o)), flags: rtnl_addr_get_flags(o)))
+            }
+            obj = nl_cache_get_next(o)
+        }
+        return out
+    }
+
+    /// The interface of the most specific main-table route covering `address` (pool interface
+    /// auto-detection); nil when no route covers it.
+    package func routeInterface(for address: IPAddress) throws(NetlinkError) -> String? {
+        var cache: OpaquePointer?
+        let family = address.family == .ipv4 ? AF_INET : AF_INET6
+        let rc = rtnl_route_alloc_cache(sock, family, 0, &cache)
+        guard rc == 0, let cache else { throw NetlinkError(operation: "list routes", code: rc, message: String(cString: nl_geterror(rc))) }
+        defer { nl_cache_free(cache) }
+        var best: (prefix: Int, ifindex: Int32)?
+        var obj = nl_cache_get_first(cache)
+        while let route = obj {
+            obj = nl_cache_get_next(route)
+            guard rtnl_route_get_table(route) == 254, rtnl_route_get_nnexthops(route) > 0,
+                  let dst = rtnl_route_get_dst(route) else { continue }
+            let prefix = Int(nl_addr_get_prefixlen(dst))
+            let network: IPAddress? = prefix == 0 ? IPAddress(family: address.family, value: 0) : Self.ipAddress(dst)
+            guard let network, network.family == address.family else { continue }
+            let mask = prefix == 0 ? UInt128(0) : ~((UInt128(1) << (address.family.bitWidth - prefix)) - 1) & address.family.maxValue
+            guard address.value & mask == network.value & mask else { continue }
+            guard let nh = rtnl_route_nexthop_n(route, 0) else { continue }
+            let ifindex = rtnl_route_nh_get_ifindex(nh)
+            if best == nil || prefix > best!.prefix { best = (prefix, ifindex) }
+        }
+        return best.map { Self.name($0.ifindex) }
+    }
+
+    private func make(_ address: IPAddress, interface: String, op: String) throws(NetlinkError) -> (OpaquePointer, OpaquePointer) {
+        let index = if_nametoindex(interface)
+        guard index != 0 else { throw NetlinkError(operation: op, code: -1, message: "no interface named \(interface)") }
+        var local: OpaquePointer?
+        let rc = nl_addr_parse("\(address)/\(address.family.bitWidth)", address.family == .ipv4 ? AF_INET : AF_INET6, &local)
+        guard rc == 0, let local else { throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc))) }
+        guard let addr = rtnl_addr_alloc() else {
+            nl_addr_put(local)
+            throw NetlinkError(operation: op, code: -1, message: "out of memory")
+        }
+        rtnl_addr_set_ifindex(addr, Int32(index))
+        let set = rtnl_addr_set_local(addr, local)
+        guard set == 0 else {
+            rtnl_addr_put(addr); nl_addr_put(local)
+            throw NetlinkError(operation: op, code: set, message: String(cString: nl_geterror(set)))
+        }
+        return (addr, local)
+    }
+
+    private static func ipAddress(_ a: OpaquePointer) -> IPAddress? {
+        let length = Int(nl_addr_get_len(a))
+        guard let raw = nl_addr_get_binary_addr(a) else { return nil }
+        let bytes = UnsafeRawBufferPointer(start: raw, count: length)
+        switch (nl_addr_get_family(a), length) {
+        case (AF_INET, 4): return IPAddress(ipv4: bytes.reduce(0) { $0 << 8 | UInt32($1) })
+        case (AF_INET6, 16): return IPAddress(ipv6: bytes.reduce(0) { $0 << 8 | UInt128($1) })
+        default: return nil
+        }
+    }
+
+    private static func name(_ index: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        guard if_indextoname(UInt32(bitPattern: index), &buffer) != nil else { return "if\(index)" }
+        return String(cString: buffer)
+    }
+}
