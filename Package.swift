@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "Actor",
             dependencies: [
-                "Core", "Netlink", "CNetlink", "COpenSSL",
+                "Core", "Netlink", "Certificates", "CNetlink", "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Actor",
@@ -67,6 +67,9 @@ let package = Package(
             name: "KubeClient",
             dependencies: ["CCurl", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
+
+        // OpenSSL certificate checks for the actor (a bad bundle disables TLS for its pool only).
+        .target(name: "Certificates", dependencies: ["COpenSSL"], swiftSettings: strict),
 
         // libnl wrapper for the actor: VIPs, address listing, interface detection.
         .target(name: "Netlink", dependencies: ["Core", "CNetlink"], swiftSettings: strict),
@@ -129,7 +132,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "DataPlaneTests",
-            dependencies: ["Core", "Netlink", "CLibc", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Core", "Netlink", "Certificates", "CLibc", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
         .testTarget(
             name: "WatcherTests",
