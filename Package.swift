@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "Actor",
             dependencies: [
-                "Core", "Netlink", "Certificates", "CNetlink", "COpenSSL",
+                "Core", "Netlink", "Certificates", "DataPlane", "CNetlink", "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Actor",
@@ -70,6 +70,9 @@ let package = Package(
 
         // OpenSSL certificate checks for the actor (a bad bundle disables TLS for its pool only).
         .target(name: "Certificates", dependencies: ["COpenSSL"], swiftSettings: strict),
+
+        // Running the data-plane daemons: HAProxy master-worker with validated, verified reloads.
+        .target(name: "DataPlane", swiftSettings: strict),
 
         // libnl wrapper for the actor: VIPs, address listing, interface detection.
         .target(name: "Netlink", dependencies: ["Core", "CNetlink"], swiftSettings: strict),
@@ -132,7 +135,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "DataPlaneTests",
-            dependencies: ["Core", "Netlink", "Certificates", "CLibc", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Core", "Netlink", "Certificates", "DataPlane", "CLibc", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
         .testTarget(
             name: "WatcherTests",

@@ -1,0 +1,128 @@
+import Foundation
+import Glibc
+
+/// HAProxy in master-worker mode (`-W -S`), as a child of this process, with hitless reloads:
+/// write a temp file → `haproxy -c` → atomic rename → SIGUSR2 to the master → check `show proc`
+/// (the reload failed if the failure count went up or the worker did not change). Unchanged
+/// configs are not rewritten and cause no reload.
+package final class HAProxyProcess: @unchecked Sendable {
+    package struct Paths: Sendable {
+        package var binary: String
+        package var directory: String
+        package var config: String { directory + "/haproxy.cfg" }
+        package var masterSocket: String { directory + "/haproxy-master.sock" }
+        package init(binary: String, directory: String) {
+            self.binary = binary
+            self.directory = directory
+        }
+    }
+
+    /// What `apply` did.
+    package enum Outcome: Equatable, Sendable {
+        case unchanged
+        case started
+        case reloaded(workers: [Int32])
+    }
+
+    package struct ApplyError: Error, CustomStringConvertible {
+        package let description: String
+    }
+
+    package let paths: Paths
+    /// Run the child with this prefix (tests: `ip netns exec <ns>`).
+    private let launcher: [String]
+    private let lock = NSLock()
+    private var process: Process?
+    private var current: String?
+
+    package init(paths: Paths, launcher: [String] = []) {
+        self.paths = paths
+        self.launcher = launcher
+    }
+
+    /// PID of the master, when running.
+    package var masterPID: Int32? { lock.withLock { process?.isRunning == true ? process?.processIdentifier : nil } }
+
+    /// Validates and applies `text`; on any failure the running config keeps serving.
+    @discardableResult
+    package func apply(_ text: String) throws(ApplyError) -> Outcome {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            if text == current, process?.isRunning == true { return .unchanged }
+            let tmp = paths.config + ".tmp"
+            do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
+                throw ApplyError(description: "cannot write \(tmp): \(error)")
+            }
+            let check = Self.run(paths.binary, ["-c", "-q", "-f", tmp])
+            guard check.status == 0 else {
+                throw ApplyError(description: "haproxy -c rejected the new config, keeping the old one: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            guard rename(tmp, paths.config) == 0 else { throw ApplyError(description: "rename: \(String(cString: strerror(errno)))") }
+            current = text
+            guard let running = process, running.isRunning else {
+                try start()
+                return .started
+            }
+            let before = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc)
+            kill(running.processIdentifier, SIGUSR2)
+            // The master re-execs and forks a new worker; wait for `show proc` to say how it went.
+            for _ in 0..<100 {
+                usleep(50_000)
+                guard let now = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc) else { continue }
+                if let before, now.failedReloads > before.failedReloads {
+                    throw ApplyError(description: "reload failed (show proc: failed \(now.failedReloads)); the old workers keep serving")
+                }
+                if let before, now.masterReloads > before.masterReloads, !now.currentWorkers.isEmpty,
+                   Set(now.currentWorkers) != Set(before.currentWorkers) {
+                    return .reloaded(workers: now.currentWorkers)
+                }
+            }
+            throw ApplyError(description: "reload not confirmed by show proc within 5 s")
+        }
+    }
+
+    private func start() throws(ApplyError) {
+        let p = Process()
+        let args = [paths.binary, "-W", "-S", paths.masterSocket, "-f", paths.config]
+        p.executableURL = URL(fileURLWithPath: launcher.first ?? paths.binary)
+        p.arguments = launcher.isEmpty ? Array(args.dropFirst()) : Array(launcher.dropFirst()) + args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { throw ApplyError(description: "cannot start haproxy: \(error)") }
+        process = p
+        for _ in 0..<100 {
+            if FileManager.default.fileExists(atPath: paths.masterSocket),
+               let table = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc),
+               !table.currentWorkers.isEmpty { return }
+            usleep(50_000)
+        }
+        throw ApplyError(description: "haproxy did not come up (no worker in show proc)")
+    }
+
+    /// Stops the master and its workers (SIGTERM to the master's PID, which ends its workers).
+    package func stop() {
+        lock.withLock {
+            guard let p = process else { return }
+            if p.isRunning {
+                kill(p.processIdentifier, SIGTERM)
+                p.waitUntilExit()
+            }
+            process = nil
+            current = nil
+        }
+    }
+
+    static func run(_ path: String, _ args: [String]) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        do { try p.run() } catch { return (-1, "\(error)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}

@@ -1,0 +1,158 @@
+import Core
+import DataPlane
+import Foundation
+import Glibc
+import Netlink
+import Testing
+
+/// A throwaway topology: bridge namespace, LB node, backend and client namespaces, documentation
+/// addresses only, no route out; everything deleted (processes by PID) at the end.
+final class Topology {
+    let ip: String
+    let id = String(UUID().uuidString.prefix(6).lowercased())
+    var namespaces: [String] = []
+    var children: [Process] = []
+
+    init(ip: String) { self.ip = ip }
+
+    func ns(_ role: String) -> String { "k8slb-\(role)-\(id)" }
+
+    func sh(_ args: [String]) throws {
+        let r = try run(ip, args)
+        if r.status != 0 { throw NamespaceError(message: "ip \(args.joined(separator: " ")): \(r.output)") }
+    }
+
+    /// Adds namespace `role` with eth0 on the bridge and `addresses`.
+    func host(_ role: String, addresses: [String]) throws {
+        let name = ns(role)
+        try sh(["netns", "add", name])
+        namespaces.append(name)
+        try sh(["-n", name, "link", "set", "lo", "up"])
+        let peer = "v\(role.prefix(5))\(id.prefix(4))"
+        try sh(["-n", ns("sw"), "link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", name])
+        try sh(["-n", ns("sw"), "link", "set", peer, "master", "br0", "up"])
+        try sh(["-n", name, "link", "set", "eth0", "up"])
+        for a in addresses { try sh(["-n", name, "addr", "add", a, "dev", "eth0"]) }
+    }
+
+    func bridge() throws {
+        try sh(["netns", "add", ns("sw")])
+        namespaces.append(ns("sw"))
+        try sh(["-n", ns("sw"), "link", "add", "br0", "type", "bridge"])
+        try sh(["-n", ns("sw"), "link", "set", "br0", "up"])
+    }
+
+    /// Starts `args` inside namespace `role`; ended by PID in `tearDown`.
+    @discardableResult
+    func spawn(_ role: String, _ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ip)
+        p.arguments = ["netns", "exec", ns(role)] + args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        children.append(p)
+        return p
+    }
+
+    func exec(_ role: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        try run(ip, ["netns", "exec", ns(role)] + args)
+    }
+
+    func tearDown() {
+        for p in children where p.isRunning {
+            kill(p.processIdentifier, SIGTERM)  // by PID: only processes this test started
+            for _ in 0..<20 where p.isRunning { usleep(100_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        for n in namespaces.reversed() { _ = try? run(ip, ["netns", "del", n]) }
+    }
+}
+
+@Suite(.serialized) struct HAProxyApplyTests {
+    static func config(servers: [(String, UInt16)], raw: [String] = []) throws -> String {
+        let entry = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "shop", name: "web"),
+                                                    ports: [.init(name: "web", port: 80, targetPort: .number(8080))])
+        let doc = AssignmentDocument(vips: [.init(address: try IPAddress(parsing: "192.0.2.50"), pool: .default, services: [entry])])
+        let endpoints = EndpointMap([.init(service: entry.key, port: 80, proto: .tcp):
+                                        try servers.map { EndpointAddress(address: try IPAddress(parsing: $0.0), port: $0.1) }])
+        let rawJSON = raw.map { "\"\($0)\"" }.joined(separator: ",")
+        let config = try UserConfig.parse(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"haproxy":{"defaults":[\#(rawJSON)]}}"#).config
+        var options = HAProxyRenderer.Options()
+        options.statsSocket = "/tmp/k8slb-stats-\(ProcessInfo.processInfo.processIdentifier).sock"
+        return HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config)
+    }
+
+    @Test func startReloadRejectAndHitlessUnderLoad() throws {
+        guard getuid() == 0, let ip = which("ip"), let haproxy = which("haproxy"), let curl = which("curl"), let python = which("python3") else {
+            if requireIntegration { Issue.record("root, iproute2, haproxy, curl and python3 are required when CI=true") }
+            return
+        }
+        let topo = Topology(ip: ip)
+        defer { topo.tearDown() }
+        try topo.bridge()
+        try topo.host("lb", addresses: ["192.0.2.11/24"])
+        try topo.host("be", addresses: ["192.0.2.21/24", "192.0.2.22/24"])
+        try topo.host("cl", addresses: ["192.0.2.100/24"])
+        _ = try topo.exec("lb", ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind"])
+        // The VIP, through our netlink wrapper, inside the LB namespace.
+        try inNamespace(topo.ns("lb")) { try NetlinkSocket().add(try IPAddress(parsing: "192.0.2.50"), interface: "eth0") }
+        // Two backends answering with their name.
+        let web = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-web-\(topo.id)")
+        defer { try? FileManager.default.removeItem(at: web) }
+        for (name, addr) in [("one", "192.0.2.21"), ("two", "192.0.2.22")] {
+            let dir = web.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try "backend-\(name)\n".write(to: dir.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+            try topo.spawn("be", [python, "-m", "http.server", "8080", "--bind", addr, "--directory", dir.path])
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-hap-\(topo.id)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: dir.path), launcher: [ip, "netns", "exec", topo.ns("lb")])
+        defer { proxy.stop() }
+
+        func get() throws -> String {
+            try topo.exec("cl", [curl, "-s", "--max-time", "2", "http://192.0.2.50/"]).output
+        }
+        // Backends take a moment to listen.
+        var ready = false
+        for _ in 0..<50 where !ready {
+            ready = (try? topo.exec("cl", [curl, "-s", "--max-time", "1", "http://192.0.2.21:8080/"]).output) == "backend-one\n"
+            if !ready { usleep(100_000) }
+        }
+        #expect(ready, "backend did not come up")
+
+        let one = try Self.config(servers: [("192.0.2.21", 8080)])
+        #expect(try proxy.apply(one) == .started)
+        #expect(try get() == "backend-one\n")
+        #expect(try proxy.apply(one) == .unchanged, "same config: no write, no reload")
+
+        let both = try Self.config(servers: [("192.0.2.21", 8080), ("192.0.2.22", 8080)])
+        guard case .reloaded = try proxy.apply(both) else { Issue.record("expected a reload"); return }
+        var seen = Set<String>()
+        for _ in 0..<10 { seen.insert(try get()) }
+        #expect(seen == ["backend-one\n", "backend-two\n"])
+
+        // A config haproxy rejects is refused before it touches anything; the old one serves.
+        #expect(throws: HAProxyProcess.ApplyError.self) { try proxy.apply(try Self.config(servers: [("192.0.2.21", 8080)], raw: ["no-such-directive 1"])) }
+        #expect(try get().hasPrefix("backend-"))
+
+        // Hitless: a client loop while reloading 8 times.
+        let loop = "ok=0; bad=0; for i in $(seq 300); do c=$(\(curl) -s -o /dev/null -w '%{http_code}' --max-time 2 http://192.0.2.50/); if [ \"$c\" = 200 ]; then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo $ok $bad"
+        let out = Pipe()
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: ip)
+        client.arguments = ["netns", "exec", topo.ns("cl"), "sh", "-c", loop]
+        client.standardOutput = out
+        try client.run()
+        for i in 0..<8 {
+            usleep(150_000)
+            _ = try proxy.apply(i % 2 == 0 ? one : both)
+        }
+        client.waitUntilExit()
+        let counts = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(counts.count == 2 && counts[1] == 0 && counts[0] == 300, "ok/failed during reloads: \(counts)")
+    }
+}
