@@ -1,0 +1,99 @@
+import Core
+import DataPlane
+import Foundation
+import Glibc
+import Testing
+
+@Suite(.serialized) struct FailoverTests {
+    /// Two LB nodes (real HAProxy + real keepalived from our renderers), one VIP: the master's link
+    /// goes down; the VIP moves and the client-visible outage stays well under a second.
+    @Test func vipMovesWhenTheMasterLosesItsLink() throws {
+        guard getuid() == 0, let ip = which("ip"), let haproxy = which("haproxy"), let keepalived = which("keepalived"),
+              let curl = which("curl"), let python = which("python3") else {
+            if requireIntegration { Issue.record("root, iproute2, haproxy, keepalived, curl and python3 are required when CI=true") }
+            return
+        }
+        let topo = Topology(ip: ip)
+        defer { topo.tearDown() }
+        try topo.bridge()
+        let nodes = ["lb-a", "lb-b"]
+        try topo.host("lb-a", addresses: ["192.0.2.11/24"])
+        try topo.host("lb-b", addresses: ["192.0.2.12/24"])
+        try topo.host("be", addresses: ["192.0.2.21/24"])
+        try topo.host("cl", addresses: ["192.0.2.100/24"])
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-fo-\(topo.id)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+        try topo.spawn("be", [python, "-m", "http.server", "8080", "--bind", "192.0.2.21", "--directory", work.path])
+
+        let vip = try IPAddress(parsing: "192.0.2.50")
+        let entry = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "shop", name: "web"),
+                                                    ports: [.init(name: "web", port: 80, targetPort: .number(8080))])
+        let plan = VRRPPlan.make(vips: [(vip, .default)], nodes: nodes, previous: [], vridOffset: 0)
+        let doc = AssignmentDocument(vips: [.init(address: vip, pool: .default, services: [entry], vrid: plan.vridOf[vip])],
+                                     nodes: nodes, groups: plan.groups)
+        let config = try UserConfig.parse(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":0.1}}"#).config
+        let endpoints = EndpointMap([.init(service: entry.key, port: 80, proto: .tcp): [.init(address: try IPAddress(parsing: "192.0.2.21"), port: 8080)]])
+        var proxies: [HAProxyProcess] = []
+        defer { for p in proxies { p.stop() } }
+        for node in nodes {
+            _ = try topo.exec(node, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind"])
+            let dir = work.appendingPathComponent(node)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            var options = HAProxyRenderer.Options()
+            options.statsSocket = dir.appendingPathComponent("stats.sock").path
+            let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: dir.path), launcher: [ip, "netns", "exec", topo.ns(node)])
+            proxies.append(proxy)
+            try proxy.apply(HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config))
+            let ka = KeepalivedRenderer(options: .init(node: node, interfaces: [.default: try InterfaceName(parsing: "eth0")]))
+            let conf = dir.appendingPathComponent("keepalived.conf").path
+            try ka.render(doc, config: config).text.write(toFile: conf, atomically: true, encoding: .utf8)
+            try topo.spawn(node, [keepalived, "-n", "-l", "-P", "-f", conf, "-p", dir.appendingPathComponent("ka.pid").path,
+                                  "-r", dir.appendingPathComponent("vrrp.pid").path])
+        }
+        func holders() throws -> [String] {
+            try nodes.filter { try topo.exec($0, [ip, "-o", "addr", "show", "dev", "eth0"]).output.contains("192.0.2.50/32") }
+        }
+        // Settled: the preferred node (priority 200) holds the VIP alone for a full second, after
+        // any preemption, and the client gets an answer through it.
+        let preferred = plan.groups.first?.node ?? ""
+        var stable = 0
+        for _ in 0..<150 where stable < 10 {
+            stable = (try? holders()) == [preferred] ? stable + 1 : 0
+            usleep(100_000)
+        }
+        #expect(stable >= 10, "the preferred node \(preferred) holds the VIP alone")
+        #expect((try? topo.exec("cl", [curl, "-s", "--max-time", "1", "http://192.0.2.50/"]).output) == "backend\n")
+        let master = preferred
+
+        // Probe every ~10 ms for 4 s; take the master's link down after 1 s.
+        let probe = "end=$(( $(date +%s%N) + 4000000000 )); while [ $(date +%s%N) -lt $end ]; do t=$(date +%s%N); if \(curl) -s -o /dev/null --max-time 0.1 http://192.0.2.50/; then echo \"$t ok\"; else echo \"$t fail\"; fi; sleep 0.01; done"
+        let out = Pipe()
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: ip)
+        client.arguments = ["netns", "exec", topo.ns("cl"), "sh", "-c", probe]
+        client.standardOutput = out
+        try client.run()
+        usleep(1_000_000)
+        let peer = "v\(master.prefix(5))\(topo.id.prefix(4))"
+        var downAt = timespec()
+        clock_gettime(CLOCK_REALTIME, &downAt)
+        try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "down"])
+        client.waitUntilExit()
+        let down = Int64(downAt.tv_sec) * 1_000_000_000 + Int64(downAt.tv_nsec)
+        let samples = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").compactMap { line -> (Int64, Bool)? in
+            let f = line.split(separator: " ")
+            guard f.count == 2, let t = Int64(f[0]) else { return nil }
+            return (t, f[1] == "ok")
+        }
+        let firstOKAfter = samples.first { $0.0 > down && $0.1 }?.0
+        let lastOKBefore = samples.last { $0.0 < down && $0.1 }?.0
+        #expect(lastOKBefore != nil && firstOKAfter != nil, "probe saw service before and after")
+        let outage = Double((firstOKAfter ?? down) - down) / 1e9
+        print("failover: client-visible outage \(String(format: "%.3f", outage)) s after the master's link went down (\(samples.count) probes)")
+        #expect(outage < 1.5, "outage \(outage) s")
+        let now = try holders()
+        #expect(now.contains { $0 != master }, "the other node took the VIP: \(now)")
+    }
+}
