@@ -67,33 +67,50 @@ import Testing
         #expect((try? topo.exec("cl", [curl, "-s", "--max-time", "1", "http://192.0.2.50/"]).output) == "backend\n")
         let master = preferred
 
-        // Probe every ~10 ms for 4 s; take the master's link down after 1 s.
-        let probe = "end=$(( $(date +%s%N) + 4000000000 )); while [ $(date +%s%N) -lt $end ]; do t=$(date +%s%N); if \(curl) -s -o /dev/null --max-time 0.1 http://192.0.2.50/; then echo \"$t ok\"; else echo \"$t fail\"; fi; sleep 0.01; done"
-        let out = Pipe()
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: ip)
-        client.arguments = ["netns", "exec", topo.ns("cl"), "sh", "-c", probe]
-        client.standardOutput = out
-        try client.run()
-        usleep(1_000_000)
+        // Trials (K8SLB_FAILOVER_TRIALS, default 1; the benchmark script runs 20): probe every
+        // ~10 ms for 4 s, take the master's link down after 1 s, measure, bring it back, let the
+        // preferred node preempt again.
+        let trials = Int(ProcessInfo.processInfo.environment["K8SLB_FAILOVER_TRIALS"] ?? "1") ?? 1
+        var outages: [Double] = []
         let peer = "v\(master.prefix(5))\(topo.id.prefix(4))"
-        var downAt = timespec()
-        clock_gettime(CLOCK_REALTIME, &downAt)
-        try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "down"])
-        client.waitUntilExit()
-        let down = Int64(downAt.tv_sec) * 1_000_000_000 + Int64(downAt.tv_nsec)
-        let samples = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").compactMap { line -> (Int64, Bool)? in
-            let f = line.split(separator: " ")
-            guard f.count == 2, let t = Int64(f[0]) else { return nil }
-            return (t, f[1] == "ok")
+        for trial in 1...trials {
+            let probe = "end=$(( $(date +%s%N) + 4000000000 )); while [ $(date +%s%N) -lt $end ]; do t=$(date +%s%N); if \(curl) -s -o /dev/null --max-time 0.1 http://192.0.2.50/; then echo \"$t ok\"; else echo \"$t fail\"; fi; sleep 0.01; done"
+            let out = Pipe()
+            let client = Process()
+            client.executableURL = URL(fileURLWithPath: ip)
+            client.arguments = ["netns", "exec", topo.ns("cl"), "sh", "-c", probe]
+            client.standardOutput = out
+            try client.run()
+            usleep(1_000_000)
+            var downAt = timespec()
+            clock_gettime(CLOCK_REALTIME, &downAt)
+            try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "down"])
+            client.waitUntilExit()
+            let down = Int64(downAt.tv_sec) * 1_000_000_000 + Int64(downAt.tv_nsec)
+            let samples = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").compactMap { line -> (Int64, Bool)? in
+                let f = line.split(separator: " ")
+                guard f.count == 2, let t = Int64(f[0]) else { return nil }
+                return (t, f[1] == "ok")
+            }
+            let firstOKAfter = samples.first { $0.0 > down && $0.1 }?.0
+            let lastOKBefore = samples.last { $0.0 < down && $0.1 }?.0
+            #expect(lastOKBefore != nil && firstOKAfter != nil, "probe saw service before and after")
+            let outage = Double((firstOKAfter ?? down + 4_000_000_000) - down) / 1e9
+            outages.append(outage)
+            print("failover trial \(trial): client-visible outage \(String(format: "%.3f", outage)) s after the master's link went down (\(samples.count) probes)")
+            let now = try holders()
+            #expect(now.contains { $0 != master }, "the other node took the VIP: \(now)")
+            // Recover: link up, the preferred node takes the VIP back (preemption).
+            try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "up"])
+            var back = 0
+            for _ in 0..<100 where back < 5 {
+                back = (try? holders()) == [master] ? back + 1 : 0
+                usleep(100_000)
+            }
+            #expect(back >= 5, "the preferred node took the VIP back")
         }
-        let firstOKAfter = samples.first { $0.0 > down && $0.1 }?.0
-        let lastOKBefore = samples.last { $0.0 < down && $0.1 }?.0
-        #expect(lastOKBefore != nil && firstOKAfter != nil, "probe saw service before and after")
-        let outage = Double((firstOKAfter ?? down) - down) / 1e9
-        print("failover: client-visible outage \(String(format: "%.3f", outage)) s after the master's link went down (\(samples.count) probes)")
-        #expect(outage < 1.5, "outage \(outage) s")
-        let now = try holders()
-        #expect(now.contains { $0 != master }, "the other node took the VIP: \(now)")
+        let worst = outages.max() ?? 0
+        print("failover: \(outages.count) trials, worst \(String(format: "%.3f", worst)) s, median \(String(format: "%.3f", outages.sorted()[outages.count / 2])) s")
+        #expect(worst < 1.5, "worst outage \(worst) s")
     }
 }
