@@ -103,6 +103,9 @@ let package = Package(
             path: "Sources/TestAPI",
             swiftSettings: strict),
 
+        // Helpers shared by the test targets (fixtures, processes).
+        .target(name: "TestSupport", dependencies: ["Core"], swiftSettings: strict),
+
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: ["Core"],
@@ -124,22 +127,22 @@ let package = Package(
         .testTarget(
             name: "CoreTests",
             dependencies: [
-                "Core",
+                "Core", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: [.copy("Fixtures")],
             swiftSettings: strict),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "TestAPIServer"],
+            dependencies: ["KubeClient", "TestAPIServer", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "DataPlaneTests",
-            dependencies: ["Core", "Netlink", "Certificates", "DataPlane", "CLibc", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Core", "TestSupport", "Netlink", "Certificates", "DataPlane", "CLibc", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
         .testTarget(
             name: "WatcherTests",
-            dependencies: ["Watcher", "Core", "KubeClient", "TestAPIServer",
+            dependencies: ["Watcher", "Core", "KubeClient", "TestAPIServer", "TestSupport",
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),

@@ -1,6 +1,7 @@
 import Certificates
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct CertificateTests {
     @Test func everyProblemIsRecognised() throws {

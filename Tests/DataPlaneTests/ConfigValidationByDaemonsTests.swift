@@ -2,30 +2,7 @@ import Foundation
 import PropertyBased
 import Testing
 @testable import Core
-
-let requireIntegration = ProcessInfo.processInfo.environment["CI"] == "true"
-
-func which(_ name: String) -> String? {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
-        let p = "\(dir)/\(name)"
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    return nil
-}
-
-@discardableResult
-func run(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
+import TestSupport
 
 /// A scratch directory with a test certificate bundle per pool.
 final class Scratch {

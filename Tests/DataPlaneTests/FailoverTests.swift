@@ -3,6 +3,7 @@ import DataPlane
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @Suite(.serialized) struct FailoverTests {
     /// Two LB nodes (real HAProxy + real keepalived from our renderers), one VIP: the master's link

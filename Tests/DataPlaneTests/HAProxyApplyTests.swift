@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Netlink
 import Testing
+import TestSupport
 
 /// A throwaway topology: bridge namespace, LB node, backend and client namespaces, documentation
 /// addresses only, no route out; everything deleted (processes by PID) at the end.

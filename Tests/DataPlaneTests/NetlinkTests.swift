@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Netlink
 import Testing
+import TestSupport
 
 /// Runs `body` on a thread of its own inside network namespace `name` (setns affects only the
 /// calling thread), returning its result.

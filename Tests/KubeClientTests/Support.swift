@@ -3,6 +3,7 @@ import KubeClient
 import Synchronization
 import Testing
 import TestAPIServer
+@_exported import TestSupport
 
 /// Runs `body` with a fresh in-process test API server and a client for it.
 func withServer<R>(windowSize: Int = 1000, bookmarkInterval: Duration = .seconds(5), token: String? = "test-token",
@@ -40,34 +41,4 @@ final class ChangeLog: Sendable {
     private let entries = Mutex<[String]>([])
     func append(_ s: String) { entries.withLock { $0.append(s) } }
     var all: [String] { entries.withLock { $0 } }
-}
-
-/// True when the environment requires privileged/integration tests to run (CI).
-let requireIntegration = ProcessInfo.processInfo.environment["CI"] == "true"
-
-/// Finds an executable on PATH.
-func which(_ name: String) -> String? {
-    let path: String = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    let dirs: [String] = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
-    for dir in dirs {
-        let p = "\(dir)/\(name)"
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    return nil
-}
-
-/// Runs a command to completion, returning status and combined output.
-@discardableResult
-func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    if let environment { p.environment = environment }
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }

@@ -4,9 +4,9 @@ import Logging
 import Synchronization
 import Testing
 import TestAPIServer
+@_exported import TestSupport
 @testable import Watcher
 
-let requireIntegration = ProcessInfo.processInfo.environment["CI"] == "true"
 
 /// A test cluster: the in-process API server, a client, and helpers to run watchers.
 struct Cluster {

@@ -1,14 +1,13 @@
 import Foundation
-import Testing
-@testable import Core
+package import Core
 
-/// The same fixture as CoreTests/RenderTests.swift (golden files live there).
-enum RenderFixture {
-    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/golden")
+/// A small but complete rendering scenario (3 VIPs, TLS, source ranges, IPv6, 3 LB nodes) shared
+/// by the golden tests and the daemon validation tests.
+package enum RenderFixture {
 
-    static func ip(_ s: String) -> IPAddress { try! IPAddress(parsing: s) }
+    package static func ip(_ s: String) -> IPAddress { try! IPAddress(parsing: s) }
 
-    static let config: UserConfig = try! UserConfig.parse(#"""
+    package static let config: UserConfig = try! UserConfig.parse(#"""
         {"pools": {
           "default": {"network": "192.0.2.0/24", "range": "192.0.2.10-192.0.2.20"},
           "v6": {"network": "2001:db8::/64", "range": "2001:db8::/120", "interface": "lb0"}
@@ -18,7 +17,7 @@ enum RenderFixture {
         "vrrp": {"advertInterval": 0.1, "vridOffset": 10}}
         """#).config
 
-    static var document: AssignmentDocument {
+    package static var document: AssignmentDocument {
         var web = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "shop", name: "web"),
                                                   ports: [.init(name: "http", port: 80, targetPort: .number(8080)),
                                                           .init(name: "https", port: 443, targetPort: .number(8080))])
@@ -40,7 +39,7 @@ enum RenderFixture {
         return AssignmentDocument(vips: vips.map { var v = $0; v.vrid = plan.vridOf[v.address]; return v }, nodes: nodes, groups: plan.groups)
     }
 
-    static var endpoints: EndpointMap {
+    package static var endpoints: EndpointMap {
         let web = ServiceKey(namespace: "shop", name: "web"), db = ServiceKey(namespace: "shop", name: "db"), api = ServiceKey(namespace: "shop", name: "api")
         return EndpointMap([
             .init(service: web, port: 80, proto: .tcp): [.init(address: ip("198.51.100.7"), port: 8080), .init(address: ip("198.51.100.8"), port: 8080)],
@@ -50,27 +49,15 @@ enum RenderFixture {
         ])
     }
 
-    static func haproxy(certDirectory: String = "/etc/certs", certs: Set<PoolName> = [.default, try! PoolName(parsing: "v6")]) -> String {
+    package static func haproxy(certDirectory: String = "/etc/certs", certs: Set<PoolName> = [.default, try! PoolName(parsing: "v6")]) -> String {
         var options = HAProxyRenderer.Options()
         options.certDirectory = certDirectory
         options.poolsWithCertificates = certs
         return HAProxyRenderer(options: options).render(document, endpoints: endpoints, config: config)
     }
 
-    static func keepalived(node: String = "lb-a", interface: String = "eth0") -> String {
+    package static func keepalived(node: String = "lb-a", interface: String = "eth0") -> String {
         KeepalivedRenderer(options: .init(node: node, interfaces: [.default: try! InterfaceName(parsing: interface)]))
             .render(document, config: config).text
     }
-
-    /// Compares with the golden file byte for byte; K8SLB_RECORD_GOLDEN=1 rewrites it.
-    static func expectGolden(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let url = golden.appendingPathComponent(name)
-        if ProcessInfo.processInfo.environment["K8SLB_RECORD_GOLDEN"] == "1" {
-            try text.write(to: url, atomically: true, encoding: .utf8)
-            return
-        }
-        let expected = try String(contentsOf: url, encoding: .utf8)
-        #expect(text == expected, "differs from \(name); re-record with K8SLB_RECORD_GOLDEN=1 if intended", sourceLocation: sourceLocation)
-    }
 }
-
