@@ -33,7 +33,8 @@ final class Topology {
         try sh(["-n", ns("sw"), "link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", name])
         try sh(["-n", ns("sw"), "link", "set", peer, "master", "br0", "up"])
         try sh(["-n", name, "link", "set", "eth0", "up"])
-        for a in addresses { try sh(["-n", name, "addr", "add", a, "dev", "eth0"]) }
+        // IPv6 test addresses skip duplicate address detection (usable at once).
+        for a in addresses { try sh(["-n", name, "addr", "add", a, "dev", "eth0"] + (a.contains(":") ? ["nodad"] : [])) }
     }
 
     func bridge() throws {
