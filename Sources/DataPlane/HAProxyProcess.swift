@@ -34,6 +34,13 @@ package final class HAProxyProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var process: Process?
     private var current: String?
+    /// False once `stop()` was called: exits are then expected, not restarted.
+    private var supervising = true
+    private var restartDelay: Duration = .milliseconds(50)
+    private var _restarts = 0
+
+    /// How many times the master was restarted after dying on its own.
+    package var restarts: Int { lock.withLock { _restarts } }
 
     package init(paths: Paths, launcher: [String] = []) {
         self.paths = paths
@@ -83,12 +90,15 @@ package final class HAProxyProcess: @unchecked Sendable {
     }
 
     private func start() throws(ApplyError) {
+        try? FileManager.default.removeItem(atPath: paths.masterSocket)
         let p = Process()
         let args = [paths.binary, "-W", "-S", paths.masterSocket, "-f", paths.config]
         p.executableURL = URL(fileURLWithPath: launcher.first ?? paths.binary)
         p.arguments = launcher.isEmpty ? Array(args.dropFirst()) : Array(launcher.dropFirst()) + args
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
+        p.terminationHandler = { [weak self] exited in self?.exited(exited) }
+        supervising = true
         do { try p.run() } catch { throw ApplyError(description: "cannot start haproxy: \(error)") }
         process = p
         for _ in 0..<100 {
@@ -100,17 +110,47 @@ package final class HAProxyProcess: @unchecked Sendable {
         throw ApplyError(description: "haproxy did not come up (no worker in show proc)")
     }
 
-    /// Stops the master and its workers (SIGTERM to the master's PID, which ends its workers).
-    package func stop() {
-        lock.withLock {
-            guard let p = process else { return }
-            if p.isRunning {
-                kill(p.processIdentifier, SIGTERM)
-                p.waitUntilExit()
-            }
-            process = nil
-            current = nil
+    /// The master died without `stop()`: restart it from the config on disk, with a backoff that
+    /// doubles (50 ms … 5 s) while it keeps dying.
+    private func exited(_ p: Process) {
+        let delay: Duration? = lock.withLock {
+            guard supervising, process === p, current != nil else { return nil }
+            let d = restartDelay
+            restartDelay = min(restartDelay * 2, .seconds(5))
+            return d
         }
+        guard let delay else { return }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000))) { [weak self] in
+            guard let self else { return }
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            guard self.supervising, self.process === p else { return }
+            self._restarts += 1
+            do { try self.start() } catch {
+                // Try again later: start() failed, so no termination handler will fire.
+                self.process = p
+                DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.exited(p) }
+            }
+            if self.process !== p {
+                // Came back: reset the backoff once it has stayed up a while.
+                DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(30)) { [weak self] in
+                    self?.lock.withLock { self?.restartDelay = .milliseconds(50) }
+                }
+            }
+        }
+    }
+
+    /// Stops the master and its workers (SIGTERM to the master's PID, which ends its workers).
+    /// The lock is released before waiting, so the termination handler never blocks on it.
+    package func stop() {
+        let p: Process? = lock.withLock {
+            supervising = false
+            defer { process = nil; current = nil }
+            return process
+        }
+        guard let p, p.isRunning else { return }
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
     }
 
     static func run(_ path: String, _ args: [String]) -> (status: Int32, output: String) {

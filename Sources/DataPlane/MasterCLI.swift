@@ -7,7 +7,7 @@ package enum MasterCLI {
         package let description: String
     }
 
-    /// Sends `command` and returns the whole reply.
+    /// Sends `command` and returns the whole reply (the connection is closed by the master).
     package static func send(_ command: String, socket path: String, timeout: Duration = .seconds(2)) throws(Failure) -> String {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
@@ -26,7 +26,8 @@ package enum MasterCLI {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard rc == 0 else { throw Failure(description: "connect \(path): \(String(cString: strerror(errno)))") }
-        let line = Array((command + "\n").utf8)
+        // The master CLI keeps the connection open after a reply; "; quit" makes it close.
+        let line = Array((command + "; quit\n").utf8)
         guard write(fd, line, line.count) == line.count else { throw Failure(description: "write: \(String(cString: strerror(errno)))") }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)

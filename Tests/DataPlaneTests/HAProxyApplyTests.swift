@@ -157,4 +157,50 @@ final class Topology {
         let counts = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(counts.count == 2 && counts[1] == 0 && counts[0] == 300, "ok/failed during reloads: \(counts)")
     }
+
+    /// The master is SIGKILLed: supervision restarts it from the config on disk and the VIP serves
+    /// again within a second.
+    @Test func killedMasterIsRestartedAndServesWithinASecond() throws {
+        guard getuid() == 0, let ip = which("ip"), let haproxy = which("haproxy"), let curl = which("curl"), let python = which("python3") else {
+            if requireIntegration { Issue.record("root, iproute2, haproxy, curl and python3 are required when CI=true") }
+            return
+        }
+        let topo = Topology(ip: ip)
+        defer { topo.tearDown() }
+        try topo.bridge()
+        try topo.host("lb", addresses: ["192.0.2.11/24", "192.0.2.50/32"])
+        try topo.host("be", addresses: ["192.0.2.21/24"])
+        try topo.host("cl", addresses: ["192.0.2.100/24"])
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-sup-\(topo.id)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        try "backend-one\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+        try topo.spawn("be", [python, "-m", "http.server", "8080", "--bind", "192.0.2.21", "--directory", work.path])
+        let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: work.path), launcher: [ip, "netns", "exec", topo.ns("lb")])
+        defer { proxy.stop() }
+        let startClock = ContinuousClock.now
+        #expect(try proxy.apply(try Self.config(servers: [("192.0.2.21", 8080)])) == .started)
+        print("timeline: cold start took \(ContinuousClock.now - startClock)")
+        func ok() -> Bool { (try? topo.exec("cl", [curl, "-s", "--max-time", "0.5", "http://192.0.2.50/"]).output) == "backend-one\n" }
+        var up = false
+        for _ in 0..<50 where !up { up = ok(); if !up { usleep(100_000) } }
+        #expect(up)
+        guard let master = proxy.masterPID else { Issue.record("no master"); return }
+        let killed = ContinuousClock.now
+        kill(master, SIGKILL)  // by PID: the master this test started
+        var back: Duration?
+        var firstOK: Duration?, newMaster: Duration?, firstFail: Duration?
+        while ContinuousClock.now - killed < .seconds(5) {
+            let serving = ok()
+            if !serving && firstFail == nil { firstFail = ContinuousClock.now - killed }
+            if serving && firstOK == nil && firstFail != nil { firstOK = ContinuousClock.now - killed }
+            if newMaster == nil, let m = proxy.masterPID, m != master { newMaster = ContinuousClock.now - killed }
+            if serving, newMaster != nil { back = ContinuousClock.now - killed; break }
+            usleep(10_000)
+        }
+        print("timeline: first failure \(firstFail.map { "\($0)" } ?? "none"), new master \(newMaster.map { "\($0)" } ?? "none"), first ok after failure \(firstOK.map { "\($0)" } ?? "none")")
+        print("haproxy master SIGKILL: serving again after \(back.map { "\($0)" } ?? "never")")
+        #expect(back != nil && back! < .seconds(1), "serving again within 1 s")
+        #expect(proxy.restarts == 1)
+    }
 }
