@@ -7,7 +7,8 @@ import TestAPIServer
     @Test func watchDeliversChangesFromAResourceVersion() async throws {
         try await withServer { _, client, _ in
             let list = try await client.list(Service.self, namespace: "default")
-            let stream = client.watch(Service.self, namespace: "default", resourceVersion: list.metadata.resourceVersion, timeoutSeconds: 5)
+            // A generous server-side timeout: under a loaded CI machine the three writes can take a while.
+            let stream = client.watch(Service.self, namespace: "default", resourceVersion: list.metadata.resourceVersion, timeoutSeconds: 60)
             let collector = Task { () -> [String] in
                 var seen: [String] = []
                 for try await event in stream {
