@@ -2,20 +2,50 @@ import Core
 import DataPlane
 import Foundation
 import Glibc
+import Netlink
 import Testing
 import TestSupport
 
 @Suite(.serialized) struct FailoverTests {
     /// Two LB nodes (real HAProxy + real keepalived from our renderers), one VIP: the master's link
     /// goes down; the VIP moves and the client-visible outage stays well under a second.
-    @Test func vipMovesWhenTheMasterLosesItsLink() throws {
+    /// What the two-node scenarios share.
+    final class TwoNodes {
+        let topo: Topology
+        let work: URL
+        var proxies: [HAProxyProcess] = []
+        var keepaliveds: [String: KeepalivedProcess] = [:]
+        let preferred: String
+        let curl: String
+        let ip: String
+
+        init(topo: Topology, work: URL, preferred: String, curl: String, ip: String) {
+            self.topo = topo
+            self.work = work
+            self.preferred = preferred
+            self.curl = curl
+            self.ip = ip
+        }
+
+        func holders() throws -> [String] {
+            try ["lb-a", "lb-b"].filter { try topo.exec($0, [ip, "-o", "addr", "show", "dev", "eth0"]).output.contains("192.0.2.50/32") }
+        }
+
+        func stop() {
+            for k in keepaliveds.values { k.stop() }
+            for p in proxies { p.stop() }
+            try? FileManager.default.removeItem(at: work)
+        }
+    }
+
+    /// Two LB nodes (real HAProxy + supervised keepalived from our renderers), a backend and a
+    /// client; returns once the preferred node holds the VIP alone for a second.
+    static func twoNodes(_ topo: Topology) throws -> TwoNodes? {
         guard getuid() == 0, let ip = which("ip"), let haproxy = which("haproxy"), let keepalived = which("keepalived"),
               let curl = which("curl"), let python = which("python3") else {
             if requireIntegration { Issue.record("root, iproute2, haproxy, keepalived, curl and python3 are required when CI=true") }
-            return
+            return nil
         }
-        let topo = Topology(ip: ip)
-        defer { topo.tearDown() }
         try topo.bridge()
         let nodes = ["lb-a", "lb-b"]
         try topo.host("lb-a", addresses: ["192.0.2.11/24"])
@@ -24,10 +54,8 @@ import TestSupport
         try topo.host("cl", addresses: ["192.0.2.100/24"])
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-fo-\(topo.id)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
         try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
         try topo.spawn("be", [python, "-m", "http.server", "8080", "--bind", "192.0.2.21", "--directory", work.path])
-
         let vip = try IPAddress(parsing: "192.0.2.50")
         let entry = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "shop", name: "web"),
                                                     ports: [.init(name: "web", port: 80, targetPort: .number(8080))])
@@ -36,8 +64,7 @@ import TestSupport
                                      nodes: nodes, groups: plan.groups)
         let config = try UserConfig.parse(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":0.1}}"#).config
         let endpoints = EndpointMap([.init(service: entry.key, port: 80, proto: .tcp): [.init(address: try IPAddress(parsing: "192.0.2.21"), port: 8080)]])
-        var proxies: [HAProxyProcess] = []
-        defer { for p in proxies { p.stop() } }
+        let cluster = TwoNodes(topo: topo, work: work, preferred: plan.groups.first?.node ?? "", curl: curl, ip: ip)
         for node in nodes {
             _ = try topo.exec(node, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind"])
             let dir = work.appendingPathComponent(node)
@@ -45,29 +72,40 @@ import TestSupport
             var options = HAProxyRenderer.Options()
             options.statsSocket = dir.appendingPathComponent("stats.sock").path
             let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: dir.path), launcher: [ip, "netns", "exec", topo.ns(node)])
-            proxies.append(proxy)
+            cluster.proxies.append(proxy)
             try proxy.apply(HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config))
-            let ka = KeepalivedRenderer(options: .init(node: node, interfaces: [.default: try InterfaceName(parsing: "eth0")]))
-            let conf = dir.appendingPathComponent("keepalived.conf").path
-            try ka.render(doc, config: config).text.write(toFile: conf, atomically: true, encoding: .utf8)
-            try topo.spawn(node, [keepalived, "-n", "-l", "-P", "-f", conf, "-p", dir.appendingPathComponent("ka.pid").path,
-                                  "-r", dir.appendingPathComponent("vrrp.pid").path])
+            let ns = topo.ns(node)
+            let ka = KeepalivedProcess(paths: .init(binary: keepalived, directory: dir.path), launcher: [ip, "netns", "exec", ns]) {
+                // What the actor does when keepalived dies: remove its VIPs at once.
+                _ = try? inNamespace(ns) { try NetlinkSocket().remove(vip, interface: "eth0") }
+            }
+            cluster.keepaliveds[node] = ka
+            let renderer = KeepalivedRenderer(options: .init(node: node, interfaces: [.default: try InterfaceName(parsing: "eth0")]))
+            try ka.apply(renderer.render(doc, config: config).text)
         }
-        func holders() throws -> [String] {
-            try nodes.filter { try topo.exec($0, [ip, "-o", "addr", "show", "dev", "eth0"]).output.contains("192.0.2.50/32") }
-        }
-        // Settled: the preferred node (priority 200) holds the VIP alone for a full second, after
-        // any preemption, and the client gets an answer through it.
-        let preferred = plan.groups.first?.node ?? ""
         var stable = 0
         for _ in 0..<150 where stable < 10 {
-            stable = (try? holders()) == [preferred] ? stable + 1 : 0
+            stable = (try? cluster.holders()) == [cluster.preferred] ? stable + 1 : 0
             usleep(100_000)
         }
-        #expect(stable >= 10, "the preferred node \(preferred) holds the VIP alone")
+        #expect(stable >= 10, "the preferred node \(cluster.preferred) holds the VIP alone")
         #expect((try? topo.exec("cl", [curl, "-s", "--max-time", "1", "http://192.0.2.50/"]).output) == "backend\n")
-        let master = preferred
+        return cluster
+    }
 
+    /// Two LB nodes (real HAProxy + real keepalived from our renderers), one VIP: the master's link
+    /// goes down; the VIP moves and the client-visible outage stays well under a second.
+    @Test func vipMovesWhenTheMasterLosesItsLink() throws {
+        guard let ip = which("ip") else {
+            if requireIntegration { Issue.record("iproute2 is required when CI=true") }
+            return
+        }
+        let topo = Topology(ip: ip)
+        defer { topo.tearDown() }
+        guard let cluster = try Self.twoNodes(topo) else { return }
+        defer { cluster.stop() }
+        let master = cluster.preferred, curl = cluster.curl
+        func holders() throws -> [String] { try cluster.holders() }
         // Trials (K8SLB_FAILOVER_TRIALS, default 1; the benchmark script runs 20): probe every
         // ~10 ms for 4 s, take the master's link down after 1 s, measure, bring it back, let the
         // preferred node preempt again.
@@ -113,5 +151,39 @@ import TestSupport
         let worst = outages.max() ?? 0
         print("failover: \(outages.count) trials, worst \(String(format: "%.3f", worst)) s, median \(String(format: "%.3f", outages.sorted()[outages.count / 2])) s")
         #expect(worst < 1.5, "worst outage \(worst) s")
+    }
+
+    /// keepalived on the master is SIGKILLed (main and VRRP processes, by PID): the supervisor
+    /// removes the VIP there at once, so the backup's takeover never leaves a duplicate IP for
+    /// more than a second; keepalived is restarted.
+    @Test func killedKeepalivedLeavesNoDuplicateVIP() throws {
+        guard let ip = which("ip") else {
+            if requireIntegration { Issue.record("iproute2 is required when CI=true") }
+            return
+        }
+        let topo = Topology(ip: ip)
+        defer { topo.tearDown() }
+        guard let cluster = try Self.twoNodes(topo) else { return }
+        defer { cluster.stop() }
+        let master = cluster.preferred
+        guard let ka = cluster.keepaliveds[master], !ka.pids.isEmpty else { Issue.record("no keepalived pids"); return }
+        let killed = ContinuousClock.now
+        for pid in ka.pids { kill(pid, SIGKILL) }  // by PID: the processes this test started
+        var goneFromOld: Duration?, otherHolds: Duration?, bothSince: ContinuousClock.Instant?, duplicate: Duration = .zero
+        while ContinuousClock.now - killed < .seconds(3) {
+            let now = (try? cluster.holders()) ?? []
+            let t = ContinuousClock.now
+            if now.count == 2 { bothSince = bothSince ?? t } else if let since = bothSince { duplicate += t - since; bothSince = nil }
+            if goneFromOld == nil, !now.contains(master) { goneFromOld = t - killed }
+            if otherHolds == nil, now.contains(where: { $0 != master }) { otherHolds = t - killed }
+            usleep(10_000)
+        }
+        if let since = bothSince { duplicate += ContinuousClock.now - since }
+        print("keepalived SIGKILL: VIP gone from the old master after \(goneFromOld.map { "\($0)" } ?? "never"), backup holds it after \(otherHolds.map { "\($0)" } ?? "never"), duplicate for \(duplicate)")
+        #expect(goneFromOld != nil && goneFromOld! < .seconds(1))
+        #expect(otherHolds != nil)
+        #expect(duplicate < .seconds(1), "duplicate VIP for \(duplicate)")
+        #expect(ka.restarts >= 1, "keepalived restarted")
+        #expect((try? cluster.topo.exec("cl", [cluster.curl, "-s", "--max-time", "1", "http://192.0.2.50/"]).output) == "backend\n")
     }
 }
