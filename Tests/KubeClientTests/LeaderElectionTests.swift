@@ -19,17 +19,18 @@ import Testing
             let a = LeaderElector(client: client, settings: Self.settings("a", release: false))
             let b = LeaderElector(client: client, settings: Self.settings("b", release: false))
             let runA = Task { await a.run { leaders.append("a") } }
-            #expect(await eventually { await a.isLeader })
+            #expect(await eventually(.seconds(30)) { await a.isLeader })
             let runB = Task { await b.run { leaders.append("b") } }
             try await Task.sleep(for: .seconds(1))
             #expect(await !b.isLeader, "the lease is held and renewed: b waits")
             // a "crashes": stops renewing without releasing.
             let crashed = ContinuousClock.now
             runA.cancel()
-            #expect(await eventually(.seconds(6)) { await b.isLeader })
+            #expect(await eventually(.seconds(30)) { await b.isLeader })
             let takeover = ContinuousClock.now - crashed
             #expect(takeover >= .milliseconds(1500), "b waited for the lease to expire (\(takeover))")
-            #expect(leaders.all == ["a", "b"])
+            // `lead` runs in its own task once leadership is won.
+            #expect(await eventually { leaders.all == ["a", "b"] })
             let lease = try await client.get(Lease.self, namespace: "k8slb-system", name: "k8slb-watcher")
             #expect(lease.spec?.holderIdentity == "b" && lease.spec?.leaseTransitions == 1)
             runB.cancel()
@@ -41,7 +42,7 @@ import Testing
             let a = LeaderElector(client: client, settings: Self.settings("a", release: true))
             let b = LeaderElector(client: client, settings: Self.settings("b", release: true))
             let runA = Task { await a.run {} }
-            #expect(await eventually { await a.isLeader })
+            #expect(await eventually(.seconds(30)) { await a.isLeader })
             let runB = Task { await b.run {} }
             try await Task.sleep(for: .milliseconds(500))
             runA.cancel()
