@@ -36,7 +36,7 @@ package final class HAProxyProcess: @unchecked Sendable {
     private var current: String?
     /// False once `stop()` was called: exits are then expected, not restarted.
     private var supervising = true
-    private var restartDelay: Duration = .milliseconds(50)
+    private var backoff = RestartBackoff(initial: .milliseconds(50))
     private var _restarts = 0
 
     /// How many times the master was restarted after dying on its own.
@@ -61,7 +61,7 @@ package final class HAProxyProcess: @unchecked Sendable {
             do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
                 throw ApplyError(description: "cannot write \(tmp): \(error)")
             }
-            let check = Self.run(paths.binary, ["-c", "-q", "-f", tmp])
+            let check = ChildProcess.run([paths.binary, "-c", "-q", "-f", tmp])
             guard check.status == 0 else {
                 throw ApplyError(description: "haproxy -c rejected the new config, keeping the old one: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
@@ -91,16 +91,12 @@ package final class HAProxyProcess: @unchecked Sendable {
 
     private func start() throws(ApplyError) {
         try? FileManager.default.removeItem(atPath: paths.masterSocket)
-        let p = Process()
-        let args = [paths.binary, "-W", "-S", paths.masterSocket, "-f", paths.config]
-        p.executableURL = URL(fileURLWithPath: launcher.first ?? paths.binary)
-        p.arguments = launcher.isEmpty ? Array(args.dropFirst()) : Array(launcher.dropFirst()) + args
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        p.terminationHandler = { [weak self] exited in self?.exited(exited) }
         supervising = true
-        do { try p.run() } catch { throw ApplyError(description: "cannot start haproxy: \(error)") }
-        process = p
+        do {
+            process = try ChildProcess.spawn([paths.binary, "-W", "-S", paths.masterSocket, "-f", paths.config], launcher: launcher) {
+                [weak self] exited in self?.exited(exited)
+            }
+        } catch { throw ApplyError(description: "cannot start haproxy: \(error)") }
         for _ in 0..<100 {
             if FileManager.default.fileExists(atPath: paths.masterSocket),
                let table = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc),
@@ -115,12 +111,10 @@ package final class HAProxyProcess: @unchecked Sendable {
     private func exited(_ p: Process) {
         let delay: Duration? = lock.withLock {
             guard supervising, process === p, current != nil else { return nil }
-            let d = restartDelay
-            restartDelay = min(restartDelay * 2, .seconds(5))
-            return d
+            return backoff.next()
         }
         guard let delay else { return }
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000))) { [weak self] in
+        ChildProcess.after(delay) { [weak self] in
             guard let self else { return }
             self.lock.lock()
             defer { self.lock.unlock() }
@@ -128,15 +122,11 @@ package final class HAProxyProcess: @unchecked Sendable {
             self._restarts += 1
             do { try self.start() } catch {
                 // Try again later: start() failed, so no termination handler will fire.
-                self.process = p
-                DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.exited(p) }
+                ChildProcess.after(.seconds(1)) { [weak self] in self?.exited(p) }
+                return
             }
-            if self.process !== p {
-                // Came back: reset the backoff once it has stayed up a while.
-                DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(30)) { [weak self] in
-                    self?.lock.withLock { self?.restartDelay = .milliseconds(50) }
-                }
-            }
+            // Came back: reset the backoff once it has stayed up a while.
+            ChildProcess.after(.seconds(30)) { [weak self] in self?.lock.withLock { self?.backoff.reset() } }
         }
     }
 
@@ -148,21 +138,6 @@ package final class HAProxyProcess: @unchecked Sendable {
             defer { process = nil; current = nil }
             return process
         }
-        guard let p, p.isRunning else { return }
-        kill(p.processIdentifier, SIGTERM)
-        p.waitUntilExit()
-    }
-
-    static func run(_ path: String, _ args: [String]) -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        do { try p.run() } catch { return (-1, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        ChildProcess.terminate(p)
     }
 }

@@ -29,7 +29,7 @@ package final class KeepalivedProcess: @unchecked Sendable {
     private var process: Process?
     private var current: String?
     private var supervising = true
-    private var restartDelay: Duration = .milliseconds(200)
+    private var backoff = RestartBackoff(initial: .milliseconds(200))
     private var _restarts = 0
 
     package init(paths: Paths, launcher: [String] = [], cleanup: @escaping @Sendable () -> Void) {
@@ -53,8 +53,7 @@ package final class KeepalivedProcess: @unchecked Sendable {
         if text == current, process?.isRunning == true { return }
         let tmp = paths.config + ".tmp"
         do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw ApplyError(description: "cannot write \(tmp): \(error)") }
-        let check = HAProxyProcess.run(launcher.first ?? paths.binary,
-                                       (launcher.isEmpty ? [] : Array(launcher.dropFirst()) + [paths.binary]) + ["-t", "-f", tmp])
+        let check = ChildProcess.run([paths.binary, "-t", "-f", tmp], launcher: launcher)
         guard check.status == 0 else {
             throw ApplyError(description: "keepalived -t rejected the new config, keeping the old one: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -68,25 +67,18 @@ package final class KeepalivedProcess: @unchecked Sendable {
     }
 
     private func start() throws(ApplyError) {
-        let args = [paths.binary, "-n", "-l", "-P", "-f", paths.config, "-p", paths.pidFile, "-r", paths.vrrpPidFile]
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: launcher.first ?? paths.binary)
-        p.arguments = launcher.isEmpty ? Array(args.dropFirst()) : Array(launcher.dropFirst()) + args
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        p.terminationHandler = { [weak self] exited in self?.exited(exited) }
         supervising = true
-        do { try p.run() } catch { throw ApplyError(description: "cannot start keepalived: \(error)") }
-        process = p
+        do {
+            process = try ChildProcess.spawn([paths.binary, "-n", "-l", "-P", "-f", paths.config, "-p", paths.pidFile, "-r", paths.vrrpPidFile],
+                                             launcher: launcher) { [weak self] exited in self?.exited(exited) }
+        } catch { throw ApplyError(description: "cannot start keepalived: \(error)") }
     }
 
     /// Died on its own: remove its VIPs now, restart after a backoff (200 ms … 5 s).
     private func exited(_ p: Process) {
         let delay: Duration? = lock.withLock {
             guard supervising, process === p else { return nil }
-            let d = restartDelay
-            restartDelay = min(restartDelay * 2, .seconds(5))
-            return d
+            return backoff.next()
         }
         guard let delay else { return }
         // A VRRP child may outlive the main process: end it too (its PID from its own pid file).
@@ -95,14 +87,17 @@ package final class KeepalivedProcess: @unchecked Sendable {
             kill(vrrp, SIGKILL)
         }
         cleanup()
-        let ms = Int(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(ms)) { [weak self] in
+        ChildProcess.after(delay) { [weak self] in
             guard let self else { return }
             self.lock.lock()
             defer { self.lock.unlock() }
             guard self.supervising, self.process === p else { return }
             self._restarts += 1
-            try? self.start()
+            do { try self.start() } catch {
+                ChildProcess.after(.seconds(1)) { [weak self] in self?.exited(p) }
+                return
+            }
+            ChildProcess.after(.seconds(30)) { [weak self] in self?.lock.withLock { self?.backoff.reset() } }
         }
     }
 
@@ -113,8 +108,6 @@ package final class KeepalivedProcess: @unchecked Sendable {
             defer { process = nil; current = nil }
             return process
         }
-        guard let p, p.isRunning else { return }
-        kill(p.processIdentifier, SIGTERM)
-        p.waitUntilExit()
+        ChildProcess.terminate(p)
     }
 }

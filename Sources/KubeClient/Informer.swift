@@ -24,7 +24,6 @@ package actor Informer<T: KubeResource> {
         init(_ value: T) { self.value = value }
     }
     private var objects: [String: Box] = [:]
-    private let transform: @Sendable (T) -> T
     private var resourceVersion: String?
     package private(set) var hasSynced = false
     /// Counters for tests and metrics.
@@ -32,9 +31,7 @@ package actor Informer<T: KubeResource> {
     package private(set) var watchCount = 0
 
     package init(client: KubeClient, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
-                 backoff: Backoff = Backoff(), watchTimeoutSeconds: ClosedRange<Int> = 300...600,
-                 transform: @escaping @Sendable (T) -> T = { $0 }) {
-        self.transform = transform
+                 backoff: Backoff = Backoff(), watchTimeoutSeconds: ClosedRange<Int> = 300...600) {
         self.client = client
         self.namespace = namespace
         self.labelSelector = labelSelector
@@ -73,14 +70,12 @@ package actor Informer<T: KubeResource> {
                                           timeoutSeconds: Int.random(in: watchTimeout))
                 for try await event in stream {
                     switch event {
-                    case .added(let incoming), .modified(let incoming):
-                        let o = transform(incoming)
+                    case .added(let o), .modified(let o):
                         let old = objects[o.key]?.value
                         objects[o.key] = Box(o)
                         resourceVersion = o.metadata.resourceVersion ?? resourceVersion
                         if let old { await handler(.updated(old: old, new: o)) } else { await handler(.added(o)) }
-                    case .deleted(let incoming):
-                        let o = transform(incoming)
+                    case .deleted(let o):
                         let old = objects.removeValue(forKey: o.key)?.value
                         resourceVersion = o.metadata.resourceVersion ?? resourceVersion
                         await handler(.deleted(old ?? o))
@@ -106,7 +101,7 @@ package actor Informer<T: KubeResource> {
         listCount += 1
         let list = try await client.listAll(T.self, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector)
         var fresh: [String: Box] = [:]
-        for item in list.items { fresh[item.key] = Box(transform(item)) }
+        for item in list.items { fresh[item.key] = Box(item) }
         let previous = objects
         objects = fresh
         resourceVersion = list.metadata.resourceVersion
