@@ -56,8 +56,11 @@ let package = Package(
         .executableTarget(
             name: "Actor",
             dependencies: [
-                "Core", "Netlink", "Certificates", "DataPlane", "CNetlink", "COpenSSL",
+                "Core", "KubeClient", "Netlink", "Certificates", "DataPlane", "Observability", "CNetlink", "COpenSSL", "CLibc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/Actor",
             swiftSettings: strict),
@@ -75,7 +78,7 @@ let package = Package(
         .target(name: "DataPlane", swiftSettings: strict),
 
         // libnl wrapper for the actor: VIPs, address listing, interface detection.
-        .target(name: "Netlink", dependencies: ["Core", "CNetlink"], swiftSettings: strict),
+        .target(name: "Netlink", dependencies: ["Core", "CNetlink", "CLibc"], swiftSettings: strict),
 
         // Metrics and health endpoints shared by both executables.
         .target(

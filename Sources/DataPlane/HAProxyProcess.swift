@@ -11,6 +11,8 @@ package final class HAProxyProcess: @unchecked Sendable {
         package var directory: String
         package var config: String { directory + "/haproxy.cfg" }
         package var masterSocket: String { directory + "/haproxy-master.sock" }
+        /// The workers' stats socket (Runtime API, `level admin`); the config must declare it.
+        package var statsSocket: String { directory + "/haproxy.sock" }
         package init(binary: String, directory: String) {
             self.binary = binary
             self.directory = directory
@@ -89,6 +91,64 @@ package final class HAProxyProcess: @unchecked Sendable {
         }
     }
 
+    /// Changes servers of the running workers through the Runtime API (no reload) and stores
+    /// `text` (the same state) as the config file, so the next reload keeps it (DATAPLANE §1.3).
+    /// Throws when any command fails: the caller then applies `text` with a reload instead.
+    package func updateServers(_ text: String, commands: [RuntimeCommand]) throws(ApplyError) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let running = process, running.isRunning, current != nil else { throw ApplyError(description: "haproxy is not running") }
+        var deferred: [String] = []
+        for c in commands {
+            let reply: String
+            do { reply = try MasterCLI.send(c.text, socket: paths.statsSocket) } catch {
+                throw ApplyError(description: "runtime API: \(error)")
+            }
+            let trimmed = reply.trimmingCharacters(in: .whitespacesAndNewlines)
+            if c.expectEmpty ? trimmed.isEmpty : trimmed.contains(c.expect) { continue }
+            if c.mayDefer {
+                deferred.append(c.server)
+                continue
+            }
+            throw ApplyError(description: "runtime API '\(c.text)': \(trimmed)")
+        }
+        let tmp = paths.config + ".tmp"
+        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
+            throw ApplyError(description: "cannot write \(tmp): \(error)")
+        }
+        guard rename(tmp, paths.config) == 0 else { throw ApplyError(description: "rename: \(String(cString: strerror(errno)))") }
+        current = text
+        return deferred
+    }
+
+    /// One Runtime API command and the reply that means success.
+    package struct RuntimeCommand: Sendable, Equatable {
+        package let text: String
+        package let expect: String
+        package let expectEmpty: Bool
+        /// `del server` is refused while connections remain: the caller retries later.
+        package let mayDefer: Bool
+        package let server: String
+
+        /// `add server`, `enable server`, `enable health` for `backend/name`.
+        package static func add(backend: String, name: String, address: String, options: String) -> [RuntimeCommand] {
+            let s = "\(backend)/\(name)"
+            var out = [RuntimeCommand(text: "add server \(s) \(address) \(options)", expect: "New server registered", expectEmpty: false, mayDefer: false, server: s),
+                       RuntimeCommand(text: "enable server \(s)", expect: "", expectEmpty: true, mayDefer: false, server: s)]
+            if options.contains("check") {
+                out.append(RuntimeCommand(text: "enable health \(s)", expect: "", expectEmpty: true, mayDefer: false, server: s))
+            }
+            return out
+        }
+
+        /// Maintenance (no new traffic) then `del server`; the delete may be deferred.
+        package static func remove(backend: String, name: String) -> [RuntimeCommand] {
+            let s = "\(backend)/\(name)"
+            return [RuntimeCommand(text: "set server \(s) state maint", expect: "", expectEmpty: true, mayDefer: false, server: s),
+                    RuntimeCommand(text: "del server \(s)", expect: "Server deleted", expectEmpty: false, mayDefer: true, server: s)]
+        }
+    }
+
     private func start() throws(ApplyError) {
         try? FileManager.default.removeItem(atPath: paths.masterSocket)
         supervising = true
@@ -128,6 +188,19 @@ package final class HAProxyProcess: @unchecked Sendable {
             // Came back: reset the backoff once it has stayed up a while.
             ChildProcess.after(.seconds(30)) { [weak self] in self?.lock.withLock { self?.backoff.reset() } }
         }
+    }
+
+    /// Graceful stop: SIGUSR1 to the master (soft stop: listeners close, established
+    /// connections finish, bounded by `hard-stop-after`), then waits for it.
+    package func drain() {
+        let p: Process? = lock.withLock {
+            supervising = false
+            defer { process = nil; current = nil }
+            return process
+        }
+        guard let p, p.isRunning else { return }
+        kill(p.processIdentifier, SIGUSR1)
+        p.waitUntilExit()
     }
 
     /// Stops the master and its workers (SIGTERM to the master's PID, which ends its workers).

@@ -18,8 +18,27 @@ package struct HAProxyRenderer: Sendable {
     package let options: Options
     package init(options: Options) { self.options = options }
 
+    /// A rendered config with its servers by backend (what the Runtime API can change without a
+    /// reload: the actor diffs these when nothing else changed).
+    package struct Rendered: Sendable, Equatable {
+        package var text: String
+        package var servers: [String: [Server]]
+    }
+
+    /// One `server` line: name (from the endpoint's address), address, options.
+    package struct Server: Sendable, Hashable {
+        package var name: String
+        package var address: String
+        package var options: String
+    }
+
     package func render(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> String {
+        renderWithServers(document, endpoints: endpoints, config: config).text
+    }
+
+    package func renderWithServers(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> Rendered {
         var out = ConfigText()
+        var servers: [String: [Server]] = [:]
         out.reserve(4096 + document.vips.count * 800)
         out.section("global")
         out.line("log stdout format raw local0 notice")
@@ -49,14 +68,31 @@ package struct HAProxyRenderer: Sendable {
             let used = Set(vip.services.flatMap { $0.ports.filter { $0.proto == .tcp }.map(\.port) })
             for entry in vip.services {
                 for port in entry.ports where port.proto == .tcp {
-                    renderPort(&out, vip: vip, entry: entry, port: port, endpoints: endpoints, config: config, usedPorts: used)
+                    renderPort(&out, &servers, vip: vip, entry: entry, port: port, endpoints: endpoints, config: config, usedPorts: used)
                 }
             }
         }
-        return out.text
+        return Rendered(text: out.text, servers: servers)
     }
 
-    private func renderPort(_ out: inout ConfigText, vip: AssignmentDocument.VIP, entry: AssignmentDocument.ServiceEntry,
+    /// The config without its `server` lines: equal skeletons mean only servers changed.
+    package static func skeleton(_ text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count / 2)
+        let marker = Array("    server ".utf8)
+        var line: [UInt8] = []
+        for b in text.utf8 {
+            line.append(b)
+            if b == 0x0A {
+                if !line.starts(with: marker) { out += line }
+                line.removeAll(keepingCapacity: true)
+            }
+        }
+        out += line
+        return out
+    }
+
+    private func renderPort(_ out: inout ConfigText, _ servers: inout [String: [Server]], vip: AssignmentDocument.VIP, entry: AssignmentDocument.ServiceEntry,
                             port: AssignmentDocument.Port, endpoints: EndpointMap, config: UserConfig, usedPorts: Set<UInt16>) {
         var policy = PortPolicy.resolve(entry, port)
         let certificate = "\(options.certDirectory)/\(vip.pool.rawValue).pem"
@@ -78,8 +114,16 @@ package struct HAProxyRenderer: Sendable {
         out.line("mode \(policy.http ? "http" : "tcp")")
         out.line("balance roundrobin")
         out.raw(policy.http ? config.haproxy.httpback : config.haproxy.tcpback)
-        let suffix = (policy.healthCheck ? " check" : "") + (policy.tlsToBackend ? " ssl verify none" : "")
-        for ep in endpoints.ready(entry.key, port) { out.server(ep, suffix: suffix) }
+        // Explicit check timing: servers added through the Runtime API do not inherit default-server.
+        let suffix = (policy.healthCheck ? " check inter 2s fall 3 rise 2" : "") + (policy.tlsToBackend ? " ssl verify none" : "")
+        let ready = endpoints.ready(entry.key, port)
+        var list: [Server] = []
+        list.reserveCapacity(ready.count)
+        for ep in ready {
+            out.server(ep, suffix: suffix)
+            list.append(Server(name: ep.serverName, address: ep.address.withPort(ep.port), options: String(suffix.dropFirst())))
+        }
+        servers["be_\(name)"] = list
         if policy.terminateTLS && policy.http && entry.sslRedirect && port.port == 443 && !usedPorts.contains(80) {
             out.section("frontend fe_\(vip.address.identifier)_80_redirect")
             out.line("mode http")

@@ -1,0 +1,45 @@
+import Core
+import Metrics
+import Prometheus
+
+/// The actor's metrics, in its own registry.
+final class ActorMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+
+    init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        self.factory = PrometheusMetricsFactory(registry: registry)
+    }
+
+    /// Proxy config applications: `reload` (full reload), `runtime` (servers changed through the
+    /// Runtime API, no reload), `failed` (refused by validation or reload; the old config serves).
+    func proxyApply(_ result: String) {
+        Counter(label: "k8slb_proxy_applies_total", dimensions: [("result", result)], factory: factory).increment()
+    }
+
+    func runtimeCommands(_ count: Int) {
+        Counter(label: "k8slb_runtime_api_commands_total", factory: factory).increment(by: count)
+    }
+
+    func keepalivedApply(_ result: String) {
+        Counter(label: "k8slb_keepalived_applies_total", dimensions: [("result", result)], factory: factory).increment()
+    }
+
+    /// 1 while `<pool>`'s certificate is unusable (TLS off for that pool).
+    func certificateProblem(pool: PoolName, _ problem: Bool) {
+        Gauge(label: "k8slb_certificate_problem", dimensions: [("pool", pool.rawValue)], factory: factory).record(problem ? 1 : 0)
+    }
+
+    /// 1 while this node holds `vip` (VRRP master for it, or bound here without VRRP).
+    func vipLive(_ vip: IPAddress, _ live: Bool) {
+        Gauge(label: "k8slb_vip_master", dimensions: [("vip", vip.description)], factory: factory).record(live ? 1 : 0)
+    }
+
+    func vipsServed(_ count: Int) { Gauge(label: "k8slb_vips", factory: factory).record(Double(count)) }
+    func vipsLive(_ count: Int) { Gauge(label: "k8slb_vips_live", factory: factory).record(Double(count)) }
+    func configStale(_ stale: Bool) { Gauge(label: "k8slb_config_stale", factory: factory).record(stale ? 1 : 0) }
+    func daemonRestarts(_ daemon: String, _ count: Int) {
+        Gauge(label: "k8slb_daemon_restarts", dimensions: [("daemon", daemon)], factory: factory).record(Double(count))
+    }
+}
