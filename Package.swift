@@ -149,5 +149,11 @@ let package = Package(
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        // The real k8slb-actor binary on simulated LB nodes (network namespaces) against the
+        // in-process test API server.
+        .testTarget(
+            name: "ActorTests",
+            dependencies: ["Actor", "Core", "KubeClient", "TestAPIServer", "TestSupport", "DataPlane"],
+            swiftSettings: strict),
     ]
 )

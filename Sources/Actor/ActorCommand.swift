@@ -78,6 +78,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("nginx"), help: "nginx binary.")
     var nginxBinary = "/usr/sbin/nginx"
 
+    @Option(name: .customLong("drain-seconds"), help: "How long old proxy workers may finish connections after a reload or on shutdown.")
+    var drainSeconds = 30
+
     @Option(name: .customLong("metrics-address"), help: "HOST:PORT for /metrics, /healthz, /readyz ('' disables).")
     var metricsAddress = "0.0.0.0:9091"
 
@@ -87,6 +90,7 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         guard ActorSettings.Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be haproxy, nginx or kubeproxy") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        guard (1...3600).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be between 1 and 3600") }
         if let a = advertInterval, !(0.01...255).contains(a) { throw ValidationError("--advert-interval must be between 0.01 and 255 seconds") }
         if let n = netns, !n.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) || n.isEmpty {
             throw ValidationError("--netns: not a namespace name: \(n)")
@@ -110,6 +114,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.certDirectory = certDir
         settings.advertIntervalCentiseconds = advertInterval.map { Int(($0 * 100).rounded()) }
         settings.unicast = unicast
+        settings.drainSeconds = drainSeconds
         settings.networkNamespace = netns
         settings.haproxyBinary = haproxyBinary
         settings.keepalivedBinary = keepalivedBinary

@@ -278,6 +278,7 @@ actor ActorController {
         guard let haproxy else { return }
         var options = HAProxyRenderer.Options()
         options.statsSocket = haproxy.paths.statsSocket
+        options.hardStopAfterSeconds = settings.drainSeconds
         options.healthPort = settings.haproxyHealthPort
         options.certDirectory = settings.certDirectory
         options.poolsWithCertificates = tlsPools
@@ -325,7 +326,9 @@ actor ActorController {
             for (name, s) in after.sorted(by: { $0.key < $1.key }) {
                 if let b = before[name] {
                     if b != s { return nil }
-                    if pendingDeletes.contains("\(backend)/\(name)") { return nil }  // wanted back: reload
+                } else if pendingDeletes.remove("\(backend)/\(name)") != nil {
+                    // Still there in maintenance (its delete was refused): back into service.
+                    commands += HAProxyProcess.RuntimeCommand.ready(backend: backend, name: name)
                 } else {
                     commands += HAProxyProcess.RuntimeCommand.add(backend: backend, name: name, address: s.address, options: s.options)
                 }
@@ -345,6 +348,7 @@ actor ActorController {
         guard let nginx else { return }
         var options = NginxRenderer.Options()
         options.runDirectory = settings.runDirectory
+        options.shutdownTimeoutSeconds = settings.drainSeconds
         options.healthPort = settings.nginxHealthPort
         options.certDirectory = settings.certDirectory
         options.poolsWithCertificates = tlsPools
@@ -473,7 +477,7 @@ actor ActorController {
         for (address, iface) in bound { try? await netlink.run { try $0.remove(address, interface: iface) } }
         bound = [:]
         haproxy?.drain()
-        nginx?.stop()
+        nginx?.stop(drain: .seconds(settings.drainSeconds + 5))
     }
 
     // MARK: events

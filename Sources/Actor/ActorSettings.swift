@@ -30,6 +30,8 @@ struct ActorSettings: Sendable {
     var nginxHealthPort: UInt16 = 8405
     /// Recorded as the Events' `source.component`.
     var component = "k8slb-actor"
+    /// How long old proxy workers may finish their connections after a reload or on shutdown.
+    var drainSeconds = 30
     /// Changes arriving within this window are applied together.
     var coalesce: Duration = .milliseconds(50)
 

@@ -141,6 +141,11 @@ package final class HAProxyProcess: @unchecked Sendable {
             return out
         }
 
+        /// Back from maintenance (a server whose delete was deferred and that is wanted again).
+        package static func ready(backend: String, name: String) -> [RuntimeCommand] {
+            [RuntimeCommand(text: "set server \(backend)/\(name) state ready", expect: "", expectEmpty: true, mayDefer: false, server: "\(backend)/\(name)")]
+        }
+
         /// Maintenance (no new traffic) then `del server`; the delete may be deferred.
         package static func remove(backend: String, name: String) -> [RuntimeCommand] {
             let s = "\(backend)/\(name)"

@@ -86,8 +86,9 @@ package final class NginxProcess: @unchecked Sendable {
         }
     }
 
-    /// SIGQUIT: graceful shutdown (workers finish their connections).
-    package func stop() {
+    /// SIGQUIT: graceful shutdown (workers finish their connections, bounded by the config's
+    /// `worker_shutdown_timeout`); SIGTERM (fast) if it is still running after `drain`.
+    package func stop(drain: Duration = .seconds(35)) {
         let p: Process? = lock.withLock {
             supervising = false
             defer { process = nil; current = nil }
@@ -95,6 +96,9 @@ package final class NginxProcess: @unchecked Sendable {
         }
         guard let p, p.isRunning else { return }
         kill(p.processIdentifier, SIGQUIT)
+        let deadline = ContinuousClock.now + drain
+        while p.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGTERM) }
         p.waitUntilExit()
     }
 }

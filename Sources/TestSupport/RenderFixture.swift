@@ -56,6 +56,22 @@ package enum RenderFixture {
         return HAProxyRenderer(options: options).render(document, endpoints: endpoints, config: config)
     }
 
+    /// nginx: the fixture plus a UDP Service (stream block).
+    package static func nginx(certDirectory: String = "/etc/certs", runDirectory: String = "/run/k8slb",
+                              certs: Set<PoolName> = [.default, try! PoolName(parsing: "v6")], moduleInclude: String? = "/etc/nginx/modules-enabled/*.conf") -> String {
+        var options = NginxRenderer.Options()
+        options.certDirectory = certDirectory
+        options.runDirectory = runDirectory
+        options.poolsWithCertificates = certs
+        options.moduleInclude = moduleInclude
+        var doc = document
+        let dns = ServiceKey(namespace: "shop", name: "dns")
+        doc.vips[0].services.append(.init(key: dns, ports: [.init(name: "dns", proto: .udp, port: 53, targetPort: .number(5353))]))
+        var eps = endpoints
+        eps.endpoints[.init(service: dns, port: 53, proto: .udp)] = [.init(address: ip("198.51.100.30"), port: 5353)]
+        return NginxRenderer(options: options).render(doc, endpoints: eps, config: config)
+    }
+
     package static func keepalived(node: String = "lb-a", interface: String = "eth0") -> String {
         KeepalivedRenderer(options: .init(node: node, interfaces: [.default: try! InterfaceName(parsing: interface)]))
             .render(document, config: config).text

@@ -20,6 +20,7 @@ extension RenderFixture {
 
 @Suite struct RenderGoldenTests {
     @Test func haproxyGolden() throws { try RenderFixture.expectGolden(RenderFixture.haproxy(), "haproxy.cfg") }
+    @Test func nginxGolden() throws { try RenderFixture.expectGolden(RenderFixture.nginx(), "nginx.conf") }
     @Test func keepalivedGoldenPerNode() throws {
         for node in ["lb-a", "lb-b"] { try RenderFixture.expectGolden(RenderFixture.keepalived(node: node), "keepalived-\(node).conf") }
     }
@@ -50,5 +51,51 @@ extension RenderFixture {
             }
             #expect(seen.count == doc.nodes.count, "group \(group.vrid): \(seen)")
         }
+    }
+}
+
+@Suite struct EndpointResolutionTests {
+    static let web = ServiceKey(namespace: "shop", name: "web")
+    static func ip(_ s: String) -> IPAddress { try! IPAddress(parsing: s) }
+
+    static let document = AssignmentDocument(vips: [.init(address: ip("192.0.2.10"), pool: .default, services: [
+        .init(key: web, ports: [.init(name: "http", port: 80, targetPort: .name("web-http")),
+                                .init(name: "dns", proto: .udp, port: 53, targetPort: .number(5353))]),
+    ])])
+
+    /// A named targetPort resolves per slice (pods may number the named port differently);
+    /// not-ready endpoints are left out; ports match by name and protocol.
+    @Test func namedPortsReadinessAndProtocols() {
+        let slices: [ServiceKey: [EndpointSliceInput]] = [Self.web: [
+            .init(service: Self.web, ports: [.init(name: "http", proto: .tcp, port: 8080), .init(name: "dns", proto: .udp, port: 5353)],
+                  endpoints: [.init(addresses: [Self.ip("198.51.100.1")], ready: true), .init(addresses: [Self.ip("198.51.100.2")], ready: false)]),
+            .init(service: Self.web, ports: [.init(name: "http", proto: .tcp, port: 9090), .init(name: "dns", proto: .tcp, port: 5353)],
+                  endpoints: [.init(addresses: [Self.ip("198.51.100.3")], ready: true)]),
+        ]]
+        let map = EndpointMap.resolve(Self.document, slices: slices)
+        let ports = Self.document.vips[0].services[0].ports
+        let http = ports.first { $0.name == "http" }!, dns = ports.first { $0.name == "dns" }!
+        #expect(map.ready(Self.web, http) == [.init(address: Self.ip("198.51.100.1"), port: 8080), .init(address: Self.ip("198.51.100.3"), port: 9090)])
+        #expect(map.ready(Self.web, dns) == [.init(address: Self.ip("198.51.100.1"), port: 5353)])
+    }
+
+    @Test func unnamedPortAndNoSlices() {
+        let single = AssignmentDocument(vips: [.init(address: Self.ip("192.0.2.10"), pool: .default, services: [
+            .init(key: Self.web, ports: [.init(port: 80, targetPort: .number(8080))])])])
+        let slices: [ServiceKey: [EndpointSliceInput]] = [Self.web: [
+            .init(service: Self.web, ports: [.init(name: "", proto: .tcp, port: 8080)], endpoints: [.init(addresses: [Self.ip("2001:db8::5")], ready: true)])]]
+        #expect(EndpointMap.resolve(single, slices: slices).ready(Self.web, single.vips[0].services[0].ports[0])
+            == [.init(address: Self.ip("2001:db8::5"), port: 8080)])
+        #expect(EndpointMap.resolve(single, slices: [:]).ready(Self.web, single.vips[0].services[0].ports[0]).isEmpty)
+    }
+
+    /// Equal skeletons ⇔ only server lines differ (what the actor sends through the Runtime API).
+    @Test func skeletonIgnoresOnlyServers() {
+        let a = RenderFixture.haproxy()
+        let b = a.replacingOccurrences(of: "198.51.100.8", with: "198.51.100.9")
+        #expect(a != b)
+        #expect(HAProxyRenderer.skeleton(a) == HAProxyRenderer.skeleton(b))
+        let c = a.replacingOccurrences(of: "balance roundrobin", with: "balance leastconn")
+        #expect(HAProxyRenderer.skeleton(a) != HAProxyRenderer.skeleton(c))
     }
 }

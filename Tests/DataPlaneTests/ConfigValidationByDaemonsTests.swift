@@ -64,6 +64,32 @@ final class Scratch {
         #expect(try run(ip, ["netns", "exec", ns, tools.keepalived, "-t", "-f", bad]).status != 0)
     }
 
+    /// The nginx config (http + stream, TLS with <pool>.pem + <pool>.key, UDP) passes `nginx -t`,
+    /// and the check bites on a missing key.
+    @Test func renderedNginxConfigPassesNginxT() throws {
+        guard let nginx = which("nginx"), which("openssl") != nil else {
+            if requireIntegration { Issue.record("nginx and openssl are required when CI=true") }
+            return
+        }
+        // nginx -t binds the listeners: check inside a namespace of our own with non-local binds on.
+        guard getuid() == 0, let ip = which("ip") else {
+            if requireIntegration { Issue.record("root and iproute2 are required when CI=true") }
+            return
+        }
+        let ns = "k8slb-nt-\(UUID().uuidString.prefix(8).lowercased())"
+        try run(ip, ["netns", "add", ns])
+        defer { _ = try? run(ip, ["netns", "del", ns]) }
+        try run(ip, ["-n", ns, "link", "set", "lo", "up"])
+        _ = try run(ip, ["netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind"])
+        let scratch = try Scratch(pools: ["default", "v6"])
+        let text = RenderFixture.nginx(certDirectory: scratch.dir.path, runDirectory: scratch.dir.path)
+        let conf = try scratch.write(text, "nginx.conf")
+        let r = try run(ip, ["netns", "exec", ns, nginx, "-t", "-q", "-e", "stderr", "-c", conf])
+        #expect(r.status == 0, "nginx -t: \(r.output)")
+        try FileManager.default.removeItem(atPath: scratch.dir.appendingPathComponent("v6.key").path)
+        #expect(try run(ip, ["netns", "exec", ns, nginx, "-t", "-q", "-e", "stderr", "-c", conf]).status != 0)
+    }
+
     @Test func aBrokenConfigIsCaughtByTheCheck() throws {
         guard let tools = Self.tools() else { return }
         // The check really runs: a missing certificate fails it, as DATAPLANE.md says.

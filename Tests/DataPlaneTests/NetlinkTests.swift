@@ -12,7 +12,6 @@ final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, any Error>?
 }
 
-struct NamespaceError: Error { let message: String }
 
 func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
     let box = ResultBox<T>()

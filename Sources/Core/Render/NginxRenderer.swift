@@ -12,6 +12,9 @@ package struct NginxRenderer: Sendable {
         /// Debian loads the stream module through this include.
         package var moduleInclude: String? = "/etc/nginx/modules-enabled/*.conf"
         package var workerConnections = 4096
+        package var shutdownTimeoutSeconds = 30
+        /// Idle timeout of a UDP session (nginx keeps one per client address and port).
+        package var udpSessionTimeoutSeconds = 30
 
         package init() {}
     }
@@ -44,6 +47,8 @@ package struct NginxRenderer: Sendable {
         out.top("pid \(options.runDirectory)/nginx.pid;")
         out.top("error_log stderr notice;")
         out.top("worker_processes auto;")
+        // Old workers finish their connections after a reload or on shutdown, for at most this long.
+        out.top("worker_shutdown_timeout \(options.shutdownTimeoutSeconds)s;")
         for l in config.nginx.global where !l.text.isEmpty { out.top(l.text) }
         out.block("events")
         out.line("worker_connections \(options.workerConnections);")
@@ -87,6 +92,7 @@ package struct NginxRenderer: Sendable {
             if l.policy.terminateTLS { certificate(&out, l.vip.pool) }
             access(&out, l.entry)
             if l.policy.tlsToBackend && l.port.proto == .tcp { out.line("    proxy_ssl on;") }
+            if l.port.proto == .udp { out.line("    proxy_timeout \(options.udpSessionTimeoutSeconds)s;") }
             out.line("    proxy_pass up_\(l.name);")
             out.line("}")
         }

@@ -1,0 +1,94 @@
+package import Foundation
+import Glibc
+
+/// A namespace operation that failed.
+package struct NamespaceError: Error, CustomStringConvertible {
+    package let message: String
+    package init(message: String) { self.message = message }
+    package var description: String { message }
+}
+
+/// Writes a throwaway test CA and, per name, `<file>.crt`/`<file>.key` signed by it into `dir`:
+/// `ca.crt`, then for each (file, dnsName) a certificate with that subjectAltName.
+package func makeTestCertificates(openssl: String, dir: String, _ certs: [(file: String, dnsName: String)]) throws {
+    func sh(_ args: [String]) throws {
+        let r = try run(openssl, args)
+        guard r.status == 0 else { throw NamespaceError(message: "openssl \(args.first ?? ""): \(r.output)") }
+    }
+    try sh(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=k8slb-test-ca",
+            "-keyout", "\(dir)/ca.key", "-out", "\(dir)/ca.crt"])
+    for (file, name) in certs {
+        try "subjectAltName=DNS:\(name)\n".write(toFile: "\(dir)/\(file).ext", atomically: true, encoding: .utf8)
+        try sh(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=\(name)",
+                "-keyout", "\(dir)/\(file).key", "-out", "\(dir)/\(file).csr"])
+        try sh(["x509", "-req", "-in", "\(dir)/\(file).csr", "-CA", "\(dir)/ca.crt", "-CAkey", "\(dir)/ca.key", "-CAcreateserial",
+                "-days", "1", "-extfile", "\(dir)/\(file).ext", "-out", "\(dir)/\(file).crt"])
+    }
+}
+
+/// A throwaway topology: bridge namespace, LB node, backend and client namespaces, documentation
+/// addresses only, no route out; everything deleted (processes by PID) at the end.
+package final class Topology {
+    package let ip: String
+    package let id = String(UUID().uuidString.prefix(6).lowercased())
+    package var namespaces: [String] = []
+    package var children: [Process] = []
+
+    package init(ip: String) { self.ip = ip }
+
+    package func ns(_ role: String) -> String { "k8slb-\(role)-\(id)" }
+
+    package func sh(_ args: [String]) throws {
+        let r = try run(ip, args)
+        if r.status != 0 { throw NamespaceError(message: "ip \(args.joined(separator: " ")): \(r.output)") }
+    }
+
+    /// Adds namespace `role` with eth0 on the bridge and `addresses`.
+    package func host(_ role: String, addresses: [String]) throws {
+        let name = ns(role)
+        try sh(["netns", "add", name])
+        namespaces.append(name)
+        try sh(["-n", name, "link", "set", "lo", "up"])
+        let peer = "v\(role.prefix(5))\(id.prefix(4))"
+        try sh(["-n", ns("sw"), "link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", name])
+        try sh(["-n", ns("sw"), "link", "set", peer, "master", "br0", "up"])
+        try sh(["-n", name, "link", "set", "eth0", "up"])
+        // IPv6 test addresses skip duplicate address detection (usable at once).
+        for a in addresses { try sh(["-n", name, "addr", "add", a, "dev", "eth0"] + (a.contains(":") ? ["nodad"] : [])) }
+    }
+
+    package func bridge() throws {
+        try sh(["netns", "add", ns("sw")])
+        namespaces.append(ns("sw"))
+        try sh(["-n", ns("sw"), "link", "add", "br0", "type", "bridge"])
+        try sh(["-n", ns("sw"), "link", "set", "br0", "up"])
+    }
+
+    /// Starts `args` inside namespace `role`; ended by PID in `tearDown`.
+    @discardableResult
+    package func spawn(_ role: String, _ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ip)
+        p.arguments = ["netns", "exec", ns(role)] + args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        children.append(p)
+        return p
+    }
+
+    package func exec(_ role: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        try run(ip, ["netns", "exec", ns(role)] + args)
+    }
+
+    package func tearDown() {
+        for p in children where p.isRunning {
+            kill(p.processIdentifier, SIGTERM)  // by PID: only processes this test started
+            for _ in 0..<20 where p.isRunning { usleep(100_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        for n in namespaces.reversed() { _ = try? run(ip, ["netns", "del", n]) }
+    }
+}
+

@@ -1,0 +1,207 @@
+import Core
+import DataPlane
+import Foundation
+import Glibc
+import KubeClient
+import Testing
+import TestAPIServer
+import TestSupport
+
+/// A simulated cluster for actor tests: the in-process test API server on loopback, a topology of
+/// network namespaces (bridge, LB nodes, backends, client), and real `k8slb-actor` processes
+/// running their network side inside the LB node namespaces (`--netns`). Assignments are written
+/// straight into the published ConfigMaps (what the watcher would publish).
+final class ActorHarness {
+    let topo: Topology
+    let server: TestAPIServer
+    let client: KubeClient
+    let port: Int
+    let work: URL
+    let binary: String
+    private(set) var actors: [String: Process] = [:]
+    private var metricsPorts: [String: Int] = [:]
+    private var nextMetricsPort = 0
+
+    /// Tools every actor test needs; nil (after recording an Issue under CI) when missing.
+    struct Tools {
+        let ip: String, haproxy: String, keepalived: String, curl: String, python: String
+    }
+
+    static func tools() -> Tools? {
+        guard getuid() == 0, let ip = which("ip"), let haproxy = which("haproxy"), let keepalived = which("keepalived"),
+              let curl = which("curl"), let python = which("python3") else {
+            if requireIntegration { Issue.record("root, iproute2, haproxy, keepalived, curl and python3 are required when CI=true") }
+            return nil
+        }
+        return Tools(ip: ip, haproxy: haproxy, keepalived: keepalived, curl: curl, python: python)
+    }
+
+    /// The built `k8slb-actor` beside the test bundle.
+    static var binary: String? {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let p = candidate.appendingPathComponent("k8slb-actor").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    init(ip: String) async throws {
+        guard let binary = Self.binary else { throw NamespaceError(message: "k8slb-actor binary not found beside the tests") }
+        self.binary = binary
+        topo = Topology(ip: ip)
+        server = TestAPIServer(windowSize: 20_000, bookmarkInterval: .milliseconds(500))
+        port = try await server.start()
+        client = KubeClient(config: ClusterConfig(server: "http://127.0.0.1:\(port)"))
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-actor-\(topo.id)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        nextMetricsPort = 20_000 + Int.random(in: 0..<20_000)
+        try topo.bridge()
+    }
+
+    /// Runs `body` with a fresh harness and always tears it down (processes by PID, namespaces).
+    static func with(_ tools: Tools, _ body: (ActorHarness) async throws -> Void) async throws {
+        let h = try await ActorHarness(ip: tools.ip)
+        do { try await body(h) } catch {
+            await h.tearDown()
+            throw error
+        }
+        await h.tearDown()
+    }
+
+    var kubeconfig: String {
+        let path = work.appendingPathComponent("kubeconfig").path
+        if !FileManager.default.fileExists(atPath: path) {
+            try? """
+                apiVersion: v1
+                kind: Config
+                clusters: [{name: t, cluster: {server: "http://127.0.0.1:\(port)"}}]
+                users: [{name: t, user: {token: actor}}]
+                contexts: [{name: t, context: {cluster: t, user: t}}]
+                current-context: t
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        return path
+    }
+
+    /// Starts `k8slb-actor` for LB node `node` (namespace `topo.ns(node)`).
+    func startActor(_ node: String, backend: String = "haproxy", certDir: String? = nil, extra: [String] = []) throws {
+        let dir = work.appendingPathComponent(node)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let log = work.appendingPathComponent("actor-\(node).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let metrics = nextMetricsPort
+        nextMetricsPort += 1
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["run", "--kubeconfig", kubeconfig, "--node-name", node, "--netns", topo.ns(node), "--backend", backend,
+                       "--run-dir", dir.path, "--cert-dir", certDir ?? work.appendingPathComponent("certs").path,
+                       "--metrics-address", "127.0.0.1:\(metrics)", "--log-level", "info", "--drain-seconds", "2"] + extra
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        actors[node] = p
+        metricsPorts[node] = metrics
+    }
+
+    /// Ends node `node`'s actor with `signal` (by PID).
+    func stopActor(_ node: String, signal: Int32 = SIGTERM) {
+        guard let p = actors[node], p.isRunning else { return }
+        kill(p.processIdentifier, signal)
+        p.waitUntilExit()
+    }
+
+    func log(_ node: String) -> String {
+        (try? String(contentsOf: work.appendingPathComponent("actor-\(node).log"), encoding: .utf8)) ?? ""
+    }
+
+    /// The actor's /metrics text.
+    func metrics(_ node: String) throws -> String {
+        guard let port = metricsPorts[node], let curl = which("curl") else { return "" }
+        return try run(curl, ["-s", "-m", "2", "http://127.0.0.1:\(port)/metrics"]).output
+    }
+
+    /// The value of one sample (`name{labels}`), 0 when absent.
+    func metric(_ node: String, _ sample: String) throws -> Double {
+        for line in try metrics(node).split(separator: "\n") where line.hasPrefix(sample + " ") {
+            return Double(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return 0
+    }
+
+    func writeConfig(_ json: String) async throws {
+        if var cm = try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: "global") {
+            cm.data = ["config": json]
+            _ = try await client.update(cm)
+        } else {
+            _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "global", namespace: "k8slb-system"), data: ["config": json]))
+        }
+    }
+
+    /// Publishes `document` as the watcher does (shards, then the index).
+    func publish(_ document: AssignmentDocument) async throws {
+        let shards = try AssignmentShards.encode(document)
+        for (i, bytes) in shards.shards.enumerated() { try await put("assignments-\(i)", key: "vips", String(decoding: bytes, as: UTF8.self)) }
+        try await put("assignments", key: "index", String(decoding: shards.indexBytes, as: UTF8.self))
+    }
+
+    private func put(_ name: String, key: String, _ text: String) async throws {
+        if var cm = try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: name) {
+            cm.data = [key: text]
+            _ = try await client.update(cm)
+        } else {
+            _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: name, namespace: "k8slb-system"), data: [key: text]))
+        }
+    }
+
+    /// Creates the Service object (for Events) — assignments come from `publish`.
+    func createService(_ key: ServiceKey, ports: [(String, Int)]) async throws {
+        let spec = Service.Spec(type: "LoadBalancer", ports: ports.map { .init(name: $0.0, port: $0.1, targetPort: .int(8080)) }, selector: ["app": key.name])
+        _ = try await client.create(Service(metadata: ObjectMeta(name: key.name, namespace: key.namespace), spec: spec))
+    }
+
+    /// Creates or replaces the EndpointSlice `name` of Service `key`.
+    func setSlice(_ key: ServiceKey, name: String, addresses: [String], ports: [(String?, String, Int)], notReady: Set<String> = []) async throws {
+        let slice = EndpointSlice(metadata: ObjectMeta(name: name, namespace: key.namespace, labels: ["kubernetes.io/service-name": key.name]),
+                                  addressType: addresses.first?.contains(":") == true ? "IPv6" : "IPv4",
+                                  endpoints: addresses.map { .init(addresses: [$0], ready: !notReady.contains($0)) },
+                                  ports: ports.map { .init(name: $0.0, protocol: $0.1, port: $0.2) })
+        if var existing = try? await client.get(EndpointSlice.self, namespace: key.namespace, name: name) {
+            existing.endpoints = slice.endpoints
+            existing.ports = slice.ports
+            _ = try await client.update(existing)
+        } else {
+            _ = try await client.create(slice)
+        }
+    }
+
+    /// Events on Service `key` (reason → messages).
+    func events(_ key: ServiceKey) async throws -> [(reason: String, message: String)] {
+        try await client.listAll(Event.self, namespace: key.namespace).items
+            .filter { $0.involvedObject.name == key.name }
+            .map { ($0.reason ?? "", $0.message ?? "") }
+    }
+
+    /// LB nodes holding `vip` on eth0.
+    func holders(_ vip: String, among nodes: [String]) throws -> [String] {
+        try nodes.filter { try topo.exec($0, [topo.ip, "-o", "addr", "show", "dev", "eth0"]).output.contains(" \(vip)/") }
+    }
+
+    /// Polls `condition` every 50 ms until it holds or `seconds` pass.
+    func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(50_000)
+        }
+        return try condition()
+    }
+
+    func tearDown() async {
+        for node in actors.keys.sorted() { stopActor(node) }
+        topo.tearDown()
+        try? await server.stop()
+        if ProcessInfo.processInfo.environment["K8SLB_KEEP_TEST_LOGS"] == nil { try? FileManager.default.removeItem(at: work) }
+    }
+}

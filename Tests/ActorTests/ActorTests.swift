@@ -1,0 +1,211 @@
+import Core
+import DataPlane
+import Foundation
+import Glibc
+import KubeClient
+import Testing
+import TestSupport
+
+/// The real `k8slb-actor` on simulated LB nodes, fed through the test API server.
+@Suite(.serialized) struct ActorTests {
+    static let web = ServiceKey(namespace: "default", name: "web")
+
+    static func document(_ vips: [(String, PoolName, [AssignmentDocument.ServiceEntry])], nodes: [String]) throws -> AssignmentDocument {
+        let list = try vips.map { AssignmentDocument.VIP(address: try IPAddress(parsing: $0.0), pool: $0.1, services: $0.2) }
+        let plan = VRRPPlan.make(vips: list.map { ($0.address, $0.pool) }, nodes: nodes, previous: [], vridOffset: 0)
+        return AssignmentDocument(vips: list.map { var v = $0; v.vrid = plan.vridOf[v.address]; return v }, nodes: nodes, groups: plan.groups)
+    }
+
+    /// 1,000 EndpointSlice changes while a client keeps requesting through the VIP: no request
+    /// fails, the changes go through the Runtime API (at most 10 reloads), and at the end the
+    /// running servers and the file both hold exactly the final endpoints. The Service's
+    /// targetPort is a name: the port comes from the slice.
+    @Test func endpointChurnUnderLoadWithoutReloads() async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        try await ActorHarness.with(tools) { h in
+            let dynamic = (23...28).map { "192.0.2.\($0)" }
+            try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
+            try h.topo.host("be", addresses: ["192.0.2.21/24", "192.0.2.22/24"] + dynamic.map { "\($0)/24" })
+            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
+            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+
+            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
+            try await h.createService(Self.web, ports: [("http", 80)])
+            let entry = AssignmentDocument.ServiceEntry(key: Self.web, ports: [.init(name: "http", port: 80, targetPort: .name("web"))])
+            try await h.publish(try Self.document([("192.0.2.50", .default, [entry])], nodes: ["lb-a"]))
+            var current: Set<String> = []
+            func update() async throws {
+                try await h.setSlice(Self.web, name: "web-1", addresses: ["192.0.2.21", "192.0.2.22"] + dynamic.filter(current.contains),
+                                     ports: [("http", "TCP", 8080)])
+            }
+            try await update()
+            try h.startActor("lb-a")
+
+            let served = try h.waitUntil(20) {
+                try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "-o", "/dev/null", "-w", "%{http_code}", "http://192.0.2.50/"]).output == "200"
+            }
+            #expect(served, "the VIP never served; actor log:\n\(h.log("lb-a"))")
+            guard served else { return }
+            let reloadsBefore = try h.metric("lb-a", #"k8slb_proxy_applies_total{result="reload"}"#)
+
+            let results = h.work.appendingPathComponent("client.txt").path
+            let client = try h.topo.spawn("cl", ["bash", "-c",
+                "while true; do \(tools.curl) -s -o /dev/null -m 3 -w '%{http_code}\\n' http://192.0.2.50/ >> \(results); done"])
+            var rng = SystemRandomNumberGenerator()
+            for _ in 0..<1000 {
+                let a = dynamic.randomElement(using: &rng)!
+                if current.contains(a) { current.remove(a) } else { current.insert(a) }
+                try await update()
+                try await Task.sleep(for: .milliseconds(4))
+            }
+            try await Task.sleep(for: .seconds(1))
+            kill(client.processIdentifier, SIGKILL)  // our own loop, by PID (bash waits out curl on SIGTERM)
+            client.waitUntilExit()
+            try await Task.sleep(for: .seconds(3))  // the last curl finishes on its own
+
+            let codes = (try? String(contentsOfFile: results, encoding: .utf8))?.split(separator: "\n") ?? []
+            let failed = codes.filter { $0 != "200" }
+            print("endpoint churn: 1000 changes, \(codes.count) client requests, \(failed.count) failed")
+            #expect(codes.count > 100, "the client made too few requests: \(codes.count)")
+            #expect(failed.isEmpty, "failed requests during churn: \(failed.count) (\(Set(failed)))")
+            let reloads = try h.metric("lb-a", #"k8slb_proxy_applies_total{result="reload"}"#) - reloadsBefore
+            let runtime = try h.metric("lb-a", #"k8slb_proxy_applies_total{result="runtime"}"#)
+            print("endpoint churn: \(Int(reloads)) reloads, \(Int(runtime)) Runtime API updates")
+            #expect(reloads <= 10, "reloads during churn: \(reloads)")
+            #expect(runtime > 0)
+
+            // The final endpoints, in the running workers and in the file.
+            let want = Set((["192.0.2.21", "192.0.2.22"] + dynamic.filter(current.contains)).map { "ep_" + $0.replacingOccurrences(of: ".", with: "_") + "_8080" })
+            let socket = h.work.appendingPathComponent("lb-a/haproxy.sock").path
+            let settled = try h.waitUntil(10) {
+                let state = (try? MasterCLI.send("show servers state be_192_0_2_50_80", socket: socket)) ?? ""
+                let running = Set(state.split(separator: "\n").compactMap { line -> String? in
+                    let f = line.split(separator: " ")
+                    // be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
+                    guard f.count > 6, f[3].hasPrefix("ep_"), f[6] == "0" else { return nil }
+                    return String(f[3])
+                })
+                return running == want
+            }
+            #expect(settled, "running servers differ from the final endpoints \(want.sorted())")
+            let file = try String(contentsOfFile: h.work.appendingPathComponent("lb-a/haproxy.cfg").path, encoding: .utf8)
+            let inFile = Set(file.split(separator: "\n").filter { $0.hasPrefix("    server ep_") }.map { String($0.split(separator: " ")[1]) })
+            #expect(inFile == want)
+        }
+    }
+
+    /// Pool "bad" has an unusable certificate: TLS is off for that pool only (Event on its
+    /// Service, metric), pool "good" terminates TLS with its bundle, and later changes to the good
+    /// pool still apply.
+    @Test func brokenCertificateDisablesTLSForItsPoolOnly() async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        guard let openssl = which("openssl") else {
+            if requireIntegration { Issue.record("openssl is required when CI=true") }
+            return
+        }
+        try await ActorHarness.with(tools) { h in
+            try h.topo.host("lb-a", addresses: ["192.0.2.11/24", "198.51.100.11/24"])
+            try h.topo.host("be", addresses: ["192.0.2.21/24"])
+            try h.topo.host("cl", addresses: ["192.0.2.100/24", "198.51.100.100/24"])
+            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+            let certs = h.work.appendingPathComponent("certs").path
+            try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
+            try makeTestCertificates(openssl: openssl, dir: certs, [("web", "web.example.org")])
+            try (String(contentsOfFile: "\(certs)/web.crt", encoding: .utf8) + String(contentsOfFile: "\(certs)/web.key", encoding: .utf8))
+                .write(toFile: "\(certs)/good.pem", atomically: true, encoding: .utf8)
+            try "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n".write(toFile: "\(certs)/bad.pem", atomically: true, encoding: .utf8)
+
+            try await h.writeConfig(#"{"pools":{"good":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"},"bad":{"network":"198.51.100.0/24","range":"198.51.100.50-198.51.100.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
+            let api = ServiceKey(namespace: "default", name: "api"), web2 = ServiceKey(namespace: "default", name: "web2")
+            for key in [Self.web, api, web2] { try await h.createService(key, ports: [("https", 443)]) }
+            let https = AssignmentDocument.Port(name: "https", port: 443, targetPort: .number(8080))
+            let good = try PoolName(parsing: "good"), bad = try PoolName(parsing: "bad")
+            try await h.publish(try Self.document([("192.0.2.50", good, [.init(key: Self.web, ports: [https])]),
+                                                   ("198.51.100.50", bad, [.init(key: api, ports: [https])])], nodes: ["lb-a"]))
+            for key in [Self.web, api, web2] { try await h.setSlice(key, name: "\(key.name)-1", addresses: ["192.0.2.21"], ports: [("https", "TCP", 8080)]) }
+            try h.startActor("lb-a", certDir: certs)
+
+            func curl(_ args: [String]) throws -> String {
+                try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "-o", "/dev/null", "-w", "%{http_code}"] + args).output
+            }
+            let tls = try h.waitUntil(20) {
+                try curl(["--cacert", "\(certs)/ca.crt", "--resolve", "web.example.org:443:192.0.2.50", "https://web.example.org/"]) == "200"
+            }
+            #expect(tls, "pool good does not terminate TLS; actor log:\n\(h.log("lb-a"))")
+            // Pool bad still serves, without TLS.
+            #expect(try h.waitUntil(5) { try curl(["http://198.51.100.50:443/"]) == "200" })
+            let events = try await h.events(api)
+            #expect(events.contains { $0.reason == "CertificateInvalid" && $0.message.contains("pool bad") }, "events: \(events)")
+            #expect(try await h.events(Self.web).allSatisfy { $0.reason != "CertificateInvalid" })
+            #expect(try h.metric("lb-a", #"k8slb_certificate_problem{pool="bad"}"#) == 1)
+            #expect(try h.metrics("lb-a").contains(#"k8slb_certificate_problem{pool="good"} 0"#))
+
+            // A later change to pool good applies (the bad pool blocks nothing).
+            try await h.publish(try Self.document([("192.0.2.50", good, [.init(key: Self.web, ports: [https])]),
+                                                   ("192.0.2.51", good, [.init(key: web2, ports: [https])]),
+                                                   ("198.51.100.50", bad, [.init(key: api, ports: [https])])], nodes: ["lb-a"]))
+            #expect(try h.waitUntil(10) {
+                try curl(["--cacert", "\(certs)/ca.crt", "--resolve", "web.example.org:443:192.0.2.51", "https://web.example.org/"]) == "200"
+            }, "the new VIP in pool good was not served")
+        }
+    }
+
+    /// UDP (and HTTP) through the nginx backend; then the same node in kubeproxy mode with a pool
+    /// without VRRP: the actor binds the VIP itself (kube-proxy would forward; a UDP responder on
+    /// the node stands in for it), and SIGTERM removes the VIP.
+    @Test func udpThroughNginxAndKubeproxy() async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        guard let nginx = which("nginx") else {
+            if requireIntegration { Issue.record("nginx is required when CI=true") }
+            return
+        }
+        try await ActorHarness.with(tools) { h in
+            try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
+            try h.topo.host("be", addresses: ["192.0.2.21/24"])
+            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
+            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+            let echo = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',int(sys.argv[1])))\n"
+                + "while True:\n  d,a=s.recvfrom(2048)\n  s.sendto(sys.argv[2].encode()+b':'+d,a)\n"
+            try h.topo.spawn("be", [tools.python, "-c", echo, "5353", "pod"])
+
+            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
+            let dns = ServiceKey(namespace: "default", name: "dns")
+            try await h.createService(dns, ports: [("dns", 53)])
+            try await h.createService(Self.web, ports: [("http", 80)])
+            let entries: [AssignmentDocument.ServiceEntry] = [
+                .init(key: dns, ports: [.init(name: "dns", proto: .udp, port: 53, targetPort: .number(5353))]),
+                .init(key: Self.web, ports: [.init(name: "http", port: 80, targetPort: .number(8080))]),
+            ]
+            try await h.publish(try Self.document([("192.0.2.50", .default, entries)], nodes: ["lb-a"]))
+            try await h.setSlice(dns, name: "dns-1", addresses: ["192.0.2.21"], ports: [("dns", "UDP", 5353)])
+            try await h.setSlice(Self.web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
+            try h.startActor("lb-a", backend: "nginx", extra: ["--nginx", nginx])
+
+            let ask = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(0.5)\n"
+                + "s.sendto(b'ping',('192.0.2.50',53))\nprint(s.recvfrom(2048)[0].decode())\n"
+            let udp = try h.waitUntil(20) { try h.topo.exec("cl", [tools.python, "-c", ask]).output.contains("pod:ping") }
+            #expect(udp, "no UDP answer through nginx; actor log:\n\(h.log("lb-a"))")
+            #expect(try h.waitUntil(5) {
+                try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n"
+            }, "no HTTP through nginx")
+
+            // SIGTERM: keepalived releases the VIP first, then nginx drains.
+            h.stopActor("lb-a")
+            #expect(try h.holders("192.0.2.50", among: ["lb-a"]).isEmpty, "VIP left behind after SIGTERM")
+
+            // kubeproxy mode, pool without VRRP: the actor binds the VIP itself.
+            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60","ha":false}}}"#)
+            try h.topo.spawn("lb-a", [tools.python, "-c", echo, "53", "node"])
+            try h.startActor("lb-a", backend: "kubeproxy")
+            #expect(try h.waitUntil(20) { try h.holders("192.0.2.50", among: ["lb-a"]) == ["lb-a"] }, "VIP not bound; log:\n\(h.log("lb-a"))")
+            #expect(try h.waitUntil(5) { try h.topo.exec("cl", [tools.python, "-c", ask]).output.contains("node:ping") },
+                    "no UDP answer from the node holding the VIP")
+            #expect(try h.waitUntil(5) { try h.metric("lb-a", "k8slb_vips_live") == 1 })
+            h.stopActor("lb-a")
+            #expect(try h.holders("192.0.2.50", among: ["lb-a"]).isEmpty, "VIP left behind after SIGTERM")
+        }
+    }
+}
