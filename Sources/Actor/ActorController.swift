@@ -97,6 +97,14 @@ actor ActorController {
             if settings.unicast {
                 group.addTask { await self.nodeInformer.run { _ in await self.scheduleSync() } }
             }
+            // Certificates are files, not API objects: look again now and then (and a resync
+            // re-applies anything a daemon restart may have lost; unchanged output costs nothing).
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.settings.resync)
+                    await self.scheduleSync()
+                }
+            }
         }
     }
 

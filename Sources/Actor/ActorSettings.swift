@@ -32,6 +32,8 @@ struct ActorSettings: Sendable {
     var component = "k8slb-actor"
     /// How long old proxy workers may finish their connections after a reload or on shutdown.
     var drainSeconds = 30
+    /// Full resync period (certificate files are re-checked then).
+    var resync: Duration = .seconds(30)
     /// Changes arriving within this window are applied together.
     var coalesce: Duration = .milliseconds(50)
 
