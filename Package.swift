@@ -153,7 +153,8 @@ let package = Package(
         // in-process test API server.
         .testTarget(
             name: "ActorTests",
-            dependencies: ["Actor", "Core", "KubeClient", "TestAPIServer", "TestSupport", "DataPlane"],
+            dependencies: ["Actor", "Core", "KubeClient", "TestAPIServer", "TestSupport", "DataPlane",
+                           .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
     ]
 )

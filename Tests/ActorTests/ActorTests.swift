@@ -208,4 +208,58 @@ import TestSupport
             #expect(try h.holders("192.0.2.50", among: ["lb-a"]).isEmpty, "VIP left behind after SIGTERM")
         }
     }
+
+    /// Two LB nodes with their actors: the VIP settles on its preferred node; SIGTERM to that
+    /// node's actor releases the VIP first (the other node holds it well within a second, never
+    /// both for long) and then stops its proxy; the VIP keeps serving from the other node.
+    @Test func sigtermHandsTheVIPOverAtOnce() async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        try await ActorHarness.with(tools) { h in
+            let nodes = ["lb-a", "lb-b"]
+            try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
+            try h.topo.host("lb-b", addresses: ["192.0.2.12/24"])
+            try h.topo.host("be", addresses: ["192.0.2.21/24"])
+            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
+            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
+            try await h.createService(Self.web, ports: [("http", 80)])
+            let entry = AssignmentDocument.ServiceEntry(key: Self.web, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
+            let doc = try Self.document([("192.0.2.50", .default, [entry])], nodes: nodes)
+            try await h.publish(doc)
+            try await h.setSlice(Self.web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
+            for node in nodes { try h.startActor(node) }
+            let preferred = doc.groups[0].node, other = nodes.first { $0 != preferred }!
+            var stable = 0
+            _ = try h.waitUntil(30) {
+                stable = try h.holders("192.0.2.50", among: nodes) == [preferred] ? stable + 1 : 0
+                return stable >= 10
+            }
+            #expect(stable >= 10, "VIP not settled on \(preferred); logs:\n\(h.log("lb-a"))\n\(h.log("lb-b"))")
+            #expect(try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n")
+
+            let p = h.actors[preferred]!
+            let sent = ContinuousClock.now
+            kill(p.processIdentifier, SIGTERM)
+            var handedOver: Duration?, both: Duration = .zero, last = sent
+            while ContinuousClock.now - sent < .seconds(3) {
+                let now = try h.holders("192.0.2.50", among: nodes)
+                let t = ContinuousClock.now
+                if now.count == 2 { both += t - last }
+                last = t
+                if handedOver == nil, now == [other] { handedOver = t - sent }
+                usleep(10_000)
+            }
+            p.waitUntilExit()
+            let exited = ContinuousClock.now - sent
+            print("actor SIGTERM: VIP on \(other) alone after \(handedOver.map { "\($0)" } ?? "never"), on both nodes for \(both), actor exited after \(exited)")
+            #expect(handedOver != nil && handedOver! < .seconds(1), "handover took \(String(describing: handedOver))")
+            #expect(both < .milliseconds(500))
+            #expect(try h.holders("192.0.2.50", among: nodes) == [other])
+            #expect(try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n")
+            // Its HAProxy is gone with it (the master socket no longer answers).
+            let socket = h.work.appendingPathComponent("\(preferred)/haproxy-master.sock").path
+            #expect((try? MasterCLI.send("show proc", socket: socket)) == nil)
+        }
+    }
 }

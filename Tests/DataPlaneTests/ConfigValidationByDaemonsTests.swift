@@ -100,21 +100,40 @@ final class Scratch {
     }
 
     /// Random Services, hostile names and annotation values included, go through the watcher's
-    /// planning and the renderers: every config passes `haproxy -c`, and no user string appears.
+    /// planning, the allocator, VRRP planning and the renderers: every haproxy.cfg passes
+    /// `haproxy -c`, every keepalived.conf passes `keepalived -t` (inside a namespace with the
+    /// interface), and no user string appears in either. 100 runs of up to 200 Services each
+    /// (about 10,000 Services; K8SLB_RENDER_CASES sets the runs).
     @Test func randomHostileServicesRenderValidConfigs() async throws {
         guard let tools = Self.tools() else { return }
-        let scratch = try Scratch(pools: ["default"])
+        guard getuid() == 0, let ip = which("ip") else {
+            if requireIntegration { Issue.record("root and iproute2 are required when CI=true") }
+            return
+        }
+        let ns = "k8slb-pt-\(UUID().uuidString.prefix(8).lowercased())"
+        try run(ip, ["netns", "add", ns])
+        defer { _ = try? run(ip, ["netns", "del", ns]) }
+        try run(ip, ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "lb0"])
+        let scratch = try Scratch(pools: ["default", "v6"])
+        let config = try UserConfig.parse(#"""
+            {"pools": {"default": {"network": "192.0.2.0/24", "range": "192.0.2.1-192.0.2.254"},
+                       "v6": {"network": "2001:db8::/64", "range": "2001:db8::/112"}},
+             "keepalived": {"email": "ops@example.org", "emailFrom": "lb@example.org", "emailServer": "192.0.2.25:25"},
+             "vrrp": {"advertInterval": 0.1}}
+            """#).config
         let hostile = Gen.ascii.string(of: 1...30)
-        let serviceGen = PropertyBased.zip(hostile, hostile, Gen.int(in: 1...65535), hostile, Gen.int(in: 0...3))
+        let serviceGen = PropertyBased.zip(hostile, hostile, Gen.int(in: 1...65535), hostile, Gen.int(in: 0...7))
         let count = Int(ProcessInfo.processInfo.environment["K8SLB_RENDER_CASES"] ?? "100") ?? 100
-        await propertyCheck(count: count, input: serviceGen.array(of: 1...60)) { services in
-            var allocator = IPAllocator(pools: RenderFixture.config.pools)
+        let interfaces: [PoolName: InterfaceName] = [.default: try InterfaceName(parsing: "eth0"), try PoolName(parsing: "v6"): try InterfaceName(parsing: "eth0")]
+        await propertyCheck(count: count, input: serviceGen.array(of: 1...200)) { services in
+            var allocator = IPAllocator(pools: config.pools)
             var entries: [ServiceKey: AssignmentDocument.ServiceEntry] = [:]
             var userStrings: [String] = []
             for (i, (name, annotation, port, portName, mode)) in services.enumerated() {
                 let key = ServiceKey(namespace: "ns\(i)", name: name)
-                let annotations = ["loadbalancer/ssl": ["true", "false", "", annotation][mode],
-                                   "loadbalancer/mode": ["http", "false", "", annotation][(mode + 1) % 4]]
+                let annotations = ["loadbalancer/ssl": ["true", "false", "", annotation][mode % 4],
+                                   "loadbalancer/mode": ["http", "false", "", annotation][(mode + 1) % 4],
+                                   "loadbalancer/pool": mode >= 4 ? "v6" : "default"]
                 let input = ServiceInput(key: key, type: "LoadBalancer", annotations: annotations,
                                          ports: [.init(name: portName, proto: "TCP", port: port, targetPort: .name(portName))])
                 userStrings += [name, annotation, portName].filter { $0.count >= 6 }
@@ -133,17 +152,24 @@ final class Scratch {
                     endpoints.endpoints[.init(service: key, port: p.port, proto: p.proto)] = [.init(address: IPAddress(ipv4: 0xC633_6400 + UInt32(p.port % 200)), port: 8080)]
                 }
             }
+            let nodes = ["lb-a", "lb-b", "lb-c"]
+            let plan = VRRPPlan.make(vips: vips.values.map { ($0.address, $0.pool) }, nodes: nodes, previous: [], vridOffset: 0)
+            let doc = AssignmentDocument(vips: vips.values.map { var v = $0; v.vrid = plan.vridOf[v.address]; return v }, nodes: nodes, groups: plan.groups)
             var options = HAProxyRenderer.Options()
             options.certDirectory = scratch.dir.path
             options.poolsWithCertificates = [.default]
-            let text = HAProxyRenderer(options: options).render(AssignmentDocument(vips: Array(vips.values)), endpoints: endpoints,
-                                                                 config: RenderFixture.config)
+            let text = HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config)
+            let keepalived = KeepalivedRenderer(options: .init(node: "lb-b", interfaces: interfaces)).render(doc, config: config).text
             for s in userStrings where !s.allSatisfy({ $0.isNumber || $0 == "." }) {
                 #expect(!text.contains(s), "user text \(s.debugDescription) reached haproxy.cfg")
+                #expect(!keepalived.contains(s), "user text \(s.debugDescription) reached keepalived.conf")
             }
             let path = try? scratch.write(text, "random.cfg")
             let result = try? run(tools.haproxy, ["-c", "-q", "-f", path ?? "/nonexistent"])
             #expect(result?.status == 0, "haproxy -c rejected a rendered config: \(result?.output ?? "")")
+            let kpath = try? scratch.write(keepalived, "random-keepalived.conf")
+            let k = try? run(ip, ["netns", "exec", ns, tools.keepalived, "-t", "-f", kpath ?? "/nonexistent"])
+            #expect(k?.status == 0, "keepalived -t rejected a rendered config: \(k?.output ?? "")")
         }
     }
 }

@@ -96,13 +96,24 @@ package struct KeepalivedRenderer: Sendable {
                 out.line("    chk_haproxy")
                 out.line("}")
             }
+            // An advert carries a limited number of addresses (89 IPv6 at MTU 1500): the first
+            // few go in the advert, the rest are "excluded" VIPs (same failover, not advertised).
+            let sorted = vips.sorted()
             out.line("virtual_ipaddress {")
-            for a in vips.sorted() { out.line("    \(a)/\(a.family == .ipv4 ? 32 : 128) dev \(iface)") }
+            for a in sorted.prefix(Self.advertisedPerInstance) { out.line("    \(a)/\(a.family == .ipv4 ? 32 : 128) dev \(iface)") }
             out.line("}")
+            if sorted.count > Self.advertisedPerInstance {
+                out.line("virtual_ipaddress_excluded {")
+                for a in sorted.dropFirst(Self.advertisedPerInstance) { out.line("    \(a)/\(a.family == .ipv4 ? 32 : 128) dev \(iface)") }
+                out.line("}")
+            }
             out.close()
         }
         return (out.text, skipped)
     }
+
+    /// VIPs per instance carried in the VRRP advert itself.
+    static let advertisedPerInstance = 16
 
     /// Backups in rendezvous order for the group (stable, independent of list order).
     static func backupOrder(_ group: VRRPPlan.Group, nodes: [String]) -> [String] {
