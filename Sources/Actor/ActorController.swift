@@ -293,7 +293,7 @@ actor ActorController {
         let rendered = HAProxyRenderer(options: options).renderWithServers(document, endpoints: endpoints, config: config)
         if let last = lastHAProxy, haproxy.masterPID != nil {
             if last.text == rendered.text && pendingDeletes.isEmpty { return }
-            if let commands = runtimeCommands(from: last, to: rendered), HAProxyRenderer.skeleton(last.text) == HAProxyRenderer.skeleton(rendered.text) {
+            if last.skeletonDigest == rendered.skeletonDigest, let commands = runtimeCommands(from: last, to: rendered) {
                 do {
                     let deferred = try haproxy.updateServers(rendered.text, commands: commands)
                     pendingDeletes = Set(deferred)

@@ -89,13 +89,19 @@ extension RenderFixture {
         #expect(EndpointMap.resolve(single, slices: [:]).ready(Self.web, single.vips[0].services[0].ports[0]).isEmpty)
     }
 
-    /// Equal skeletons ⇔ only server lines differ (what the actor sends through the Runtime API).
-    @Test func skeletonIgnoresOnlyServers() {
-        let a = RenderFixture.haproxy()
-        let b = a.replacingOccurrences(of: "198.51.100.8", with: "198.51.100.9")
-        #expect(a != b)
-        #expect(HAProxyRenderer.skeleton(a) == HAProxyRenderer.skeleton(b))
-        let c = a.replacingOccurrences(of: "balance roundrobin", with: "balance leastconn")
-        #expect(HAProxyRenderer.skeleton(a) != HAProxyRenderer.skeleton(c))
+    /// Equal skeleton digests ⇔ only server lines differ (the actor then uses the Runtime API).
+    @Test func skeletonDigestIgnoresOnlyServers() {
+        let renderer = HAProxyRenderer(options: HAProxyRenderer.Options())
+        let doc = RenderFixture.document
+        var eps = RenderFixture.endpoints
+        let a = renderer.renderWithServers(doc, endpoints: eps, config: RenderFixture.config)
+        eps.endpoints[.init(service: ServiceKey(namespace: "shop", name: "web"), port: 80, proto: .tcp)] = [.init(address: Self.ip("198.51.100.99"), port: 8080)]
+        let b = renderer.renderWithServers(doc, endpoints: eps, config: RenderFixture.config)
+        #expect(a.text != b.text)
+        #expect(a.skeletonDigest == b.skeletonDigest)
+        #expect(a.servers != b.servers)
+        var other = doc
+        other.vips[0].services[0].ports[0].port = 81
+        #expect(renderer.renderWithServers(other, endpoints: eps, config: RenderFixture.config).skeletonDigest != b.skeletonDigest)
     }
 }

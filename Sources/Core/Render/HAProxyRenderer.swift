@@ -23,13 +23,16 @@ package struct HAProxyRenderer: Sendable {
     package struct Rendered: Sendable, Equatable {
         package var text: String
         package var servers: [String: [Server]]
+        /// Digest of the config without its `server` lines: equal means only servers changed.
+        package var skeletonDigest: UInt64
     }
 
-    /// One `server` line: name (from the endpoint's address), address, options.
+    /// One `server` line: the endpoint (its name and address derive from it) and the options.
     package struct Server: Sendable, Hashable {
-        package var name: String
-        package var address: String
+        package var endpoint: EndpointAddress
         package var options: String
+        package var name: String { endpoint.serverName }
+        package var address: String { endpoint.address.withPort(endpoint.port) }
     }
 
     package func render(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> String {
@@ -38,8 +41,9 @@ package struct HAProxyRenderer: Sendable {
 
     package func renderWithServers(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> Rendered {
         var out = ConfigText()
+        out.hashing = true
         var servers: [String: [Server]] = [:]
-        out.reserve(4096 + document.vips.count * 800)
+        out.reserve(4096 + document.vips.count * 1000)
         out.section("global")
         out.line("log stdout format raw local0 notice")
         out.line("stats socket \(options.statsSocket) mode 600 level admin expose-fd listeners")
@@ -66,41 +70,24 @@ package struct HAProxyRenderer: Sendable {
 
         for vip in document.vips {
             let used = Set(vip.services.flatMap { $0.ports.filter { $0.proto == .tcp }.map(\.port) })
+            let id = vip.address.identifier
             for entry in vip.services {
                 for port in entry.ports where port.proto == .tcp {
-                    renderPort(&out, &servers, vip: vip, entry: entry, port: port, endpoints: endpoints, config: config, usedPorts: used)
+                    renderPort(&out, &servers, vip: vip, id: id, entry: entry, port: port, endpoints: endpoints, config: config, usedPorts: used)
                 }
             }
         }
-        return Rendered(text: out.text, servers: servers)
+        return Rendered(text: out.text, servers: servers, skeletonDigest: out.skeletonDigest)
     }
 
-    /// The config without its `server` lines: equal skeletons mean only servers changed.
-    package static func skeleton(_ text: String) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count / 2)
-        let marker = Array("    server ".utf8)
-        var line: [UInt8] = []
-        for b in text.utf8 {
-            line.append(b)
-            if b == 0x0A {
-                if !line.starts(with: marker) { out += line }
-                line.removeAll(keepingCapacity: true)
-            }
-        }
-        out += line
-        return out
-    }
-
-    private func renderPort(_ out: inout ConfigText, _ servers: inout [String: [Server]], vip: AssignmentDocument.VIP, entry: AssignmentDocument.ServiceEntry,
+    private func renderPort(_ out: inout ConfigText, _ servers: inout [String: [Server]], vip: AssignmentDocument.VIP, id: String, entry: AssignmentDocument.ServiceEntry,
                             port: AssignmentDocument.Port, endpoints: EndpointMap, config: UserConfig, usedPorts: Set<UInt16>) {
         var policy = PortPolicy.resolve(entry, port)
-        let certificate = "\(options.certDirectory)/\(vip.pool.rawValue).pem"
         if policy.terminateTLS && !options.poolsWithCertificates.contains(vip.pool) { policy.terminateTLS = false }
-        let name = "\(vip.address.identifier)_\(port.port)"
+        let name = id + "_" + String(port.port)
         out.section("frontend fe_\(name)")
         out.line("mode \(policy.http ? "http" : "tcp")")
-        out.line("bind \(vip.address.withPort(port.port))" + (policy.terminateTLS ? " ssl crt \(certificate)" + (policy.http ? " alpn h2,http/1.1" : "") : ""))
+        out.line("bind \(vip.address.withPort(port.port))" + (policy.terminateTLS ? " ssl crt \(options.certDirectory)/\(vip.pool.rawValue).pem" + (policy.http ? " alpn h2,http/1.1" : "") : ""))
         if !entry.sourceRanges.isEmpty {
             out.line("tcp-request connection reject unless { src \(entry.sourceRanges.map(\.description).joined(separator: " ")) }")
         }
@@ -117,11 +104,12 @@ package struct HAProxyRenderer: Sendable {
         // Explicit check timing: servers added through the Runtime API do not inherit default-server.
         let suffix = (policy.healthCheck ? " check inter 2s fall 3 rise 2" : "") + (policy.tlsToBackend ? " ssl verify none" : "")
         let ready = endpoints.ready(entry.key, port)
+        let options = String(suffix.dropFirst())
         var list: [Server] = []
         list.reserveCapacity(ready.count)
         for ep in ready {
             out.server(ep, suffix: suffix)
-            list.append(Server(name: ep.serverName, address: ep.address.withPort(ep.port), options: String(suffix.dropFirst())))
+            list.append(Server(endpoint: ep, options: options))
         }
         servers["be_\(name)"] = list
         if policy.terminateTLS && policy.http && entry.sslRedirect && port.port == 443 && !usedPorts.contains(80) {
@@ -137,6 +125,14 @@ package struct HAProxyRenderer: Sendable {
 /// Services are megabytes; byte appends are several times faster than String appends).
 struct ConfigText {
     private var bytes: [UInt8] = []
+    /// FNV-1a of everything except `server` lines: equal digests mean only servers differ.
+    private(set) var skeletonDigest: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    /// Only HAProxy needs the digest (Runtime API decisions); other renderers skip the cost.
+    var hashing = false
+
+    private mutating func hash(_ b: UInt8) { if hashing { skeletonDigest = (skeletonDigest ^ UInt64(b)) &* 0x100_0000_01b3 } }
+    private mutating func hash(_ s: String) { if hashing { for b in s.utf8 { skeletonDigest = (skeletonDigest ^ UInt64(b)) &* 0x100_0000_01b3 } } }
 
     var text: String { String(decoding: bytes, as: UTF8.self) }
 
@@ -144,12 +140,14 @@ struct ConfigText {
         if !bytes.isEmpty { bytes.append(0x0A) }
         bytes.append(contentsOf: header.utf8)
         bytes.append(0x0A)
+        hash(0x0A); hash(header)
     }
 
     mutating func line(_ s: String) {
         bytes.append(contentsOf: [0x20, 0x20, 0x20, 0x20])
         bytes.append(contentsOf: s.utf8)
         bytes.append(0x0A)
+        hash(0x0A); hash(s)
     }
 
     mutating func reserve(_ count: Int) { bytes.reserveCapacity(count) }
@@ -177,5 +175,8 @@ struct ConfigText {
     /// Opens a brace-delimited block (keepalived syntax); `close()` ends it.
     mutating func block(_ header: String) { section(header + " {") }
 
-    mutating func close() { bytes.append(contentsOf: [UInt8(ascii: "}"), 0x0A]) }
+    mutating func close() {
+        bytes.append(contentsOf: [UInt8(ascii: "}"), 0x0A])
+        hash(UInt8(ascii: "}"))
+    }
 }

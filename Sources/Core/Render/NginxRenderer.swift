@@ -43,6 +43,7 @@ package struct NginxRenderer: Sendable {
             }
         }
         var out = ConfigText()
+        out.reserve(4096 + document.vips.count * 1000)
         if let include = options.moduleInclude { out.top("include \(include);") }
         out.top("pid \(options.runDirectory)/nginx.pid;")
         out.top("error_log stderr notice;")
