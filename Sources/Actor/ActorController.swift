@@ -416,6 +416,8 @@ actor ActorController {
         var wanted: [IPAddress: String] = [:]
         for vip in document.vips {
             guard let pool = config.pool(named: vip.pool), !pool.highAvailability, let iface = interfaces[vip.pool] else { continue }
+            // Without VRRP exactly one node may hold it: the group's preferred node.
+            guard document.groups.first(where: { $0.family == vip.family && $0.vrid == vip.vrid })?.node == settings.nodeName else { continue }
             wanted[vip.address] = iface.rawValue
         }
         for (address, iface) in bound where wanted[address] != iface {

@@ -212,7 +212,12 @@ import TestSupport
     /// Two LB nodes with their actors: the VIP settles on its preferred node; SIGTERM to that
     /// node's actor releases the VIP first (the other node holds it well within a second, never
     /// both for long) and then stops its proxy; the VIP keeps serving from the other node.
-    @Test func sigtermHandsTheVIPOverAtOnce() async throws {
+    @Test func sigtermHandsTheVIPOverAtOnce() async throws { try await Self.sigtermHandover(unicast: false) }
+
+    /// The same with VRRP by unicast between the nodes' InternalIPs (from the Node objects).
+    @Test func sigtermHandsTheVIPOverAtOnceWithUnicastVRRP() async throws { try await Self.sigtermHandover(unicast: true) }
+
+    static func sigtermHandover(unicast: Bool) async throws {
         guard let tools = ActorHarness.tools() else { return }
         try await ActorHarness.with(tools) { h in
             let nodes = ["lb-a", "lb-b"]
@@ -228,7 +233,13 @@ import TestSupport
             let doc = try Self.document([("192.0.2.50", .default, [entry])], nodes: nodes)
             try await h.publish(doc)
             try await h.setSlice(Self.web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
-            for node in nodes { try h.startActor(node) }
+            if unicast {
+                for (node, address) in zip(nodes, ["192.0.2.11", "192.0.2.12"]) {
+                    _ = try await h.client.create(Node(metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
+                                                       addresses: [.init(type: "InternalIP", address: address)]))
+                }
+            }
+            for node in nodes { try h.startActor(node, extra: unicast ? ["--unicast"] : []) }
             let preferred = doc.groups[0].node, other = nodes.first { $0 != preferred }!
             var stable = 0
             _ = try h.waitUntil(30) {
@@ -236,6 +247,10 @@ import TestSupport
                 return stable >= 10
             }
             #expect(stable >= 10, "VIP not settled on \(preferred); logs:\n\(h.log("lb-a"))\n\(h.log("lb-b"))")
+            if unicast {
+                let conf = try String(contentsOfFile: h.work.appendingPathComponent("lb-a/keepalived.conf").path, encoding: .utf8)
+                #expect(conf.contains("unicast_src_ip 192.0.2.11") && conf.contains("192.0.2.12"), "unicast peers not rendered:\n\(conf)")
+            }
             #expect(try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n")
 
             let p = h.actors[preferred]!
@@ -252,7 +267,7 @@ import TestSupport
             }
             p.waitUntilExit()
             let exited = ContinuousClock.now - sent
-            print("actor SIGTERM: VIP on \(other) alone after \(handedOver.map { "\($0)" } ?? "never"), on both nodes for \(both), actor exited after \(exited)")
+            print("actor SIGTERM (\(unicast ? "unicast" : "multicast") VRRP): VIP on \(other) alone after \(handedOver.map { "\($0)" } ?? "never"), on both nodes for \(both), actor exited after \(exited)")
             #expect(handedOver != nil && handedOver! < .seconds(1), "handover took \(String(describing: handedOver))")
             #expect(both < .milliseconds(500))
             #expect(try h.holders("192.0.2.50", among: nodes) == [other])
