@@ -182,12 +182,15 @@ import TestSupport
             try await h.publish(try Self.document([("192.0.2.50", .default, entries)], nodes: ["lb-a"]))
             try await h.setSlice(dns, name: "dns-1", addresses: ["192.0.2.21"], ports: [("dns", "UDP", 5353)])
             try await h.setSlice(Self.web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
+            // A VIP left behind by an earlier run (e.g. a SIGKILLed keepalived): removed at start.
+            try h.topo.sh(["-n", h.topo.ns("lb-a"), "addr", "add", "192.0.2.59/32", "dev", "eth0"])
             try h.startActor("lb-a", backend: "nginx", extra: ["--nginx", nginx])
 
             let ask = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(0.5)\n"
                 + "s.sendto(b'ping',('192.0.2.50',53))\nprint(s.recvfrom(2048)[0].decode())\n"
             let udp = try h.waitUntil(20) { try h.topo.exec("cl", [tools.python, "-c", ask]).output.contains("pod:ping") }
             #expect(udp, "no UDP answer through nginx; actor log:\n\(h.log("lb-a"))")
+            #expect(try h.holders("192.0.2.59", among: ["lb-a"]).isEmpty, "stale VIP not cleaned up at start")
             #expect(try h.waitUntil(5) {
                 try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n"
             }, "no HTTP through nginx")
