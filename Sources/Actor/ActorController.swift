@@ -283,6 +283,8 @@ actor ActorController {
     // MARK: proxies
 
     private func applyHAProxy(_ document: AssignmentDocument, _ endpoints: EndpointMap, _ config: UserConfig, _ tlsPools: Set<PoolName>) {
+        // A sync suspended at an await may resume after shutdown began: never restart daemons then.
+        guard !stopping else { return }
         guard let haproxy else { return }
         var options = HAProxyRenderer.Options()
         options.statsSocket = haproxy.paths.statsSocket
@@ -353,6 +355,7 @@ actor ActorController {
     }
 
     private func applyNginx(_ document: AssignmentDocument, _ endpoints: EndpointMap, _ config: UserConfig, _ tlsPools: Set<PoolName>) {
+        guard !stopping else { return }
         guard let nginx else { return }
         var options = NginxRenderer.Options()
         options.runDirectory = settings.runDirectory
@@ -373,6 +376,7 @@ actor ActorController {
     // MARK: VRRP and VIPs
 
     private func applyKeepalived(_ document: AssignmentDocument, _ config: UserConfig) {
+        guard !stopping else { return }
         var options = KeepalivedRenderer.Options(node: settings.nodeName, interfaces: interfaces)
         switch settings.backend {
         case .haproxy: options.healthCheckURL = "http://127.0.0.1:\(settings.haproxyHealthPort)/healthz"
@@ -413,6 +417,7 @@ actor ActorController {
     }
 
     private func bindUnmanaged(_ document: AssignmentDocument, _ config: UserConfig) async {
+        guard !stopping else { return }
         var wanted: [IPAddress: String] = [:]
         for vip in document.vips {
             guard let pool = config.pool(named: vip.pool), !pool.highAvailability, let iface = interfaces[vip.pool] else { continue }

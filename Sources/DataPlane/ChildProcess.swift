@@ -39,6 +39,19 @@ enum ChildProcess {
         p.waitUntilExit()
     }
 
+    /// Ends a daemon left running by an earlier instance of this process (e.g. after a crash):
+    /// the PID from `pidFile`, only if its command line names `marker` (our config path), so a
+    /// recycled PID is never touched. SIGTERM, then SIGKILL after 3 s.
+    static func endLeftover(pidFile: String, marker: String) {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1,
+              let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+              String(decoding: cmdline.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).contains(marker) else { return }
+        kill(pid, SIGTERM)
+        for _ in 0..<60 where kill(pid, 0) == 0 { usleep(50_000) }
+        if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+    }
+
     /// Runs `body` after `delay` on a global queue.
     static func after(_ delay: Duration, _ body: @escaping @Sendable () -> Void) {
         let ms = Int(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)

@@ -13,6 +13,7 @@ package final class HAProxyProcess: @unchecked Sendable {
         package var masterSocket: String { directory + "/haproxy-master.sock" }
         /// The workers' stats socket (Runtime API, `level admin`); the config must declare it.
         package var statsSocket: String { directory + "/haproxy.sock" }
+        package var pidFile: String { directory + "/haproxy.pid" }
         package init(binary: String, directory: String) {
             self.binary = binary
             self.directory = directory
@@ -154,11 +155,19 @@ package final class HAProxyProcess: @unchecked Sendable {
         }
     }
 
+    private var checkedLeftover = false
+
     private func start() throws(ApplyError) {
+        if !checkedLeftover {
+            // A master from an earlier run of this actor (same directory) would keep serving an
+            // old config beside ours: end it first.
+            ChildProcess.endLeftover(pidFile: paths.pidFile, marker: paths.config)
+            checkedLeftover = true
+        }
         try? FileManager.default.removeItem(atPath: paths.masterSocket)
         supervising = true
         do {
-            process = try ChildProcess.spawn([paths.binary, "-W", "-S", paths.masterSocket, "-f", paths.config], launcher: launcher) {
+            process = try ChildProcess.spawn([paths.binary, "-W", "-S", paths.masterSocket, "-p", paths.pidFile, "-f", paths.config], launcher: launcher) {
                 [weak self] exited in self?.exited(exited)
             }
         } catch { throw ApplyError(description: "cannot start haproxy: \(error)") }

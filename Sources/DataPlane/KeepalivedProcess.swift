@@ -66,7 +66,13 @@ package final class KeepalivedProcess: @unchecked Sendable {
         }
     }
 
+    private var checkedLeftover = false
+
     private func start() throws(ApplyError) {
+        if !checkedLeftover {
+            for file in [paths.pidFile, paths.vrrpPidFile] { ChildProcess.endLeftover(pidFile: file, marker: paths.config) }
+            checkedLeftover = true
+        }
         supervising = true
         do {
             process = try ChildProcess.spawn([paths.binary, "-n", "-l", "-P", "-f", paths.config, "-p", paths.pidFile, "-r", paths.vrrpPidFile],

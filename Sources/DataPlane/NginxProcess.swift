@@ -58,7 +58,13 @@ package final class NginxProcess: @unchecked Sendable {
         return true
     }
 
+    private var checkedLeftover = false
+
     private func start() throws(ApplyError) {
+        if !checkedLeftover {
+            ChildProcess.endLeftover(pidFile: paths.directory + "/nginx.pid", marker: paths.config)
+            checkedLeftover = true
+        }
         supervising = true
         do {
             process = try ChildProcess.spawn([paths.binary, "-e", "stderr", "-c", paths.config, "-g", "daemon off; master_process on;"],

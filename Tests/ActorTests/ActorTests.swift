@@ -220,6 +220,44 @@ import TestSupport
     /// The same with VRRP by unicast between the nodes' InternalIPs (from the Node objects).
     @Test func sigtermHandsTheVIPOverAtOnceWithUnicastVRRP() async throws { try await Self.sigtermHandover(unicast: true) }
 
+    /// The actor is SIGKILLed (its HAProxy and keepalived live on, orphaned); the restarted actor
+    /// ends those leftovers (by the PIDs in its run directory) before starting its own, and serves.
+    @Test func restartedActorEndsLeftoverDaemons() async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        try await ActorHarness.with(tools) { h in
+            try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
+            try h.topo.host("be", addresses: ["192.0.2.21/24"])
+            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
+            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
+            try await h.createService(Self.web, ports: [("http", 80)])
+            let entry = AssignmentDocument.ServiceEntry(key: Self.web, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
+            try await h.publish(try Self.document([("192.0.2.50", .default, [entry])], nodes: ["lb-a"]))
+            try await h.setSlice(Self.web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
+            func serving() throws -> Bool {
+                try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n"
+            }
+            func pid(_ file: String) -> Int32? {
+                (try? String(contentsOfFile: h.work.appendingPathComponent("lb-a/\(file)").path, encoding: .utf8))
+                    .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            }
+            func alive(_ pid: Int32) -> Bool { !(FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()).isEmpty }
+            try h.startActor("lb-a")
+            #expect(try h.waitUntil(20) { try serving() }, "not serving; log:\n\(h.log("lb-a"))")
+            guard let haproxy = pid("haproxy.pid"), let keepalived = pid("keepalived.pid") else {
+                Issue.record("no pid files in the run directory")
+                return
+            }
+            h.stopActor("lb-a", signal: SIGKILL)
+            #expect(alive(haproxy) && alive(keepalived), "the daemons outlive a SIGKILLed actor (what this test is about)")
+            try h.startActor("lb-a")
+            #expect(try h.waitUntil(20) { !alive(haproxy) && !alive(keepalived) }, "leftover daemons still running")
+            #expect(try h.waitUntil(20) { try serving() }, "not serving after the restart; log:\n\(h.log("lb-a"))")
+            #expect(pid("haproxy.pid") != haproxy)
+        }
+    }
+
     static func sigtermHandover(unicast: Bool) async throws {
         guard let tools = ActorHarness.tools() else { return }
         try await ActorHarness.with(tools) { h in
