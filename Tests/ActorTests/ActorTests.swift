@@ -292,7 +292,8 @@ import TestSupport
                 let conf = try String(contentsOfFile: h.work.appendingPathComponent("lb-a/keepalived.conf").path, encoding: .utf8)
                 #expect(conf.contains("unicast_src_ip 192.0.2.11") && conf.contains("192.0.2.12"), "unicast peers not rendered:\n\(conf)")
             }
-            #expect(try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n")
+            #expect(try h.waitUntil(10) { try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n" },
+                    "not serving before the SIGTERM; log:\n\(h.log(preferred))")
 
             let p = h.actors[preferred]!
             let sent = ContinuousClock.now
