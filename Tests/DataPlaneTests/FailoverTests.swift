@@ -89,23 +89,30 @@ import TestSupport
         let preferred = plan.groups.first { $0.family == .ipv4 }?.node ?? ""
         let cluster = TwoNodes(topo: topo, work: work, preferred: preferred, curl: curl, ip: ip)
         cluster.vipCount = count
-        for node in nodes {
-            _ = try topo.exec(node, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind"])
-            let dir = work.appendingPathComponent(node)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            var options = HAProxyRenderer.Options()
-            options.statsSocket = dir.appendingPathComponent("stats.sock").path
-            let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: dir.path), launcher: [ip, "netns", "exec", topo.ns(node)])
-            cluster.proxies.append(proxy)
-            try proxy.apply(HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config))
-            let ns = topo.ns(node)
-            let ka = KeepalivedProcess(paths: .init(binary: keepalived, directory: dir.path), launcher: [ip, "netns", "exec", ns]) {
-                // What the actor does when keepalived dies: remove its VIPs at once.
-                _ = try? inNamespace(ns) { try NetlinkSocket().remove(vip, interface: "eth0") }
+        // A failure while starting the daemons must not leave the ones already started running.
+        do { try start(cluster) } catch {
+            cluster.stop()
+            throw error
+        }
+        func start(_ cluster: TwoNodes) throws {
+            for node in nodes {
+                _ = try topo.exec(node, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind"])
+                let dir = work.appendingPathComponent(node)
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                var options = HAProxyRenderer.Options()
+                options.statsSocket = dir.appendingPathComponent("stats.sock").path
+                let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: dir.path), launcher: [ip, "netns", "exec", topo.ns(node)])
+                cluster.proxies.append(proxy)
+                try proxy.apply(HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config))
+                let ns = topo.ns(node)
+                let ka = KeepalivedProcess(paths: .init(binary: keepalived, directory: dir.path), launcher: [ip, "netns", "exec", ns]) {
+                    // What the actor does when keepalived dies: remove its VIPs at once.
+                    _ = try? inNamespace(ns) { try NetlinkSocket().remove(vip, interface: "eth0") }
+                }
+                cluster.keepaliveds[node] = ka
+                let renderer = KeepalivedRenderer(options: .init(node: node, interfaces: [.default: try InterfaceName(parsing: "eth0"), v6: try InterfaceName(parsing: "eth0")]))
+                try ka.apply(renderer.render(doc, config: config).text)
             }
-            cluster.keepaliveds[node] = ka
-            let renderer = KeepalivedRenderer(options: .init(node: node, interfaces: [.default: try InterfaceName(parsing: "eth0"), v6: try InterfaceName(parsing: "eth0")]))
-            try ka.apply(renderer.render(doc, config: config).text)
         }
         var stable = 0
         for _ in 0..<(150 + count / 4) where stable < 10 {
