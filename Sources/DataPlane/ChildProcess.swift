@@ -32,13 +32,6 @@ enum ChildProcess {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// SIGTERM to `p`'s PID (only a process we started), then waits for it.
-    static func terminate(_ p: Process?) {
-        guard let p, p.isRunning else { return }
-        kill(p.processIdentifier, SIGTERM)
-        p.waitUntilExit()
-    }
-
     /// Ends a daemon left running by an earlier instance of this process (e.g. after a crash):
     /// the PID from `pidFile`, only if its command line names `marker` (our config path), so a
     /// recycled PID is never touched. SIGTERM, then SIGKILL after 3 s.
@@ -76,4 +69,137 @@ struct RestartBackoff {
     }
 
     mutating func reset() { current = initial }
+}
+
+/// Why a daemon's config was not applied or the daemon not started.
+package struct DaemonError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
+}
+
+extension ChildProcess {
+    /// Writes `text` to `<path>.tmp`, runs the daemon's own check on it (`check(tmp)`, through
+    /// `launcher`), then renames it over `path`. Nothing changes on disk when the check fails.
+    static func install(_ text: String, at path: String, check: (String) -> [String], launcher: [String], daemon: String) throws(DaemonError) {
+        let tmp = path + ".tmp"
+        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw DaemonError("cannot write \(tmp): \(error)") }
+        let result = run(check(tmp), launcher: launcher)
+        guard result.status == 0 else {
+            throw DaemonError("\(daemon) rejected the new config, keeping the old one: \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        try replace(path, with: tmp)
+    }
+
+    /// Atomically puts `tmp` in place of `path`.
+    static func replace(_ path: String, with tmp: String) throws(DaemonError) {
+        guard rename(tmp, path) == 0 else { throw DaemonError("rename \(tmp): \(String(cString: strerror(errno)))") }
+    }
+}
+
+/// One daemon run as a supervised child — what the HAProxy, keepalived and nginx wrappers share:
+/// started through the launcher (daemons a SIGKILLed earlier run left behind are ended first),
+/// restarted with a doubling backoff when it dies on its own, never after `stop`.
+final class Supervisor: @unchecked Sendable {
+    struct Settings: Sendable {
+        var daemon: String
+        /// Binary first.
+        var arguments: [String]
+        var launcher: [String]
+        var initialBackoff: Duration
+        /// PID files an earlier run of the same daemon may have left, and the config path its
+        /// command line must name for the PID to be ours.
+        var leftoverPidFiles: [String]
+        var configPath: String
+    }
+
+    private let settings: Settings
+    /// Runs before each spawn (e.g. remove a stale socket).
+    private let prepare: @Sendable () -> Void
+    /// Runs after each spawn and decides whether the start worked (e.g. wait for a worker).
+    private let ready: @Sendable () throws(DaemonError) -> Void
+    /// Runs at once when the child dies on its own, before the restart delay.
+    private let onUnexpectedExit: @Sendable () -> Void
+    private let lock = NSLock()
+    private var process: Process?
+    private var supervising = true
+    private var backoff: RestartBackoff
+    private var _restarts = 0
+    private var checkedLeftovers = false
+
+    init(_ settings: Settings, prepare: @escaping @Sendable () -> Void = {}, ready: @escaping @Sendable () throws(DaemonError) -> Void = {},
+         onUnexpectedExit: @escaping @Sendable () -> Void = {}) {
+        self.settings = settings
+        self.prepare = prepare
+        self.ready = ready
+        self.onUnexpectedExit = onUnexpectedExit
+        backoff = RestartBackoff(initial: settings.initialBackoff)
+    }
+
+    /// Restarts after the daemon died on its own.
+    var restarts: Int { lock.withLock { _restarts } }
+
+    /// The daemon's PID while it runs.
+    var pid: Int32? { lock.withLock { process?.isRunning == true ? process?.processIdentifier : nil } }
+
+    func start() throws(DaemonError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try startLocked()
+    }
+
+    private func startLocked() throws(DaemonError) {
+        if !checkedLeftovers {
+            for file in settings.leftoverPidFiles { ChildProcess.endLeftover(pidFile: file, marker: settings.configPath) }
+            checkedLeftovers = true
+        }
+        supervising = true
+        prepare()
+        do {
+            process = try ChildProcess.spawn(settings.arguments, launcher: settings.launcher) { [weak self] exited in self?.exited(exited) }
+        } catch { throw DaemonError("cannot start \(settings.daemon): \(error)") }
+        try ready()
+    }
+
+    /// Died without `stop()`: restart from the config on disk after a backoff that doubles
+    /// (initial … 5 s) while it keeps dying, and resets once it stays up for 30 s.
+    private func exited(_ p: Process) {
+        let delay: Duration? = lock.withLock {
+            guard supervising, process === p else { return nil }
+            return backoff.next()
+        }
+        guard let delay else { return }
+        onUnexpectedExit()
+        ChildProcess.after(delay) { [weak self] in
+            guard let self else { return }
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            guard self.supervising, self.process === p else { return }
+            self._restarts += 1
+            do { try self.startLocked() } catch {
+                // Try again later: the start failed, so no termination handler will fire.
+                ChildProcess.after(.seconds(1)) { [weak self] in self?.exited(p) }
+                return
+            }
+            ChildProcess.after(.seconds(30)) { [weak self] in self?.lock.withLock { self?.backoff.reset() } }
+        }
+    }
+
+    /// Stops supervising and ends the daemon: `signal` to its PID, then waits; with `escalate`,
+    /// SIGTERM once `escalate` has passed. The lock is released before waiting, so the exit
+    /// handler never blocks on it.
+    func stop(signal: Int32 = SIGTERM, escalate: Duration? = nil) {
+        let p: Process? = lock.withLock {
+            supervising = false
+            defer { process = nil }
+            return process
+        }
+        guard let p, p.isRunning else { return }
+        kill(p.processIdentifier, signal)
+        if let escalate {
+            let deadline = ContinuousClock.now + escalate
+            while p.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        }
+        p.waitUntilExit()
+    }
 }

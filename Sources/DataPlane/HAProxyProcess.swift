@@ -27,31 +27,37 @@ package final class HAProxyProcess: @unchecked Sendable {
         case reloaded(workers: [Int32])
     }
 
-    package struct ApplyError: Error, CustomStringConvertible {
-        package let description: String
-    }
+    package typealias ApplyError = DaemonError
 
     package let paths: Paths
-    /// Run the child with this prefix (tests: `ip netns exec <ns>`).
-    private let launcher: [String]
     private let lock = NSLock()
-    private var process: Process?
+    private let daemon: Supervisor
     private var current: String?
-    /// False once `stop()` was called: exits are then expected, not restarted.
-    private var supervising = true
-    private var backoff = RestartBackoff(initial: .milliseconds(50))
-    private var _restarts = 0
 
     /// How many times the master was restarted after dying on its own.
-    package var restarts: Int { lock.withLock { _restarts } }
+    package var restarts: Int { daemon.restarts }
 
+    /// Runs the child with `launcher` as prefix (tests: `ip netns exec <ns>`).
     package init(paths: Paths, launcher: [String] = []) {
         self.paths = paths
-        self.launcher = launcher
+        let masterSocket = paths.masterSocket
+        daemon = Supervisor(
+            .init(daemon: "haproxy", arguments: [paths.binary, "-W", "-S", paths.masterSocket, "-p", paths.pidFile, "-f", paths.config],
+                  launcher: launcher, initialBackoff: .milliseconds(50), leftoverPidFiles: [paths.pidFile], configPath: paths.config),
+            prepare: { try? FileManager.default.removeItem(atPath: masterSocket) },
+            ready: { () throws(DaemonError) in
+                for _ in 0..<100 {
+                    if FileManager.default.fileExists(atPath: masterSocket),
+                       let table = (try? MasterCLI.send("show proc", socket: masterSocket)).flatMap(MasterCLI.parseShowProc),
+                       !table.currentWorkers.isEmpty { return }
+                    usleep(50_000)
+                }
+                throw DaemonError("haproxy did not come up (no worker in show proc)")
+            })
     }
 
     /// PID of the master, when running.
-    package var masterPID: Int32? { lock.withLock { process?.isRunning == true ? process?.processIdentifier : nil } }
+    package var masterPID: Int32? { daemon.pid }
 
     /// Validates and applies `text`; on any failure the running config keeps serving.
     @discardableResult
@@ -59,36 +65,28 @@ package final class HAProxyProcess: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do {
-            if text == current, process?.isRunning == true { return .unchanged }
-            let tmp = paths.config + ".tmp"
-            do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
-                throw ApplyError(description: "cannot write \(tmp): \(error)")
-            }
-            let check = ChildProcess.run([paths.binary, "-c", "-q", "-f", tmp])
-            guard check.status == 0 else {
-                throw ApplyError(description: "haproxy -c rejected the new config, keeping the old one: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
-            }
-            guard rename(tmp, paths.config) == 0 else { throw ApplyError(description: "rename: \(String(cString: strerror(errno)))") }
+            if text == current, daemon.pid != nil { return .unchanged }
+            try ChildProcess.install(text, at: paths.config, check: { [paths.binary, "-c", "-q", "-f", $0] }, launcher: [], daemon: "haproxy -c")
             current = text
-            guard let running = process, running.isRunning else {
-                try start()
+            guard let master = daemon.pid else {
+                try daemon.start()
                 return .started
             }
             let before = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc)
-            kill(running.processIdentifier, SIGUSR2)
+            kill(master, SIGUSR2)
             // The master re-execs and forks a new worker; wait for `show proc` to say how it went.
             for _ in 0..<100 {
                 usleep(50_000)
                 guard let now = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc) else { continue }
                 if let before, now.failedReloads > before.failedReloads {
-                    throw ApplyError(description: "reload failed (show proc: failed \(now.failedReloads)); the old workers keep serving")
+                    throw DaemonError("reload failed (show proc: failed \(now.failedReloads)); the old workers keep serving")
                 }
                 if let before, now.masterReloads > before.masterReloads, !now.currentWorkers.isEmpty,
                    Set(now.currentWorkers) != Set(before.currentWorkers) {
                     return .reloaded(workers: now.currentWorkers)
                 }
             }
-            throw ApplyError(description: "reload not confirmed by show proc within 5 s")
+            throw DaemonError("reload not confirmed by show proc within 5 s")
         }
     }
 
@@ -98,12 +96,12 @@ package final class HAProxyProcess: @unchecked Sendable {
     package func updateServers(_ text: String, commands: [RuntimeCommand]) throws(ApplyError) -> [String] {
         lock.lock()
         defer { lock.unlock() }
-        guard let running = process, running.isRunning, current != nil else { throw ApplyError(description: "haproxy is not running") }
+        guard daemon.pid != nil, current != nil else { throw DaemonError("haproxy is not running") }
         var deferred: [String] = []
         for c in commands {
             let reply: String
             do { reply = try MasterCLI.send(c.text, socket: paths.statsSocket) } catch {
-                throw ApplyError(description: "runtime API: \(error)")
+                throw DaemonError("runtime API: \(error)")
             }
             let trimmed = reply.trimmingCharacters(in: .whitespacesAndNewlines)
             if c.expectEmpty ? trimmed.isEmpty : trimmed.contains(c.expect) { continue }
@@ -111,13 +109,11 @@ package final class HAProxyProcess: @unchecked Sendable {
                 deferred.append(c.server)
                 continue
             }
-            throw ApplyError(description: "runtime API '\(c.text)': \(trimmed)")
+            throw DaemonError("runtime API '\(c.text)': \(trimmed)")
         }
         let tmp = paths.config + ".tmp"
-        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
-            throw ApplyError(description: "cannot write \(tmp): \(error)")
-        }
-        guard rename(tmp, paths.config) == 0 else { throw ApplyError(description: "rename: \(String(cString: strerror(errno)))") }
+        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw DaemonError("cannot write \(tmp): \(error)") }
+        try ChildProcess.replace(paths.config, with: tmp)
         current = text
         return deferred
     }
@@ -155,76 +151,16 @@ package final class HAProxyProcess: @unchecked Sendable {
         }
     }
 
-    private var checkedLeftover = false
-
-    private func start() throws(ApplyError) {
-        if !checkedLeftover {
-            // A master from an earlier run of this actor (same directory) would keep serving an
-            // old config beside ours: end it first.
-            ChildProcess.endLeftover(pidFile: paths.pidFile, marker: paths.config)
-            checkedLeftover = true
-        }
-        try? FileManager.default.removeItem(atPath: paths.masterSocket)
-        supervising = true
-        do {
-            process = try ChildProcess.spawn([paths.binary, "-W", "-S", paths.masterSocket, "-p", paths.pidFile, "-f", paths.config], launcher: launcher) {
-                [weak self] exited in self?.exited(exited)
-            }
-        } catch { throw ApplyError(description: "cannot start haproxy: \(error)") }
-        for _ in 0..<100 {
-            if FileManager.default.fileExists(atPath: paths.masterSocket),
-               let table = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc),
-               !table.currentWorkers.isEmpty { return }
-            usleep(50_000)
-        }
-        throw ApplyError(description: "haproxy did not come up (no worker in show proc)")
-    }
-
-    /// The master died without `stop()`: restart it from the config on disk, with a backoff that
-    /// doubles (50 ms … 5 s) while it keeps dying.
-    private func exited(_ p: Process) {
-        let delay: Duration? = lock.withLock {
-            guard supervising, process === p, current != nil else { return nil }
-            return backoff.next()
-        }
-        guard let delay else { return }
-        ChildProcess.after(delay) { [weak self] in
-            guard let self else { return }
-            self.lock.lock()
-            defer { self.lock.unlock() }
-            guard self.supervising, self.process === p else { return }
-            self._restarts += 1
-            do { try self.start() } catch {
-                // Try again later: start() failed, so no termination handler will fire.
-                ChildProcess.after(.seconds(1)) { [weak self] in self?.exited(p) }
-                return
-            }
-            // Came back: reset the backoff once it has stayed up a while.
-            ChildProcess.after(.seconds(30)) { [weak self] in self?.lock.withLock { self?.backoff.reset() } }
-        }
-    }
-
     /// Graceful stop: SIGUSR1 to the master (soft stop: listeners close, established
     /// connections finish, bounded by `hard-stop-after`), then waits for it.
     package func drain() {
-        let p: Process? = lock.withLock {
-            supervising = false
-            defer { process = nil; current = nil }
-            return process
-        }
-        guard let p, p.isRunning else { return }
-        kill(p.processIdentifier, SIGUSR1)
-        p.waitUntilExit()
+        lock.withLock { current = nil }
+        daemon.stop(signal: SIGUSR1)
     }
 
     /// Stops the master and its workers (SIGTERM to the master's PID, which ends its workers).
-    /// The lock is released before waiting, so the termination handler never blocks on it.
     package func stop() {
-        let p: Process? = lock.withLock {
-            supervising = false
-            defer { process = nil; current = nil }
-            return process
-        }
-        ChildProcess.terminate(p)
+        lock.withLock { current = nil }
+        daemon.stop()
     }
 }

@@ -18,27 +18,35 @@ package final class KeepalivedProcess: @unchecked Sendable {
         }
     }
 
-    package struct ApplyError: Error, CustomStringConvertible {
-        package let description: String
-    }
+    package typealias ApplyError = DaemonError
 
     package let paths: Paths
-    private let launcher: [String]
-    private let cleanup: @Sendable () -> Void
     private let lock = NSLock()
-    private var process: Process?
+    private let daemon: Supervisor
+    private let launcher: [String]
     private var current: String?
-    private var supervising = true
-    private var backoff = RestartBackoff(initial: .milliseconds(200))
-    private var _restarts = 0
 
+    /// `cleanup` runs the moment keepalived dies on its own (remove its VIPs), before the restart.
     package init(paths: Paths, launcher: [String] = [], cleanup: @escaping @Sendable () -> Void) {
         self.paths = paths
         self.launcher = launcher
-        self.cleanup = cleanup
+        let vrrpPidFile = paths.vrrpPidFile
+        daemon = Supervisor(
+            .init(daemon: "keepalived",
+                  arguments: [paths.binary, "-n", "-l", "-P", "-f", paths.config, "-p", paths.pidFile, "-r", paths.vrrpPidFile],
+                  launcher: launcher, initialBackoff: .milliseconds(200), leftoverPidFiles: [paths.pidFile, paths.vrrpPidFile],
+                  configPath: paths.config),
+            onUnexpectedExit: {
+                // A VRRP child may outlive the main process: end it too (its PID from its own pid file).
+                if let vrrp = (try? String(contentsOfFile: vrrpPidFile, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }),
+                   kill(vrrp, 0) == 0 {
+                    kill(vrrp, SIGKILL)
+                }
+                cleanup()
+            })
     }
 
-    package var restarts: Int { lock.withLock { _restarts } }
+    package var restarts: Int { daemon.restarts }
 
     /// PIDs of the main and VRRP processes, from their pid files.
     package var pids: [Int32] {
@@ -50,70 +58,19 @@ package final class KeepalivedProcess: @unchecked Sendable {
     package func apply(_ text: String) throws(ApplyError) {
         lock.lock()
         defer { lock.unlock() }
-        if text == current, process?.isRunning == true { return }
-        let tmp = paths.config + ".tmp"
-        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw ApplyError(description: "cannot write \(tmp): \(error)") }
-        let check = ChildProcess.run([paths.binary, "-t", "-f", tmp], launcher: launcher)
-        guard check.status == 0 else {
-            throw ApplyError(description: "keepalived -t rejected the new config, keeping the old one: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        guard rename(tmp, paths.config) == 0 else { throw ApplyError(description: "rename: \(String(cString: strerror(errno)))") }
+        if text == current, daemon.pid != nil { return }
+        try ChildProcess.install(text, at: paths.config, check: { [paths.binary, "-t", "-f", $0] }, launcher: launcher, daemon: "keepalived -t")
         current = text
-        if let p = process, p.isRunning {
-            kill(p.processIdentifier, SIGHUP)
+        if let pid = daemon.pid {
+            kill(pid, SIGHUP)
         } else {
-            try start()
-        }
-    }
-
-    private var checkedLeftover = false
-
-    private func start() throws(ApplyError) {
-        if !checkedLeftover {
-            for file in [paths.pidFile, paths.vrrpPidFile] { ChildProcess.endLeftover(pidFile: file, marker: paths.config) }
-            checkedLeftover = true
-        }
-        supervising = true
-        do {
-            process = try ChildProcess.spawn([paths.binary, "-n", "-l", "-P", "-f", paths.config, "-p", paths.pidFile, "-r", paths.vrrpPidFile],
-                                             launcher: launcher) { [weak self] exited in self?.exited(exited) }
-        } catch { throw ApplyError(description: "cannot start keepalived: \(error)") }
-    }
-
-    /// Died on its own: remove its VIPs now, restart after a backoff (200 ms … 5 s).
-    private func exited(_ p: Process) {
-        let delay: Duration? = lock.withLock {
-            guard supervising, process === p else { return nil }
-            return backoff.next()
-        }
-        guard let delay else { return }
-        // A VRRP child may outlive the main process: end it too (its PID from its own pid file).
-        if let vrrp = (try? String(contentsOfFile: paths.vrrpPidFile, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }),
-           kill(vrrp, 0) == 0 {
-            kill(vrrp, SIGKILL)
-        }
-        cleanup()
-        ChildProcess.after(delay) { [weak self] in
-            guard let self else { return }
-            self.lock.lock()
-            defer { self.lock.unlock() }
-            guard self.supervising, self.process === p else { return }
-            self._restarts += 1
-            do { try self.start() } catch {
-                ChildProcess.after(.seconds(1)) { [weak self] in self?.exited(p) }
-                return
-            }
-            ChildProcess.after(.seconds(30)) { [weak self] in self?.lock.withLock { self?.backoff.reset() } }
+            try daemon.start()
         }
     }
 
     /// Graceful stop (SIGTERM: keepalived sends priority 0 and removes its VIPs itself).
     package func stop() {
-        let p: Process? = lock.withLock {
-            supervising = false
-            defer { process = nil; current = nil }
-            return process
-        }
-        ChildProcess.terminate(p)
+        lock.withLock { current = nil }
+        daemon.stop()
     }
 }

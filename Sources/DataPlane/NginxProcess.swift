@@ -15,96 +15,45 @@ package final class NginxProcess: @unchecked Sendable {
         }
     }
 
-    package struct ApplyError: Error, CustomStringConvertible {
-        package let description: String
-    }
+    package typealias ApplyError = DaemonError
 
     package let paths: Paths
-    private let launcher: [String]
     private let lock = NSLock()
-    private var process: Process?
+    private let daemon: Supervisor
+    private let launcher: [String]
     private var current: String?
-    private var supervising = true
-    private var backoff = RestartBackoff(initial: .milliseconds(100))
-    private var _restarts = 0
 
     package init(paths: Paths, launcher: [String] = []) {
         self.paths = paths
         self.launcher = launcher
+        daemon = Supervisor(.init(daemon: "nginx", arguments: [paths.binary, "-e", "stderr", "-c", paths.config, "-g", "daemon off; master_process on;"],
+                                  launcher: launcher, initialBackoff: .milliseconds(100), leftoverPidFiles: [paths.directory + "/nginx.pid"],
+                                  configPath: paths.config))
     }
 
-    package var restarts: Int { lock.withLock { _restarts } }
-    package var masterPID: Int32? { lock.withLock { process?.isRunning == true ? process?.processIdentifier : nil } }
+    package var restarts: Int { daemon.restarts }
+    package var masterPID: Int32? { daemon.pid }
 
     /// `true` when it started or reloaded, `false` when the text was unchanged.
     @discardableResult
     package func apply(_ text: String) throws(ApplyError) -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        if text == current, process?.isRunning == true { return false }
-        let tmp = paths.config + ".tmp"
-        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw ApplyError(description: "cannot write \(tmp): \(error)") }
-        let check = ChildProcess.run([paths.binary, "-t", "-q", "-e", "stderr", "-c", tmp], launcher: launcher)
-        guard check.status == 0 else {
-            throw ApplyError(description: "nginx -t rejected the new config, keeping the old one: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        guard rename(tmp, paths.config) == 0 else { throw ApplyError(description: "rename: \(String(cString: strerror(errno)))") }
+        if text == current, daemon.pid != nil { return false }
+        try ChildProcess.install(text, at: paths.config, check: { [paths.binary, "-t", "-q", "-e", "stderr", "-c", $0] }, launcher: launcher, daemon: "nginx -t")
         current = text
-        if let p = process, p.isRunning {
-            kill(p.processIdentifier, SIGHUP)
+        if let pid = daemon.pid {
+            kill(pid, SIGHUP)
         } else {
-            try start()
+            try daemon.start()
         }
         return true
-    }
-
-    private var checkedLeftover = false
-
-    private func start() throws(ApplyError) {
-        if !checkedLeftover {
-            ChildProcess.endLeftover(pidFile: paths.directory + "/nginx.pid", marker: paths.config)
-            checkedLeftover = true
-        }
-        supervising = true
-        do {
-            process = try ChildProcess.spawn([paths.binary, "-e", "stderr", "-c", paths.config, "-g", "daemon off; master_process on;"],
-                                             launcher: launcher) { [weak self] exited in self?.exited(exited) }
-        } catch { throw ApplyError(description: "cannot start nginx: \(error)") }
-    }
-
-    private func exited(_ p: Process) {
-        let delay: Duration? = lock.withLock {
-            guard supervising, process === p, current != nil else { return nil }
-            return backoff.next()
-        }
-        guard let delay else { return }
-        ChildProcess.after(delay) { [weak self] in
-            guard let self else { return }
-            self.lock.lock()
-            defer { self.lock.unlock() }
-            guard self.supervising, self.process === p else { return }
-            self._restarts += 1
-            do { try self.start() } catch {
-                ChildProcess.after(.seconds(1)) { [weak self] in self?.exited(p) }
-                return
-            }
-            ChildProcess.after(.seconds(30)) { [weak self] in self?.lock.withLock { self?.backoff.reset() } }
-        }
     }
 
     /// SIGQUIT: graceful shutdown (workers finish their connections, bounded by the config's
     /// `worker_shutdown_timeout`); SIGTERM (fast) if it is still running after `drain`.
     package func stop(drain: Duration = .seconds(35)) {
-        let p: Process? = lock.withLock {
-            supervising = false
-            defer { process = nil; current = nil }
-            return process
-        }
-        guard let p, p.isRunning else { return }
-        kill(p.processIdentifier, SIGQUIT)
-        let deadline = ContinuousClock.now + drain
-        while p.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGTERM) }
-        p.waitUntilExit()
+        lock.withLock { current = nil }
+        daemon.stop(signal: SIGQUIT, escalate: drain)
     }
 }
