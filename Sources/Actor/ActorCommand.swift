@@ -124,12 +124,7 @@ struct RunCommand: AsyncParsableCommand {
             break
         }
 
-        let cluster: ClusterConfig
-        if let path = kubeconfig ?? env["KUBECONFIG"], !path.isEmpty {
-            cluster = try ClusterConfig.kubeconfig(path: path)
-        } else {
-            cluster = try ClusterConfig.inCluster()
-        }
+        let cluster = try ClusterConfig.resolve(kubeconfig: kubeconfig)
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         let netlink = try NetlinkWorker(namespace: netns)
         // Every VIP is bound by HAProxy/nginx on every LB node, held or not (DESIGN §4).
@@ -142,12 +137,7 @@ struct RunCommand: AsyncParsableCommand {
         let client = KubeClient(config: cluster)
         let controller = ActorController(client: client, settings: settings, logger: logger, metrics: metrics, netlink: netlink)
         let ready = ReadyFlag()
-        var health: HealthServer?
-        if !metricsAddress.isEmpty, let colon = metricsAddress.lastIndex(of: ":"), let port = Int(metricsAddress[metricsAddress.index(after: colon)...]) {
-            let server = HealthServer(registry: metrics.registry) { ready.value }
-            _ = try await server.start(host: String(metricsAddress[..<colon]), port: port)
-            health = server
-        }
+        let health = try await HealthServer.serve(address: metricsAddress, registry: metrics.registry) { ready.value }
         logger.info("starting", metadata: ["node": "\(settings.nodeName)", "backend": "\(backend)", "server": "\(cluster.server)",
                                            "netns": "\(netns ?? "-")"])
         let main = Task { await controller.run() }

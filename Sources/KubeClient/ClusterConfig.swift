@@ -47,6 +47,12 @@ package struct ClusterConfig: Sendable {
         package let description: String
     }
 
+    /// What both executables accept: `--kubeconfig`, else `KUBECONFIG`, else in-cluster credentials.
+    package static func resolve(kubeconfig flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClusterConfig {
+        if let path = flag ?? environment["KUBECONFIG"], !path.isEmpty { return try kubeconfig(path: path) }
+        return try inCluster(environment: environment)
+    }
+
     /// In-cluster: `KUBERNETES_SERVICE_HOST/PORT` and the service-account directory.
     package static func inCluster(environment: [String: String] = ProcessInfo.processInfo.environment,
                                   serviceAccountDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount") throws -> ClusterConfig {

@@ -16,6 +16,14 @@ package final class HealthServer: Sendable {
         self.ready = ready
     }
 
+    /// Starts a server on `address` (`HOST:PORT`); nil when the address is empty (disabled).
+    package static func serve(address: String, registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool) async throws -> HealthServer? {
+        guard !address.isEmpty, let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
+        let server = HealthServer(registry: registry, ready: ready)
+        _ = try await server.start(host: String(address[..<colon]), port: port)
+        return server
+    }
+
     /// Listens on `host:port` (0 = any free port); returns the bound port.
     package func start(host: String, port: Int) async throws -> Int {
         let registry = self.registry, ready = self.ready

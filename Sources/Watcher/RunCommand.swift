@@ -86,21 +86,11 @@ struct RunCommand: AsyncParsableCommand {
         settings.loadBalancerClass = loadBalancerClass
         settings.statusMode = statusMode == "hostname" ? .hostname(suffix: hostnameSuffix) : .ip(ipMode: ipMode)
 
-        let cluster: ClusterConfig
-        if let path = kubeconfig ?? env["KUBECONFIG"], !path.isEmpty {
-            cluster = try ClusterConfig.kubeconfig(path: path)
-        } else {
-            cluster = try ClusterConfig.inCluster()
-        }
+        let cluster = try ClusterConfig.resolve(kubeconfig: kubeconfig)
         let client = KubeClient(config: cluster)
         let metrics = WatcherMetrics()
         let state = LeadershipState()
-        var health: HealthServer?
-        if !metricsAddress.isEmpty, let colon = metricsAddress.lastIndex(of: ":"), let port = Int(metricsAddress[metricsAddress.index(after: colon)...]) {
-            let server = HealthServer(registry: metrics.registry) { state.ready }
-            _ = try await server.start(host: String(metricsAddress[..<colon]), port: port)
-            health = server
-        }
+        let health = try await HealthServer.serve(address: metricsAddress, registry: metrics.registry) { state.ready }
         var election = LeaderElector.Settings(namespace: namespace, name: lease,
                                               identity: identity ?? env["POD_NAME"] ?? ProcessInfo.processInfo.hostName)
         election.leaseDuration = .seconds(leaseDuration)
