@@ -500,11 +500,7 @@ actor ActorController {
     private func event(_ key: ServiceKey, _ type: String, _ reason: String, _ message: String) async {
         let uid = try? await client.get(Service.self, namespace: key.namespace, name: key.name).metadata.uid
         let ref = ObjectReference(apiVersion: "v1", kind: "Service", namespace: key.namespace, name: key.name, uid: uid)
-        let suffix = String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16))
-        let event = Event(metadata: ObjectMeta(name: "\(key.name).\(suffix)", namespace: key.namespace), involvedObject: ref,
-                          reason: reason, message: String(message.prefix(1024)), type: type,
-                          component: settings.component, timestamp: Timestamp.rfc3339(Date()))
-        do { _ = try await client.create(event) } catch {
+        do { _ = try await client.create(Event.about(ref, type: type, reason: reason, message: message, component: settings.component)) } catch {
             logger.warning("cannot record event", metadata: ["reason": "\(reason)", "error": "\(error)"])
         }
     }

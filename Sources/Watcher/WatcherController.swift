@@ -453,12 +453,10 @@ actor WatcherController {
     }
 
     private func record(_ ref: ObjectReference, namespace: String, name: String, _ type: String, _ reason: String, _ message: String) async {
-        let suffix = String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16))
-        let timestamp = Timestamp.rfc3339(Date())
-        let event = Event(metadata: ObjectMeta(name: "\(name).\(suffix)", namespace: namespace), involvedObject: ref,
-                          reason: reason, message: String(message.prefix(1024)), type: type,
-                          component: settings.component, timestamp: timestamp)
-        do { _ = try await client.create(event) } catch {
+        var object = ref
+        object.namespace = namespace
+        object.name = name
+        do { _ = try await client.create(Event.about(object, type: type, reason: reason, message: message, component: settings.component)) } catch {
             logger.warning("cannot record event", metadata: ["reason": "\(reason)", "error": "\(error)"])
         }
     }
