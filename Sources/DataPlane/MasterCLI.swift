@@ -28,7 +28,11 @@ package enum MasterCLI {
         guard rc == 0 else { throw Failure(description: "connect \(path): \(String(cString: strerror(errno)))") }
         // The master CLI keeps the connection open after a reply; "; quit" makes it close.
         let line = Array((command + "; quit\n").utf8)
-        guard write(fd, line, line.count) == line.count else { throw Failure(description: "write: \(String(cString: strerror(errno)))") }
+        // MSG_NOSIGNAL: a socket HAProxy closes under us (a reload, a dying worker) is an error
+        // here, not a SIGPIPE that kills the whole process.
+        guard Glibc.send(fd, line, line.count, Int32(MSG_NOSIGNAL)) == line.count else {
+            throw Failure(description: "send: \(String(cString: strerror(errno)))")
+        }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
