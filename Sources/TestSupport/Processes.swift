@@ -29,3 +29,25 @@ package func run(_ path: String, _ args: [String], environment: [String: String]
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// An executable of this package built beside the test bundle (`k8slb-actor`, `k8slb-watcher`, …).
+package func builtExecutable(_ name: String) -> String? {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [dir, dir.deletingLastPathComponent()] {
+        let p = candidate.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return nil
+}
+
+/// Writes a kubeconfig for the test API server at `http://127.0.0.1:<port>` to `path`.
+package func writeKubeconfig(port: Int, token: String, to path: String) throws {
+    try """
+        apiVersion: v1
+        kind: Config
+        clusters: [{name: t, cluster: {server: "http://127.0.0.1:\(port)"}}]
+        users: [{name: t, user: {token: \(token)}}]
+        contexts: [{name: t, context: {cluster: t, user: t}}]
+        current-context: t
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+}

@@ -37,14 +37,7 @@ final class ActorHarness {
     }
 
     /// The built `k8slb-actor` beside the test bundle.
-    static var binary: String? {
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let p = candidate.appendingPathComponent("k8slb-actor").path
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
+    static var binary: String? { builtExecutable("k8slb-actor") }
 
     init(ip: String) async throws {
         guard let binary = Self.binary else { throw NamespaceError(message: "k8slb-actor binary not found beside the tests") }
@@ -71,16 +64,7 @@ final class ActorHarness {
 
     var kubeconfig: String {
         let path = work.appendingPathComponent("kubeconfig").path
-        if !FileManager.default.fileExists(atPath: path) {
-            try? """
-                apiVersion: v1
-                kind: Config
-                clusters: [{name: t, cluster: {server: "http://127.0.0.1:\(port)"}}]
-                users: [{name: t, user: {token: actor}}]
-                contexts: [{name: t, context: {cluster: t, user: t}}]
-                current-context: t
-                """.write(toFile: path, atomically: true, encoding: .utf8)
-        }
+        if !FileManager.default.fileExists(atPath: path) { try? writeKubeconfig(port: port, token: "actor", to: path) }
         return path
     }
 

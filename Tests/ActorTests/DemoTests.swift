@@ -12,8 +12,11 @@ import TestSupport
             if requireIntegration { Issue.record("root, bash, kubectl, haproxy and keepalived are required when CI=true") }
             return
         }
-        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let binDir = FileManager.default.isExecutableFile(atPath: bin.appendingPathComponent("k8slb-actor").path) ? bin : bin.deletingLastPathComponent()
+        guard let actor = builtExecutable("k8slb-actor") else {
+            Issue.record("k8slb-actor not built beside the tests")
+            return
+        }
+        let binDir = URL(fileURLWithPath: actor).deletingLastPathComponent()
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         var env = ProcessInfo.processInfo.environment
         env["K8SLB_DEMO_BIN"] = binDir.path

@@ -14,15 +14,6 @@ import Yams
         return try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }
     }
 
-    static func binary(_ name: String) -> String? {
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let p = candidate.appendingPathComponent(name).path
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
-
     @Test func everyFlagExistsInTheBinary() throws {
         var checked = 0
         for doc in try Self.documents() {
@@ -31,7 +22,7 @@ import Yams
             for c in containers {
                 guard let command = (c["command"] as? [String])?.first, command.hasPrefix("/usr/local/bin/k8slb-") else { continue }
                 let name = URL(fileURLWithPath: command).lastPathComponent
-                guard let binary = Self.binary(name) else {
+                guard let binary = builtExecutable(name) else {
                     Issue.record("\(name) not built beside the tests")
                     continue
                 }

@@ -2,18 +2,12 @@ import Foundation
 import KubeClient
 import Testing
 import TestAPIServer
+import TestSupport
 
 /// The watcher as separate processes (the real binary): restarts and failover.
 @Suite(.serialized) struct WatcherProcessTests {
     /// The built `k8slb-watcher` beside the test bundle.
-    static var binary: String? {
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let p = candidate.appendingPathComponent("k8slb-watcher").path
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
+    static var binary: String? { builtExecutable("k8slb-watcher") }
 
     final class WatcherProcess {
         let process = Process()
@@ -41,14 +35,7 @@ import TestAPIServer
 
     static func kubeconfig(_ port: Int, _ dir: URL) throws -> String {
         let path = dir.appendingPathComponent("kubeconfig").path
-        try """
-            apiVersion: v1
-            kind: Config
-            clusters: [{name: t, cluster: {server: "http://127.0.0.1:\(port)"}}]
-            users: [{name: t, user: {token: watcher}}]
-            contexts: [{name: t, context: {cluster: t, user: t}}]
-            current-context: t
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        try writeKubeconfig(port: port, token: "watcher", to: path)
         return path
     }
 
