@@ -101,8 +101,8 @@ final class Scratch {
 
     /// Random Services, hostile names and annotation values included, go through the watcher's
     /// planning, the allocator, VRRP planning and the renderers: every haproxy.cfg passes
-    /// `haproxy -c`, every keepalived.conf passes `keepalived -t` (inside a namespace with the
-    /// interface), and no user string appears in either. 100 runs of up to 200 Services each
+    /// `haproxy -c`, every keepalived.conf `keepalived -t` and every nginx.conf `nginx -t` (inside a
+    /// namespace with the interface and non-local binds), and no user string appears in any. 100 runs of up to 200 Services each
     /// (about 10,000 Services; K8SLB_RENDER_CASES sets the runs).
     @Test func randomHostileServicesRenderValidConfigs() async throws {
         guard let tools = Self.tools() else { return }
@@ -114,6 +114,11 @@ final class Scratch {
         try run(ip, ["netns", "add", ns])
         defer { _ = try? run(ip, ["netns", "del", ns]) }
         try run(ip, ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "lb0"])
+        try run(ip, ["-n", ns, "link", "set", "lo", "up"])
+        // nginx -t binds its listeners: non-local binds on, as the actor sets them.
+        _ = try run(ip, ["netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind"])
+        let nginx = which("nginx")
+        if nginx == nil, requireIntegration { Issue.record("nginx is required when CI=true") }
         let scratch = try Scratch(pools: ["default", "v6"])
         let config = try UserConfig.parse(#"""
             {"pools": {"default": {"network": "192.0.2.0/24", "range": "192.0.2.1-192.0.2.254"},
@@ -160,9 +165,20 @@ final class Scratch {
             options.poolsWithCertificates = [.default]
             let text = HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config)
             let keepalived = KeepalivedRenderer(options: .init(node: "lb-b", interfaces: interfaces)).render(doc, config: config).text
+            var nginxOptions = NginxRenderer.Options()
+            nginxOptions.certDirectory = scratch.dir.path
+            nginxOptions.runDirectory = scratch.dir.path
+            nginxOptions.poolsWithCertificates = [.default]
+            let nginxText = NginxRenderer(options: nginxOptions).render(doc, endpoints: endpoints, config: config)
             for s in userStrings where !s.allSatisfy({ $0.isNumber || $0 == "." }) {
                 #expect(!text.contains(s), "user text \(s.debugDescription) reached haproxy.cfg")
                 #expect(!keepalived.contains(s), "user text \(s.debugDescription) reached keepalived.conf")
+                #expect(!nginxText.contains(s), "user text \(s.debugDescription) reached nginx.conf")
+            }
+            if let nginx {
+                let npath = try? scratch.write(nginxText, "random-nginx.conf")
+                let n = try? run(ip, ["netns", "exec", ns, nginx, "-t", "-q", "-e", "stderr", "-c", npath ?? "/nonexistent"])
+                #expect(n?.status == 0, "nginx -t rejected a rendered config: \(n?.output ?? "")")
             }
             let path = try? scratch.write(text, "random.cfg")
             let result = try? run(tools.haproxy, ["-c", "-q", "-f", path ?? "/nonexistent"])
