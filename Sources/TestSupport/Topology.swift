@@ -1,5 +1,6 @@
 package import Foundation
 import Glibc
+import Testing
 
 /// A namespace operation that failed.
 package struct NamespaceError: Error, CustomStringConvertible {
@@ -92,3 +93,42 @@ package final class Topology {
     }
 }
 
+
+/// A network namespace of a test's own for the daemons' config checks: `eth0` and `lb0` (a veth
+/// pair, the interface names the fixtures use), `lo` up, non-local binds on (nginx -t binds its
+/// listeners). Delete it with `delete()`.
+package final class CheckNamespace {
+    package let name: String
+    private let ip: String
+
+    /// nil without root or iproute2 (an Issue is recorded first when CI=true).
+    package static func make() throws -> CheckNamespace? {
+        guard getuid() == 0, let ip = which("ip") else {
+            if requireIntegration { Issue.record("root and iproute2 are required when CI=true") }
+            return nil
+        }
+        return try CheckNamespace(ip: ip)
+    }
+
+    private init(ip: String) throws {
+        self.ip = ip
+        name = "k8slb-ck-\(UUID().uuidString.prefix(8).lowercased())"
+        let add = try run(ip, ["netns", "add", name])
+        guard add.status == 0 else { throw NamespaceError(message: "ip netns add: \(add.output)") }
+        for args in [["-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "lb0"], ["-n", name, "link", "set", "lo", "up"],
+                     ["netns", "exec", name, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind"]] {
+            let r = try run(ip, args)
+            guard r.status == 0 else {
+                delete()
+                throw NamespaceError(message: "ip \(args.joined(separator: " ")): \(r.output)")
+            }
+        }
+    }
+
+    /// Runs `args` (binary first) inside the namespace.
+    package func exec(_ args: [String]) throws -> (status: Int32, output: String) {
+        try run(ip, ["netns", "exec", name] + args)
+    }
+
+    package func delete() { _ = try? run(ip, ["netns", "del", name]) }
+}

@@ -45,23 +45,16 @@ final class Scratch {
         #expect(h.status == 0, "haproxy -c: \(h.output)")
         // keepalived checks that the interfaces exist (and refuses loopback): check inside a
         // network namespace of our own with a veth pair named like the config's interfaces.
-        guard getuid() == 0, let ip = which("ip") else {
-            if requireIntegration { Issue.record("root and iproute2 are required when CI=true") }
-            return
-        }
-        let ns = "k8slb-kt-\(UUID().uuidString.prefix(8).lowercased())"
-        try run(ip, ["netns", "add", ns])
-        defer { _ = try? run(ip, ["netns", "del", ns]) }
-        let setup = try run(ip, ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "lb0"])
-        #expect(setup.status == 0, "\(setup.output)")
+        guard let ns = try CheckNamespace.make() else { return }
+        defer { ns.delete() }
         for node in ["lb-a", "lb-b", "lb-c"] {
             let ka = try scratch.write(RenderFixture.keepalived(node: node, interface: "eth0"), "keepalived-\(node).conf")
-            let k = try run(ip, ["netns", "exec", ns, tools.keepalived, "-t", "-f", ka])
+            let k = try ns.exec([tools.keepalived, "-t", "-f", ka])
             #expect(k.status == 0, "keepalived -t (\(node)): \(k.output)")
         }
         // And the check bites: an interface that does not exist there is refused.
         let bad = try scratch.write(RenderFixture.keepalived(node: "lb-a", interface: "nosuch0"), "bad.conf")
-        #expect(try run(ip, ["netns", "exec", ns, tools.keepalived, "-t", "-f", bad]).status != 0)
+        #expect(try ns.exec([tools.keepalived, "-t", "-f", bad]).status != 0)
     }
 
     /// The nginx config (http + stream, TLS with <pool>.pem + <pool>.key, UDP) passes `nginx -t`,
@@ -72,22 +65,15 @@ final class Scratch {
             return
         }
         // nginx -t binds the listeners: check inside a namespace of our own with non-local binds on.
-        guard getuid() == 0, let ip = which("ip") else {
-            if requireIntegration { Issue.record("root and iproute2 are required when CI=true") }
-            return
-        }
-        let ns = "k8slb-nt-\(UUID().uuidString.prefix(8).lowercased())"
-        try run(ip, ["netns", "add", ns])
-        defer { _ = try? run(ip, ["netns", "del", ns]) }
-        try run(ip, ["-n", ns, "link", "set", "lo", "up"])
-        _ = try run(ip, ["netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind"])
+        guard let ns = try CheckNamespace.make() else { return }
+        defer { ns.delete() }
         let scratch = try Scratch(pools: ["default", "v6"])
         let text = RenderFixture.nginx(certDirectory: scratch.dir.path, runDirectory: scratch.dir.path)
         let conf = try scratch.write(text, "nginx.conf")
-        let r = try run(ip, ["netns", "exec", ns, nginx, "-t", "-q", "-e", "stderr", "-c", conf])
+        let r = try ns.exec([nginx, "-t", "-q", "-e", "stderr", "-c", conf])
         #expect(r.status == 0, "nginx -t: \(r.output)")
         try FileManager.default.removeItem(atPath: scratch.dir.appendingPathComponent("v6.key").path)
-        #expect(try run(ip, ["netns", "exec", ns, nginx, "-t", "-q", "-e", "stderr", "-c", conf]).status != 0)
+        #expect(try ns.exec([nginx, "-t", "-q", "-e", "stderr", "-c", conf]).status != 0)
     }
 
     @Test func aBrokenConfigIsCaughtByTheCheck() throws {
@@ -106,17 +92,8 @@ final class Scratch {
     /// (about 10,000 Services; K8SLB_RENDER_CASES sets the runs).
     @Test func randomHostileServicesRenderValidConfigs() async throws {
         guard let tools = Self.tools() else { return }
-        guard getuid() == 0, let ip = which("ip") else {
-            if requireIntegration { Issue.record("root and iproute2 are required when CI=true") }
-            return
-        }
-        let ns = "k8slb-pt-\(UUID().uuidString.prefix(8).lowercased())"
-        try run(ip, ["netns", "add", ns])
-        defer { _ = try? run(ip, ["netns", "del", ns]) }
-        try run(ip, ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "lb0"])
-        try run(ip, ["-n", ns, "link", "set", "lo", "up"])
-        // nginx -t binds its listeners: non-local binds on, as the actor sets them.
-        _ = try run(ip, ["netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind"])
+        guard let ns = try CheckNamespace.make() else { return }
+        defer { ns.delete() }
         let nginx = which("nginx")
         if nginx == nil, requireIntegration { Issue.record("nginx is required when CI=true") }
         let scratch = try Scratch(pools: ["default", "v6"])
@@ -177,14 +154,14 @@ final class Scratch {
             }
             if let nginx {
                 let npath = try? scratch.write(nginxText, "random-nginx.conf")
-                let n = try? run(ip, ["netns", "exec", ns, nginx, "-t", "-q", "-e", "stderr", "-c", npath ?? "/nonexistent"])
+                let n = try? ns.exec([nginx, "-t", "-q", "-e", "stderr", "-c", npath ?? "/nonexistent"])
                 #expect(n?.status == 0, "nginx -t rejected a rendered config: \(n?.output ?? "")")
             }
             let path = try? scratch.write(text, "random.cfg")
             let result = try? run(tools.haproxy, ["-c", "-q", "-f", path ?? "/nonexistent"])
             #expect(result?.status == 0, "haproxy -c rejected a rendered config: \(result?.output ?? "")")
             let kpath = try? scratch.write(keepalived, "random-keepalived.conf")
-            let k = try? run(ip, ["netns", "exec", ns, tools.keepalived, "-t", "-f", kpath ?? "/nonexistent"])
+            let k = try? ns.exec([tools.keepalived, "-t", "-f", kpath ?? "/nonexistent"])
             #expect(k?.status == 0, "keepalived -t rejected a rendered config: \(k?.output ?? "")")
         }
     }
