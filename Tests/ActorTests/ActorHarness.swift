@@ -182,6 +182,33 @@ final class ActorHarness {
         return try condition()
     }
 
+    /// The common scenario: LB nodes `nodes` (192.0.2.11, .12, …), a backend at 192.0.2.21:8080
+    /// answering "backend", a client at 192.0.2.100, pool default with VRRP advert 0.1 s, and
+    /// Service default/web port 80 on VIP 192.0.2.50 with its ready endpoint. Returns the document.
+    @discardableResult
+    func webScenario(nodes: [String], tools: Tools) async throws -> AssignmentDocument {
+        for (i, node) in nodes.enumerated() { try topo.host(node, addresses: ["192.0.2.\(11 + i)/24"]) }
+        try topo.host("be", addresses: ["192.0.2.21/24"])
+        try topo.host("cl", addresses: ["192.0.2.100/24"])
+        try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+        try topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path])
+        try await writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
+        let web = ServiceKey(namespace: "default", name: "web")
+        try await createService(web, ports: [("http", 80)])
+        let entry = AssignmentDocument.ServiceEntry(key: web, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
+        let vip = try IPAddress(parsing: "192.0.2.50")
+        let plan = VRRPPlan.make(vips: [(vip, .default)], nodes: nodes, previous: [], vridOffset: 0)
+        let doc = AssignmentDocument(vips: [.init(address: vip, pool: .default, services: [entry], vrid: plan.vridOf[vip])], nodes: nodes, groups: plan.groups)
+        try await publish(doc)
+        try await setSlice(web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
+        return doc
+    }
+
+    /// True when the client gets "backend" from http://192.0.2.50/.
+    func webServes(_ tools: Tools) throws -> Bool {
+        try topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n"
+    }
+
     func tearDown() async {
         for node in actors.keys.sorted() { stopActor(node) }
         topo.tearDown()

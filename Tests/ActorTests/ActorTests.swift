@@ -225,19 +225,8 @@ import TestSupport
     @Test func restartedActorEndsLeftoverDaemons() async throws {
         guard let tools = ActorHarness.tools() else { return }
         try await ActorHarness.with(tools) { h in
-            try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
-            try h.topo.host("be", addresses: ["192.0.2.21/24"])
-            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
-            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
-            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
-            try await h.createService(Self.web, ports: [("http", 80)])
-            let entry = AssignmentDocument.ServiceEntry(key: Self.web, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
-            try await h.publish(try Self.document([("192.0.2.50", .default, [entry])], nodes: ["lb-a"]))
-            try await h.setSlice(Self.web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
-            func serving() throws -> Bool {
-                try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n"
-            }
+            try await h.webScenario(nodes: ["lb-a"], tools: tools)
+            func serving() throws -> Bool { try h.webServes(tools) }
             func pid(_ file: String) -> Int32? {
                 (try? String(contentsOfFile: h.work.appendingPathComponent("lb-a/\(file)").path, encoding: .utf8))
                     .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -262,18 +251,7 @@ import TestSupport
         guard let tools = ActorHarness.tools() else { return }
         try await ActorHarness.with(tools) { h in
             let nodes = ["lb-a", "lb-b"]
-            try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
-            try h.topo.host("lb-b", addresses: ["192.0.2.12/24"])
-            try h.topo.host("be", addresses: ["192.0.2.21/24"])
-            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
-            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
-            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
-            try await h.createService(Self.web, ports: [("http", 80)])
-            let entry = AssignmentDocument.ServiceEntry(key: Self.web, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
-            let doc = try Self.document([("192.0.2.50", .default, [entry])], nodes: nodes)
-            try await h.publish(doc)
-            try await h.setSlice(Self.web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
+            let doc = try await h.webScenario(nodes: nodes, tools: tools)
             if unicast {
                 for (node, address) in zip(nodes, ["192.0.2.11", "192.0.2.12"]) {
                     _ = try await h.client.create(Node(metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
@@ -292,7 +270,7 @@ import TestSupport
                 let conf = try String(contentsOfFile: h.work.appendingPathComponent("lb-a/keepalived.conf").path, encoding: .utf8)
                 #expect(conf.contains("unicast_src_ip 192.0.2.11") && conf.contains("192.0.2.12"), "unicast peers not rendered:\n\(conf)")
             }
-            #expect(try h.waitUntil(10) { try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n" },
+            #expect(try h.waitUntil(10) { try h.webServes(tools) },
                     "not serving before the SIGTERM; log:\n\(h.log(preferred))")
 
             let p = h.actors[preferred]!
@@ -313,7 +291,7 @@ import TestSupport
             #expect(handedOver != nil && handedOver! < .seconds(1), "handover took \(String(describing: handedOver))")
             #expect(both < .milliseconds(500))
             #expect(try h.holders("192.0.2.50", among: nodes) == [other])
-            #expect(try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n")
+            #expect(try h.webServes(tools))
             // Its HAProxy is gone with it (the master socket no longer answers).
             let socket = h.work.appendingPathComponent("\(preferred)/haproxy-master.sock").path
             #expect((try? MasterCLI.send("show proc", socket: socket)) == nil)
