@@ -144,8 +144,7 @@ actor ActorController {
         case .nginx: applyNginx(document, endpoints, config, tlsPools)
         case .kubeproxy: isReady = true
         }
-        if settings.unicast { nodeAddresses = await peerAddresses() }
-        applyKeepalived(document, config)
+        applyKeepalived(document, config, peers: settings.unicast ? await peerAddresses() : [:])
         await bindUnmanaged(document, config)
         await addressesChanged()
         metrics.daemonRestarts("keepalived", keepalived.restarts)
@@ -375,7 +374,8 @@ actor ActorController {
 
     // MARK: VRRP and VIPs
 
-    private func applyKeepalived(_ document: AssignmentDocument, _ config: UserConfig) {
+    /// `peers`: the LB nodes' addresses for unicast VRRP (empty: multicast).
+    private func applyKeepalived(_ document: AssignmentDocument, _ config: UserConfig, peers: [String: IPAddress]) {
         guard !stopping else { return }
         var options = KeepalivedRenderer.Options(node: settings.nodeName, interfaces: interfaces)
         switch settings.backend {
@@ -383,7 +383,8 @@ actor ActorController {
         case .nginx: options.healthCheckURL = "http://127.0.0.1:\(settings.nginxHealthPort)/healthz"
         case .kubeproxy: options.healthCheckURL = nil
         }
-        if settings.unicast { unicastPeers(&options) }
+        options.unicastPeers = peers
+        options.unicastSource = peers[settings.nodeName]
         let (text, skipped) = KeepalivedRenderer(options: options).render(document, config: config)
         for s in skipped { logger.error("VRRP group not rendered", metadata: ["group": "\(s)"]) }
         do {
@@ -394,13 +395,6 @@ actor ActorController {
             logger.error("keepalived config not applied; the running one keeps serving", metadata: ["error": "\(error)"])
         }
     }
-
-    private func unicastPeers(_ options: inout KeepalivedRenderer.Options) {
-        options.unicastPeers = nodeAddresses
-        options.unicastSource = nodeAddresses[settings.nodeName]
-    }
-
-    private var nodeAddresses: [String: IPAddress] = [:]
 
     /// VIPs of pools without VRRP (`"ha": false`) are bound here directly; VIPs no longer wanted
     /// are removed.

@@ -64,30 +64,28 @@ package final class HAProxyProcess: @unchecked Sendable {
     package func apply(_ text: String) throws(ApplyError) -> Outcome {
         lock.lock()
         defer { lock.unlock() }
-        do {
-            if text == current, daemon.pid != nil { return .unchanged }
-            try ChildProcess.install(text, at: paths.config, check: { [paths.binary, "-c", "-q", "-f", $0] }, launcher: [], daemon: "haproxy -c")
-            current = text
-            guard let master = daemon.pid else {
-                try daemon.start()
-                return .started
-            }
-            let before = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc)
-            kill(master, SIGUSR2)
-            // The master re-execs and forks a new worker; wait for `show proc` to say how it went.
-            for _ in 0..<100 {
-                usleep(50_000)
-                guard let now = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc) else { continue }
-                if let before, now.failedReloads > before.failedReloads {
-                    throw DaemonError("reload failed (show proc: failed \(now.failedReloads)); the old workers keep serving")
-                }
-                if let before, now.masterReloads > before.masterReloads, !now.currentWorkers.isEmpty,
-                   Set(now.currentWorkers) != Set(before.currentWorkers) {
-                    return .reloaded(workers: now.currentWorkers)
-                }
-            }
-            throw DaemonError("reload not confirmed by show proc within 5 s")
+        if text == current, daemon.pid != nil { return .unchanged }
+        try ChildProcess.install(text, at: paths.config, check: { [paths.binary, "-c", "-q", "-f", $0] }, launcher: [], daemon: "haproxy -c")
+        current = text
+        guard let master = daemon.pid else {
+            try daemon.start()
+            return .started
         }
+        let before = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc)
+        kill(master, SIGUSR2)
+        // The master re-execs and forks a new worker; wait for `show proc` to say how it went.
+        for _ in 0..<100 {
+            usleep(50_000)
+            guard let now = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc) else { continue }
+            if let before, now.failedReloads > before.failedReloads {
+                throw DaemonError("reload failed (show proc: failed \(now.failedReloads)); the old workers keep serving")
+            }
+            if let before, now.masterReloads > before.masterReloads, !now.currentWorkers.isEmpty,
+               Set(now.currentWorkers) != Set(before.currentWorkers) {
+                return .reloaded(workers: now.currentWorkers)
+            }
+        }
+        throw DaemonError("reload not confirmed by show proc within 5 s")
     }
 
     /// Changes servers of the running workers through the Runtime API (no reload) and stores

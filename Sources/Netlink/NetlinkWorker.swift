@@ -53,15 +53,20 @@ package final class NetlinkWorker: @unchecked Sendable {
         }
     }
 
+    /// Queues `job` for the netlink thread.
+    private func enqueue(_ job: @escaping @Sendable () -> Void) {
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Runs `body` on the netlink thread with its socket.
     package func run<T: Sendable>(_ body: @escaping @Sendable (NetlinkSocket) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
-            condition.lock()
-            jobs.append { [self] in
+            enqueue { [self] in
                 do { cont.resume(returning: try body(socket!)) } catch { cont.resume(throwing: error) }
             }
-            condition.signal()
-            condition.unlock()
         }
     }
 
@@ -70,13 +75,10 @@ package final class NetlinkWorker: @unchecked Sendable {
     package func runBlocking<T: Sendable>(_ body: @escaping @Sendable (NetlinkSocket) throws -> T) throws -> T {
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var result: Result<T, any Error>?
-        condition.lock()
-        jobs.append { [self] in
+        enqueue { [self] in
             result = Result { try body(socket!) }
             done.signal()
         }
-        condition.signal()
-        condition.unlock()
         done.wait()
         return try result!.get()
     }
