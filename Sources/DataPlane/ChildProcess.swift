@@ -71,10 +71,31 @@ struct RestartBackoff {
     mutating func reset() { current = initial }
 }
 
-/// Why a daemon's config was not applied or the daemon not started.
-package struct DaemonError: Error, CustomStringConvertible {
-    package let description: String
-    package init(_ description: String) { self.description = description }
+/// Why a daemon's config was not applied or the daemon not started: a code callers can switch on
+/// (and count in metrics) and the message with the daemon's own words.
+package struct DaemonError: Error, CustomStringConvertible, Equatable {
+    package enum Code: String, Sendable, CaseIterable {
+        /// The daemon's own check (`haproxy -c`, `keepalived -t`, `nginx -t`) refused the config.
+        case checkRefused = "check_refused"
+        /// A reload was sent but not confirmed (`show proc`), or it failed there.
+        case reloadUnconfirmed = "reload_unconfirmed"
+        /// Writing or renaming a file failed.
+        case writeFailed = "write_failed"
+        /// The daemon could not be started, or did not come up.
+        case spawnFailed = "spawn_failed"
+        /// A Runtime API command was refused or the socket failed.
+        case runtimeAPI = "runtime_api"
+        /// The daemon is not running (nothing to change at runtime).
+        case notRunning = "not_running"
+    }
+
+    package let code: Code
+    package let message: String
+    package var description: String { message }
+    package init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
 }
 
 extension ChildProcess {
@@ -82,17 +103,17 @@ extension ChildProcess {
     /// `launcher`), then renames it over `path`. Nothing changes on disk when the check fails.
     static func install(_ text: String, at path: String, check: (String) -> [String], launcher: [String], daemon: String) throws(DaemonError) {
         let tmp = path + ".tmp"
-        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw DaemonError("cannot write \(tmp): \(error)") }
+        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw DaemonError(.writeFailed, "cannot write \(tmp): \(error)") }
         let result = run(check(tmp), launcher: launcher)
         guard result.status == 0 else {
-            throw DaemonError("\(daemon) rejected the new config, keeping the old one: \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw DaemonError(.checkRefused, "\(daemon) rejected the new config, keeping the old one: \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         try replace(path, with: tmp)
     }
 
     /// Atomically puts `tmp` in place of `path`.
     static func replace(_ path: String, with tmp: String) throws(DaemonError) {
-        guard rename(tmp, path) == 0 else { throw DaemonError("rename \(tmp): \(String(cString: strerror(errno)))") }
+        guard rename(tmp, path) == 0 else { throw DaemonError(.writeFailed, "rename \(tmp): \(String(cString: strerror(errno)))") }
     }
 }
 
@@ -156,7 +177,7 @@ final class Supervisor: @unchecked Sendable {
         prepare()
         do {
             process = try ChildProcess.spawn(settings.arguments, launcher: settings.launcher) { [weak self] exited in self?.exited(exited) }
-        } catch { throw DaemonError("cannot start \(settings.daemon): \(error)") }
+        } catch { throw DaemonError(.spawnFailed, "cannot start \(settings.daemon): \(error)") }
         try ready()
     }
 

@@ -52,7 +52,7 @@ package final class HAProxyProcess: @unchecked Sendable {
                        !table.currentWorkers.isEmpty { return }
                     usleep(50_000)
                 }
-                throw DaemonError("haproxy did not come up (no worker in show proc)")
+                throw DaemonError(.spawnFailed, "haproxy did not come up (no worker in show proc)")
             })
     }
 
@@ -78,14 +78,14 @@ package final class HAProxyProcess: @unchecked Sendable {
             usleep(50_000)
             guard let now = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc) else { continue }
             if let before, now.failedReloads > before.failedReloads {
-                throw DaemonError("reload failed (show proc: failed \(now.failedReloads)); the old workers keep serving")
+                throw DaemonError(.reloadUnconfirmed, "reload failed (show proc: failed \(now.failedReloads)); the old workers keep serving")
             }
             if let before, now.masterReloads > before.masterReloads, !now.currentWorkers.isEmpty,
                Set(now.currentWorkers) != Set(before.currentWorkers) {
                 return .reloaded(workers: now.currentWorkers)
             }
         }
-        throw DaemonError("reload not confirmed by show proc within 5 s")
+        throw DaemonError(.reloadUnconfirmed, "reload not confirmed by show proc within 5 s")
     }
 
     /// Changes servers of the running workers through the Runtime API (no reload) and stores
@@ -94,12 +94,12 @@ package final class HAProxyProcess: @unchecked Sendable {
     package func updateServers(_ text: String, commands: [RuntimeCommand]) throws(ApplyError) -> [String] {
         lock.lock()
         defer { lock.unlock() }
-        guard daemon.pid != nil, current != nil else { throw DaemonError("haproxy is not running") }
+        guard daemon.pid != nil, current != nil else { throw DaemonError(.notRunning, "haproxy is not running") }
         var deferred: [String] = []
         for c in commands {
             let reply: String
             do { reply = try MasterCLI.send(c.text, socket: paths.statsSocket) } catch {
-                throw DaemonError("runtime API: \(error)")
+                throw DaemonError(.runtimeAPI, "runtime API: \(error)")
             }
             let trimmed = reply.trimmingCharacters(in: .whitespacesAndNewlines)
             if c.expectEmpty ? trimmed.isEmpty : trimmed.contains(c.expect) { continue }
@@ -107,10 +107,10 @@ package final class HAProxyProcess: @unchecked Sendable {
                 deferred.append(c.server)
                 continue
             }
-            throw DaemonError("runtime API '\(c.text)': \(trimmed)")
+            throw DaemonError(.runtimeAPI, "runtime API '\(c.text)': \(trimmed)")
         }
         let tmp = paths.config + ".tmp"
-        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw DaemonError("cannot write \(tmp): \(error)") }
+        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw DaemonError(.writeFailed, "cannot write \(tmp): \(error)") }
         try ChildProcess.replace(paths.config, with: tmp)
         current = text
         return deferred
