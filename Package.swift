@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "Certificates", dependencies: ["COpenSSL"], swiftSettings: strict),
 
         // Running the data-plane daemons: HAProxy master-worker with validated, verified reloads.
-        .target(name: "DataPlane", swiftSettings: strict),
+        .target(name: "DataPlane", dependencies: ["Core", "CLibc"], swiftSettings: strict),
 
         // libnl wrapper for the actor: VIPs, address listing, interface detection.
         .target(name: "Netlink", dependencies: ["Core", "CNetlink", "CLibc"], swiftSettings: strict),

@@ -90,6 +90,9 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         guard ActorSettings.Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be haproxy, nginx or kubeproxy") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        for (flag, value) in [("--run-dir", runDir), ("--cert-dir", certDir)] {
+            do { _ = try SafePath(parsing: value) } catch { throw ValidationError("\(flag): \(error)") }
+        }
         guard (1...3600).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be between 1 and 3600") }
         if let a = advertInterval, !(0.01...255).contains(a) { throw ValidationError("--advert-interval must be between 0.01 and 255 seconds") }
         if let n = netns, !n.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) || n.isEmpty {
@@ -127,10 +130,18 @@ struct RunCommand: AsyncParsableCommand {
         let cluster = try ClusterConfig.resolve(kubeconfig: kubeconfig)
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         let netlink = try NetlinkWorker(namespace: netns)
-        // Every VIP is bound by HAProxy/nginx on every LB node, held or not (DESIGN §4).
+        // Every VIP is bound by the proxy on every LB node, held or not (DESIGN §4). HAProxy binds
+        // with `transparent` and needs no sysctl; nginx has no such option and needs
+        // ip_nonlocal_bind, which only a privileged container (the nginx overlay's init container)
+        // can set: /proc/sys is read-only otherwise.
         for key in ["net/ipv4/ip_nonlocal_bind", "net/ipv6/ip_nonlocal_bind"] {
             do { try await netlink.sysctl(key, "1") } catch {
-                logger.error("cannot enable non-local binds; VIPs this node does not hold cannot be bound", metadata: ["sysctl": "\(key)", "error": "\(error)"])
+                if settings.backend == .nginx, (try? String(contentsOfFile: "/proc/sys/" + key, encoding: .utf8))?.hasPrefix("1") != true {
+                    logger.error("non-local binds are off and cannot be enabled; nginx cannot bind VIPs this node does not hold",
+                                 metadata: ["sysctl": "\(key)", "error": "\(error)"])
+                } else {
+                    logger.debug("sysctl not written (not needed)", metadata: ["sysctl": "\(key)", "error": "\(error)"])
+                }
             }
         }
         let metrics = ActorMetrics()

@@ -29,6 +29,8 @@ actor ActorController {
     private let haproxy: HAProxyProcess?
     private let nginx: NginxProcess?
     private let keepalived: KeepalivedProcess
+    /// The proxy's health as keepalived sees it (its track file); nil for kubeproxy (no proxy).
+    private let healthProbe: ProxyHealthProbe?
     /// The pools' networks, shared with keepalived's exit handler (which runs off the actor).
     private let poolNetworks: SharedNetworks
 
@@ -72,6 +74,16 @@ actor ActorController {
             haproxy = nil
             nginx = nil
         }
+        switch settings.backend {
+        case .haproxy, .nginx:
+            let port = settings.backend == .haproxy ? settings.haproxyHealthPort : settings.nginxHealthPort
+            let log = logger
+            healthProbe = ProxyHealthProbe(settings: .init(port: port, file: settings.healthFile, namespace: settings.networkNamespace)) { ok in
+                if ok { log.info("proxy healthy") } else { log.warning("proxy health check failing; keepalived hands this node's VIPs over") }
+            }
+        case .kubeproxy:
+            healthProbe = nil
+        }
         let worker = netlink
         let log = logger
         let networks = SharedNetworks()
@@ -87,6 +99,9 @@ actor ActorController {
 
     /// Runs until cancelled.
     func run() async {
+        do { try healthProbe?.start() } catch {
+            logger.error("cannot write the proxy health file; keepalived will hold this node's VIPs in FAULT", metadata: ["error": "\(error)"])
+        }
         netlink.monitorAddresses(namespace: settings.networkNamespace) { [weak self] in
             guard let self else { return }
             Task { await self.addressesChanged() }
@@ -144,6 +159,8 @@ actor ActorController {
         case .nginx: applyNginx(document, endpoints, config, tlsPools)
         case .kubeproxy: isReady = true
         }
+        // keepalived reads the verdict from the track file: have it current before (re)starting it.
+        if let healthProbe { _ = await healthProbe.probeNow() }
         applyKeepalived(document, config, peers: settings.unicast ? await peerAddresses() : [:])
         await bindUnmanaged(document, config)
         await addressesChanged()
@@ -378,11 +395,7 @@ actor ActorController {
     private func applyKeepalived(_ document: AssignmentDocument, _ config: UserConfig, peers: [String: IPAddress]) {
         guard !stopping else { return }
         var options = KeepalivedRenderer.Options(node: settings.nodeName, interfaces: interfaces)
-        switch settings.backend {
-        case .haproxy: options.healthCheckURL = "http://127.0.0.1:\(settings.haproxyHealthPort)/healthz"
-        case .nginx: options.healthCheckURL = "http://127.0.0.1:\(settings.nginxHealthPort)/healthz"
-        case .kubeproxy: options.healthCheckURL = nil
-        }
+        options.healthFile = healthProbe == nil ? nil : try? SafePath(parsing: settings.healthFile)
         options.unicastPeers = peers
         options.unicastSource = peers[settings.nodeName]
         let (text, skipped) = KeepalivedRenderer(options: options).render(document, config: config)
@@ -483,6 +496,7 @@ actor ActorController {
     func shutdown() async {
         stopping = true
         keepalived.stop()
+        healthProbe?.stop()
         for (address, iface) in bound { try? await netlink.run { try $0.remove(address, interface: iface) } }
         bound = [:]
         haproxy?.drain()

@@ -14,6 +14,8 @@ struct ActorSettings: Sendable {
     var nodeSelector = "type=loadBalancer"
     var backend: Backend = .haproxy
     var runDirectory = "/run/k8slb"
+    /// keepalived's track file for the proxy's health (written by the actor's probe).
+    var healthFile: String { runDirectory + "/proxy-health" }
     var certDirectory = "/etc/certs"
     /// Overrides the config's `vrrp.advertInterval` when set (centiseconds).
     var advertIntervalCentiseconds: Int?

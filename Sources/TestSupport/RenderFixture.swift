@@ -73,7 +73,8 @@ package enum RenderFixture {
     }
 
     package static func keepalived(node: String = "lb-a", interface: String = "eth0") -> String {
-        KeepalivedRenderer(options: .init(node: node, interfaces: [.default: try! InterfaceName(parsing: interface)]))
-            .render(document, config: config).text
+        var options = KeepalivedRenderer.Options(node: node, interfaces: [.default: try! InterfaceName(parsing: interface)])
+        options.healthFile = try! SafePath(parsing: "/run/k8slb/proxy-health")
+        return KeepalivedRenderer(options: options).render(document, config: config).text
     }
 }

@@ -33,8 +33,8 @@ extension RenderFixture {
     @Test func missingCertificateDisablesTLSForThatPoolOnly() {
         let text = RenderFixture.haproxy(certs: [try! PoolName(parsing: "v6")])
         #expect(!text.contains("/etc/certs/default.pem"))
-        #expect(text.contains("bind [2001:db8::10]:443 ssl crt /etc/certs/v6.pem"))
-        #expect(text.contains("bind 192.0.2.10:443\n"))
+        #expect(text.contains("bind [2001:db8::10]:443 transparent ssl crt /etc/certs/v6.pem"))
+        #expect(text.contains("bind 192.0.2.10:443 transparent\n"))
     }
 
     @Test func prioritiesAreDistinctPerGroup() {

@@ -109,3 +109,33 @@ extension UInt8 {
         (self >= 0x30 && self <= 0x39) || (self >= 0x41 && self <= 0x5A) || (self >= 0x61 && self <= 0x7A)
     }
 }
+
+/// An absolute file path that generated configs may hold (quoted or not): `/` then letters,
+/// digits, `/`, `.`, `_` and `-`, with no empty, `.` or `..` component, at most 255 bytes. Flags such as
+/// `--run-dir` and `--cert-dir` are parsed into it, so no path brings quotes, spaces or newlines
+/// into haproxy.cfg, keepalived.conf or nginx.conf.
+package struct SafePath: Sendable, Hashable, CustomStringConvertible {
+    package let rawValue: String
+
+    package init(parsing text: String) throws(AddressParseError) {
+        guard text.hasPrefix("/") else { throw AddressParseError(text, "path must be absolute") }
+        guard text.utf8.count <= 255 else { throw AddressParseError(text, "path is longer than 255 bytes") }
+        guard text.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2F || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }) else {
+            throw AddressParseError(text, "path may hold only letters, digits, '/', '.', '_' and '-'")
+        }
+        let parts = text.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        if text != "/" {
+            for p in parts where p.isEmpty || p == "." || p == ".." {
+                throw AddressParseError(text, "path has an empty, '.' or '..' component")
+            }
+        }
+        rawValue = text
+    }
+
+    /// `self` + "/" + `name` (name: one component of the same characters).
+    package func appending(_ name: String) throws(AddressParseError) -> SafePath {
+        try SafePath(parsing: rawValue == "/" ? "/" + name : rawValue + "/" + name)
+    }
+
+    package var description: String { rawValue }
+}

@@ -11,6 +11,10 @@ package struct HAProxyRenderer: Sendable {
         package var poolsWithCertificates: Set<PoolName> = []
         package var maxConnections = 8000
         package var hardStopAfterSeconds = 60
+        /// `transparent` on every VIP bind (IP_TRANSPARENT/IP_FREEBIND): HAProxy binds VIPs this
+        /// node does not hold without the `ip_nonlocal_bind` sysctl, which an unprivileged
+        /// container cannot set (/proc/sys is read-only there).
+        package var transparentBinds = true
 
         package init() {}
     }
@@ -80,6 +84,8 @@ package struct HAProxyRenderer: Sendable {
         return Rendered(text: out.text, servers: servers, skeletonDigest: out.skeletonDigest)
     }
 
+    private var bindSuffix: String { options.transparentBinds ? " transparent" : "" }
+
     private func renderPort(_ out: inout ConfigText, _ servers: inout [String: [Server]], vip: AssignmentDocument.VIP, id: String, entry: AssignmentDocument.ServiceEntry,
                             port: AssignmentDocument.Port, endpoints: EndpointMap, config: UserConfig, usedPorts: Set<UInt16>) {
         var policy = PortPolicy.resolve(entry, port)
@@ -87,7 +93,7 @@ package struct HAProxyRenderer: Sendable {
         let name = id + "_" + String(port.port)
         out.section("frontend fe_\(name)")
         out.line("mode \(policy.http ? "http" : "tcp")")
-        out.line("bind \(vip.address.withPort(port.port))" + (policy.terminateTLS ? " ssl crt \(options.certDirectory)/\(vip.pool.rawValue).pem" + (policy.http ? " alpn h2,http/1.1" : "") : ""))
+        out.line("bind \(vip.address.withPort(port.port))" + bindSuffix + (policy.terminateTLS ? " ssl crt \(options.certDirectory)/\(vip.pool.rawValue).pem" + (policy.http ? " alpn h2,http/1.1" : "") : ""))
         if !entry.sourceRanges.isEmpty {
             out.line("tcp-request connection reject unless { src \(entry.sourceRanges.map(\.description).joined(separator: " ")) }")
         }
@@ -115,7 +121,7 @@ package struct HAProxyRenderer: Sendable {
         if policy.terminateTLS && policy.http && entry.sslRedirect && port.port == 443 && !usedPorts.contains(80) {
             out.section("frontend fe_\(vip.address.identifier)_80_redirect")
             out.line("mode http")
-            out.line("bind \(vip.address.withPort(80))")
+            out.line("bind \(vip.address.withPort(80))" + bindSuffix)
             out.line("http-request redirect scheme https code 301")
         }
     }

@@ -8,8 +8,10 @@ package struct KeepalivedRenderer: Sendable {
         package var node: String
         /// The interface each pool's VIPs live on (from the pool, or detected by the actor).
         package var interfaces: [PoolName: InterfaceName]
-        /// The health check keepalived runs; nil = no tracking (kube-proxy backend).
-        package var healthCheckURL: String? = "http://127.0.0.1:8404/healthz"
+        /// The file keepalived tracks for the local proxy's health ("0" healthy, anything else:
+        /// FAULT, so a backup takes the VIPs); the actor's probe writes it. nil = no tracking
+        /// (kube-proxy backend).
+        package var healthFile: SafePath?
         /// Unicast peers by node name (empty = multicast).
         package var unicastPeers: [String: IPAddress] = [:]
         package var unicastSource: IPAddress?
@@ -53,13 +55,12 @@ package struct KeepalivedRenderer: Sendable {
             out.line("smtp_connect_timeout \(ka.smtpTimeoutSeconds)")
         }
         out.close()
-        if let url = options.healthCheckURL {
-            out.block("vrrp_script chk_haproxy")
-            out.line("script \"/usr/bin/curl -sf -m 0.5 -o /dev/null \(url)\"")
-            out.line("interval 1")
-            out.line("timeout 1")
-            out.line("fall 2")
-            out.line("rise 2")
+        if let file = options.healthFile {
+            // weight 0: a non-zero value puts every instance tracking it in FAULT (VIPs released).
+            out.block("track_file proxy_health")
+            out.line("file \"\(file.rawValue)\"")
+            out.line("weight 0")
+            out.line("init_file 1")
             out.close()
         }
         var skipped: [Skipped] = []
@@ -91,9 +92,9 @@ package struct KeepalivedRenderer: Sendable {
                 }
                 out.line("}")
             }
-            if options.healthCheckURL != nil {
-                out.line("track_script {")
-                out.line("    chk_haproxy")
+            if options.healthFile != nil {
+                out.line("track_file {")
+                out.line("    proxy_health")
                 out.line("}")
             }
             // An advert carries a limited number of addresses (89 IPv6 at MTU 1500): the first
