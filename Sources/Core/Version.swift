@@ -1,4 +1,4 @@
 /// The k8slb release this build belongs to.
 package enum K8slbVersion {
-    package static let current = "0.1.0-dev"
+    package static let current = "0.6.0"
 }
