@@ -1,53 +1,145 @@
+import Core
 import Foundation
 import Testing
 import TestSupport
 import Yams
 
-/// The deployment manifests against the binaries they run: every flag they pass exists, and the
-/// DaemonSet has what the actor needs on a node.
+/// The deployment manifests as an operator applies them (`kubectl kustomize` of each overlay)
+/// against the binaries they run: every flag and environment variable they pass exists, the image
+/// is the version the binaries print, and the pods have what they need and no more.
 @Suite struct ManifestTests {
     static let manifests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("manifests")
+    static let overlays = ["haproxy", "nginx", "kubeproxy"]
 
-    static func documents() throws -> [[String: Any]] {
-        let text = try String(contentsOf: manifests.appendingPathComponent("k8slb.yaml"), encoding: .utf8)
-        return try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }
+    /// The rendered documents of `path` (relative to manifests/); nil when kubectl is missing
+    /// (an Issue is recorded first when CI=true).
+    static func render(_ path: String) throws -> [[String: Any]]? {
+        guard let kubectl = which("kubectl") else {
+            if requireIntegration { Issue.record("kubectl is required when CI=true") }
+            return nil
+        }
+        let r = try run(kubectl, ["kustomize", manifests.appendingPathComponent(path).path])
+        guard r.status == 0 else {
+            Issue.record("kubectl kustomize \(path) failed: \(r.output)")
+            return nil
+        }
+        return try Yams.load_all(yaml: r.output).compactMap { $0 as? [String: Any] }
     }
 
-    @Test func everyFlagExistsInTheBinary() throws {
+    static func podSpec(_ docs: [[String: Any]], kind: String) -> [String: Any]? {
+        let doc = docs.first { $0["kind"] as? String == kind }
+        return ((doc?["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
+    }
+
+    static func containers(_ pod: [String: Any]?, _ key: String = "containers") -> [[String: Any]] {
+        pod?[key] as? [[String: Any]] ?? []
+    }
+
+    static func args(_ c: [String: Any]) -> [String] { (c["args"] as? [Any] ?? []).map { "\($0)" } }
+
+    /// The value following `flag` in `args`.
+    static func value(_ flag: String, _ args: [String]) -> String? {
+        guard let i = args.lastIndex(of: flag), i + 1 < args.count else { return nil }
+        return args[i + 1]
+    }
+
+    @Test(arguments: overlays)
+    func everyFlagAndVariableExistsInTheBinary(_ overlay: String) throws {
+        guard let docs = try Self.render("overlays/\(overlay)") else { return }
         var checked = 0
-        for doc in try Self.documents() {
-            guard let spec = (doc["spec"] as? [String: Any])?["template"] as? [String: Any],
-                  let podSpec = spec["spec"] as? [String: Any], let containers = podSpec["containers"] as? [[String: Any]] else { continue }
-            for c in containers {
+        for kind in ["Deployment", "DaemonSet"] {
+            for c in Self.containers(Self.podSpec(docs, kind: kind)) {
                 guard let command = (c["command"] as? [String])?.first, command.hasPrefix("/usr/local/bin/k8slb-") else { continue }
                 let name = URL(fileURLWithPath: command).lastPathComponent
                 guard let binary = builtExecutable(name) else {
                     Issue.record("\(name) not built beside the tests")
                     continue
                 }
-                let args = (c["args"] as? [Any] ?? []).map { "\($0)" }
+                let args = Self.args(c)
                 let help = try run(binary, [args.first ?? "run", "--help"]).output
                 for flag in args where flag.hasPrefix("--") {
-                    #expect(help.contains(flag), "\(name) has no flag \(flag)")
+                    #expect(help.contains(flag), "\(overlay): \(name) has no flag \(flag)")
                 }
+                // Each flag once: a repeated flag would leave the reader guessing which wins.
+                let flags = args.filter { $0.hasPrefix("--") }
+                #expect(Set(flags).count == flags.count, "\(overlay): \(name) flags repeated: \(flags)")
+                for env in (c["env"] as? [[String: Any]] ?? []).compactMap({ $0["name"] as? String }) {
+                    #expect(help.contains("env \(env)"), "\(overlay): \(name) reads no environment variable \(env)")
+                }
+                // The binary accepts the whole command line (values included), not only the names.
+                let parse = try run(binary, args + ["--help"])
+                #expect(parse.status == 0, "\(overlay): \(name) refuses its arguments: \(parse.output)")
                 checked += 1
             }
         }
-        #expect(checked == 2, "watcher and actor containers found: \(checked)")
+        #expect(checked == 2, "watcher and actor containers found in \(overlay): \(checked)")
     }
 
-    @Test func actorDaemonSetRunsOnLBNodesInTheHostNetwork() throws {
-        let ds = try Self.documents().first { $0["kind"] as? String == "DaemonSet" }
-        let pod = ((ds?["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
-        #expect(pod?["hostNetwork"] as? Bool == true)
-        #expect((pod?["nodeSelector"] as? [String: Any])?["type"] as? String == "loadBalancer")
-        let actor = (pod?["containers"] as? [[String: Any]])?.first
-        let env = (actor?["env"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
-        #expect(env.contains("NODE_NAME"))
-        let caps = ((actor?["securityContext"] as? [String: Any])?["capabilities"] as? [String: Any])?["add"] as? [String] ?? []
-        #expect(Set(caps).isSuperset(of: ["NET_ADMIN", "NET_RAW"]))
-        let kinds = Set(try Self.documents().compactMap { $0["kind"] as? String })
+    @Test(arguments: overlays)
+    func backendAndIPModeMatchTheOverlay(_ overlay: String) throws {
+        guard let docs = try Self.render("overlays/\(overlay)") else { return }
+        let actor = Self.containers(Self.podSpec(docs, kind: "DaemonSet")).first ?? [:]
+        let watcher = Self.containers(Self.podSpec(docs, kind: "Deployment")).first ?? [:]
+        #expect(Self.value("--backend", Self.args(actor)) == overlay)
+        #expect(Self.value("--ip-mode", Self.args(watcher)) == (overlay == "kubeproxy" ? "VIP" : "Proxy"))
+    }
+
+    @Test(arguments: overlays)
+    func imageIsTheBinariesVersionAndUsedWhenImported(_ overlay: String) throws {
+        guard let docs = try Self.render("overlays/\(overlay)") else { return }
+        var images = 0
+        for kind in ["Deployment", "DaemonSet"] {
+            let pod = Self.podSpec(docs, kind: kind)
+            for c in Self.containers(pod) + Self.containers(pod, "initContainers") {
+                images += 1
+                #expect(c["image"] as? String == "k8slb:\(K8slbVersion.current)", "\(overlay) \(kind): \(c["image"] ?? "-")")
+                #expect(c["imagePullPolicy"] as? String == "IfNotPresent", "\(overlay) \(kind): a node-imported image must be used")
+            }
+        }
+        #expect(images >= 2)
+    }
+
+    @Test(arguments: overlays)
+    func podsAreConfinedAsDocumented(_ overlay: String) throws {
+        guard let docs = try Self.render("overlays/\(overlay)") else { return }
+        let ns = docs.first { $0["kind"] as? String == "Namespace" }
+        let labels = (ns?["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
+        #expect(labels["pod-security.kubernetes.io/enforce"] == "privileged", "hostNetwork + NET_ADMIN is refused under baseline")
+
+        let actorPod = Self.podSpec(docs, kind: "DaemonSet")
+        #expect(actorPod?["hostNetwork"] as? Bool == true)
+        #expect((actorPod?["nodeSelector"] as? [String: Any])?["type"] as? String == "loadBalancer")
+        let actor = Self.containers(actorPod).first ?? [:]
+        let sc = actor["securityContext"] as? [String: Any] ?? [:]
+        let caps = sc["capabilities"] as? [String: Any] ?? [:]
+        #expect(sc["privileged"] as? Bool != true)
+        #expect(caps["drop"] as? [String] == ["ALL"])
+        let expected: Set<String> = overlay == "nginx" ? ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID"]
+            : ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE"]
+        #expect(Set(caps["add"] as? [String] ?? []) == expected)
+        #expect(sc["readOnlyRootFilesystem"] as? Bool == true)
+        #expect((actor["env"] as? [[String: Any]] ?? []).contains { $0["name"] as? String == "NODE_NAME" })
+        // Only the nginx overlay has a privileged part: the sysctl init container.
+        let inits = Self.containers(actorPod, "initContainers")
+        #expect(inits.count == (overlay == "nginx" ? 1 : 0))
+
+        let watcherPod = Self.podSpec(docs, kind: "Deployment")
+        let podSC = watcherPod?["securityContext"] as? [String: Any] ?? [:]
+        #expect(podSC["runAsUser"] as? Int == 65534 && podSC["runAsNonRoot"] as? Bool == true)
+        let wsc = Self.containers(watcherPod).first?["securityContext"] as? [String: Any] ?? [:]
+        #expect(wsc["readOnlyRootFilesystem"] as? Bool == true)
+        #expect((wsc["capabilities"] as? [String: Any])?["drop"] as? [String] == ["ALL"])
+        let kinds = Set(docs.compactMap { $0["kind"] as? String })
         #expect(kinds.isSuperset(of: ["Namespace", "ServiceAccount", "ClusterRole", "Role", "Deployment", "DaemonSet"]))
+    }
+
+    @Test func configKustomizationHoldsAValidConfig() throws {
+        guard let docs = try Self.render("config") else { return }
+        let cm = docs.first { $0["kind"] as? String == "ConfigMap" }
+        let meta = cm?["metadata"] as? [String: Any]
+        #expect(meta?["name"] as? String == "global" && meta?["namespace"] as? String == "k8slb-system")
+        let text = (cm?["data"] as? [String: String])?["config"] ?? ""
+        #expect(throws: Never.self) { try UserConfig.parse(text) }
     }
 }

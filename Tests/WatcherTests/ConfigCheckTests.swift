@@ -6,7 +6,7 @@ import Testing
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func shippedExampleManifestIsValid() throws {
-        let text = try String(contentsOf: Self.repoRoot.appendingPathComponent("manifests/config-example.yaml"), encoding: .utf8)
+        let text = try String(contentsOf: Self.repoRoot.appendingPathComponent("manifests/config/global.yaml"), encoding: .utf8)
         let report = ConfigCheck.run(text)
         #expect(report.ok)
         #expect(report.warnings.isEmpty)
