@@ -95,6 +95,7 @@ let package = Package(
         .target(
             name: "TestAPIServer",
             dependencies: [
+                "CLibc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,4 +1,6 @@
+import CLibc
 import Foundation
+import Glibc
 package import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -34,7 +36,7 @@ package final class TestAPIServer: Sendable {
     /// The last (up to 200) requests, oldest first.
     package var recentRequests: [RecordedRequest] { log.withLock { $0 } }
     private let group: MultiThreadedEventLoopGroup
-    private let channel = Mutex<(any Channel)?>(nil)
+    private let channels = Mutex<[any Channel]>([])
 
     package init(windowSize: Int = 1000, bookmarkInterval: Duration = .seconds(5), threads: Int = 2) {
         self.store = ObjectStore(windowSize: windowSize)
@@ -46,8 +48,29 @@ package final class TestAPIServer: Sendable {
     /// Starts listening; returns the bound port (pass 0 for any free port).
     @discardableResult
     package func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
+        let ch = try await bootstrap().bind(host: host, port: port).get()
+        channels.withLock { $0.append(ch) }
+        return ch.localAddress?.port ?? port
+    }
+
+    /// Also listens on `host:port` inside the network namespace `/run/netns/<namespace>` (a
+    /// namespace the test created): processes there — e.g. containers started in an LB node's
+    /// namespace — reach the same server the test talks to on loopback. The socket is made on a
+    /// thread that entered the namespace (a socket keeps the namespace it was created in).
+    package func listen(inNamespace namespace: String, host: String, port: Int) async throws {
+        let fd = try Self.socketInNamespace(namespace, host: host, port: port)
+        do {
+            let ch = try await bootstrap().withBoundSocket(fd).get()
+            channels.withLock { $0.append(ch) }
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    private func bootstrap() -> ServerBootstrap {
         let server = self
-        let ch = try await ServerBootstrap(group: group)
+        return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -56,16 +79,48 @@ package final class TestAPIServer: Sendable {
                     channel.pipeline.addHandler(RequestHandler(server: server))
                 }
             }
-            .bind(host: host, port: port).get()
-        channel.withLock { $0 = ch }
-        return ch.localAddress?.port ?? port
+    }
+
+    package struct NamespaceSocketError: Error, CustomStringConvertible {
+        package let description: String
+    }
+
+    private static func socketInNamespace(_ namespace: String, host: String, port: Int) throws -> Int32 {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<Int32, NamespaceSocketError> = .failure(.init(description: "not run"))
+        let thread = Thread {
+            defer { done.signal() }
+            func fail(_ what: String) -> Result<Int32, NamespaceSocketError> {
+                .failure(.init(description: "\(what) in namespace \(namespace): \(String(cString: strerror(errno)))"))
+            }
+            let nsfd = open("/run/netns/\(namespace)", O_RDONLY)
+            guard nsfd >= 0 else { result = fail("open"); return }
+            defer { close(nsfd) }
+            guard clibc_setns_net(nsfd) == 0 else { result = fail("setns"); return }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = UInt16(port).bigEndian
+            guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { result = .failure(.init(description: "not an IPv4 address: \(host)")); return }
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { result = fail("socket"); return }
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard rc == 0, Glibc.listen(fd, 256) == 0 else { result = fail("bind \(host):\(port)"); close(fd); return }
+            result = .success(fd)
+        }
+        thread.start()
+        done.wait()
+        return try result.get()
     }
 
     /// Stops listening, ends every watch, and shuts the event loops down.
     package func stop() async throws {
         store.closeAllWatches()
-        let ch = channel.withLock { c in defer { c = nil }; return c }
-        try await ch?.close().get()
+        let all = channels.withLock { c in defer { c = [] }; return c }
+        for ch in all { try? await ch.close().get() }
         try await group.shutdownGracefully()
     }
 
