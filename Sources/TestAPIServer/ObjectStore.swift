@@ -87,6 +87,25 @@ package final class ObjectStore: Sendable {
 
     // MARK: writes
 
+    /// As the real server: `type` defaults to Opaque, `stringData` is folded into `data` (base64),
+    /// `data` values must be base64, and a kubernetes.io/tls Secret needs tls.crt and tls.key.
+    static func prepareSecret(_ obj: inout JSON, name: String) throws(APIError) {
+        var data = obj["data"]?.objectValue ?? [:]
+        for (k, v) in obj["stringData"]?.objectValue ?? [:] { data[k] = .string(Data((v.stringValue ?? "").utf8).base64EncodedString()) }
+        obj["stringData"] = nil
+        var errors: [FieldError] = []
+        for (k, v) in data where Data(base64Encoded: v.stringValue ?? "") == nil {
+            errors.append(.invalid("data[\(k)]", v, "illegal base64 data"))
+        }
+        let type = obj["type"]?.stringValue ?? ""
+        obj["type"] = .string(type.isEmpty ? "Opaque" : type)
+        if type == "kubernetes.io/tls" {
+            for key in ["tls.crt", "tls.key"] where data[key] == nil { errors.append(.required("data[\(key)]", "")) }
+        }
+        if !data.isEmpty { obj["data"] = .object(data) }
+        if !errors.isEmpty { throw .invalid(.secrets, name, errors) }
+    }
+
     func create(_ r: ResourceType, namespace: String?, body: JSON) throws(APIError) -> JSON {
         guard case .object = body else { throw .badRequest("the body of the request was not an object") }
         var obj = body
@@ -126,6 +145,7 @@ package final class ObjectStore: Sendable {
                 let errors = s.services.prepare(&obj, old: nil)
                 if !errors.isEmpty { throw .invalid(r, name, errors) }
             }
+            if r == .secrets { try Self.prepareSecret(&obj, name: name) }
             if r == .namespaces {
                 obj["spec"] = .object(["finalizers": .array([.string("kubernetes")])])
                 obj["status"] = .object(["phase": .string("Active")])
@@ -294,6 +314,7 @@ package final class ObjectStore: Sendable {
             }
             obj["metadata"] = .object(meta)
             if r.hasStatus { obj["status"] = old["status"] }
+            if r == .secrets { try prepareSecret(&obj, name: name) }
             if r == .services {
                 let errors = s.services.prepare(&obj, old: old)
                 if !errors.isEmpty { throw .invalid(r, name, errors) }

@@ -23,6 +23,9 @@ package struct ResourceType: Sendable, Hashable {
     package static let configMaps = ResourceType(
         group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true, hasStatus: false,
         shortNames: ["cm"], fieldSelectors: [], mergeKeys: ["metadata.ownerReferences": "uid"])
+    package static let secrets = ResourceType(
+        group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true, hasStatus: false,
+        shortNames: [], fieldSelectors: ["type"], mergeKeys: ["metadata.ownerReferences": "uid"])
     package static let endpoints = ResourceType(
         group: "", version: "v1", plural: "endpoints", kind: "Endpoints", namespaced: true, hasStatus: false,
         shortNames: ["ep"], fieldSelectors: [], mergeKeys: [:])
@@ -47,7 +50,7 @@ package struct ResourceType: Sendable, Hashable {
         group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true,
         hasStatus: false, shortNames: [], fieldSelectors: [], mergeKeys: [:])
 
-    package static let all: [ResourceType] = [services, configMaps, endpoints, nodes, events, namespaces, endpointSlices, leases]
+    package static let all: [ResourceType] = [services, configMaps, secrets, endpoints, nodes, events, namespaces, endpointSlices, leases]
 
     static func find(group: String, version: String, plural: String) -> ResourceType? {
         all.first { $0.group == group && $0.version == version && $0.plural == plural }

@@ -108,11 +108,11 @@ struct Router {
             return .json(.ok, list)
         case .POST:
             guard name == nil else { throw APIError(code: 405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource") }
-            let obj = try store.create(r, namespace: ns, body: try decode(body))
+            let obj = try store.create(r, namespace: ns, body: try decode(body, contentType: head.headers["Content-Type"].first))
             return .json(.created, obj)
         case .PUT:
             guard let name else { throw APIError(code: 405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource") }
-            return .json(.ok, try store.update(r, namespace: ns, name: name, body: try decode(body), status: isStatus))
+            return .json(.ok, try store.update(r, namespace: ns, name: name, body: try decode(body, contentType: head.headers["Content-Type"].first), status: isStatus))
         case .PATCH:
             guard let name else { throw APIError(code: 405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource") }
             let type = (head.headers["Content-Type"].first ?? "").split(separator: ";").first.map(String.init) ?? ""
@@ -126,7 +126,8 @@ struct Router {
         }
     }
 
-    private func decode(_ body: Data) throws(APIError) -> JSON {
+    private func decode(_ body: Data, contentType: String? = nil) throws(APIError) -> JSON {
+        if contentType?.hasPrefix(KubeProtobuf.contentType) == true { return try KubeProtobuf.decode(body) }
         do { return try JSON.parse(body) } catch {
             throw .badRequest("the object provided is unrecognized (must be of type JSON): \(error)")
         }

@@ -64,6 +64,9 @@ enum Tables {
             ]
         case .configMaps:
             return [name, Column(name: "Data", type: "integer", priority: 0) { obj, _ in .int(Int64(obj["data"]?.objectValue?.count ?? 0)) }, age]
+        case .secrets:
+            return [name, Column(name: "Type", type: "string", priority: 0, cell: str("type")),
+                    Column(name: "Data", type: "integer", priority: 0) { obj, _ in .int(Int64(obj["data"]?.objectValue?.count ?? 0)) }, age]
         case .namespaces:
             return [name, Column(name: "Status", type: "string", priority: 0, cell: str("status.phase")), age]
         case .leases:

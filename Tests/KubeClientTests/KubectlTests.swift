@@ -82,4 +82,56 @@ import TestAPIServer
             #expect(gone.status != 0 && gone.output.contains("NotFound"), "\(gone.output)")
         }
     }
+
+    /// `kubectl create …` sends protobuf (its typed clients do): namespaces, ConfigMaps, Secrets
+    /// (generic and TLS) and Services are created with what was typed, read back as JSON.
+    @Test func createCommandsSendProtobufAndAreUnderstood() async throws {
+        guard let kubectl = which("kubectl"), let openssl = which("openssl") else {
+            if requireIntegration { Issue.record("kubectl and openssl are required when CI=true") }
+            return
+        }
+        try await withServer { _, client, port in
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-kubectl-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let env = ["HOME": dir.path, "PATH": "/usr/bin:/bin"]
+            func k(_ args: String...) throws -> (status: Int32, output: String) {
+                try run(kubectl, ["--server", "http://127.0.0.1:\(port)", "--cache-dir", dir.appendingPathComponent("cache").path] + args, environment: env)
+            }
+            var r = try k("create", "namespace", "shop", "-v=8")
+            #expect(r.status == 0 && r.output.contains("namespace/shop created"), "\(r.output)")
+            #expect(r.output.contains("Content-Type: application/vnd.kubernetes.protobuf"), "kubectl sent protobuf")
+            #expect(try k("get", "namespace", "shop", "-o", "jsonpath={.status.phase}").output == "Active")
+
+            r = try k("create", "configmap", "settings", "-n", "shop", "--from-literal=colour=blue", "--from-literal=size=L")
+            #expect(r.status == 0, "\(r.output)")
+            let cm = try await client.get(ConfigMap.self, namespace: "shop", name: "settings")
+            #expect(cm.data == ["colour": "blue", "size": "L"])
+
+            r = try k("create", "secret", "generic", "token", "-n", "shop", "--from-literal=key=s3cr3t")
+            #expect(r.status == 0, "\(r.output)")
+            #expect(try k("get", "secret", "token", "-n", "shop", "-o", "jsonpath={.type} {.data.key}").output == "Opaque czNjcjN0")
+
+            let key = dir.appendingPathComponent("tls.key").path, crt = dir.appendingPathComponent("tls.crt").path
+            _ = try run(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                                  "-subj", "/CN=shop.example.org", "-keyout", key, "-out", crt])
+            r = try k("create", "secret", "tls", "shop-tls", "-n", "shop", "--cert", crt, "--key", key)
+            #expect(r.status == 0, "\(r.output)")
+            let tlsType = try k("get", "secret", "shop-tls", "-n", "shop", "-o", "jsonpath={.type}").output
+            let stored = try k("get", "secret", "shop-tls", "-n", "shop", "-o", "jsonpath={.data.tls\\.crt}").output
+            #expect(tlsType == "kubernetes.io/tls")
+            #expect(Data(base64Encoded: stored).map { String(decoding: $0, as: UTF8.self) } == (try String(contentsOfFile: crt, encoding: .utf8)))
+
+            r = try k("create", "service", "loadbalancer", "web", "-n", "shop", "--tcp=80:8080", "--tcp=443:https")
+            #expect(r.status == 0, "\(r.output)")
+            let svc = try await client.get(Service.self, namespace: "shop", name: "web")
+            #expect(svc.spec?.type == "LoadBalancer")
+            #expect(svc.spec?.ports?.map(\.port) == [80, 443])
+            #expect(svc.spec?.ports?.map(\.targetPort) == [.int(8080), .string("https")])
+            #expect(svc.spec?.selector == ["app": "web"])
+
+            // The Table view kubectl asks for lists them with their type.
+            #expect(try k("get", "secrets", "-n", "shop").output.contains("kubernetes.io/tls"))
+        }
+    }
 }
