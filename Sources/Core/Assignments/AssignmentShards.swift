@@ -52,6 +52,13 @@ package struct AssignmentShards: Sendable, Equatable {
         }
     }
 
+    /// How many shards `indexBytes` lists (throws on an index this build cannot read).
+    package static func shardCount(index indexBytes: [UInt8]) throws -> Int {
+        let index = try JSONDecoder().decode(Index.self, from: Data(indexBytes))
+        guard index.version <= AssignmentDocument.formatVersion else { throw ShardError.newerFormat(index.version) }
+        return index.shards.count
+    }
+
     /// Reassembles the document; throws unless every shard is present and matches the index.
     package static func decode(index indexBytes: [UInt8], shards: [[UInt8]]) throws -> AssignmentDocument {
         let index = try JSONDecoder().decode(Index.self, from: Data(indexBytes))

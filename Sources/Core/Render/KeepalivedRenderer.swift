@@ -15,6 +15,10 @@ package struct KeepalivedRenderer: Sendable {
         /// Unicast peers by node name (empty = multicast).
         package var unicastPeers: [String: IPAddress] = [:]
         package var unicastSource: IPAddress?
+        /// Render every instance (at the lowest priority) even when the document does not list
+        /// this node: an ineligible node keeps its instances in FAULT so its VIPs move with a
+        /// priority-0 advert instead of a master-down timeout.
+        package var participateWhenAbsent = false
 
         package init(node: String, interfaces: [PoolName: InterfaceName]) {
             self.node = node
@@ -65,7 +69,7 @@ package struct KeepalivedRenderer: Sendable {
         }
         var skipped: [Skipped] = []
         let nodes = document.nodes
-        guard nodes.contains(options.node) else { return (out.text, skipped) }
+        guard nodes.contains(options.node) || options.participateWhenAbsent else { return (out.text, skipped) }
         let advert = config.vrrp.advertIntervalCentiseconds
         let advertText = advert % 100 == 0 ? "\(advert / 100)" : String(format2(advert))
         for group in document.groups {

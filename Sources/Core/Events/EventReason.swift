@@ -1,0 +1,41 @@
+/// Every Kubernetes Event reason k8slb records: user-facing and documented (the README's list is
+/// tested against this table), so they are declared once, with their type and meaning.
+package enum EventReason: String, Sendable, CaseIterable, Hashable {
+    // Watcher, on Services.
+    case ipAllocated = "IPAllocated"
+    case ipReleased = "IPReleased"
+    case allocationFailed = "AllocationFailed"
+    case invalidService = "InvalidService"
+    case ipOutsidePool = "IPOutsidePool"
+    case unknownAnnotation = "UnknownAnnotation"
+    // Watcher, on the config ConfigMap.
+    case invalidConfig = "InvalidConfig"
+    case configWarning = "ConfigWarning"
+    // Actor, on Services.
+    case vipActive = "VIPActive"
+    case certificateInvalid = "CertificateInvalid"
+
+    /// `Normal` or `Warning`.
+    package var type: String {
+        switch self {
+        case .ipAllocated, .ipReleased, .vipActive: "Normal"
+        default: "Warning"
+        }
+    }
+
+    /// What the Event means (the README's table).
+    package var meaning: String {
+        switch self {
+        case .ipAllocated: "the Service got its IP(s) from a pool"
+        case .ipReleased: "the Service stopped being a LoadBalancer Service handled by k8slb; its IP is free"
+        case .allocationFailed: "no IP could be assigned (pool exhausted, static IP taken or outside the pool, no config); retried when space frees"
+        case .invalidService: "an annotation or field has a value k8slb refuses; the Service keeps what it had"
+        case .ipOutsidePool: "a pool edit left the Service's IP outside its pool; it keeps the IP until it is released"
+        case .unknownAnnotation: "a loadbalancer/ annotation k8slb does not know (a typo?)"
+        case .invalidConfig: "the config ConfigMap does not validate; the last good config keeps serving"
+        case .configWarning: "the config validates but has something suspicious"
+        case .vipActive: "the VIP arrived on an LB node (the node named in the message serves it now)"
+        case .certificateInvalid: "the pool's certificate is missing or unusable; TLS termination is off for that pool only"
+        }
+    }
+}

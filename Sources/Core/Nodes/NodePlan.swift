@@ -1,0 +1,86 @@
+/// What one LB node should run, computed from the newest inputs in one pure step (the actor's
+/// sync applies the difference): the proxy config, keepalived's config, the VIPs this node binds
+/// itself, and whether it may hold VIPs at all.
+package struct NodePlan: Sendable, Equatable {
+    /// Everything the plan depends on.
+    package struct Inputs: Sendable {
+        package var node: String
+        /// The node matches the LB selector and is not excluded (NodeEligibility).
+        package var eligible: Bool
+        package var backend: ProxyBackend
+        package var document: AssignmentDocument
+        package var config: UserConfig
+        package var endpoints: EndpointMap
+        /// Pools whose certificate checked out (TLS terminates only for these).
+        package var tlsPools: Set<PoolName>
+        package var interfaces: [PoolName: InterfaceName]
+        /// Unicast VRRP peers by node name (empty: multicast).
+        package var unicastPeers: [String: IPAddress] = [:]
+        package var haproxy = HAProxyRenderer.Options()
+        package var nginx = NginxRenderer.Options()
+        /// keepalived's track file (proxy health and eligibility).
+        package var trackFile: SafePath?
+
+        package init(node: String, eligible: Bool, backend: ProxyBackend, document: AssignmentDocument, config: UserConfig,
+                     endpoints: EndpointMap, tlsPools: Set<PoolName>, interfaces: [PoolName: InterfaceName]) {
+            self.node = node
+            self.eligible = eligible
+            self.backend = backend
+            self.document = document
+            self.config = config
+            self.endpoints = endpoints
+            self.tlsPools = tlsPools
+            self.interfaces = interfaces
+        }
+    }
+
+    package enum Proxy: Sendable, Equatable {
+        case haproxy(HAProxyRenderer.Rendered)
+        case nginx(String)
+        case none
+    }
+
+    package var proxy: Proxy
+    package var keepalived: String
+    package var skipped: [KeepalivedRenderer.Skipped]
+    /// VIPs of pools without VRRP (`"ha": false`) this node binds itself: only on their group's
+    /// preferred node, and only while the node is eligible.
+    package var bindings: [IPAddress: InterfaceName]
+    /// False: the node must hold no VIP (its track file says FAULT, so keepalived hands them over).
+    package var holdsVIPs: Bool
+
+    package static func make(_ i: Inputs) -> NodePlan {
+        let proxy: Proxy
+        switch i.backend {
+        case .haproxy:
+            var o = i.haproxy
+            o.poolsWithCertificates = i.tlsPools
+            proxy = .haproxy(HAProxyRenderer(options: o).renderWithServers(i.document, endpoints: i.endpoints, config: i.config))
+        case .nginx:
+            var o = i.nginx
+            o.poolsWithCertificates = i.tlsPools
+            proxy = .nginx(NginxRenderer(options: o).render(i.document, endpoints: i.endpoints, config: i.config))
+        case .kubeproxy:
+            proxy = .none
+        }
+        var k = KeepalivedRenderer.Options(node: i.node, interfaces: i.interfaces)
+        k.healthFile = i.trackFile
+        k.unicastPeers = i.unicastPeers
+        k.unicastSource = i.unicastPeers[i.node]
+        // An ineligible node keeps its instances (lowest priority) in FAULT, rather than dropping
+        // them: leaving MASTER for FAULT sends a priority-0 advert, so a backup takes over at once.
+        k.participateWhenAbsent = !i.eligible
+        let (text, skipped) = KeepalivedRenderer(options: k).render(i.document, config: i.config)
+
+        var bindings: [IPAddress: InterfaceName] = [:]
+        if i.eligible {
+            for vip in i.document.vips {
+                guard let pool = i.config.pool(named: vip.pool), !pool.highAvailability,
+                      let iface = pool.interface ?? i.interfaces[vip.pool] else { continue }
+                guard i.document.groups.first(where: { $0.family == vip.family && $0.vrid == vip.vrid })?.node == i.node else { continue }
+                bindings[vip.address] = iface
+            }
+        }
+        return NodePlan(proxy: proxy, keepalived: text, skipped: skipped, bindings: bindings, holdsVIPs: i.eligible)
+    }
+}
