@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure domain logic: no I/O, no clocks, no randomness, no C imports.
@@ -44,8 +46,10 @@ let package = Package(
         .executableTarget(
             name: "Watcher",
             dependencies: [
-                "Core", "KubeClient", "Observability", "CCurl", "COpenSSL", "CLibc",
+                "Core", "KubeClient", "Observability", "CLibc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -56,8 +60,10 @@ let package = Package(
         .executableTarget(
             name: "Actor",
             dependencies: [
-                "Core", "KubeClient", "Netlink", "Certificates", "DataPlane", "Observability", "CNetlink", "COpenSSL", "CLibc",
+                "Core", "KubeClient", "Netlink", "Certificates", "DataPlane", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -68,7 +74,9 @@ let package = Package(
         // The one Kubernetes API client (libcurl), shared by watcher and actor.
         .target(
             name: "KubeClient",
-            dependencies: ["CCurl", .product(name: "Yams", package: "Yams")],
+            dependencies: ["CCurl", .product(name: "Yams", package: "Yams"),
+                           .product(name: "DequeModule", package: "swift-collections"),
+                           .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: strict),
 
         // OpenSSL certificate checks for the actor (a bad bundle disables TLS for its pool only).
@@ -84,6 +92,8 @@ let package = Package(
         .target(
             name: "Observability",
             dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

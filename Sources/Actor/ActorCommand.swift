@@ -1,12 +1,13 @@
 import ArgumentParser
-import CNetlink
-import COpenSSL
+import Certificates
 import Core
 import Foundation
 import KubeClient
 import Logging
 import Netlink
 import Observability
+import ServiceLifecycle
+import UnixSignals
 
 /// `k8slb-actor`: runs on every LB node and turns assignments into VIPs and proxy config.
 @main
@@ -19,7 +20,7 @@ struct ActorCommand: AsyncParsableCommand {
             and the Services' ready endpoints, renders keepalived and proxy configuration, validates \
             and reloads it without dropping connections, and binds VIPs through netlink.
             """,
-        version: "k8slb-actor \(K8slbVersion.current) (\(String(cString: cnetlink_version())); \(String(cString: copenssl_version())))",
+        version: "k8slb-actor \(K8slbVersion.current) (\(NetlinkSocket.libraryVersion); \(CertificateCheck.libraryVersion))",
         subcommands: [RunCommand.self],
         defaultSubcommand: RunCommand.self)
 }
@@ -49,7 +50,7 @@ struct RunCommand: AsyncParsableCommand {
     var assignments = "assignments"
 
     @Option(help: "Data plane: haproxy, nginx or kubeproxy (VIPs only; kube-proxy forwards).")
-    var backend = "haproxy"
+    var backend: ProxyBackend = .haproxy
 
     @Option(name: .customLong("run-dir"), help: "Directory for the generated configs, sockets and pid files.")
     var runDir = "/run/k8slb"
@@ -63,7 +64,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("unicast"), help: "VRRP by unicast to the other LB nodes' InternalIPs (default: multicast).")
     var unicast = false
 
-    @Option(name: .customLong("node-selector"), help: "Label selector of the LB nodes, for unicast peers (env NODE_SELECTOR).")
+    @Option(name: .customLong("node-selector"), help: "Label selector of the LB nodes: this node holds VIPs only while it matches (and is not labelled node.kubernetes.io/exclude-from-external-load-balancers); unicast peers (env NODE_SELECTOR; default \(ActorSettings.defaultNodeSelector)).")
     var nodeSelector: String?
 
     @Option(name: .customLong("netns"), help: "Run the node's network side inside this named network namespace (local demo, tests).")
@@ -85,11 +86,12 @@ struct RunCommand: AsyncParsableCommand {
     var metricsAddress = "0.0.0.0:9091"
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    var logLevel: LogLevel = .info
 
     func validate() throws {
-        guard ActorSettings.Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be haproxy, nginx or kubeproxy") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        if let text = nodeSelector ?? ProcessInfo.processInfo.environment["NODE_SELECTOR"] {
+            do { _ = try LabelSelector(parsing: text) } catch { throw ValidationError("--node-selector: \(error)") }
+        }
         for (flag, value) in [("--run-dir", runDir), ("--cert-dir", certDir)] {
             do { _ = try SafePath(parsing: value) } catch { throw ValidationError("\(flag): \(error)") }
         }
@@ -102,17 +104,17 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        K8slbLogHandler.bootstrap()
         var logger = Logger(label: "k8slb-actor")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = logLevel.level
 
         var settings = ActorSettings(nodeName: nodeName ?? env["NODE_NAME"] ?? ProcessInfo.processInfo.hostName)
         settings.namespace = namespace
         settings.configMapName = configMap
         settings.configKey = configKey
         settings.assignmentsName = assignments
-        settings.nodeSelector = nodeSelector ?? env["NODE_SELECTOR"] ?? "type=loadBalancer"
-        settings.backend = ActorSettings.Backend(rawValue: backend) ?? .haproxy
+        if let text = nodeSelector ?? env["NODE_SELECTOR"] { settings.nodeSelector = try LabelSelector(parsing: text) }
+        settings.backend = backend
         settings.runDirectory = runDir
         settings.certDirectory = certDir
         settings.advertIntervalCentiseconds = advertInterval.map { Int(($0 * 100).rounded()) }
@@ -136,8 +138,8 @@ struct RunCommand: AsyncParsableCommand {
         // can set: /proc/sys is read-only otherwise.
         for key in ["net/ipv4/ip_nonlocal_bind", "net/ipv6/ip_nonlocal_bind"] {
             do { try await netlink.sysctl(key, "1") } catch {
-                if settings.backend == .nginx, (try? String(contentsOfFile: "/proc/sys/" + key, encoding: .utf8))?.hasPrefix("1") != true {
-                    logger.error("non-local binds are off and cannot be enabled; nginx cannot bind VIPs this node does not hold",
+                if settings.backend == .nginx {
+                    logger.error("cannot enable non-local binds; nginx cannot bind VIPs this node does not hold unless they are on already",
                                  metadata: ["sysctl": "\(key)", "error": "\(error)"])
                 } else {
                     logger.debug("sysctl not written (not needed)", metadata: ["sysctl": "\(key)", "error": "\(error)"])
@@ -146,37 +148,25 @@ struct RunCommand: AsyncParsableCommand {
         }
         let metrics = ActorMetrics()
         let client = KubeClient(config: cluster)
-        let controller = ActorController(client: client, settings: settings, logger: logger, metrics: metrics, netlink: netlink)
-        let ready = ReadyFlag()
-        let health = try await HealthServer.serve(address: metricsAddress, registry: metrics.registry) { ready.value }
-        logger.info("starting", metadata: ["node": "\(settings.nodeName)", "backend": "\(backend)", "server": "\(cluster.server)",
+        let readiness = Readiness()
+        let dataPlane = LocalDataPlane(settings: settings, logger: logger, netlink: netlink)
+        let controller = ActorController(client: client, settings: settings, logger: logger, metrics: metrics, dataPlane: dataPlane,
+                                         readiness: readiness)
+        logger.info("starting", metadata: ["node": "\(settings.nodeName)", "backend": "\(backend.rawValue)", "server": "\(cluster.server)",
                                            "netns": "\(netns ?? "-")"])
-        let main = Task { await controller.run() }
-        let readiness = Task {
-            while !Task.isCancelled {
-                ready.value = await controller.isReady
-                try? await Task.sleep(for: .milliseconds(200))
-            }
-        }
-        await SignalWaiter.waitForTermination()
-        logger.info("terminating: releasing VIPs, then draining the proxy")
-        readiness.cancel()
-        ready.value = false
-        main.cancel()
-        await controller.shutdown()
-        await main.value
-        try? await health?.stop()
+        // Shut down in reverse order: the actor first (keepalived, then the drain), the health
+        // endpoint last.
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: HealthService(address: metricsAddress, registry: metrics.registry, readiness: readiness), serviceName: "health"),
+                .init(service: ActorService(controller: controller, dataPlane: dataPlane, readiness: readiness, logger: logger),
+                      successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "actor"),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
         netlink.stop()
-        logger.info("stopped")
     }
 }
 
-/// Readiness as the health server reads it.
-final class ReadyFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _value = false
-    var value: Bool {
-        get { lock.withLock { _value } }
-        set { lock.withLock { _value = newValue } }
-    }
-}
+extension LogLevel: ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import Core
+import DataPlane
 import Metrics
 import Prometheus
 
@@ -34,6 +35,11 @@ final class ActorMetrics: Sendable {
     /// 1 while this node holds `vip` (VRRP master for it, or bound here without VRRP).
     func vipLive(_ vip: IPAddress, _ live: Bool) {
         Gauge(label: "k8slb_vip_master", dimensions: [("vip", vip.description)], factory: factory).record(live ? 1 : 0)
+    }
+
+    /// Daemon operations refused, by code (check refused, reload unconfirmed, …).
+    func daemonError(_ code: DaemonError.Code) {
+        Counter(label: "k8slb_daemon_errors_total", dimensions: [("code", code.rawValue)], factory: factory).increment()
     }
 
     func vipsServed(_ count: Int) { Gauge(label: "k8slb_vips", factory: factory).record(Double(count)) }

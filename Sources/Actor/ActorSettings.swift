@@ -1,21 +1,18 @@
+import ArgumentParser
 import Core
 
-/// What `k8slb-actor run` was told (flags and environment).
+/// What `k8slb-actor run` was told (flags and environment), validated once and passed down.
 struct ActorSettings: Sendable {
-    enum Backend: String, Sendable, CaseIterable {
-        case haproxy, nginx, kubeproxy
-    }
-
     var namespace = "k8slb-system"
     var configMapName = "global"
     var configKey = "config"
     var assignmentsName = "assignments"
     var nodeName: String
-    var nodeSelector = "type=loadBalancer"
-    var backend: Backend = .haproxy
+    /// The LB node selector: this node must match it to hold VIPs (and its matches are the
+    /// unicast VRRP peers).
+    var nodeSelector = try! LabelSelector(parsing: ActorSettings.defaultNodeSelector)
+    var backend: ProxyBackend = .haproxy
     var runDirectory = "/run/k8slb"
-    /// keepalived's track file for the proxy's health (written by the actor's probe).
-    var healthFile: String { runDirectory + "/proxy-health" }
     var certDirectory = "/etc/certs"
     /// Overrides the config's `vrrp.advertInterval` when set (centiseconds).
     var advertIntervalCentiseconds: Int?
@@ -38,6 +35,23 @@ struct ActorSettings: Sendable {
     var resync: Duration = .seconds(30)
     /// Changes arriving within this window are applied together.
     var coalesce: Duration = .milliseconds(50)
+    /// Test seam: told when each sync starts and finishes.
+    var onSync: (@Sendable (SyncPhase) -> Void)?
+
+    static let defaultNodeSelector = "type=loadBalancer"
 
     init(nodeName: String) { self.nodeName = nodeName }
+
+    /// keepalived's track file (proxy health and node eligibility).
+    var trackFile: String { runDirectory + "/proxy-health" }
+
+    var proxyHealthPort: UInt16 { backend == .nginx ? nginxHealthPort : haproxyHealthPort }
+}
+
+enum SyncPhase: Sendable { case started, finished }
+
+extension ProxyBackend: ExpressibleByArgument {}
+
+extension LabelSelector: ExpressibleByArgument {
+    init?(argument: String) { try? self.init(parsing: argument) }
 }

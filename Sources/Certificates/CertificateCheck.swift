@@ -122,3 +122,8 @@ private final class PrivateKey {
 
     deinit { EVP_PKEY_free(pointer) }
 }
+
+extension CertificateCheck {
+    /// The linked OpenSSL ("OpenSSL 3.0.x …"), for `--version`.
+    package static var libraryVersion: String { String(cString: copenssl_version()) }
+}

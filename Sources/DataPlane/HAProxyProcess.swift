@@ -1,3 +1,4 @@
+package import Core
 import Foundation
 import Glibc
 
@@ -32,6 +33,7 @@ package final class HAProxyProcess: @unchecked Sendable {
     package let paths: Paths
     private let lock = NSLock()
     private let daemon: Supervisor
+    private let thread = DaemonThread(name: "haproxy")
     private var current: String?
 
     /// How many times the master was restarted after dying on its own.
@@ -59,9 +61,26 @@ package final class HAProxyProcess: @unchecked Sendable {
     /// PID of the master, when running.
     package var masterPID: Int32? { daemon.pid }
 
-    /// Validates and applies `text`; on any failure the running config keeps serving.
+    /// `applyBlocking` on the daemon's own thread.
     @discardableResult
-    package func apply(_ text: String) throws(ApplyError) -> Outcome {
+    package func apply(_ text: String) async throws(ApplyError) -> Outcome {
+        try await thread.run { () throws(DaemonError) in try self.applyBlocking(text) }
+    }
+
+    /// `updateServersBlocking` on the daemon's own thread.
+    package func updateServers(_ text: String, commands: [HAProxyRuntimeCommand]) async throws(ApplyError) -> [String] {
+        try await thread.run { () throws(DaemonError) in try self.updateServersBlocking(text, commands: commands) }
+    }
+
+    /// `drainBlocking` on the daemon's own thread.
+    package func drain() async {
+        _ = try? await thread.run { () throws(DaemonError) in self.drainBlocking() }
+    }
+
+    /// Validates and applies `text`; on any failure the running config keeps serving. Blocks
+    /// (the check, up to 5 s of reload confirmation): call it from a thread of its own.
+    @discardableResult
+    package func applyBlocking(_ text: String) throws(ApplyError) -> Outcome {
         lock.lock()
         defer { lock.unlock() }
         if text == current, daemon.pid != nil { return .unchanged }
@@ -91,7 +110,7 @@ package final class HAProxyProcess: @unchecked Sendable {
     /// Changes servers of the running workers through the Runtime API (no reload) and stores
     /// `text` (the same state) as the config file, so the next reload keeps it (DATAPLANE §1.3).
     /// Throws when any command fails: the caller then applies `text` with a reload instead.
-    package func updateServers(_ text: String, commands: [RuntimeCommand]) throws(ApplyError) -> [String] {
+    package func updateServersBlocking(_ text: String, commands: [HAProxyRuntimeCommand]) throws(ApplyError) -> [String] {
         lock.lock()
         defer { lock.unlock() }
         guard daemon.pid != nil, current != nil else { throw DaemonError(.notRunning, "haproxy is not running") }
@@ -116,48 +135,19 @@ package final class HAProxyProcess: @unchecked Sendable {
         return deferred
     }
 
-    /// One Runtime API command and the reply that means success.
-    package struct RuntimeCommand: Sendable, Equatable {
-        package let text: String
-        package let expect: String
-        package let expectEmpty: Bool
-        /// `del server` is refused while connections remain: the caller retries later.
-        package let mayDefer: Bool
-        package let server: String
-
-        /// `add server`, `enable server`, `enable health` for `backend/name`.
-        package static func add(backend: String, name: String, address: String, options: String) -> [RuntimeCommand] {
-            let s = "\(backend)/\(name)"
-            var out = [RuntimeCommand(text: "add server \(s) \(address) \(options)", expect: "New server registered", expectEmpty: false, mayDefer: false, server: s),
-                       RuntimeCommand(text: "enable server \(s)", expect: "", expectEmpty: true, mayDefer: false, server: s)]
-            if options.contains("check") {
-                out.append(RuntimeCommand(text: "enable health \(s)", expect: "", expectEmpty: true, mayDefer: false, server: s))
-            }
-            return out
-        }
-
-        /// Back from maintenance (a server whose delete was deferred and that is wanted again).
-        package static func ready(backend: String, name: String) -> [RuntimeCommand] {
-            [RuntimeCommand(text: "set server \(backend)/\(name) state ready", expect: "", expectEmpty: true, mayDefer: false, server: "\(backend)/\(name)")]
-        }
-
-        /// Maintenance (no new traffic) then `del server`; the delete may be deferred.
-        package static func remove(backend: String, name: String) -> [RuntimeCommand] {
-            let s = "\(backend)/\(name)"
-            return [RuntimeCommand(text: "set server \(s) state maint", expect: "", expectEmpty: true, mayDefer: false, server: s),
-                    RuntimeCommand(text: "del server \(s)", expect: "Server deleted", expectEmpty: false, mayDefer: true, server: s)]
-        }
-    }
-
     /// Graceful stop: SIGUSR1 to the master (soft stop: listeners close, established
     /// connections finish, bounded by `hard-stop-after`), then waits for it.
-    package func drain() {
+    package func drainBlocking() {
         lock.withLock { current = nil }
         daemon.stop(signal: SIGUSR1)
     }
 
     /// Stops the master and its workers (SIGTERM to the master's PID, which ends its workers).
-    package func stop() {
+    package func stop() async {
+        _ = try? await thread.run { () throws(DaemonError) in self.stopBlocking() }
+    }
+
+    package func stopBlocking() {
         lock.withLock { current = nil }
         daemon.stop()
     }

@@ -24,6 +24,7 @@ package final class KeepalivedProcess: @unchecked Sendable {
     private let lock = NSLock()
     private let daemon: Supervisor
     private let launcher: [String]
+    private let thread = DaemonThread(name: "keepalived")
     private var current: String?
 
     /// `cleanup` runs the moment keepalived dies on its own (remove its VIPs), before the restart.
@@ -54,8 +55,18 @@ package final class KeepalivedProcess: @unchecked Sendable {
             .compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
+    /// `applyBlocking` on the daemon's own thread.
+    package func apply(_ text: String) async throws(ApplyError) {
+        try await thread.run { () throws(DaemonError) in try self.applyBlocking(text) }
+    }
+
+    /// `stopBlocking` on the daemon's own thread.
+    package func stop() async {
+        _ = try? await thread.run { () throws(DaemonError) in self.stopBlocking() }
+    }
+
     /// Checks and applies `text` (start, or SIGHUP when running); unchanged text does nothing.
-    package func apply(_ text: String) throws(ApplyError) {
+    package func applyBlocking(_ text: String) throws(ApplyError) {
         lock.lock()
         defer { lock.unlock() }
         if text == current, daemon.pid != nil { return }
@@ -69,7 +80,7 @@ package final class KeepalivedProcess: @unchecked Sendable {
     }
 
     /// Graceful stop (SIGTERM: keepalived sends priority 0 and removes its VIPs itself).
-    package func stop() {
+    package func stopBlocking() {
         lock.withLock { current = nil }
         daemon.stop()
     }

@@ -21,6 +21,7 @@ package final class NginxProcess: @unchecked Sendable {
     private let lock = NSLock()
     private let daemon: Supervisor
     private let launcher: [String]
+    private let thread = DaemonThread(name: "nginx")
     private var current: String?
 
     package init(paths: Paths, launcher: [String] = []) {
@@ -34,9 +35,20 @@ package final class NginxProcess: @unchecked Sendable {
     package var restarts: Int { daemon.restarts }
     package var masterPID: Int32? { daemon.pid }
 
+    /// `applyBlocking` on the daemon's own thread.
+    @discardableResult
+    package func apply(_ text: String) async throws(ApplyError) -> Bool {
+        try await thread.run { () throws(DaemonError) in try self.applyBlocking(text) }
+    }
+
+    /// `stopBlocking` on the daemon's own thread.
+    package func stop(drain: Duration = .seconds(35)) async {
+        _ = try? await thread.run { () throws(DaemonError) in self.stopBlocking(drain: drain) }
+    }
+
     /// `true` when it started or reloaded, `false` when the text was unchanged.
     @discardableResult
-    package func apply(_ text: String) throws(ApplyError) -> Bool {
+    package func applyBlocking(_ text: String) throws(ApplyError) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         if text == current, daemon.pid != nil { return false }
@@ -52,7 +64,7 @@ package final class NginxProcess: @unchecked Sendable {
 
     /// SIGQUIT: graceful shutdown (workers finish their connections, bounded by the config's
     /// `worker_shutdown_timeout`); SIGTERM (fast) if it is still running after `drain`.
-    package func stop(drain: Duration = .seconds(35)) {
+    package func stopBlocking(drain: Duration = .seconds(35)) {
         lock.withLock { current = nil }
         daemon.stop(signal: SIGQUIT, escalate: drain)
     }

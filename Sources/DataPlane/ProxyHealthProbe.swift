@@ -4,15 +4,13 @@ import Foundation
 import Glibc
 
 /// Watches the local proxy's health endpoint (`GET /healthz` on 127.0.0.1) from a thread of its
-/// own — inside the node's network namespace when one is given — and mirrors the verdict into the
-/// file keepalived tracks (`track_file`, weight 0: "0" healthy, "1" fault). keepalived reads the
-/// file through inotify, so a dead proxy moves its VIPs within `fall × interval`, without a script
-/// run per second (scripts also need CAP_SETGID, which the DaemonSet does not grant).
+/// own — inside the node's network namespace when one is given — and reports the verdict (the
+/// actor mirrors it into keepalived's track file, `TrackFile`). keepalived reads the file through
+/// inotify, so a dead proxy moves its VIPs within `fall × interval`, without a script run per
+/// second (scripts also need CAP_SETGID, which the DaemonSet does not grant).
 package final class ProxyHealthProbe: @unchecked Sendable {
     package struct Settings: Sendable {
         package var port: UInt16
-        /// The track file keepalived reads.
-        package var file: String
         /// Network namespace (`/run/netns/<name>`) the proxy listens in; nil: this process's.
         package var namespace: String?
         package var interval: Duration = .milliseconds(200)
@@ -20,9 +18,8 @@ package final class ProxyHealthProbe: @unchecked Sendable {
         package var rise = 2
         package var fall = 2
 
-        package init(port: UInt16, file: String, namespace: String? = nil) {
+        package init(port: UInt16, namespace: String? = nil) {
             self.port = port
-            self.file = file
             self.namespace = namespace
         }
     }
@@ -46,10 +43,8 @@ package final class ProxyHealthProbe: @unchecked Sendable {
     /// The current verdict (nil before the first probe).
     package var healthy: Bool? { condition.withLock { tracker.healthy } }
 
-    /// Writes "fault" to the track file (nothing is healthy until a probe says so), then probes
-    /// every `interval` until `stop()`.
-    package func start() throws(DaemonError) {
-        try Self.write(settings.file, healthy: false)
+    /// Probes every `interval` until `stop()`.
+    package func start() {
         let t = Thread { [self] in
             if let ns = settings.namespace {
                 let fd = open("/run/netns/\(ns)", O_RDONLY)
@@ -103,10 +98,7 @@ package final class ProxyHealthProbe: @unchecked Sendable {
             let done = waiters
             waiters = []
             condition.unlock()
-            if let changed {
-                try? Self.write(settings.file, healthy: changed)
-                onChange(changed)
-            }
+            if let changed { onChange(changed) }
             for w in done { w.resume(returning: verdict) }
             condition.lock()
             let deadline = Date().addingTimeInterval(Double(settings.interval.components.attoseconds) / 1e18 + Double(settings.interval.components.seconds))

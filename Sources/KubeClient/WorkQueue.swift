@@ -1,20 +1,38 @@
+import DequeModule
+import HeapModule
+
 /// A deduplicating work queue (client-go's workqueue): a key queued twice is processed once; a
-/// key re-added while being processed is processed again after `done`; failures requeue with
-/// per-key exponential delay.
-package actor WorkQueue<Key: Hashable & Sendable> {
-    private var queue: [Key] = []
+/// key re-added while being processed is processed again after `done` (never by two workers at
+/// once); failures requeue with per-key exponential delay. Delayed adds wait in one heap served by
+/// one timer on the injected clock (not a task per add); the ready keys are a FIFO deque.
+package actor WorkQueue<Key: Hashable & Sendable, C: Clock> where C.Duration == Duration {
+    private struct Delayed: Comparable {
+        let due: C.Instant
+        let sequence: Int
+        let key: Key
+        static func < (a: Delayed, b: Delayed) -> Bool { a.due != b.due ? a.due < b.due : a.sequence < b.sequence }
+        static func == (a: Delayed, b: Delayed) -> Bool { a.due == b.due && a.sequence == b.sequence }
+    }
+
+    private var queue = Deque<Key>()
     private var queued = Set<Key>()
     private var processing = Set<Key>()
     private var dirty = Set<Key>()
     private var failures: [Key: Int] = [:]
-    private var waiters: [CheckedContinuation<Key?, Never>] = []
+    private var delayed = Heap<Delayed>()
+    private var sequence = 0
+    private var timer: Task<Void, Never>?
+    private var timerDue: C.Instant?
+    private var waiters = Deque<CheckedContinuation<Key?, Never>>()
     private var isShutDown = false
     private let baseDelay: Duration
     private let maxDelay: Duration
+    private let clock: C
 
-    package init(baseDelay: Duration = .milliseconds(50), maxDelay: Duration = .seconds(300)) {
+    package init(baseDelay: Duration = .milliseconds(50), maxDelay: Duration = .seconds(300), clock: C) {
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
+        self.clock = clock
     }
 
     /// Queues `key` unless it is already waiting.
@@ -22,24 +40,29 @@ package actor WorkQueue<Key: Hashable & Sendable> {
         guard !isShutDown else { return }
         if processing.contains(key) { dirty.insert(key); return }
         guard queued.insert(key).inserted else { return }
-        if !waiters.isEmpty { queued.remove(key); processing.insert(key); waiters.removeFirst().resume(returning: key); return }
+        if let waiter = waiters.popFirst() {
+            queued.remove(key)
+            processing.insert(key)
+            waiter.resume(returning: key)
+            return
+        }
         queue.append(key)
     }
 
-    /// Queues `key` after `delay`.
-    package nonisolated func add(_ key: Key, after delay: Duration) {
-        Task {
-            try? await Task.sleep(for: delay)
-            await self.add(key)
-        }
+    /// Queues `key` once `delay` has passed on the queue's clock.
+    package func add(_ key: Key, after delay: Duration) {
+        guard !isShutDown else { return }
+        guard delay > .zero else { add(key); return }
+        sequence += 1
+        delayed.insert(Delayed(due: clock.now.advanced(by: delay), sequence: sequence, key: key))
+        armTimer()
     }
 
     /// Requeues after a failure: 50 ms, 100 ms, 200 ms, … up to the cap.
     package func addRateLimited(_ key: Key) {
         let n = failures[key, default: 0]
         failures[key] = n + 1
-        let delay = min(maxDelay, baseDelay * (1 << min(n, 20)))
-        add(key, after: delay)
+        add(key, after: min(maxDelay, baseDelay * (1 << min(n, 20))))
     }
 
     /// How many times `key` failed since it last succeeded.
@@ -50,17 +73,13 @@ package actor WorkQueue<Key: Hashable & Sendable> {
 
     /// The next key to process; waits for one; nil after `shutDown`.
     package func next() async -> Key? {
-        if let key = popFirst() { return key }
+        if let key = queue.popFirst() {
+            queued.remove(key)
+            processing.insert(key)
+            return key
+        }
         if isShutDown { return nil }
         return await withCheckedContinuation { waiters.append($0) }
-    }
-
-    private func popFirst() -> Key? {
-        guard !queue.isEmpty else { return nil }
-        let key = queue.removeFirst()
-        queued.remove(key)
-        processing.insert(key)
-        return key
     }
 
     /// Marks `key` processed; if it was re-added meanwhile, it is queued again.
@@ -72,10 +91,44 @@ package actor WorkQueue<Key: Hashable & Sendable> {
     /// Wakes every waiter with nil and refuses new keys.
     package func shutDown() {
         isShutDown = true
+        timer?.cancel()
+        timer = nil
+        delayed = Heap()
         for w in waiters { w.resume(returning: nil) }
         waiters = []
     }
 
-    /// Keys waiting (not being processed).
+    /// Keys waiting (not being processed), and keys waiting for their delay.
     package var count: Int { queue.count }
+    package var delayedCount: Int { delayed.count }
+
+    /// One timer for the earliest delayed key; re-armed when an earlier one arrives.
+    private func armTimer() {
+        guard let first = delayed.min else { return }
+        if let due = timerDue, due <= first.due, timer != nil { return }
+        timer?.cancel()
+        timerDue = first.due
+        let clock = self.clock
+        timer = Task { [weak self] in
+            do { try await clock.sleep(until: first.due, tolerance: nil) } catch { return }
+            await self?.fire()
+        }
+    }
+
+    private func fire() {
+        timer = nil
+        timerDue = nil
+        let now = clock.now
+        while let first = delayed.min, first.due <= now {
+            delayed.removeMin()
+            add(first.key)
+        }
+        armTimer()
+    }
+}
+
+extension WorkQueue where C == ContinuousClock {
+    package init(baseDelay: Duration = .milliseconds(50), maxDelay: Duration = .seconds(300)) {
+        self.init(baseDelay: baseDelay, maxDelay: maxDelay, clock: ContinuousClock())
+    }
 }

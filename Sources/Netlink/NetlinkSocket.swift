@@ -139,3 +139,8 @@ package final class NetlinkSocket {
         return String(cString: buffer)
     }
 }
+
+extension NetlinkSocket {
+    /// The libnl the actor was built against ("libnl 3.7.0"), for `--version`.
+    package static var libraryVersion: String { String(cString: cnetlink_version()) }
+}

@@ -1,10 +1,7 @@
-import CCurl
 import Core
-import COpenSSL
+import KubeClient
 
-/// Versions of the C libraries this binary links (shown by `--version`).
+/// What `--version` prints: the release and the C libraries linked (through their wrappers).
 enum LinkedLibraries {
-    static var versionText: String {
-        "k8slb-watcher \(K8slbVersion.current) (\(String(cString: ccurl_version())); \(String(cString: copenssl_version())))"
-    }
+    static var versionText: String { "k8slb-watcher \(K8slbVersion.current) (\(KubeClient.transportVersion))" }
 }

@@ -4,6 +4,8 @@ import Foundation
 import KubeClient
 import Logging
 import Observability
+import ServiceLifecycle
+import UnixSignals
 
 /// `k8slb-watcher run`: campaign for leadership; while leading, run the controller.
 struct RunCommand: AsyncParsableCommand {
@@ -26,17 +28,17 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Name of the published assignments ConfigMap (shards are <name>-N).")
     var assignments = "assignments"
 
-    @Option(name: .customLong("node-selector"), help: "Label selector of the LB nodes (env NODE_SELECTOR).")
+    @Option(name: .customLong("node-selector"), help: "Label selector of the LB nodes (env NODE_SELECTOR; default \(WatcherSettings.defaultNodeSelector)).")
     var nodeSelector: String?
 
     @Option(name: .customLong("load-balancer-class"), help: "spec.loadBalancerClass to serve; default: Services without a class.")
     var loadBalancerClass: String?
 
     @Option(name: .customLong("status-mode"), help: "ip (Kubernetes 1.30+, with --ip-mode) or hostname (older clusters).")
-    var statusMode = "ip"
+    var statusMode: StatusModeFlag = .ip
 
     @Option(name: .customLong("ip-mode"), help: "status ipMode: Proxy for the haproxy/nginx backends, VIP for kubeproxy.")
-    var ipMode = "Proxy"
+    var ipMode: IPModeFlag = .proxy
 
     @Option(name: .customLong("hostname-suffix"), help: "DNS suffix in hostname mode: <ip-with-dashes>.<suffix>.")
     var hostnameSuffix = "k8slb.local"
@@ -60,85 +62,57 @@ struct RunCommand: AsyncParsableCommand {
     var metricsAddress = "0.0.0.0:9090"
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    var logLevel: LogLevel = .info
 
     func validate() throws {
-        guard ["ip", "hostname"].contains(statusMode) else { throw ValidationError("--status-mode must be ip or hostname") }
-        guard ["Proxy", "VIP"].contains(ipMode) else { throw ValidationError("--ip-mode must be Proxy or VIP") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
         guard renewDeadline < leaseDuration, retryPeriod < renewDeadline else {
             throw ValidationError("need retry-period < renew-deadline < lease-duration")
+        }
+        if let text = nodeSelector ?? ProcessInfo.processInfo.environment["NODE_SELECTOR"] {
+            do { _ = try LabelSelector(parsing: text) } catch { throw ValidationError("--node-selector: \(error)") }
         }
     }
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        K8slbLogHandler.bootstrap()
         var logger = Logger(label: "k8slb-watcher")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = logLevel.level
 
         var settings = WatcherSettings()
         settings.namespace = namespace
         settings.configMapName = configMap
         settings.configKey = configKey
         settings.assignmentsName = assignments
-        settings.nodeSelector = nodeSelector ?? env["NODE_SELECTOR"] ?? "type=loadBalancer"
+        if let text = nodeSelector ?? env["NODE_SELECTOR"] { settings.nodeSelector = try LabelSelector(parsing: text) }
         settings.loadBalancerClass = loadBalancerClass
-        settings.statusMode = statusMode == "hostname" ? .hostname(suffix: hostnameSuffix) : .ip(ipMode: ipMode)
+        settings.statusMode = statusMode == .hostname ? .hostname(suffix: hostnameSuffix) : .ip(ipMode: ipMode.rawValue)
 
         let cluster = try ClusterConfig.resolve(kubeconfig: kubeconfig)
         let client = KubeClient(config: cluster)
         let metrics = WatcherMetrics()
-        let state = LeadershipState()
-        let health = try await HealthServer.serve(address: metricsAddress, registry: metrics.registry) { state.ready }
-        var election = LeaderElector.Settings(namespace: namespace, name: lease,
-                                              identity: identity ?? env["POD_NAME"] ?? ProcessInfo.processInfo.hostName)
+        let readiness = Readiness()
+        var election = LeaderElection.Settings(namespace: namespace, name: lease,
+                                               identity: identity ?? env["POD_NAME"] ?? ProcessInfo.processInfo.hostName)
         election.leaseDuration = .seconds(leaseDuration)
         election.renewDeadline = .seconds(renewDeadline)
         election.retryPeriod = .seconds(retryPeriod)
-        let elector = LeaderElector(client: client, settings: election)
         logger.info("starting", metadata: ["identity": "\(election.identity)", "server": "\(cluster.server)"])
-        metrics.isLeader(false)
 
-        let log = logger, watcherSettings = settings
-        let main = Task {
-            await elector.run {
-                metrics.isLeader(true)
-                log.info("leading")
-                let controller = WatcherController(client: client, settings: watcherSettings, logger: log, metrics: metrics)
-                state.controller = controller
-                await controller.run()
-                state.controller = nil
-                metrics.isLeader(false)
-                log.info("stopped leading")
-            }
-        }
-        await SignalWaiter.waitForTermination()
-        logger.info("terminating: releasing the lease")
-        main.cancel()
-        await main.value
-        try? await health?.stop()
+        // Shut down in reverse order: the leader first (stop writing, then release the lease),
+        // the health endpoint last.
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: HealthService(address: metricsAddress, registry: metrics.registry, readiness: readiness), serviceName: "health"),
+                .init(service: LeaderService(client: client, election: election, settings: settings, logger: logger, metrics: metrics,
+                                             readiness: readiness),
+                      successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "leader"),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+        logger.info("stopped")
     }
 }
 
-/// Readiness as the health server sees it: a standby is ready; a leader once it has restored.
-final class LeadershipState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _controller: WatcherController?
-    private var _ready = true
-
-    var controller: WatcherController? {
-        get { lock.withLock { _controller } }
-        set {
-            lock.withLock { _controller = newValue; _ready = newValue == nil }
-            if let c = newValue {
-                Task {
-                    while await !c.isReady { try? await Task.sleep(for: .milliseconds(100)) }
-                    self.lock.withLock { if self._controller === c { self._ready = true } }
-                }
-            }
-        }
-    }
-
-    var ready: Bool { lock.withLock { _ready } }
-}
+extension LogLevel: ExpressibleByArgument {}

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Core
 
 /// Everything the watcher is told at start (flags/env), validated once and passed down.
@@ -10,12 +11,38 @@ struct WatcherSettings: Sendable {
     /// Base name of the published assignment ConfigMaps (`<name>`, `<name>-0`, …).
     var assignmentsName = "assignments"
     /// Label selector of the LB nodes.
-    var nodeSelector = "type=loadBalancer"
+    var nodeSelector = try! LabelSelector(parsing: WatcherSettings.defaultNodeSelector)
     /// `spec.loadBalancerClass` served; nil = Services without a class.
     var loadBalancerClass: String?
-    var statusMode: StatusMode = .ip(ipMode: "Proxy")
+    var statusMode: StatusMode = .ip(ipMode: IPModeFlag.proxy.rawValue)
     /// Delay that coalesces bursts of changes into one publish.
     var publishDelay: Duration = .milliseconds(50)
     /// Identity recorded in Events (`source.component`).
     var component = "k8slb-watcher"
+    /// Test seam: told when each publish starts and finishes.
+    var onPublish: (@Sendable (PublishPhase) -> Void)?
+
+    static let defaultNodeSelector = "type=loadBalancer"
+}
+
+enum PublishPhase: Sendable { case started, finished }
+
+/// `--status-mode`.
+enum StatusModeFlag: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// status.loadBalancer.ingress[].ip with ipMode (Kubernetes 1.30+).
+    case ip
+    /// A hostname `<ip-with-dashes>.<suffix>` (older clusters: no ipMode, so kube-proxy must not see an IP).
+    case hostname
+}
+
+/// `--ip-mode`.
+enum IPModeFlag: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// HAProxy/nginx terminate the traffic: kube-proxy must not capture the VIP.
+    case proxy = "Proxy"
+    /// kube-proxy forwards VIP traffic (the kubeproxy backend).
+    case vip = "VIP"
+}
+
+extension LabelSelector: ExpressibleByArgument {
+    init?(argument: String) { try? self.init(parsing: argument) }
 }

@@ -48,8 +48,8 @@ import TestSupport
         }
 
         func stop() {
-            for k in keepaliveds.values { k.stop() }
-            for p in proxies { p.stop() }
+            for k in keepaliveds.values { k.stopBlocking() }
+            for p in proxies { p.stopBlocking() }
             try? FileManager.default.removeItem(at: work)
         }
     }
@@ -103,7 +103,7 @@ import TestSupport
                 options.statsSocket = dir.appendingPathComponent("stats.sock").path
                 let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: dir.path), launcher: [ip, "netns", "exec", topo.ns(node)])
                 cluster.proxies.append(proxy)
-                try proxy.apply(HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config))
+                try proxy.applyBlocking(HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config))
                 let ns = topo.ns(node)
                 let ka = KeepalivedProcess(paths: .init(binary: keepalived, directory: dir.path), launcher: [ip, "netns", "exec", ns]) {
                     // What the actor does when keepalived dies: remove its VIPs at once.
@@ -111,7 +111,7 @@ import TestSupport
                 }
                 cluster.keepaliveds[node] = ka
                 let renderer = KeepalivedRenderer(options: .init(node: node, interfaces: [.default: try InterfaceName(parsing: "eth0"), v6: try InterfaceName(parsing: "eth0")]))
-                try ka.apply(renderer.render(doc, config: config).text)
+                try ka.applyBlocking(renderer.render(doc, config: config).text)
             }
         }
         var stable = 0

@@ -47,7 +47,7 @@ import TestSupport
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: dir.path), launcher: [ip, "netns", "exec", topo.ns("lb")])
-        defer { proxy.stop() }
+        defer { proxy.stopBlocking() }
 
         func get() throws -> String {
             try topo.exec("cl", [curl, "-s", "--max-time", "2", "http://192.0.2.50/"]).output
@@ -61,18 +61,18 @@ import TestSupport
         #expect(ready, "backend did not come up")
 
         let one = try Self.config(servers: [("192.0.2.21", 8080)])
-        #expect(try proxy.apply(one) == .started)
+        #expect(try proxy.applyBlocking(one) == .started)
         #expect(try get() == "backend-one\n")
-        #expect(try proxy.apply(one) == .unchanged, "same config: no write, no reload")
+        #expect(try proxy.applyBlocking(one) == .unchanged, "same config: no write, no reload")
 
         let both = try Self.config(servers: [("192.0.2.21", 8080), ("192.0.2.22", 8080)])
-        guard case .reloaded = try proxy.apply(both) else { Issue.record("expected a reload"); return }
+        guard case .reloaded = try proxy.applyBlocking(both) else { Issue.record("expected a reload"); return }
         var seen = Set<String>()
         for _ in 0..<10 { seen.insert(try get()) }
         #expect(seen == ["backend-one\n", "backend-two\n"])
 
         // A config haproxy rejects is refused before it touches anything; the old one serves.
-        #expect(throws: HAProxyProcess.ApplyError.self) { try proxy.apply(try Self.config(servers: [("192.0.2.21", 8080)], raw: ["no-such-directive 1"])) }
+        #expect(throws: HAProxyProcess.ApplyError.self) { try proxy.applyBlocking(try Self.config(servers: [("192.0.2.21", 8080)], raw: ["no-such-directive 1"])) }
         #expect(try get().hasPrefix("backend-"))
 
         // Hitless: a client loop while reloading 8 times.
@@ -85,7 +85,7 @@ import TestSupport
         try client.run()
         for i in 0..<8 {
             usleep(150_000)
-            _ = try proxy.apply(i % 2 == 0 ? one : both)
+            _ = try proxy.applyBlocking(i % 2 == 0 ? one : both)
         }
         client.waitUntilExit()
         let counts = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -111,9 +111,9 @@ import TestSupport
         try "backend-one\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
         try topo.spawn("be", [python, "-m", "http.server", "8080", "--bind", "192.0.2.21", "--directory", work.path])
         let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: work.path), launcher: [ip, "netns", "exec", topo.ns("lb")])
-        defer { proxy.stop() }
+        defer { proxy.stopBlocking() }
         let startClock = ContinuousClock.now
-        #expect(try proxy.apply(try Self.config(servers: [("192.0.2.21", 8080)])) == .started)
+        #expect(try proxy.applyBlocking(try Self.config(servers: [("192.0.2.21", 8080)])) == .started)
         print("timeline: cold start took \(ContinuousClock.now - startClock)")
         func ok() -> Bool { (try? topo.exec("cl", [curl, "-s", "--max-time", "0.5", "http://192.0.2.50/"]).output) == "backend-one\n" }
         var up = false

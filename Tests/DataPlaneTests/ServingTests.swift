@@ -63,8 +63,8 @@ import TestSupport
         options.poolsWithCertificates = [.default]
         options.statsSocket = "\(d)/stats.sock"
         let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: d), launcher: [ip, "netns", "exec", topo.ns("lb")])
-        defer { proxy.stop() }
-        #expect(try proxy.apply(HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config)) == .started)
+        defer { proxy.stopBlocking() }
+        #expect(try proxy.applyBlocking(HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config)) == .started)
 
         func get(_ args: [String]) -> String { (try? topo.exec("cl", [curl, "-s", "--max-time", "2"] + args).output) ?? "" }
         var up = false

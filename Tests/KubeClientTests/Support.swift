@@ -21,16 +21,6 @@ func withServer<R>(windowSize: Int = 1000, bookmarkInterval: Duration = .seconds
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(_ timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return await condition()
-}
-
 func lbService(_ name: String, namespace: String = "default", port: Int = 80, labels: [String: String]? = nil) -> Service {
     Service(metadata: ObjectMeta(name: name, namespace: namespace, labels: labels),
             spec: .init(type: "LoadBalancer", ports: [.init(name: "http", port: port, targetPort: .int(8080))], selector: ["app": name]))

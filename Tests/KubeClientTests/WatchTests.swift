@@ -132,7 +132,7 @@ import TestAPIServer
 
 @Suite struct WorkQueueTests {
     @Test func deduplicatesAndRequeuesDirtyKeys() async {
-        let q = WorkQueue<String>()
+        let q = WorkQueue<String, ContinuousClock>()
         await q.add("a"); await q.add("b"); await q.add("a")
         #expect(await q.count == 2)
         let first = await q.next()
@@ -146,7 +146,7 @@ import TestAPIServer
     }
 
     @Test func rateLimitedRequeueGrowsAndForgetResets() async {
-        let q = WorkQueue<String>(baseDelay: .milliseconds(10))
+        let q = WorkQueue<String, ContinuousClock>(baseDelay: .milliseconds(10))
         await q.addRateLimited("k")  // after 10 ms
         #expect(await q.failureCount("k") == 1)
         #expect(await q.next() == "k")
@@ -159,5 +159,27 @@ import TestAPIServer
         #expect(await q.failureCount("k") == 0)
         await q.shutDown()
         #expect(await q.next() == nil)
+    }
+
+    /// Delayed adds wait in one heap on the queue's clock: nothing is due until the clock passes
+    /// it, keys come out in due order, and one timer serves them all.
+    @Test func delayedAddsFollowTheClockInDueOrder() async {
+        let clock = ManualClock()
+        let q = WorkQueue<String, ManualClock>(clock: clock)
+        await q.add("late", after: .seconds(5))
+        await q.add("soon", after: .seconds(1))
+        await q.add("middle", after: .seconds(3))
+        let waiting = await q.delayedCount
+        #expect(await q.count == 0 && waiting == 3)
+        #expect(await eventually { clock.sleeping == 1 }, "one timer for all delayed keys")
+        clock.advance(by: .seconds(1))
+        #expect(await eventually { await q.count == 1 })
+        #expect(await q.next() == "soon")
+        clock.advance(by: .seconds(4))
+        #expect(await eventually { await q.count == 2 })
+        #expect(await q.next() == "middle")
+        #expect(await q.next() == "late")
+        #expect(await q.delayedCount == 0)
+        await q.shutDown()
     }
 }

@@ -66,15 +66,6 @@ struct Cluster {
     }
 }
 
-func eventually(_ timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if (try? await condition()) == true { return true }
-        try? await Task.sleep(for: .milliseconds(200))
-    }
-    return (try? await condition()) == true
-}
-
 let basicConfig = #"""
 {"pools": {
   "default": {"network": "192.0.2.0/24", "range": "192.0.2.10-192.0.2.12"},

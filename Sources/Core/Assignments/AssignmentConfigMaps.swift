@@ -15,6 +15,19 @@ package struct AssignmentConfigMaps: Sendable, Hashable {
     /// nothing is published yet; throws `ShardError.digestMismatch` while a publish is half done
     /// (the reader keeps what it had and reads again on the next change).
     package func read(_ data: (String) async throws -> [String: String]?) async throws -> AssignmentDocument? {
+        try await readPublished(data)?.document
+    }
+
+    /// A consistent published set: the document and what the store holds (for the next plan).
+    package struct Published: Sendable, Equatable {
+        package let document: AssignmentDocument
+        /// Digest of each stored shard, by shard number.
+        package let shardDigests: [Int: String]
+        package let indexBytes: [UInt8]
+    }
+
+    /// As `read`, with the stored digests and index (what a writer compares the next publish to).
+    package func readPublished(_ data: (String) async throws -> [String: String]?) async throws -> Published? {
         guard let indexText = try await data(base)?[Self.indexKey] else { return nil }
         let index = Array(indexText.utf8)
         let count = try AssignmentShards.shardCount(index: index)
@@ -24,7 +37,9 @@ package struct AssignmentConfigMaps: Sendable, Hashable {
             guard let text = try await data(shardName(i))?[Self.shardKey] else { throw AssignmentShards.ShardError.digestMismatch(shard: i) }
             shards.append(Array(text.utf8))
         }
-        return try AssignmentShards.decode(index: index, shards: shards)
+        let document = try AssignmentShards.decode(index: index, shards: shards)
+        let digests = Dictionary(uniqueKeysWithValues: shards.enumerated().map { ($0.offset, AssignmentShards.digest($0.element)) })
+        return Published(document: document, shardDigests: digests, indexBytes: index)
     }
 
     /// One ConfigMap write: `name` gets `data = [key: text]`.

@@ -1,0 +1,36 @@
+import Core
+import Foundation
+import Logging
+
+extension ActorController {
+    /// Pools with a TLS port whose certificate is usable; a bad one turns TLS off for that pool
+    /// only (Event on its Services, metric), and every other pool keeps updating.
+    func checkCertificates(_ config: UserConfig, _ document: AssignmentDocument) async -> Set<PoolName> {
+        guard settings.backend != .kubeproxy else { return [] }
+        var needs: [PoolName: [ServiceKey]] = [:]
+        for vip in document.vips {
+            for entry in vip.services where entry.ports.contains(where: { PortPolicy.resolve(entry, $0).terminateTLS }) {
+                needs[vip.pool, default: []].append(entry.key)
+            }
+        }
+        var ok = Set<PoolName>()
+        for (pool, services) in needs.sorted(by: { $0.key < $1.key }) {
+            if let problem = await dataPlane.checkCertificate(pool: pool) {
+                metrics.certificateProblem(pool: pool, true)
+                let message = "certificate for pool \(pool) unusable, TLS termination off for this pool: \(problem)"
+                if certificateProblems[pool] != message {
+                    certificateProblems[pool] = message
+                    logger.error("certificate problem", metadata: ["pool": "\(pool)", "problem": "\(problem)"])
+                    for key in Set(services).sorted() { await event(key, .certificateInvalid, message) }
+                }
+            } else {
+                ok.insert(pool)
+                metrics.certificateProblem(pool: pool, false)
+                if certificateProblems.removeValue(forKey: pool) != nil {
+                    logger.info("certificate usable again; TLS back on", metadata: ["pool": "\(pool)"])
+                }
+            }
+        }
+        return ok
+    }
+}

@@ -1,0 +1,26 @@
+import Logging
+import Observability
+import ServiceLifecycle
+
+/// Runs the controller until graceful shutdown, then shuts the node down in order: the sync loop
+/// stops (a sync in progress completes), keepalived stops first (priority 0: a backup takes the
+/// VIPs over at once), VIPs bound here are removed, then the proxy drains its connections.
+struct ActorService: ServiceLifecycle.Service {
+    let controller: ActorController
+    let dataPlane: any NodeDataPlane
+    let readiness: Readiness
+    let logger: Logger
+
+    func run() async throws {
+        let controller = self.controller
+        await withGracefulShutdownHandler {
+            await controller.run()
+        } onGracefulShutdown: {
+            controller.stop()
+        }
+        logger.info("terminating: releasing VIPs, then draining the proxy")
+        readiness.isReady = false
+        await dataPlane.shutdown()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,220 @@
+import Certificates
+import Core
+import DataPlane
+import Foundation
+import Logging
+import Netlink
+import Synchronization
+
+/// The node's real data plane: HAProxy or nginx and keepalived as supervised children, netlink
+/// on its own thread, the proxy health probe and keepalived's track file. Every blocking call runs
+/// on a thread of its own (each daemon's `DaemonThread`, the netlink thread, the probe's thread),
+/// never on the cooperative pool. Called from the controller's one sync loop.
+actor LocalDataPlane: NodeDataPlane {
+    private let settings: ActorSettings
+    private let logger: Logger
+    private let netlink: NetlinkWorker
+    private let haproxy: HAProxyProcess?
+    private let nginx: NginxProcess?
+    private let keepalived: KeepalivedProcess
+    private let probe: ProxyHealthProbe?
+    private let trackFile: TrackFile?
+    private let files = DaemonThread(name: "certificates")
+    /// The pools' networks, shared with keepalived's exit handler (which runs off the actor).
+    private let poolNetworks = SharedNetworks()
+    /// What the running HAProxy has, for the Runtime API decision.
+    private var lastHAProxy: HAProxyRenderer.Rendered?
+    /// Servers put in maintenance whose `del server` was refused (connections left): retried.
+    private var pendingDeletes: Set<String> = []
+    /// VIPs this node bound itself (pools without VRRP), by interface.
+    private var bound: [IPAddress: InterfaceName] = [:]
+
+    init(settings: ActorSettings, logger: Logger, netlink: NetlinkWorker) {
+        self.settings = settings
+        self.logger = logger
+        self.netlink = netlink
+        let launcher = settings.networkNamespace.map { [settings.ipBinary, "netns", "exec", $0] } ?? []
+        switch settings.backend {
+        case .haproxy:
+            haproxy = HAProxyProcess(paths: .init(binary: settings.haproxyBinary, directory: settings.runDirectory), launcher: launcher)
+            nginx = nil
+        case .nginx:
+            haproxy = nil
+            nginx = NginxProcess(paths: .init(binary: settings.nginxBinary, directory: settings.runDirectory), launcher: launcher)
+        case .kubeproxy:
+            haproxy = nil
+            nginx = nil
+        }
+        let networks = poolNetworks
+        let log = logger
+        keepalived = KeepalivedProcess(paths: .init(binary: settings.keepalivedBinary, directory: settings.runDirectory), launcher: launcher) {
+            // keepalived died on its own: its VIPs must go now (a backup is taking them over).
+            // VIPs this actor binds itself (no VRRP) are re-added by the next sync.
+            Self.removeStale(netlink, networks: networks.value, logger: log)
+        }
+        do {
+            trackFile = try TrackFile(path: settings.trackFile, proxyHealthy: settings.backend == .kubeproxy)
+        } catch {
+            logger.error("cannot write keepalived's track file; keepalived keeps this node's VIPs in FAULT", metadata: ["error": "\(error)"])
+            trackFile = nil
+        }
+        if settings.backend == .kubeproxy {
+            probe = nil
+        } else {
+            let track = trackFile
+            let p = ProxyHealthProbe(settings: .init(port: settings.proxyHealthPort, namespace: settings.networkNamespace)) { ok in
+                track?.set(proxyHealthy: ok)
+                if ok { log.info("proxy healthy") } else { log.warning("proxy health check failing; keepalived hands this node's VIPs over") }
+            }
+            p.start()
+            probe = p
+        }
+    }
+
+    // MARK: certificates and interfaces
+
+    func checkCertificate(pool: PoolName) async -> String? {
+        let base = "\(settings.certDirectory)/\(pool.rawValue)"
+        let nginx = settings.backend == .nginx
+        return try? await files.run { () throws(DaemonError) -> String? in
+            let result = nginx ? CertificateCheck.pair(certificate: base + ".pem", key: base + ".key") : CertificateCheck.bundle(at: base + ".pem")
+            switch result {
+            case .success: return nil
+            case .failure(let problem): return "\(problem)"
+            }
+        }
+    }
+
+    func routeInterface(for address: IPAddress) async -> InterfaceName? {
+        guard let name = try? await netlink.run({ sock in try sock.routeInterface(for: address) }) else { return nil }
+        return try? InterfaceName(parsing: name)
+    }
+
+    // MARK: addresses
+
+    func setPoolNetworks(_ networks: [IPRange]) async { poolNetworks.value = networks }
+
+    func removeStaleVIPs() async {
+        let worker = netlink, networks = poolNetworks.value, log = logger
+        _ = try? await files.run { () throws(DaemonError) in Self.removeStale(worker, networks: networks, logger: log) }
+    }
+
+    /// Removes /32 and /128 addresses inside `networks` (start-up: a previous run may have left
+    /// them; keepalived died: its VIPs must go before a backup takes them over).
+    nonisolated static func removeStale(_ netlink: NetlinkWorker, networks: [IPRange], logger: Logger) {
+        guard !networks.isEmpty else { return }
+        do {
+            let removed: [String] = try netlink.runBlocking { sock in
+                var out: [String] = []
+                for a in try sock.addresses() where a.prefixLength == a.address.family.bitWidth
+                    && networks.contains(where: { $0.contains(a.address) }) {
+                    try sock.remove(a.address, interface: a.interface)
+                    out.append("\(a.address)")
+                }
+                return out
+            }
+            if !removed.isEmpty { logger.warning("removed VIPs left without VRRP", metadata: ["vips": "\(removed)"]) }
+        } catch {
+            logger.error("cannot clean up VIPs", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func bind(_ wanted: [IPAddress: InterfaceName]) async -> [String] {
+        var failures: [String] = []
+        for (address, iface) in bound.sorted(by: { $0.key < $1.key }) where wanted[address] != iface {
+            do {
+                try await netlink.run { try $0.remove(address, interface: iface.rawValue) }
+                bound[address] = nil
+            } catch { failures.append("cannot remove VIP \(address): \(error)") }
+        }
+        for (address, iface) in wanted.sorted(by: { $0.key < $1.key }) where bound[address] != iface {
+            do {
+                try await netlink.run { try $0.add(address, interface: iface.rawValue) }
+                bound[address] = iface
+                logger.info("VIP bound (no VRRP for this pool)", metadata: ["vip": "\(address)", "interface": "\(iface)"])
+            } catch { failures.append("cannot bind VIP \(address): \(error)") }
+        }
+        return failures
+    }
+
+    func addresses() async -> Set<IPAddress>? {
+        guard let present = try? await netlink.run({ sock in try sock.addresses().map(\.address) }) else { return nil }
+        return Set(present)
+    }
+
+    func monitorAddresses(_ onChange: @escaping @Sendable () -> Void) async {
+        netlink.monitorAddresses(namespace: settings.networkNamespace, onChange: onChange)
+    }
+
+    // MARK: proxy and keepalived
+
+    func applyProxy(_ proxy: NodePlan.Proxy) async -> ProxyOutcome {
+        switch proxy {
+        case .none: return .none
+        case .nginx(let text):
+            guard let nginx else { return .none }
+            do { return try await nginx.apply(text) ? .reloaded : .unchanged } catch { return .failed(error) }
+        case .haproxy(let rendered):
+            guard let haproxy else { return .none }
+            if let last = lastHAProxy, haproxy.masterPID != nil {
+                if last.text == rendered.text && pendingDeletes.isEmpty { return .unchanged }
+                if let commands = HAProxyRuntimePlan.commands(from: last, to: rendered, pendingDeletes: pendingDeletes) {
+                    do {
+                        let deferred = try await haproxy.updateServers(rendered.text, commands: commands)
+                        pendingDeletes = Set(deferred)
+                        lastHAProxy = rendered
+                        return .runtime(commands: commands.count, deferred: deferred.count)
+                    } catch {
+                        logger.warning("Runtime API update failed; reloading instead", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            do {
+                let outcome = try await haproxy.apply(rendered.text)
+                lastHAProxy = rendered
+                pendingDeletes = []
+                switch outcome {
+                case .unchanged: return .unchanged
+                case .started: return .started
+                case .reloaded: return .reloaded
+                }
+            } catch {
+                return .failed(error)
+            }
+        }
+    }
+
+    func probeProxy() async { _ = await probe?.probeNow() }
+
+    func setEligible(_ eligible: Bool) async { trackFile?.set(eligible: eligible) }
+
+    func applyKeepalived(_ text: String) async throws(DaemonError) {
+        try await keepalived.apply(text)
+    }
+
+    func restarts() async -> [String: Int] {
+        var out = ["keepalived": keepalived.restarts]
+        if let haproxy { out["haproxy"] = haproxy.restarts }
+        if let nginx { out["nginx"] = nginx.restarts }
+        return out
+    }
+
+    // MARK: shutdown
+
+    func shutdown() async {
+        await keepalived.stop()
+        _ = await bind([:])
+        probe?.stop()
+        await haproxy?.drain()
+        await nginx?.stop(drain: .seconds(settings.drainSeconds + 5))
+    }
+}
+
+/// A value shared with callbacks that run outside the actor (keepalived's exit handler).
+final class SharedNetworks: Sendable {
+    private let storage = Mutex<[IPRange]>([])
+    var value: [IPRange] {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}

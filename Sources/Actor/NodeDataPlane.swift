@@ -1,0 +1,58 @@
+import Core
+import DataPlane
+
+/// Everything the actor does to its node — certificates, interfaces, addresses, the proxy,
+/// keepalived, the track file — behind one seam: the controller decides (from a pure `NodePlan`),
+/// this applies. The real one is `LocalDataPlane`; tests use a recording fake.
+protocol NodeDataPlane: Sendable {
+    /// nil when `pool`'s certificate is usable, else what is wrong with it.
+    func checkCertificate(pool: PoolName) async -> String?
+    /// The interface whose route covers `address` (pools without an `interface`).
+    func routeInterface(for address: IPAddress) async -> InterfaceName?
+    /// The pools' networks: stale VIPs inside them are removed at start and when keepalived dies.
+    func setPoolNetworks(_ networks: [IPRange]) async
+    /// Start-up: /32 and /128 addresses inside the pools left by an earlier run.
+    func removeStaleVIPs() async
+    /// Applies the proxy part of the plan: Runtime API when only servers changed, else a
+    /// validated reload; a refused config leaves the running one serving.
+    func applyProxy(_ proxy: NodePlan.Proxy) async -> ProxyOutcome
+    /// Probes the proxy now (so keepalived starts or reloads with a current verdict).
+    func probeProxy() async
+    /// Whether this node may hold VIPs (its track file says FAULT otherwise).
+    func setEligible(_ eligible: Bool) async
+    /// Checks and applies keepalived's config (start or SIGHUP).
+    func applyKeepalived(_ text: String) async throws(DaemonError)
+    /// Binds exactly `wanted` (VIPs without VRRP) and removes what this node bound before and
+    /// no longer wants; returns the failures.
+    func bind(_ wanted: [IPAddress: InterfaceName]) async -> [String]
+    /// The addresses on the node now (nil when they cannot be read).
+    func addresses() async -> Set<IPAddress>?
+    /// Calls `onChange` whenever an address is added or removed on the node.
+    func monitorAddresses(_ onChange: @escaping @Sendable () -> Void) async
+    /// Daemon restarts after dying on their own, by daemon.
+    func restarts() async -> [String: Int]
+    /// SIGTERM: keepalived first (priority 0: a backup takes over at once), VIPs bound here
+    /// removed, then the proxy drains.
+    func shutdown() async
+}
+
+/// What applying the proxy did.
+enum ProxyOutcome: Sendable, Equatable {
+    case unchanged
+    case started
+    case reloaded
+    /// Servers changed through the Runtime API; `deferred` deletes wait for connections to end.
+    case runtime(commands: Int, deferred: Int)
+    /// Refused (check, reload, write): the running config keeps serving.
+    case failed(DaemonError)
+    /// No proxy (kubeproxy backend).
+    case none
+
+    /// The proxy has a config applied (ready to serve).
+    var applied: Bool {
+        switch self {
+        case .failed: false
+        default: true
+        }
+    }
+}

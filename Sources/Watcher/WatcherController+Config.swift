@@ -1,0 +1,68 @@
+import Core
+import Foundation
+import KubeClient
+import Logging
+
+/// The user config and the LB node list.
+extension WatcherController {
+    /// Loads the config ConfigMap; an invalid edit keeps the last good config (Event, metric).
+    func reloadConfig() async {
+        let name = "\(settings.namespace)/\(settings.configMapName)"
+        guard let cm = await configMaps.get(name), let text = cm.data?[settings.configKey] else {
+            if config == nil {
+                logger.warning("no config yet", metadata: ["configmap": "\(name)", "key": "\(settings.configKey)"])
+            }
+            return
+        }
+        guard text != lastConfigText else { return }
+        do {
+            let validated = try UserConfig.parse(text)
+            lastConfigText = text
+            await apply(validated.config)
+            metrics.configStale(false)
+            reported[name] = nil
+            if !validated.warnings.isEmpty {
+                await eventOn(configMap: cm, .configWarning, validated.warnings.map(\.description).joined(separator: "; "))
+            }
+            logger.info("config loaded", metadata: ["pools": "\(validated.config.pools.map(\.name.rawValue))"])
+        } catch {
+            metrics.configStale(true)
+            let message = "invalid config, keeping the last good one: " + error.errors.prefix(20).map(\.description).joined(separator: "; ")
+            logger.error("invalid config", metadata: ["configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
+            if reported[name] != message {
+                reported[name] = message
+                await eventOn(configMap: cm, .invalidConfig, message)
+            }
+        }
+    }
+
+    /// A new config: when the pools changed, every Service is reconciled again.
+    private func apply(_ new: UserConfig) async {
+        let poolsChanged = config?.pools != new.pools
+        config = new
+        guard poolsChanged else { return }
+        let orphans = allocator.reconfigure(pools: new.pools)
+        for orphan in orphans { logger.warning("assignment outside its pool", metadata: ["detail": "\(orphan)"]) }
+        metrics.poolUsage(allocator.usage)
+        schedulePublish()
+        for svc in await services.list() { await queue.add(.service(svc.serviceKey)) }
+        for orphan in orphans {
+            for key in orphan.services {
+                if let svc = await services.get(key.description) { await report(svc, .ipOutsidePool, orphan.description, key: "orphan/\(key)") }
+            }
+        }
+    }
+
+    /// The eligible LB nodes: the selector's, minus those labelled
+    /// node.kubernetes.io/exclude-from-external-load-balancers.
+    func refreshNodes(publish: Bool = true) async {
+        let selector = settings.nodeSelector
+        let now = await nodeInformer.list()
+            .filter { NodeEligibility.eligible(labels: $0.metadata.labels ?? [:], selector: selector) }
+            .compactMap(\.metadata.name).sorted()
+        if now != nodes {
+            nodes = now
+            if publish { schedulePublish() }
+        }
+    }
+}

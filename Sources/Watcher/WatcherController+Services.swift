@@ -1,0 +1,105 @@
+import Core
+import Foundation
+import KubeClient
+import Logging
+
+/// Reconciling one Service: allocate (or release), publish what changed, write the status.
+extension WatcherController {
+    func reconcile(_ key: ServiceKey) async throws {
+        guard let svc = await services.get(key.description) else {
+            release(key)
+            return
+        }
+        switch ServicePlan.make(ServiceInput(svc), servedClass: settings.loadBalancerClass) {
+        case .notOurs:
+            let held = allocator.addresses(of: key)
+            release(key)
+            if !held.isEmpty {
+                await event(svc, .ipReleased,
+                            "Released IP \(held.map(\.address.description).joined(separator: ", ")): no longer a LoadBalancer Service handled by k8slb")
+            }
+            if !svc.ingressPairs.isEmpty && (!held.isEmpty || hasOurIngress(svc)) { try await writeStatus(svc, []) }
+        case .invalid(let problems):
+            metrics.failed(reason: EventReason.invalidService.rawValue)
+            await report(svc, .invalidService, problems.joined(separator: "; "))
+        case .serve(let request, let entry, let warnings):
+            if !warnings.isEmpty { await report(svc, .unknownAnnotation, warnings.joined(separator: "; "), key: "warn/\(key)") }
+            guard config != nil else {
+                await report(svc, .allocationFailed, "no k8slb config loaded yet (ConfigMap \(settings.namespace)/\(settings.configMapName))")
+                pending.insert(key)
+                return
+            }
+            let before = allocator.addresses(of: key)
+            let assigned: [AddressAssignment]
+            do {
+                assigned = try allocator.assign(request)
+            } catch {
+                pending.insert(key)
+                metrics.failed(reason: error.reason)
+                await report(svc, .allocationFailed, error.description)
+                return
+            }
+            pending.remove(key)
+            reported[key.description] = nil
+            if entries[key] != entry {
+                entries[key] = entry
+                schedulePublish()
+            }
+            if before != assigned {
+                metrics.allocated()
+                schedulePublish()
+                if !Set(before.map(\.address)).subtracting(assigned.map(\.address)).isEmpty { requeuePending() }
+                await event(svc, .ipAllocated,
+                            "Assigned IP " + assigned.map { "\($0.address) from pool \($0.pool)" }.joined(separator: ", "))
+            }
+            metrics.poolUsage(allocator.usage)
+            let addresses = assigned.map(\.address)
+            if settings.statusMode.addresses(fromIngress: svc.ingressPairs).sorted() != addresses.sorted()
+                || !ingressMatches(svc, addresses) {
+                try await writeStatus(svc, addresses)
+            }
+        }
+    }
+
+    func release(_ key: ServiceKey) {
+        let held = allocator.addresses(of: key)
+        let freed = allocator.release(key)
+        pending.remove(key)
+        reported[key.description] = nil
+        if entries.removeValue(forKey: key) != nil || !held.isEmpty { schedulePublish() }
+        if !freed.isEmpty { metrics.poolUsage(allocator.usage) }
+        // A whole address, or ports on a shared one, may now be free for a waiting Service.
+        if !held.isEmpty { requeuePending() }
+    }
+
+    /// Something was freed: every waiting Service gets another try.
+    func requeuePending() {
+        let keys = pending
+        let queue = self.queue
+        Task { for key in keys.sorted() { await queue.add(.service(key)) } }
+    }
+
+    func ingressMatches(_ svc: ServiceSummary, _ addresses: [IPAddress]) -> Bool {
+        let want = settings.statusMode.ingress(for: addresses)
+        let have = svc.status?.loadBalancer?.ingress ?? []
+        return want.count == have.count && zip(want, have).allSatisfy { $0.ip == $1.ip && $0.hostname == $1.hostname && $0.ipMode == $1.ipMode }
+    }
+
+    func hasOurIngress(_ svc: ServiceSummary) -> Bool {
+        guard let config else { return false }
+        return settings.statusMode.addresses(fromIngress: svc.ingressPairs).contains { a in config.pools.contains { $0.network.contains(a) } }
+    }
+
+    func writeStatus(_ svc: ServiceSummary, _ addresses: [IPAddress]) async throws {
+        let ingress = settings.statusMode.ingress(for: addresses).map { Service.Ingress(ip: $0.ip, hostname: $0.hostname, ipMode: $0.ipMode) }
+        struct Body: Encodable { let status: Service.Status }
+        let body = try KubeClient.PatchBody(Body(status: Service.Status(loadBalancer: .init(ingress: ingress))))
+        do {
+            _ = try await client.patch(Service.self, namespace: svc.metadata.namespace, name: svc.metadata.name ?? "", body, subresource: "status")
+        } catch let e as KubeAPIError where e.isNotFound {
+            // Deleted meanwhile: the delete event releases it.
+        }
+    }
+
+    // MARK: config and nodes
+}

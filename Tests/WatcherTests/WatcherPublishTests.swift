@@ -1,0 +1,82 @@
+import Core
+import Foundation
+import KubeClient
+import Synchronization
+import Testing
+import TestAPIServer
+@testable import Watcher
+
+/// Publishing is one loop: a change during a publish leads to exactly one more publish, never a
+/// second one at the same time, and what ends up published is the newest state.
+@Suite(.serialized) struct WatcherPublishTests {
+    final class PublishCounter: Sendable {
+        private let state = Mutex((inFlight: 0, max: 0, total: 0))
+        func record(_ phase: PublishPhase) {
+            state.withLock { s in
+                switch phase {
+                case .started: s.inFlight += 1; s.max = max(s.max, s.inFlight); s.total += 1
+                case .finished: s.inFlight -= 1
+                }
+            }
+        }
+        var maxInFlight: Int { state.withLock { $0.max } }
+        var total: Int { state.withLock { $0.total } }
+    }
+
+    @Test func publishesNeverOverlapAndTheLastOneHoldsEveryService() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.writeConfig(basicConfig)
+        // Slow API writes: each publish takes long enough for changes to arrive during it.
+        cluster.server.setLatency(.milliseconds(15))
+        let counter = PublishCounter()
+        var settings = WatcherSettings()
+        settings.onPublish = { counter.record($0) }
+        let (run, _) = cluster.runController(settings)
+        defer { run.cancel() }
+        for burst in 0..<6 {
+            for i in 0..<10 { _ = try await cluster.client.create(cluster.service("s\(burst)-\(i)", pool: "big")) }
+            try await Task.sleep(for: .milliseconds(40))
+        }
+        let layout = AssignmentConfigMaps(base: "assignments")
+        let client = cluster.client
+        func published() async throws -> Set<ServiceKey> {
+            let doc = try await layout.read { name in try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: name).data }
+            return Set((doc?.vips ?? []).flatMap { $0.services.map(\.key) })
+        }
+        #expect(await eventually(.seconds(60)) { try await published().count == 60 })
+        try await Task.sleep(for: .milliseconds(500))
+        print("watcher publish: \(counter.total) publishes for 60 Services in 6 bursts, at most \(counter.maxInFlight) at once")
+        #expect(counter.maxInFlight == 1, "one publish at a time")
+        #expect(counter.total >= 2 && counter.total < 60, "bursts coalesce: \(counter.total) publishes")
+        #expect(try await published().count == 60)
+        cluster.server.setLatency(.zero)
+    }
+
+    /// Nodes labelled node.kubernetes.io/exclude-from-external-load-balancers are not LB nodes
+    /// for VRRP planning (as MetalLB's speakers honour it); removing the label brings them back.
+    @Test func excludedNodesAreLeftOutOfThePlan() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.writeConfig(basicConfig)
+        for name in ["lb-1", "lb-2"] {
+            _ = try await cluster.client.create(Node(metadata: ObjectMeta(name: name, labels: ["type": "loadBalancer"])))
+        }
+        let (run, _) = cluster.runController()
+        defer { run.cancel() }
+        _ = try await cluster.client.create(cluster.service("web"))
+        let layout = AssignmentConfigMaps(base: "assignments")
+        let client = cluster.client
+        func nodes() async throws -> [String] {
+            try await layout.read { name in try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: name).data }?.nodes ?? []
+        }
+        #expect(await eventually { try await nodes() == ["lb-1", "lb-2"] })
+        var node = try await client.get(Node.self, namespace: nil, name: "lb-2")
+        node.metadata.labels?[NodeEligibility.excludeLabel] = ""
+        node = try await client.update(node)
+        #expect(await eventually { try await nodes() == ["lb-1"] }, "excluded node left out")
+        node.metadata.labels?[NodeEligibility.excludeLabel] = nil
+        _ = try await client.update(node)
+        #expect(await eventually { try await nodes() == ["lb-1", "lb-2"] }, "back when the label goes")
+    }
+}
