@@ -215,6 +215,73 @@ import TestSupport
     /// Two LB nodes with their actors: the VIP settles on its preferred node; SIGTERM to that
     /// node's actor releases the VIP first (the other node holds it well within a second, never
     /// both for long) and then stops its proxy; the VIP keeps serving from the other node.
+    /// An actor whose node stops being an LB node (its type=loadBalancer label removed while it
+    /// keeps running, as when the DaemonSet's selector and the watcher's differ, or during
+    /// maintenance) hands its VIPs over within a second with no failed request, and takes its
+    /// share back when the label returns. The standard exclude label does the same.
+    @Test func ineligibleNodeHandsItsVIPsOverAndTakesThemBack() async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        try await ActorHarness.with(tools) { h in
+            let nodes = ["lb-a", "lb-b"]
+            for node in nodes { _ = try await h.client.create(Node(metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]))) }
+            let doc = try await h.webScenario(nodes: nodes, tools: tools)
+            for node in nodes { try h.startActor(node) }
+            let preferred = doc.groups[0].node, other = nodes.first { $0 != preferred }!
+            var stable = 0
+            _ = try h.waitUntil(30) {
+                stable = try h.holders("192.0.2.50", among: nodes) == [preferred] && h.webServes(tools) ? stable + 1 : 0
+                return stable >= 10
+            }
+            #expect(stable >= 10, "VIP not settled on \(preferred)")
+
+            func probe(_ name: String) throws -> (Process, String) {
+                let path = h.work.appendingPathComponent(name).path
+                let p = try h.topo.spawn("cl", ["bash", "-c",
+                    "while true; do \(tools.curl) -s -o /dev/null -m 2 -w '%{http_code}\\n' http://192.0.2.50/ >> \(path); sleep 0.01; done"])
+                return (p, path)
+            }
+            func results(_ p: Process, _ path: String) -> (ok: Int, failed: Int) {
+                kill(p.processIdentifier, SIGKILL)  // our own loop, by PID
+                p.waitUntilExit()
+                let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
+                return (lines.filter { $0 == "200" }.count, lines.filter { $0 != "200" }.count)
+            }
+            func relabel(_ node: String, _ labels: [String: String]) async throws {
+                var n = try await h.client.get(Node.self, name: node)
+                n.metadata.labels = labels
+                _ = try await h.client.update(n)
+            }
+            func moved(to holder: String) throws -> Duration? {
+                let start = ContinuousClock.now
+                while ContinuousClock.now - start < .seconds(5) {
+                    if try h.holders("192.0.2.50", among: nodes) == [holder] { return ContinuousClock.now - start }
+                    usleep(10_000)
+                }
+                return nil
+            }
+
+            for (what, labels) in [("type=loadBalancer removed", [String: String]()),
+                                   ("exclude-from-external-load-balancers added", ["type": "loadBalancer", NodeEligibility.excludeLabel: ""])] {
+                let (away, awayPath) = try probe("away-\(what.prefix(4)).txt")
+                try await Task.sleep(for: .milliseconds(300))
+                try await relabel(preferred, labels)
+                let handover = try moved(to: other)
+                try await Task.sleep(for: .seconds(1))
+                let a = results(away, awayPath)
+                let (back, backPath) = try probe("back-\(what.prefix(4)).txt")
+                try await relabel(preferred, ["type": "loadBalancer"])
+                let takeBack = try moved(to: preferred)
+                try await Task.sleep(for: .seconds(1))
+                let b = results(back, backPath)
+                print("ineligible node (\(what)): VIP moved to \(other) after \(handover.map { "\($0)" } ?? "never") (\(a.ok) ok, \(a.failed) failed); label back: returned after \(takeBack.map { "\($0)" } ?? "never") (\(b.ok) ok, \(b.failed) failed)")
+                #expect(handover != nil && handover! < .seconds(1), "\(preferred) gives the VIP up within 1 s")
+                #expect(a.failed == 0 && a.ok > 20, "no failed request while handing over")
+                #expect(takeBack != nil, "it takes its share back")
+                #expect(b.failed <= 1 && b.ok > 20, "taking it back fails at most the one request in flight")
+            }
+        }
+    }
+
     @Test func sigtermHandsTheVIPOverAtOnce() async throws { try await Self.sigtermHandover(unicast: false) }
 
     /// The same with VRRP by unicast between the nodes' InternalIPs (from the Node objects).
