@@ -172,16 +172,6 @@ final class ActorHarness {
         try nodes.filter { try topo.exec($0, [topo.ip, "-o", "addr", "show", "dev", "eth0"]).output.contains(" \(vip)/") }
     }
 
-    /// Polls `condition` every 50 ms until it holds or `seconds` pass.
-    func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(50_000)
-        }
-        return try condition()
-    }
-
     /// The common scenario: LB nodes `nodes` (192.0.2.11, .12, …), a backend at 192.0.2.21:8080
     /// answering "backend", a client at 192.0.2.100, pool default with VRRP advert 0.1 s, and
     /// Service default/web port 80 on VIP 192.0.2.50 with its ready endpoint. Returns the document.

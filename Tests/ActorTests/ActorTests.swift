@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 
 /// The real `k8slb-actor` on simulated LB nodes, fed through the test API server.
-@Suite(.serialized) struct ActorTests {
+@Suite(.serialized, .needs(.root("ip", "haproxy", "keepalived", "curl", "python3").and(built: "k8slb-actor"))) struct ActorTests {
     static let web = ServiceKey(namespace: "default", name: "web")
 
     static func document(_ vips: [(String, PoolName, [AssignmentDocument.ServiceEntry])], nodes: [String]) throws -> AssignmentDocument {
@@ -42,7 +42,7 @@ import TestSupport
             try await update()
             try h.startActor("lb-a")
 
-            let served = try h.waitUntil(20) {
+            let served = await eventually(.seconds(20)) {
                 try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "-o", "/dev/null", "-w", "%{http_code}", "http://192.0.2.50/"]).output == "200"
             }
             #expect(served, "the VIP never served; actor log:\n\(h.log("lb-a"))")
@@ -78,7 +78,7 @@ import TestSupport
             // The final endpoints, in the running workers and in the file.
             let want = Set((["192.0.2.21", "192.0.2.22"] + dynamic.filter(current.contains)).map { "ep_" + $0.replacingOccurrences(of: ".", with: "_") + "_8080" })
             let socket = h.work.appendingPathComponent("lb-a/haproxy.sock").path
-            let settled = try h.waitUntil(10) {
+            let settled = await eventually(.seconds(10)) {
                 let state = (try? MasterCLI.send("show servers state be_192_0_2_50_80", socket: socket)) ?? ""
                 let running = Set(state.split(separator: "\n").compactMap { line -> String? in
                     let f = line.split(separator: " ")
@@ -130,12 +130,12 @@ import TestSupport
             func curl(_ args: [String]) throws -> String {
                 try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "-o", "/dev/null", "-w", "%{http_code}"] + args).output
             }
-            let tls = try h.waitUntil(20) {
+            let tls = await eventually(.seconds(20)) {
                 try curl(["--cacert", "\(certs)/ca.crt", "--resolve", "web.example.org:443:192.0.2.50", "https://web.example.org/"]) == "200"
             }
             #expect(tls, "pool good does not terminate TLS; actor log:\n\(h.log("lb-a"))")
             // Pool bad still serves, without TLS.
-            #expect(try h.waitUntil(5) { try curl(["http://198.51.100.50:443/"]) == "200" })
+            #expect(await eventually(.seconds(5)) { try curl(["http://198.51.100.50:443/"]) == "200" })
             let events = try await h.events(api)
             #expect(events.contains { $0.reason == "CertificateInvalid" && $0.message.contains("pool bad") }, "events: \(events)")
             #expect(try await h.events(Self.web).allSatisfy { $0.reason != "CertificateInvalid" })
@@ -146,7 +146,7 @@ import TestSupport
             try await h.publish(try Self.document([("192.0.2.50", good, [.init(key: Self.web, ports: [https])]),
                                                    ("192.0.2.51", good, [.init(key: web2, ports: [https])]),
                                                    ("198.51.100.50", bad, [.init(key: api, ports: [https])])], nodes: ["lb-a"]))
-            #expect(try h.waitUntil(10) {
+            #expect(await eventually(.seconds(10)) {
                 try curl(["--cacert", "\(certs)/ca.crt", "--resolve", "web.example.org:443:192.0.2.51", "https://web.example.org/"]) == "200"
             }, "the new VIP in pool good was not served")
         }
@@ -188,10 +188,10 @@ import TestSupport
 
             let ask = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(0.5)\n"
                 + "s.sendto(b'ping',('192.0.2.50',53))\nprint(s.recvfrom(2048)[0].decode())\n"
-            let udp = try h.waitUntil(20) { try h.topo.exec("cl", [tools.python, "-c", ask]).output.contains("pod:ping") }
+            let udp = await eventually(.seconds(20)) { try h.topo.exec("cl", [tools.python, "-c", ask]).output.contains("pod:ping") }
             #expect(udp, "no UDP answer through nginx; actor log:\n\(h.log("lb-a"))")
             #expect(try h.holders("192.0.2.59", among: ["lb-a"]).isEmpty, "stale VIP not cleaned up at start")
-            #expect(try h.waitUntil(5) {
+            #expect(await eventually(.seconds(5)) {
                 try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n"
             }, "no HTTP through nginx")
 
@@ -203,10 +203,10 @@ import TestSupport
             try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60","ha":false}}}"#)
             try h.topo.spawn("lb-a", [tools.python, "-c", echo, "53", "node"])
             try h.startActor("lb-a", backend: "kubeproxy")
-            #expect(try h.waitUntil(20) { try h.holders("192.0.2.50", among: ["lb-a"]) == ["lb-a"] }, "VIP not bound; log:\n\(h.log("lb-a"))")
-            #expect(try h.waitUntil(5) { try h.topo.exec("cl", [tools.python, "-c", ask]).output.contains("node:ping") },
+            #expect(await eventually(.seconds(20)) { try h.holders("192.0.2.50", among: ["lb-a"]) == ["lb-a"] }, "VIP not bound; log:\n\(h.log("lb-a"))")
+            #expect(await eventually(.seconds(5)) { try h.topo.exec("cl", [tools.python, "-c", ask]).output.contains("node:ping") },
                     "no UDP answer from the node holding the VIP")
-            #expect(try h.waitUntil(5) { try h.metric("lb-a", "k8slb_vips_live") == 1 })
+            #expect(await eventually(.seconds(5)) { try h.metric("lb-a", "k8slb_vips_live") == 1 })
             h.stopActor("lb-a")
             #expect(try h.holders("192.0.2.50", among: ["lb-a"]).isEmpty, "VIP left behind after SIGTERM")
         }
@@ -228,7 +228,7 @@ import TestSupport
             for node in nodes { try h.startActor(node) }
             let preferred = doc.groups[0].node, other = nodes.first { $0 != preferred }!
             var stable = 0
-            _ = try h.waitUntil(30) {
+            _ = await eventually(.seconds(30)) {
                 stable = try h.holders("192.0.2.50", among: nodes) == [preferred] && h.webServes(tools) ? stable + 1 : 0
                 return stable >= 10
             }
@@ -300,7 +300,7 @@ import TestSupport
             }
             func alive(_ pid: Int32) -> Bool { !(FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()).isEmpty }
             try h.startActor("lb-a")
-            #expect(try h.waitUntil(20) { try serving() }, "not serving; log:\n\(h.log("lb-a"))")
+            #expect(await eventually(.seconds(20)) { try serving() }, "not serving; log:\n\(h.log("lb-a"))")
             guard let haproxy = pid("haproxy.pid"), let keepalived = pid("keepalived.pid") else {
                 Issue.record("no pid files in the run directory")
                 return
@@ -308,8 +308,8 @@ import TestSupport
             h.stopActor("lb-a", signal: SIGKILL)
             #expect(alive(haproxy) && alive(keepalived), "the daemons outlive a SIGKILLed actor (what this test is about)")
             try h.startActor("lb-a")
-            #expect(try h.waitUntil(20) { !alive(haproxy) && !alive(keepalived) }, "leftover daemons still running")
-            #expect(try h.waitUntil(20) { try serving() }, "not serving after the restart; log:\n\(h.log("lb-a"))")
+            #expect(await eventually(.seconds(20)) { !alive(haproxy) && !alive(keepalived) }, "leftover daemons still running")
+            #expect(await eventually(.seconds(20)) { try serving() }, "not serving after the restart; log:\n\(h.log("lb-a"))")
             #expect(pid("haproxy.pid") != haproxy)
         }
     }
@@ -328,7 +328,7 @@ import TestSupport
             for node in nodes { try h.startActor(node, extra: unicast ? ["--unicast"] : []) }
             let preferred = doc.groups[0].node, other = nodes.first { $0 != preferred }!
             var stable = 0
-            _ = try h.waitUntil(30) {
+            _ = await eventually(.seconds(30)) {
                 stable = try h.holders("192.0.2.50", among: nodes) == [preferred] ? stable + 1 : 0
                 return stable >= 10
             }
@@ -337,7 +337,7 @@ import TestSupport
                 let conf = try String(contentsOfFile: h.work.appendingPathComponent("lb-a/keepalived.conf").path, encoding: .utf8)
                 #expect(conf.contains("unicast_src_ip 192.0.2.11") && conf.contains("192.0.2.12"), "unicast peers not rendered:\n\(conf)")
             }
-            #expect(try h.waitUntil(10) { try h.webServes(tools) },
+            #expect(await eventually(.seconds(10)) { try h.webServes(tools) },
                     "not serving before the SIGTERM; log:\n\(h.log(preferred))")
 
             let p = h.actors[preferred]!

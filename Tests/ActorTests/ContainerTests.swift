@@ -15,7 +15,7 @@ import TestSupport
 ///   run inside the container and serve the VIP to a client namespace; when the holder's link
 ///   goes down, the other node's container takes the VIP over.
 /// All talk to the test API server through a listener inside an "api" namespace on the bridge.
-@Suite(.serialized) struct ContainerTests {
+@Suite(.serialized, .needs(.root("ip", "podman", "runc", "curl", "python3", "kubectl"))) struct ContainerTests {
     static let image = "docker.io/library/k8slb:\(K8slbVersion.current)"
 
     struct Tools { let ip, podman, curl, python, kubectl: String }

@@ -6,7 +6,7 @@ import TestSupport
 /// The README's main command, `scripts/demo`, run in CI against the binaries just built: it must
 /// get an EXTERNAL-IP, serve through the VIP from both pods, and keep serving when the LB node
 /// holding the VIP loses its link.
-@Suite(.serialized) struct DemoTests {
+@Suite(.serialized, .needs(.root("bash", "kubectl", "haproxy", "keepalived", "curl", "python3").and(built: "k8slb-actor", "k8slb-watcher", "k8slb-testapi"))) struct DemoTests {
     @Test func demoScriptRunsEndToEnd() throws {
         guard getuid() == 0, let bash = which("bash"), which("kubectl") != nil, which("keepalived") != nil, which("haproxy") != nil else {
             if requireIntegration { Issue.record("root, bash, kubectl, haproxy and keepalived are required when CI=true") }

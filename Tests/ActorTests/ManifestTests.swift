@@ -7,7 +7,7 @@ import Yams
 /// The deployment manifests as an operator applies them (`kubectl kustomize` of each overlay)
 /// against the binaries they run: every flag and environment variable they pass exists, the image
 /// is the version the binaries print, and the pods have what they need and no more.
-@Suite struct ManifestTests {
+@Suite(.needs(Needs.tools("kubectl").and(built: "k8slb-actor", "k8slb-watcher"))) struct ManifestTests {
     static let manifests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("manifests")
     static let overlays = ["haproxy", "nginx", "kubeproxy"]

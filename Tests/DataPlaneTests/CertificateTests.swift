@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite struct CertificateTests {
+@Suite(.needs(.tools("openssl"))) struct CertificateTests {
     @Test func everyProblemIsRecognised() throws {
         guard let openssl = which("openssl") else {
             if requireIntegration { Issue.record("openssl is required when CI=true") }

@@ -28,7 +28,7 @@ final class Scratch {
     }
 }
 
-@Suite struct ConfigValidationByDaemonsTests {
+@Suite(.needs(.root("ip", "haproxy", "keepalived", "nginx", "openssl"))) struct ConfigValidationByDaemonsTests {
     static func tools() -> (haproxy: String, keepalived: String)? {
         guard let h = which("haproxy"), let k = which("keepalived"), which("openssl") != nil else {
             if requireIntegration { Issue.record("haproxy, keepalived and openssl are required when CI=true") }

@@ -6,7 +6,7 @@ import Netlink
 import Testing
 import TestSupport
 
-@Suite(.serialized) struct FailoverTests {
+@Suite(.serialized, .needs(.root("ip", "haproxy", "keepalived", "curl", "python3"))) struct FailoverTests {
     /// Two LB nodes (real HAProxy + real keepalived from our renderers), one VIP: the master's link
     /// goes down; the VIP moves and the client-visible outage stays well under a second.
     /// What the two-node scenarios share.

@@ -6,7 +6,7 @@ import Netlink
 import Testing
 import TestSupport
 
-@Suite(.serialized) struct HAProxyApplyTests {
+@Suite(.serialized, .needs(.root("ip", "haproxy", "curl", "python3"))) struct HAProxyApplyTests {
     static func config(servers: [(String, UInt16)], raw: [String] = []) throws -> String {
         let entry = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "shop", name: "web"),
                                                     ports: [.init(name: "web", port: 80, targetPort: .number(8080))])

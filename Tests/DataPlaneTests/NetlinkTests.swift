@@ -31,7 +31,7 @@ func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () thr
     return try box.result!.get()
 }
 
-@Suite(.serialized) struct NetlinkTests {
+@Suite(.serialized, .needs(.root("ip"))) struct NetlinkTests {
     @Test func vipsRoutesAndListingInANamespace() throws {
         guard getuid() == 0, let ip = which("ip") else {
             if requireIntegration { Issue.record("root and iproute2 are required when CI=true") }

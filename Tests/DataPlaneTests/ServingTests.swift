@@ -6,7 +6,7 @@ import Netlink
 import Testing
 import TestSupport
 
-@Suite(.serialized) struct ServingTests {
+@Suite(.serialized, .needs(.root("ip", "haproxy", "curl", "python3", "openssl"))) struct ServingTests {
     /// One LB node with an IPv4 and an IPv6 VIP: HTTP, HTTPS (TLS terminated with a bundle from a
     /// test CA, checked by SNI) and plain TCP reach the backend from the client namespace.
     @Test func tcpHttpHttpsAndIPv6ThroughVIPs() throws {

@@ -4,7 +4,7 @@ import Testing
 import TestAPIServer
 
 /// The test API server against the real kubectl: what operators will run against k8slb-testapi.
-@Suite struct KubectlTests {
+@Suite(.needs(.tools("kubectl", "openssl"))) struct KubectlTests {
     @Test func applyGetDescribeEventsDelete() async throws {
         guard let kubectl = which("kubectl") else {
             if requireIntegration { Issue.record("kubectl is required when CI=true") }

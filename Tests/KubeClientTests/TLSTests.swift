@@ -50,7 +50,7 @@ import TestAPIServer
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    @Test func rightCAAcceptedWrongCARefused() async throws {
+    @Test(.needs(.tools("haproxy", "openssl"))) func rightCAAcceptedWrongCARefused() async throws {
         guard let haproxy = which("haproxy"), let openssl = which("openssl") else {
             if requireIntegration { Issue.record("haproxy and openssl are required when CI=true") }
             return

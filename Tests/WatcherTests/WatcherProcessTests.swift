@@ -5,7 +5,7 @@ import TestAPIServer
 import TestSupport
 
 /// The watcher as separate processes (the real binary): restarts and failover.
-@Suite(.serialized) struct WatcherProcessTests {
+@Suite(.serialized, .needs(.built("k8slb-watcher"))) struct WatcherProcessTests {
     /// The built `k8slb-watcher` beside the test bundle.
     static var binary: String? { builtExecutable("k8slb-watcher") }
 
