@@ -79,3 +79,14 @@ package func eventually(_ timeout: Duration = .seconds(10), every poll: Duration
     }
     return (try? await condition()) == true
 }
+
+/// Counts how many of something run at once (syncs, publishes), from any thread.
+package final class InFlightCounter: Sendable {
+    private let state = Mutex((inFlight: 0, max: 0, total: 0))
+    package init() {}
+    package func enter() { state.withLock { s in s.inFlight += 1; s.max = max(s.max, s.inFlight); s.total += 1 } }
+    package func leave() { state.withLock { $0.inFlight -= 1 } }
+    /// The most that ran at the same time.
+    package var maxInFlight: Int { state.withLock { $0.max } }
+    package var total: Int { state.withLock { $0.total } }
+}

@@ -51,21 +51,6 @@ actor RecordingDataPlane: NodeDataPlane {
     }
 }
 
-/// Counts syncs in flight (the controller's test seam).
-final class SyncCounter: Sendable {
-    private let state = Mutex((inFlight: 0, max: 0, total: 0))
-    func record(_ phase: SyncPhase) {
-        state.withLock { s in
-            switch phase {
-            case .started: s.inFlight += 1; s.max = max(s.max, s.inFlight); s.total += 1
-            case .finished: s.inFlight -= 1
-            }
-        }
-    }
-    var maxInFlight: Int { state.withLock { $0.max } }
-    var total: Int { state.withLock { $0.total } }
-}
-
 @Suite(.serialized) struct ActorLoopTests {
     static let web = ServiceKey(namespace: "default", name: "web")
 
@@ -102,10 +87,10 @@ final class SyncCounter: Sendable {
         }
     }
 
-    static func controller(_ client: KubeClient, _ dataPlane: RecordingDataPlane, _ counter: SyncCounter, node: String = "lb-a") -> ActorController {
+    static func controller(_ client: KubeClient, _ dataPlane: RecordingDataPlane, _ counter: InFlightCounter, node: String = "lb-a") -> ActorController {
         var settings = ActorSettings(nodeName: node)
         settings.coalesce = .milliseconds(10)
-        settings.onSync = { counter.record($0) }
+        settings.onSync = { $0 == .started ? counter.enter() : counter.leave() }
         var logger = Logger(label: "test-actor")
         logger.logLevel = .critical
         return ActorController(client: client, settings: settings, logger: logger, metrics: ActorMetrics(), dataPlane: dataPlane)
@@ -118,7 +103,7 @@ final class SyncCounter: Sendable {
         let (server, client) = try await Self.cluster()
         defer { Task { try? await server.stop() } }
         let dataPlane = RecordingDataPlane(slowCertificateChecks: 1)
-        let counter = SyncCounter()
+        let counter = InFlightCounter()
         let controller = Self.controller(client, dataPlane, counter)
         let run = Task { await controller.run() }
         #expect(await eventually(.seconds(10)) { await dataPlane.certificateChecks >= 1 }, "the first sync is in its slow certificate check")
@@ -142,7 +127,7 @@ final class SyncCounter: Sendable {
         let (server, client) = try await Self.cluster()
         defer { Task { try? await server.stop() } }
         let dataPlane = RecordingDataPlane(slowCertificateChecks: 1_000, slowFor: .milliseconds(100))
-        let counter = SyncCounter()
+        let counter = InFlightCounter()
         let controller = Self.controller(client, dataPlane, counter)
         let run = Task { await controller.run() }
         for i in 2...30 {
@@ -166,7 +151,7 @@ final class SyncCounter: Sendable {
         defer { Task { try? await server.stop() } }
         _ = try await client.create(Node(metadata: ObjectMeta(name: "lb-a", labels: ["type": "loadBalancer"])))
         let dataPlane = RecordingDataPlane()
-        let controller = Self.controller(client, dataPlane, SyncCounter())
+        let controller = Self.controller(client, dataPlane, InFlightCounter())
         let run = Task { await controller.run() }
         #expect(await eventually { await dataPlane.eligibility.last == true })
         func relabel(_ labels: [String: String]) async throws {

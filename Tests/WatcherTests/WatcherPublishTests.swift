@@ -9,29 +9,15 @@ import TestAPIServer
 /// Publishing is one loop: a change during a publish leads to exactly one more publish, never a
 /// second one at the same time, and what ends up published is the newest state.
 @Suite(.serialized) struct WatcherPublishTests {
-    final class PublishCounter: Sendable {
-        private let state = Mutex((inFlight: 0, max: 0, total: 0))
-        func record(_ phase: PublishPhase) {
-            state.withLock { s in
-                switch phase {
-                case .started: s.inFlight += 1; s.max = max(s.max, s.inFlight); s.total += 1
-                case .finished: s.inFlight -= 1
-                }
-            }
-        }
-        var maxInFlight: Int { state.withLock { $0.max } }
-        var total: Int { state.withLock { $0.total } }
-    }
-
     @Test func publishesNeverOverlapAndTheLastOneHoldsEveryService() async throws {
         let cluster = try await Cluster.start()
         defer { Task { await cluster.stop() } }
         try await cluster.writeConfig(basicConfig)
         // Slow API writes: each publish takes long enough for changes to arrive during it.
         cluster.server.setLatency(.milliseconds(15))
-        let counter = PublishCounter()
+        let counter = InFlightCounter()
         var settings = WatcherSettings()
-        settings.onPublish = { counter.record($0) }
+        settings.onPublish = { $0 == .started ? counter.enter() : counter.leave() }
         let (run, _) = cluster.runController(settings)
         defer { run.cancel() }
         for burst in 0..<6 {
