@@ -112,8 +112,10 @@ actor ActorController {
     func sync() async {
         guard await configMaps.hasSynced, await slices.hasSynced, await lbNodes.hasSynced, await ownNode.hasSynced else { return }
         await loadConfig()
+        let before = document
         await loadDocument()
         guard let config = effectiveConfig, let document else { return }
+        if before != document { logger.debug("trace: assignments read", metadata: ["vips": "\(document.vips.count)"]) }
         await dataPlane.setPoolNetworks(config.pools.map(\.network))
         if !cleanedUp {
             // Start-up: VIPs left by an earlier run (a SIGKILLed keepalived) must not linger.
@@ -149,18 +151,32 @@ actor ActorController {
         }
         await dataPlane.setEligible(plan.holdsVIPs)
 
-        let outcome = await dataPlane.applyProxy(plan.proxy)
-        record(outcome)
-        if outcome.applied || settings.backend == .kubeproxy { markReady() }
-        // keepalived reads the verdict from the track file: have it current before (re)starting it.
-        await dataPlane.probeProxy()
-        do {
+        // The proxy and keepalived apply at the same time: a new VIP's frontend and its address
+        // come up together (a reload takes 50-200 ms; waiting for it before keepalived would add
+        // that to every new VIP). Existing VIPs are unaffected either way.
+        let dataPlane = self.dataPlane
+        async let proxyApplied = dataPlane.applyProxy(plan.proxy)
+        let keepalivedResult: Result<Void, DaemonError>
+        do throws(DaemonError) {
             try await dataPlane.applyKeepalived(plan.keepalived)
-            metrics.keepalivedApply("ok")
+            keepalivedResult = .success(())
         } catch {
+            keepalivedResult = .failure(error)
+        }
+        let outcome = await proxyApplied
+        switch keepalivedResult {
+        case .success:
+            metrics.keepalivedApply("ok")
+            logger.debug("trace: keepalived applied")
+        case .failure(let error):
             metrics.keepalivedApply("failed")
             logger.error("keepalived config not applied; the running one keeps serving", metadata: ["error": "\(error)"])
         }
+        record(outcome)
+        if outcome != .unchanged && outcome != .none { logger.debug("trace: proxy applied", metadata: ["outcome": "\(outcome)"]) }
+        if outcome.applied || settings.backend == .kubeproxy { markReady() }
+        // keepalived reads the proxy's verdict from the track file: refresh it after a (re)start.
+        if outcome == .started { await dataPlane.probeProxy() }
         for failure in await dataPlane.bind(plan.bindings) { logger.error("VIP binding failed", metadata: ["error": "\(failure)"]) }
         liveContinuation.yield()
         for (daemon, n) in await dataPlane.restarts() { metrics.daemonRestarts(daemon, n) }

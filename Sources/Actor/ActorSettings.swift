@@ -34,7 +34,9 @@ struct ActorSettings: Sendable {
     /// Full resync period (certificate files are re-checked then).
     var resync: Duration = .seconds(30)
     /// Changes arriving within this window are applied together.
-    var coalesce: Duration = .milliseconds(50)
+    /// (The one sync loop already folds changes arriving during a sync into the next one; this
+    /// only catches the few milliseconds of a burst, e.g. a Service and its EndpointSlice.)
+    var coalesce: Duration = .milliseconds(10)
     /// Test seam: told when each sync starts and finishes.
     var onSync: (@Sendable (SyncPhase) -> Void)?
 

@@ -48,11 +48,11 @@ package final class HAProxyProcess: @unchecked Sendable {
                   launcher: launcher, initialBackoff: .milliseconds(50), leftoverPidFiles: [paths.pidFile], configPath: paths.config),
             prepare: { try? FileManager.default.removeItem(atPath: masterSocket) },
             ready: { () throws(DaemonError) in
-                for _ in 0..<100 {
+                for _ in 0..<500 {
                     if FileManager.default.fileExists(atPath: masterSocket),
                        let table = (try? MasterCLI.send("show proc", socket: masterSocket)).flatMap(MasterCLI.parseShowProc),
                        !table.currentWorkers.isEmpty { return }
-                    usleep(50_000)
+                    usleep(10_000)
                 }
                 throw DaemonError(.spawnFailed, "haproxy did not come up (no worker in show proc)")
             })
@@ -93,8 +93,9 @@ package final class HAProxyProcess: @unchecked Sendable {
         let before = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc)
         kill(master, SIGUSR2)
         // The master re-execs and forks a new worker; wait for `show proc` to say how it went.
-        for _ in 0..<100 {
-            usleep(50_000)
+        // Polled every 10 ms: the new worker is usually there 50-150 ms after the signal.
+        for _ in 0..<500 {
+            usleep(10_000)
             guard let now = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc) else { continue }
             if let before, now.failedReloads > before.failedReloads {
                 throw DaemonError(.reloadUnconfirmed, "reload failed (show proc: failed \(now.failedReloads)); the old workers keep serving")

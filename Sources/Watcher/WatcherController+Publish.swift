@@ -49,6 +49,10 @@ extension WatcherController {
             }
             for i in lastShards.keys where i >= encoded.shards.count { lastShards[i] = nil }
             metrics.published(shards: encoded.shards.count, bytes: encoded.shards.reduce(0) { $0 + $1.count })
+            if !writes.isEmpty {
+                logger.debug("trace: assignments published", metadata: ["vips": "\(doc.vips.count)", "writes": "\(writes.count)",
+                                                                          "ms": "\((ContinuousClock.now - started).milliseconds)"])
+            }
             // Encoding a large document leaves a large freed heap behind; hand it back.
             _ = clibc_malloc_trim()
             return true
@@ -81,4 +85,9 @@ extension WatcherController {
         }
         throw KubeAPIError(code: 409, reason: "Conflict", message: "ConfigMap \(w.name) kept changing under us")
     }
+}
+
+extension Duration {
+    /// Whole milliseconds (for log lines).
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

@@ -57,6 +57,7 @@ extension WatcherController {
             if settings.statusMode.addresses(fromIngress: svc.ingressPairs).sorted() != addresses.sorted()
                 || !ingressMatches(svc, addresses) {
                 try await writeStatus(svc, addresses)
+                logger.debug("trace: status written", metadata: ["service": "\(key)", "ips": "\(addresses.map(\.description))"])
             }
         }
     }

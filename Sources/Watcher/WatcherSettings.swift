@@ -16,7 +16,8 @@ struct WatcherSettings: Sendable {
     var loadBalancerClass: String?
     var statusMode: StatusMode = .ip(ipMode: IPModeFlag.proxy.rawValue)
     /// Delay that coalesces bursts of changes into one publish.
-    var publishDelay: Duration = .milliseconds(50)
+    /// (At least 4x the last publish's cost, so large documents still publish at a bounded rate.)
+    var publishDelay: Duration = .milliseconds(10)
     /// Identity recorded in Events (`source.component`).
     var component = "k8slb-watcher"
     /// Test seam: told when each publish starts and finishes.

@@ -69,7 +69,7 @@ final class ActorHarness {
     }
 
     /// Starts `k8slb-actor` for LB node `node` (namespace `topo.ns(node)`).
-    func startActor(_ node: String, backend: String = "haproxy", certDir: String? = nil, extra: [String] = []) throws {
+    func startActor(_ node: String, backend: String = "haproxy", certDir: String? = nil, logLevel: String = "info", extra: [String] = []) throws {
         let dir = work.appendingPathComponent(node)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let log = work.appendingPathComponent("actor-\(node).log")
@@ -80,13 +80,30 @@ final class ActorHarness {
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["run", "--kubeconfig", kubeconfig, "--node-name", node, "--netns", topo.ns(node), "--backend", backend,
                        "--run-dir", dir.path, "--cert-dir", certDir ?? work.appendingPathComponent("certs").path,
-                       "--metrics-address", "127.0.0.1:\(metrics)", "--log-level", "info", "--drain-seconds", "2"] + extra
+                       "--metrics-address", "127.0.0.1:\(metrics)", "--log-level", logLevel, "--drain-seconds", "2"] + extra
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
         p.standardError = handle
         try p.run()
         actors[node] = p
         metricsPorts[node] = metrics
+    }
+
+    /// Starts `k8slb-watcher` (the real binary) against the test API server; log in
+    /// `watcher.log`. Ended in `tearDown`.
+    func startWatcher(logLevel: String = "info", extra: [String] = []) throws {
+        guard let binary = builtExecutable("k8slb-watcher") else { throw NamespaceError(message: "k8slb-watcher not built beside the tests") }
+        let log = work.appendingPathComponent("watcher.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["run", "--kubeconfig", kubeconfig, "--metrics-address", "", "--log-level", logLevel, "--identity", "bench",
+                       "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1"] + extra
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        actors["watcher"] = p
     }
 
     /// Ends node `node`'s actor with `signal` (by PID).
@@ -97,7 +114,8 @@ final class ActorHarness {
     }
 
     func log(_ node: String) -> String {
-        (try? String(contentsOf: work.appendingPathComponent("actor-\(node).log"), encoding: .utf8)) ?? ""
+        let file = node == "watcher" ? "watcher.log" : "actor-\(node).log"
+        return (try? String(contentsOf: work.appendingPathComponent(file), encoding: .utf8)) ?? ""
     }
 
     /// The actor's /metrics text.

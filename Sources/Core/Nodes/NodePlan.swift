@@ -70,6 +70,7 @@ package struct NodePlan: Sendable, Equatable {
         // An ineligible node keeps its instances (lowest priority) in FAULT, rather than dropping
         // them: leaving MASTER for FAULT sends a priority-0 advert, so a backup takes over at once.
         k.participateWhenAbsent = !i.eligible
+        k.eligibleForMaster = i.eligible
         let (text, skipped) = KeepalivedRenderer(options: k).render(i.document, config: i.config)
 
         var bindings: [IPAddress: InterfaceName] = [:]

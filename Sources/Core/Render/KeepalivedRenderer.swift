@@ -19,6 +19,8 @@ package struct KeepalivedRenderer: Sendable {
         /// this node: an ineligible node keeps its instances in FAULT so its VIPs move with a
         /// priority-0 advert instead of a master-down timeout.
         package var participateWhenAbsent = false
+        /// False while the node must hold no VIP (it never starts an instance as MASTER then).
+        package var eligibleForMaster = true
 
         package init(node: String, interfaces: [PoolName: InterfaceName]) {
             self.node = node
@@ -83,7 +85,10 @@ package struct KeepalivedRenderer: Sendable {
             let order = [group.node] + Self.backupOrder(group, nodes: nodes.filter { $0 != group.node })
             let rank = order.firstIndex(of: options.node) ?? order.count
             out.block("vrrp_instance VI_\(group.family == .ipv4 ? 4 : 6)_\(group.vrid)")
-            out.line("state BACKUP")
+            // The group's preferred node starts a new instance as MASTER (it has the highest
+            // priority, so it would preempt anyway): its VIP is up at once instead of after the
+            // master-down interval. `state` only matters when an instance is created.
+            out.line(rank == 0 && options.eligibleForMaster ? "state MASTER" : "state BACKUP")
             out.line("interface \(iface)")
             out.line("virtual_router_id \(group.vrid)")
             out.line("priority \(max(1, 200 - 10 * rank))")
