@@ -28,6 +28,8 @@ actor ActorController {
     let lbNodes: Informer<Node>
     /// This node only (its labels decide eligibility).
     let ownNode: Informer<Node>
+    /// The LB nodes' published VRRP groups (ordered removal, +Removal).
+    let groupLeases: Informer<Lease>
     let layout: AssignmentConfigMaps
 
     var config: UserConfig?
@@ -39,6 +41,11 @@ actor ActorController {
     var live: Set<IPAddress> = []
     var eligible: Bool?
     var cleanedUp = false
+    /// Instances kept after their group left the assignments, until the other nodes dropped theirs.
+    var lingering = LingeringGroups()
+    /// The groups last published in this node's record (nil: not yet).
+    var publishedGroups: Set<VRRPGroupID>?
+    let epoch = ContinuousClock.now
     /// True once a proxy config (or, for kubeproxy, the keepalived config) has been applied.
     private(set) var isReady = false
 
@@ -61,6 +68,7 @@ actor ActorController {
         slices = Informer(client: client, labelSelector: "kubernetes.io/service-name")
         lbNodes = Informer(client: client, labelSelector: settings.nodeSelector.description)
         ownNode = Informer(client: client, fieldSelector: "metadata.name=\(settings.nodeName)")
+        groupLeases = Informer(client: client, namespace: settings.namespace, labelSelector: NodeGroupsRecord.label)
         layout = AssignmentConfigMaps(base: settings.assignmentsName)
         (syncRequests, syncContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (liveRequests, liveContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -77,6 +85,7 @@ actor ActorController {
             group.addTask { await self.slices.run { _ in sync.yield() } }
             group.addTask { await self.lbNodes.run { _ in sync.yield() } }
             group.addTask { await self.ownNode.run { _ in sync.yield() } }
+            group.addTask { await self.groupLeases.run { _ in sync.yield() } }
             // Certificates are files, not API objects: look again now and then (and a resync
             // re-applies anything a daemon restart may have lost; unchanged output costs nothing).
             group.addTask {
@@ -110,12 +119,14 @@ actor ActorController {
 
     /// Recomputes the desired state from the newest inputs and applies what differs.
     func sync() async {
-        guard await configMaps.hasSynced, await slices.hasSynced, await lbNodes.hasSynced, await ownNode.hasSynced else { return }
+        guard await configMaps.hasSynced, await slices.hasSynced, await lbNodes.hasSynced, await ownNode.hasSynced,
+              await groupLeases.hasSynced else { return }
         await loadConfig()
         let before = document
         await loadDocument()
         guard let config = effectiveConfig, let document else { return }
         if before != document { logger.debug("trace: assignments read", metadata: ["vips": "\(document.vips.count)"]) }
+        await updateLingering(previous: before, current: document)
         await dataPlane.setPoolNetworks(config.pools.map(\.network))
         if !cleanedUp {
             // Start-up: VIPs left by an earlier run (a SIGKILLed keepalived) must not linger.
@@ -140,6 +151,7 @@ actor ActorController {
         inputs.nginx.certDirectory = settings.certDirectory
         inputs.trackFile = try? SafePath(parsing: settings.trackFile)
         if settings.unicast { inputs.unicastPeers = await peerAddresses() }
+        inputs.lingering = lingering.instances
         let plan = NodePlan.make(inputs)
         for s in plan.skipped { logger.error("VRRP group not rendered", metadata: ["group": "\(s)"]) }
 
@@ -168,6 +180,7 @@ actor ActorController {
         case .success:
             metrics.keepalivedApply("ok")
             logger.debug("trace: keepalived applied")
+            await publishGroups(plan.vrrpGroups)
         case .failure(let error):
             metrics.keepalivedApply("failed")
             logger.error("keepalived config not applied; the running one keeps serving", metadata: ["error": "\(error)"])
@@ -181,6 +194,8 @@ actor ActorController {
         liveContinuation.yield()
         for (daemon, n) in await dataPlane.restarts() { metrics.daemonRestarts(daemon, n) }
         if case .runtime(_, let deferred) = outcome, deferred > 0 { retry(after: .seconds(2)) }
+        // Lingering instances end when the other nodes' records change (a sync) or at the timeout.
+        if !lingering.entries.isEmpty { retry(after: .seconds(1)) }
     }
 
     private func markReady() {

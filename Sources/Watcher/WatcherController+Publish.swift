@@ -15,8 +15,10 @@ extension WatcherController {
                 vips[a.address, default: .init(address: a.address, pool: a.pool, services: [])].services.append(entry)
             }
         }
+        let now = ContinuousClock.now
         let plan = VRRPPlan.make(vips: vips.values.map { ($0.address, $0.pool) }, nodes: nodes, previous: groups,
-                                 vridOffset: config?.vrrp.vridOffset ?? 0)
+                                 vridOffset: config?.vrrp.vridOffset ?? 0, reserved: reservedVRIDs(now: now))
+        quarantineVanishedGroups(previous: groups, plan: plan.groups, now: now)
         if !plan.unplaced.isEmpty {
             logger.error("VRRP id space full: VIPs without a group", metadata: ["vips": "\(plan.unplaced.map(\.description))"])
         }

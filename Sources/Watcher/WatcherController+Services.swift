@@ -7,13 +7,13 @@ import Logging
 extension WatcherController {
     func reconcile(_ key: ServiceKey) async throws {
         guard let svc = await services.get(key.description) else {
-            release(key)
+            await release(key)
             return
         }
         switch ServicePlan.make(ServiceInput(svc), servedClass: settings.loadBalancerClass) {
         case .notOurs:
             let held = allocator.addresses(of: key)
-            release(key)
+            await release(key)
             if !held.isEmpty {
                 await event(svc, .ipReleased,
                             "Released IP \(held.map(\.address.description).joined(separator: ", ")): no longer a LoadBalancer Service handled by k8slb")
@@ -48,7 +48,11 @@ extension WatcherController {
             if before != assigned {
                 metrics.allocated()
                 schedulePublish()
-                if !Set(before.map(\.address)).subtracting(assigned.map(\.address)).isEmpty { requeuePending() }
+                let dropped = before.filter { b in !assigned.contains { $0.address == b.address } }
+                if !dropped.isEmpty {
+                    await quarantine(dropped)
+                    requeuePending()
+                }
                 await event(svc, .ipAllocated,
                             "Assigned IP " + assigned.map { "\($0.address) from pool \($0.pool)" }.joined(separator: ", "))
             }
@@ -62,9 +66,10 @@ extension WatcherController {
         }
     }
 
-    func release(_ key: ServiceKey) {
+    func release(_ key: ServiceKey) async {
         let held = allocator.addresses(of: key)
         let freed = allocator.release(key)
+        await quarantine(held)
         pending.remove(key)
         reported[key.description] = nil
         if entries.removeValue(forKey: key) != nil || !held.isEmpty { schedulePublish() }

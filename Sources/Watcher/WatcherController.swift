@@ -9,12 +9,15 @@ enum WatcherKey: Hashable, Sendable, CustomStringConvertible {
     case service(ServiceKey)
     case config
     case nodes
+    /// A freed address's quarantine is over.
+    case quarantineOver(IPAddress)
 
     var description: String {
         switch self {
         case .service(let k): "service/\(k)"
         case .config: "config"
         case .nodes: "nodes"
+        case .quarantineOver(let a): "quarantine/\(a)"
         }
     }
 }
@@ -64,6 +67,8 @@ actor WatcherController {
     /// O(document) however small the change, so this keeps it under ~20% of the time).
     var lastPublishCost: Duration = .zero
     var lastConfigText: String?
+    /// VRIDs of vanished groups, not reused until then.
+    var vridQuarantine: [VRRPGroupID: ContinuousClock.Instant] = [:]
     /// True once the start-up restore is done and the first publish was attempted.
     private(set) var isReady = false
 
@@ -138,6 +143,7 @@ actor WatcherController {
         case .config: await reloadConfig()
         case .nodes: await refreshNodes()
         case .service(let k): try await reconcile(k)
+        case .quarantineOver(let a): endQuarantine(a)
         }
     }
 

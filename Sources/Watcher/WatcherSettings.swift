@@ -18,6 +18,8 @@ struct WatcherSettings: Sendable {
     /// Delay that coalesces bursts of changes into one publish.
     /// (At least 4x the last publish's cost, so large documents still publish at a bounded rate.)
     var publishDelay: Duration = .milliseconds(10)
+    /// How long a freed address (and a vanished group's VRID) is not handed out again.
+    var releaseQuarantine: Duration = .seconds(15)
     /// Identity recorded in Events (`source.component`).
     var component = "k8slb-watcher"
     /// Test seam: told when each publish starts and finishes.

@@ -60,7 +60,7 @@ struct EndToEndBenchmarkTests {
                 _ = try await h.client.create(Node(metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
                                                    addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
             }
-            try h.topo.host("be", addresses: ["192.0.2.21/24"])
+            try h.topo.host("be", addresses: ["192.0.2.21/24", "192.0.2.22/24"])
             try h.topo.host("cl", addresses: ["192.0.2.100/24"])
             try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
             try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
@@ -118,6 +118,83 @@ struct EndToEndBenchmarkTests {
                 }
                 print("e2e: created → first request, \(label): \(firsts.count) trials, median \(Int(Self.percentile(firsts, 0.5))) ms, p99 \(Int(Self.percentile(firsts, 0.99))) ms, worst \(Int(firsts.max()!)) ms; stage medians (ms): \(stageSummary.joined(separator: ", "))")
             }
+            // An endpoint change (a second ready pod for s0, then gone again) → applied on every
+            // LB node (the Runtime API update logged by both actors).
+            var applied: [Double] = []
+            for round in 0..<max(4, trials / 2) {
+                let t0 = Date()
+                let addresses = round % 2 == 0 ? ["192.0.2.21", "192.0.2.22"] : ["192.0.2.21"]
+                try await h.setSlice(ServiceKey(namespace: "default", name: "s0"), name: "s0-1", addresses: addresses, ports: [("http", "TCP", 8080)])
+                var marks: [Double] = []
+                _ = await eventually(.seconds(5)) {
+                    marks = nodes.compactMap { Self.mark(h.log($0), "trace: proxy applied", after: t0) }
+                    return marks.count == nodes.count
+                }
+                if marks.count == nodes.count { applied.append(marks.max()!) }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(!applied.isEmpty, "endpoint changes reached every LB node")
+            if !applied.isEmpty {
+                print("e2e: endpoint change → applied on every LB node: \(applied.count) changes, median \(Int(Self.percentile(applied, 0.5))) ms, p99 \(Int(Self.percentile(applied, 0.99))) ms, worst \(Int(applied.max()!)) ms")
+            }
+        }
+    }
+
+    /// A deleted Service's VIP leaves every node and never turns up on another one: when the
+    /// last VIP of a VRRP group goes, the node holding it must not drop its instance (a
+    /// priority-0 advert) before the other nodes have dropped theirs, or a backup takes the VIP.
+    @Test func deletedVIPNeverComesBackOnAnotherNode() async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        let rounds = Int(ProcessInfo.processInfo.environment["K8SLB_DELETE_ROUNDS"] ?? "6") ?? 6
+        try await ActorHarness.with(tools) { h in
+            let nodes = ["lb-a", "lb-b"]
+            for (i, node) in nodes.enumerated() {
+                try h.topo.host(node, addresses: ["192.0.2.\(11 + i)/24"])
+                _ = try await h.client.create(Node(metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"])))
+            }
+            try h.topo.host("be", addresses: ["192.0.2.21/24"])
+            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
+            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}},"vrrp":{"advertInterval":0.1}}"#)
+            try h.startWatcher()
+            for node in nodes { try h.startActor(node) }
+            var resurrected = 0
+            for round in 0..<rounds {
+                let key = ServiceKey(namespace: "default", name: "d\(round)")
+                try await h.createService(key, ports: [("http", 80)])
+                try await h.setSlice(key, name: "d\(round)-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
+                var ip: String?
+                #expect(await eventually(.seconds(10)) {
+                    ip = try await h.client.get(Service.self, namespace: "default", name: key.name).status?.loadBalancer?.ingress?.first?.ip
+                    guard let ip else { return false }
+                    return try h.holders(ip, among: nodes).count == 1 && h.topo.exec("cl", [tools.curl, "-s", "-m", "0.5", "http://\(ip)/"]).output == "backend\n"
+                })
+                guard let ip else { continue }
+                let holder = try h.holders(ip, among: nodes).first ?? "?"
+                // Every other round the other node's actor is slow (stopped) while the delete
+                // lands: its keepalived still has the instance when the holder applies the delete.
+                let slow = round % 2 == 1 ? nodes.first { $0 != holder } : nil
+                if let slow, let p = h.actors[slow] { kill(p.processIdentifier, SIGSTOP) }
+                try await h.client.delete(Service.self, namespace: "default", name: key.name)
+                try await h.client.delete(EndpointSlice.self, namespace: "default", name: "d\(round)-1")
+                let deleted = ContinuousClock.now
+                var gone: Duration?, elsewhere: [String] = []
+                while ContinuousClock.now - deleted < .seconds(4) {
+                    if let slow, ContinuousClock.now - deleted > .seconds(1.5), let p = h.actors[slow] { kill(p.processIdentifier, SIGCONT) }
+                    let now = try h.holders(ip, among: nodes)
+                    for n in now where n != holder && !elsewhere.contains(n) { elsewhere.append(n) }
+                    if now.isEmpty, gone == nil { gone = ContinuousClock.now - deleted }
+                    if !now.isEmpty { gone = nil }
+                    usleep(5_000)
+                }
+                if let slow, let p = h.actors[slow] { kill(p.processIdentifier, SIGCONT) }
+                if !elsewhere.isEmpty { resurrected += 1 }
+                print("deleted VIP \(ip) (held by \(holder)\(slow.map { ", \($0)'s actor stopped for 1.5 s" } ?? "")): gone from every node after \(gone.map { "\($0)" } ?? "never"); seen on another node: \(elsewhere.isEmpty ? "no" : "\(elsewhere)")")
+                #expect(elsewhere.isEmpty, "the deleted VIP \(ip) turned up on \(elsewhere)")
+                #expect(gone != nil && gone! < .seconds(slow == nil ? 2 : 3.5), "the deleted VIP left every node")
+            }
+            print("deleted VIPs: \(rounds) rounds, \(resurrected) turned up on another node")
         }
     }
 }

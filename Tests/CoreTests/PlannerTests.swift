@@ -188,3 +188,53 @@ import TestSupport
         await #expect(throws: AssignmentShards.ShardError.digestMismatch(shard: 0)) { try await layout.read { store[$0] } }
     }
 }
+
+/// Ordered removal bookkeeping: only the node holding a vanished group's VIPs keeps it, until no
+/// other node lists it (or the timeout).
+@Suite struct LingeringGroupsTests {
+    static let vip = RenderFixture.ip("192.0.2.50")
+    static let group = VRRPPlan.Group(vrid: 7, family: .ipv4, pool: .default, node: "lb-a")
+    static let before = AssignmentDocument(vips: [.init(address: vip, pool: .default, services: [], vrid: 7)], nodes: ["lb-a", "lb-b"], groups: [group])
+    static let after = AssignmentDocument(vips: [], nodes: ["lb-a", "lb-b"], groups: [])
+
+    @Test func onlyTheHolderLingersAndOnlyUntilTheOthersDropped() {
+        var l = LingeringGroups()
+        l.update(previous: Self.before, current: Self.after, live: [], now: 0)
+        #expect(l.entries.isEmpty, "a node not holding the VIP drops the instance at once")
+        l.update(previous: Self.before, current: Self.after, live: [Self.vip], now: 0)
+        #expect(l.instances == [Self.group: [Self.vip]])
+        l.release(others: ["lb-b"], records: ["lb-b": [Self.group.id]], now: 1, timeout: 10)
+        #expect(!l.entries.isEmpty, "lb-b still runs the group")
+        l.release(others: ["lb-b"], records: [:], now: 2, timeout: 10)
+        #expect(!l.entries.isEmpty, "no record from lb-b yet: wait (up to the timeout)")
+        l.release(others: ["lb-b"], records: ["lb-b": []], now: 3, timeout: 10)
+        #expect(l.entries.isEmpty, "lb-b dropped it: the holder drops it too")
+    }
+
+    @Test func timeoutAndReappearance() {
+        var l = LingeringGroups()
+        l.update(previous: Self.before, current: Self.after, live: [Self.vip], now: 0)
+        l.release(others: ["lb-b"], records: [:], now: 10, timeout: 10)
+        #expect(l.entries.isEmpty, "a node that never answers holds nothing up past the timeout")
+        l.update(previous: Self.before, current: Self.after, live: [Self.vip], now: 20)
+        l.update(previous: Self.after, current: Self.before, live: [Self.vip], now: 21)
+        #expect(l.entries.isEmpty, "the group is back: nothing lingers")
+    }
+
+    @Test func lingeringInstanceIsRenderedForKeepalivedOnly() {
+        var i = NodePlanTests.inputs()
+        i.document = Self.after
+        i.lingering = [Self.group: [Self.vip]]
+        let p = NodePlan.make(i)
+        #expect(p.keepalived.contains("virtual_router_id 7") && p.keepalived.contains("192.0.2.50/32"))
+        #expect(p.vrrpGroups == [Self.group.id])
+        guard case .haproxy(let r) = p.proxy else { return }
+        #expect(!r.text.contains("192.0.2.50:"), "no frontend for a deleted Service")
+    }
+
+    @Test func recordFormatRoundTrips() {
+        let ids: Set<VRRPGroupID> = [.init(family: .ipv4, vrid: 11), .init(family: .ipv6, vrid: 3), .init(family: .ipv4, vrid: 2)]
+        #expect(NodeGroupsRecord.format(ids) == "4/2,4/11,6/3")
+        #expect(NodeGroupsRecord.parse("4/2,4/11,6/3,bogus,7/1,4/999") == ids)
+    }
+}

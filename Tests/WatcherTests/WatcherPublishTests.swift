@@ -65,4 +65,26 @@ import TestAPIServer
         _ = try await client.update(node)
         #expect(await eventually { try await nodes() == ["lb-1", "lb-2"] }, "back when the label goes")
     }
+
+    /// A freed address is not handed out again during its quarantine (the node that held it may
+    /// still hold it while the other nodes drop their VRRP instance); then it is.
+    @Test func freedAddressIsQuarantinedThenReused() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.writeConfig(basicConfig)  // pool default: 192.0.2.10-12
+        let (run, _) = cluster.runController(quarantine: .seconds(2))
+        defer { run.cancel() }
+        for i in 0..<3 { _ = try await cluster.client.create(cluster.service("d\(i)")) }
+        #expect(await eventually { try await cluster.externalIPs()["default/d2"] == ["192.0.2.12"] })
+        try await cluster.client.delete(Service.self, namespace: "default", name: "d0")
+        let deleted = ContinuousClock.now
+        _ = try await cluster.client.create(cluster.service("next"))
+        #expect(await eventually { try await cluster.events(for: "next").contains { $0.reason == "AllocationFailed" } },
+                "192.0.2.10 is quarantined: the pool is full for now")
+        #expect(try await cluster.externalIPs()["default/next"] == [])
+        #expect(await eventually(.seconds(10)) { try await cluster.externalIPs()["default/next"] == ["192.0.2.10"] })
+        let waited = ContinuousClock.now - deleted
+        print("quarantine: freed 192.0.2.10 reused after \(waited)")
+        #expect(waited >= .seconds(2), "not before the quarantine ended")
+    }
 }

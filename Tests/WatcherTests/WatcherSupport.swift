@@ -33,9 +33,10 @@ struct Cluster {
     }
 
     /// Runs an in-process controller until the returned task is cancelled.
-    func runController(_ settings: WatcherSettings = WatcherSettings()) -> (Task<Void, Never>, WatcherController) {
+    func runController(_ settings: WatcherSettings = WatcherSettings(), quarantine: Duration = .milliseconds(100)) -> (Task<Void, Never>, WatcherController) {
         var s = settings
         s.publishDelay = .milliseconds(20)
+        s.releaseQuarantine = quarantine
         var logger = Logger(label: "test-watcher")
         logger.logLevel = .critical
         let controller = WatcherController(client: client, settings: s, logger: logger, metrics: WatcherMetrics())

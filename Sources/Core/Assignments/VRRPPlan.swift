@@ -57,7 +57,9 @@ package struct VRRPPlan: Sendable, Hashable {
     }
 
     /// Plans groups for `vips` over `nodes`, keeping the VRIDs of `previous` groups that still exist.
-    package static func make(vips: [(address: IPAddress, pool: PoolName)], nodes: [String], previous: [Group], vridOffset: Int) -> VRRPPlan {
+    /// `reserved`: VRIDs not to hand to a new group (groups that just vanished).
+    package static func make(vips: [(address: IPAddress, pool: PoolName)], nodes: [String], previous: [Group], vridOffset: Int,
+                             reserved: Set<VRRPGroupID> = []) -> VRRPPlan {
         guard !nodes.isEmpty else { return VRRPPlan(groups: [], vridOf: [:], unplaced: []) }
         let lowest = vridOffset + 1
         var members: [GroupKey: [IPAddress]] = [:]
@@ -67,6 +69,7 @@ package struct VRRPPlan: Sendable, Hashable {
         }
         var vrids: [GroupKey: Int] = [:]
         var used: [IPFamily: Set<Int>] = [:]
+        for r in reserved { used[r.family, default: []].insert(r.vrid) }
         for g in previous where members[g.key] != nil && (lowest...255).contains(g.vrid) && !(used[g.family]?.contains(g.vrid) ?? false) {
             vrids[g.key] = g.vrid
             used[g.family, default: []].insert(g.vrid)

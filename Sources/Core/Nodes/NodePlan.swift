@@ -20,6 +20,9 @@ package struct NodePlan: Sendable, Equatable {
         package var nginx = NginxRenderer.Options()
         /// keepalived's track file (proxy health and eligibility).
         package var trackFile: SafePath?
+        /// Instances kept after their group left the assignments (ordered removal): rendered
+        /// for keepalived only (the proxy has no frontend for them any more).
+        package var lingering: [VRRPPlan.Group: [IPAddress]] = [:]
 
         package init(node: String, eligible: Bool, backend: ProxyBackend, document: AssignmentDocument, config: UserConfig,
                      endpoints: EndpointMap, tlsPools: Set<PoolName>, interfaces: [PoolName: InterfaceName]) {
@@ -48,6 +51,8 @@ package struct NodePlan: Sendable, Equatable {
     package var bindings: [IPAddress: InterfaceName]
     /// False: the node must hold no VIP (its track file says FAULT, so keepalived hands them over).
     package var holdsVIPs: Bool
+    /// The VRRP groups keepalived runs with this plan (what the node publishes).
+    package var vrrpGroups: Set<VRRPGroupID>
 
     package static func make(_ i: Inputs) -> NodePlan {
         let proxy: Proxy
@@ -71,7 +76,14 @@ package struct NodePlan: Sendable, Equatable {
         // them: leaving MASTER for FAULT sends a priority-0 advert, so a backup takes over at once.
         k.participateWhenAbsent = !i.eligible
         k.eligibleForMaster = i.eligible
-        let (text, skipped) = KeepalivedRenderer(options: k).render(i.document, config: i.config)
+        var vrrpDocument = i.document
+        for (g, addresses) in i.lingering.sorted(by: { $0.key < $1.key }) where !vrrpDocument.groups.contains(where: { $0.id == g.id }) {
+            vrrpDocument.groups.append(g)
+            for a in addresses where !vrrpDocument.vips.contains(where: { $0.address == a }) {
+                vrrpDocument.vips.append(.init(address: a, pool: g.pool, services: [], vrid: g.vrid))
+            }
+        }
+        let (text, skipped, rendered) = KeepalivedRenderer(options: k).render(vrrpDocument, config: i.config)
 
         var bindings: [IPAddress: InterfaceName] = [:]
         if i.eligible {
@@ -82,6 +94,7 @@ package struct NodePlan: Sendable, Equatable {
                 bindings[vip.address] = iface
             }
         }
-        return NodePlan(proxy: proxy, keepalived: text, skipped: skipped, bindings: bindings, holdsVIPs: i.eligible)
+        return NodePlan(proxy: proxy, keepalived: text, skipped: skipped, bindings: bindings, holdsVIPs: i.eligible,
+                        vrrpGroups: Set(rendered.map(\.id)))
     }
 }

@@ -39,7 +39,8 @@ package struct KeepalivedRenderer: Sendable {
     package let options: Options
     package init(options: Options) { self.options = options }
 
-    package func render(_ document: AssignmentDocument, config: UserConfig) -> (text: String, skipped: [Skipped]) {
+    /// The config text, the groups that could not be rendered, and the groups rendered.
+    package func render(_ document: AssignmentDocument, config: UserConfig) -> (text: String, skipped: [Skipped], groups: [VRRPPlan.Group]) {
         var out = ConfigText()
         out.block("global_defs")
         out.line("router_id \(Self.safeNodeName(options.node))")
@@ -70,8 +71,9 @@ package struct KeepalivedRenderer: Sendable {
             out.close()
         }
         var skipped: [Skipped] = []
+        var rendered: [VRRPPlan.Group] = []
         let nodes = document.nodes
-        guard nodes.contains(options.node) || options.participateWhenAbsent else { return (out.text, skipped) }
+        guard nodes.contains(options.node) || options.participateWhenAbsent else { return (out.text, skipped, rendered) }
         let advert = config.vrrp.advertIntervalCentiseconds
         let advertText = advert % 100 == 0 ? "\(advert / 100)" : String(format2(advert))
         for group in document.groups {
@@ -82,6 +84,7 @@ package struct KeepalivedRenderer: Sendable {
                 skipped.append(Skipped(vrid: group.vrid, family: group.family, reason: "no interface known for pool \"\(group.pool)\""))
                 continue
             }
+            rendered.append(group)
             let order = [group.node] + Self.backupOrder(group, nodes: nodes.filter { $0 != group.node })
             let rank = order.firstIndex(of: options.node) ?? order.count
             out.block("vrrp_instance VI_\(group.family == .ipv4 ? 4 : 6)_\(group.vrid)")
@@ -119,7 +122,7 @@ package struct KeepalivedRenderer: Sendable {
             }
             out.close()
         }
-        return (out.text, skipped)
+        return (out.text, skipped, rendered)
     }
 
     /// VIPs per instance carried in the VRRP advert itself.

@@ -1,0 +1,68 @@
+import Core
+import Foundation
+import KubeClient
+import Logging
+
+/// Ordered removal of VRRP groups across nodes. When a group leaves the assignments (its last
+/// VIP deleted), every node drops its instance — but the node holding the VIPs drops it last: a
+/// dropped MASTER instance sends a priority-0 advert, and a backup whose actor has not yet applied
+/// the change would take the deleted VIP over. So each node publishes the groups its keepalived
+/// runs (a Lease per node), and the holder keeps a vanished group's instance until no other LB
+/// node lists it (at most `removalTimeout`, for nodes that publish nothing).
+extension ActorController {
+    static let removalTimeout: Double = 10
+
+    /// Seconds on a monotonic clock (for the lingering bookkeeping).
+    var monotonicSeconds: Double {
+        let d = ContinuousClock.now - epoch
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Updates the instances this node keeps after their group left the assignments.
+    func updateLingering(previous: AssignmentDocument?, current: AssignmentDocument) async {
+        let now = monotonicSeconds
+        let before = Set(lingering.entries.keys)
+        lingering.update(previous: previous, current: current, live: live, now: now)
+        let others = Set(current.nodes + (await lbNodes.list()).compactMap(\.metadata.name)).subtracting([settings.nodeName])
+        lingering.release(others: others.sorted(), records: await groupRecords(), now: now, timeout: Self.removalTimeout)
+        let after = Set(lingering.entries.keys)
+        for id in after.subtracting(before) {
+            logger.info("VRRP group gone from the assignments; keeping its instance until the other LB nodes have dropped it",
+                        metadata: ["group": "\(id)"])
+        }
+        for id in before.subtracting(after) { logger.info("VRRP group dropped", metadata: ["group": "\(id)"]) }
+    }
+
+    /// Every other node's published groups, by node.
+    func groupRecords() async -> [String: Set<VRRPGroupID>] {
+        var out: [String: Set<VRRPGroupID>] = [:]
+        for lease in await groupLeases.list() {
+            guard let node = lease.spec?.holderIdentity, node != settings.nodeName,
+                  let text = lease.metadata.annotations?[NodeGroupsRecord.annotation] else { continue }
+            out[node] = NodeGroupsRecord.parse(text)
+        }
+        return out
+    }
+
+    /// Publishes the groups this node's keepalived now runs (only when they changed).
+    func publishGroups(_ groups: Set<VRRPGroupID>) async {
+        guard groups != publishedGroups else { return }
+        let name = NodeGroupsRecord.leaseName(node: settings.nodeName)
+        let text = NodeGroupsRecord.format(groups)
+        let now = Timestamp.micro(Date())
+        do {
+            if var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: name) {
+                lease.metadata.annotations = [NodeGroupsRecord.annotation: text]
+                lease.spec = Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)
+                _ = try await client.update(lease)
+            } else {
+                let meta = ObjectMeta(name: name, namespace: settings.namespace, labels: [NodeGroupsRecord.label: "true"],
+                                      annotations: [NodeGroupsRecord.annotation: text])
+                _ = try await client.create(Lease(metadata: meta, spec: Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)))
+            }
+            publishedGroups = groups
+        } catch {
+            logger.warning("cannot publish this node's VRRP groups; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+}
