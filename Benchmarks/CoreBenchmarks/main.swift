@@ -50,7 +50,10 @@ func allocate(_ count: Int, from pool: Pool) throws -> (IPAllocator, Duration) {
     return (alloc, d)
 }
 
-let n = 100_000
+// K8SLB_BENCH_SMOKE=1: a tenth of the sizes (a quick check that every figure still computes).
+let smoke = ProcessInfo.processInfo.environment["K8SLB_BENCH_SMOKE"] != nil
+let n = smoke ? 10_000 : 100_000
+let services = smoke ? 1_000 : 10_000
 print("k8slb Core benchmarks (\(n) = N)")
 let rss0 = rssKiB()
 let (a8, d8) = try allocate(n, from: pool("v4", "10.0.0.0/8"))
@@ -72,20 +75,20 @@ let (_, dRefill) = try measure {
 }
 print("release N/2 (fragmenting) then re-allocate N/2: \(ms(dRelease)) + \(ms(dRefill))")
 
-// Restore 10,000 existing assignments spread over a /16 (what a restarting watcher does).
+// Restore 10,000 (1,000 in a smoke run) existing assignments spread over a /16 (what a restarting watcher does).
 let restorePool = pool("default", "172.16.0.0/16")
-let existing = (0..<10_000).map { i in
+let existing = (0..<services).map { i in
     (AllocationRequest(service: ServiceKey(namespace: "ns\(i % 100)", name: "svc\(i)"), ports: [PortKey(.tcp, 443)]),
      IPAddress(ipv4: 0xAC10_0000 + UInt32((i * 6151) % 65_000 + 1)))
 }
 var restored = IPAllocator(pools: [restorePool])
 let (_, dRestore) = try measure { for (r, a) in existing { try restored.restore(r, addresses: [a]) } }
 let (_, dReassign) = try measure { for (r, _) in existing { try restored.assign(r) } }
-print("restore 10,000 assignments: \(ms(dRestore)); re-assign all (idempotent): \(ms(dReassign)); free after: \(restored.usage[0].dynamicFree)")
+print("restore \(services) assignments: \(ms(dRestore)); re-assign all (idempotent): \(ms(dReassign)); free after: \(restored.usage[0].dynamicFree)")
 
 // The assignment document for 10,000 Services.
 var vips: [AssignmentDocument.VIP] = []
-for i in 0..<10_000 {
+for i in 0..<services {
     var entry = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "team-\(i % 50)", name: "service-\(i)"),
                                                 ports: [.init(name: "http", port: 80, targetPort: .number(8080)),
                                                         .init(name: "https", port: 443, targetPort: .name("web-tls"))])
@@ -97,7 +100,7 @@ let (single, dEncode1) = try measure { try JSONEncoder().encode(document) }
 let (shards, dEncode) = try measure { try AssignmentShards.encode(document) }
 let (decoded, dDecode) = try measure { try AssignmentShards.decode(index: shards.indexBytes, shards: shards.shards) }
 precondition(decoded == document)
-print("document, 10,000 services: \(single.count) bytes unsharded; sharded into \(shards.shards.count) ConfigMaps of \(shards.shards.map(\.count).map(String.init).joined(separator: ", ")) bytes (limit \(AssignmentShards.defaultMaxShardBytes) per shard, 1 MiB per object)")
+print("document, \(services) services: \(single.count) bytes unsharded; sharded into \(shards.shards.count) ConfigMaps of \(shards.shards.map(\.count).map(String.init).joined(separator: ", ")) bytes (limit \(AssignmentShards.defaultMaxShardBytes) per shard, 1 MiB per object)")
 print("encode (sharded): \(ms(dEncode)); decode+verify: \(ms(dDecode)); plain encode: \(ms(dEncode1))")
 
 // Rendering for 10,000 Services (2 ports each, 3 endpoints per port, 3 LB nodes).
@@ -118,9 +121,9 @@ var haOptions = HAProxyRenderer.Options()
 haOptions.poolsWithCertificates = [.default]
 let (haproxyText, dHAProxy) = median { HAProxyRenderer(options: haOptions).render(planned, endpoints: endpointMap, config: renderConfig) }
 let (kaText, dKeepalived) = median { KeepalivedRenderer(options: .init(node: "lb-a", interfaces: [:])).render(planned, config: renderConfig).text }
-print("render for 10,000 services (median of 5): VRRP plan \(ms(dPlan)) (\(plan.groups.count) groups); haproxy.cfg \(ms(dHAProxy)) (\(haproxyText.utf8.count) bytes); keepalived.conf \(ms(dKeepalived)) (\(kaText.utf8.count) bytes)")
+print("render for \(services) services (median of 5): VRRP plan \(ms(dPlan)) (\(plan.groups.count) groups); haproxy.cfg \(ms(dHAProxy)) (\(haproxyText.utf8.count) bytes); keepalived.conf \(ms(dKeepalived)) (\(kaText.utf8.count) bytes)")
 let (nginxText, dNginx) = median { NginxRenderer(options: NginxRenderer.Options()).render(planned, endpoints: endpointMap, config: renderConfig) }
-print("render for 10,000 services: nginx.conf \(ms(dNginx)) (\(nginxText.utf8.count) bytes)")
+print("render for \(services) services: nginx.conf \(ms(dNginx)) (\(nginxText.utf8.count) bytes)")
 
 // What one actor sync costs at this size: EndpointSlices → ready endpoints, haproxy.cfg with its
 // server lists, and the skeleton compare that decides Runtime API vs reload.
@@ -134,4 +137,4 @@ for vip in planned.vips {
 }
 let (resolved, dResolve) = median { EndpointMap.resolve(planned, slices: slices) }
 let (rendered, dRender) = median { HAProxyRenderer(options: haOptions).renderWithServers(planned, endpoints: resolved, config: renderConfig) }
-print("actor sync for 10,000 services: resolve endpoints \(ms(dResolve)); render with servers and skeleton digest \(ms(dRender)) (\(rendered.servers.count) backends); total \(ms(dResolve + dRender))")
+print("actor sync for \(services) services: resolve endpoints \(ms(dResolve)); render with servers and skeleton digest \(ms(dRender)) (\(rendered.servers.count) backends); total \(ms(dResolve + dRender))")
