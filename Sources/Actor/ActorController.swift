@@ -43,6 +43,8 @@ actor ActorController {
     var cleanedUp = false
     /// Instances kept after their group left the assignments, until the other nodes dropped theirs.
     var lingering = LingeringGroups()
+    /// New groups held back here (another node is their preferred node).
+    var deferred = DeferredGroups()
     /// The groups last published in this node's record (nil: not yet).
     var publishedGroups: Set<VRRPGroupID>?
     let epoch = ContinuousClock.now
@@ -127,6 +129,7 @@ actor ActorController {
         guard let config = effectiveConfig, let document else { return }
         if before != document { logger.debug("trace: assignments read", metadata: ["vips": "\(document.vips.count)"]) }
         await updateLingering(previous: before, current: document)
+        deferred.update(previous: before, current: document, node: settings.nodeName, now: monotonicSeconds, delay: 1)
         await dataPlane.setPoolNetworks(config.pools.map(\.network))
         if !cleanedUp {
             // Start-up: VIPs left by an earlier run (a SIGKILLed keepalived) must not linger.
@@ -152,6 +155,7 @@ actor ActorController {
         inputs.trackFile = try? SafePath(parsing: settings.trackFile)
         if settings.unicast { inputs.unicastPeers = await peerAddresses() }
         inputs.lingering = lingering.instances
+        inputs.deferred = deferred.ids
         let plan = NodePlan.make(inputs)
         for s in plan.skipped { logger.error("VRRP group not rendered", metadata: ["group": "\(s)"]) }
 
@@ -196,6 +200,7 @@ actor ActorController {
         if case .runtime(_, let deferred) = outcome, deferred > 0 { retry(after: .seconds(2)) }
         // Lingering instances end when the other nodes' records change (a sync) or at the timeout.
         if !lingering.entries.isEmpty { retry(after: .seconds(1)) }
+        if let next = deferred.nextRelease { retry(after: .milliseconds(max(10, Int64((next - monotonicSeconds) * 1000) + 10))) }
     }
 
     private func markReady() {

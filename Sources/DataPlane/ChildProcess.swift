@@ -4,15 +4,27 @@ import Glibc
 /// Launching, running and ending the daemons (HAProxy, keepalived), optionally through a launcher
 /// prefix (tests: `ip netns exec <ns>`). One place for what both supervisors do.
 enum ChildProcess {
-    /// Starts `arguments` (binary first) with output discarded; `onExit` runs when it ends.
-    static func spawn(_ arguments: [String], launcher: [String], onExit: @escaping @Sendable (Process) -> Void) throws -> Process {
+    /// Starts `arguments` (binary first); `onExit` runs when it ends. The daemon's own log lines
+    /// (keepalived's state changes, HAProxy's alerts, nginx's errors) go to this process's stderr
+    /// prefixed `[label]` — what `kubectl logs` shows — except HAProxy's per-proxy "stopped"
+    /// notices, one per frontend and backend at every reload (20,000 lines at 10,000 Services).
+    static func spawn(_ arguments: [String], launcher: [String], label: String,
+                      onExit: @escaping @Sendable (Process) -> Void) throws -> Process {
         let p = Process()
         let argv = launcher + arguments
         p.executableURL = URL(fileURLWithPath: argv[0])
         p.arguments = Array(argv.dropFirst())
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
         p.terminationHandler = onExit
+        let forwarder = LineForwarder(prefix: "[\(label)] ")
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil; return }
+            forwarder.feed(data)
+        }
         try p.run()
         return p
     }
@@ -176,7 +188,7 @@ final class Supervisor: @unchecked Sendable {
         supervising = true
         prepare()
         do {
-            process = try ChildProcess.spawn(settings.arguments, launcher: settings.launcher) { [weak self] exited in self?.exited(exited) }
+            process = try ChildProcess.spawn(settings.arguments, launcher: settings.launcher, label: settings.daemon) { [weak self] exited in self?.exited(exited) }
         } catch { throw DaemonError(.spawnFailed, "cannot start \(settings.daemon): \(error)") }
         try ready()
     }
@@ -222,5 +234,36 @@ final class Supervisor: @unchecked Sendable {
             if p.isRunning { kill(p.processIdentifier, SIGTERM) }
         }
         p.waitUntilExit()
+    }
+}
+
+/// Splits a daemon's output into lines and writes the ones worth reading to stderr.
+final class LineForwarder: @unchecked Sendable {
+    private let prefix: [UInt8]
+    private var partial: [UInt8] = []
+    private let lock = NSLock()
+
+    init(prefix: String) { self.prefix = Array(prefix.utf8) }
+
+    static func isNoise(_ line: String) -> Bool {
+        line.contains("stopped (cumulated conns:")
+    }
+
+    func feed(_ data: Data) {
+        lock.lock()
+        defer { lock.unlock() }
+        partial += data
+        var out: [UInt8] = []
+        while let nl = partial.firstIndex(of: 0x0A) {
+            let line = Array(partial[..<nl])
+            partial.removeSubrange(...nl)
+            if Self.isNoise(String(decoding: line, as: UTF8.self)) { continue }
+            out += prefix + line + [0x0A]
+        }
+        if partial.count > 65_536 {  // a daemon writing without newlines: pass it on as it is
+            out += prefix + partial + [0x0A]
+            partial = []
+        }
+        if !out.isEmpty { FileHandle.standardError.write(Data(out)) }
     }
 }

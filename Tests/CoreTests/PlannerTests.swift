@@ -238,3 +238,22 @@ import TestSupport
         #expect(NodeGroupsRecord.parse("4/2,4/11,6/3,bogus,7/1,4/999") == ids)
     }
 }
+
+/// New groups are held back on nodes that are not their preferred node (no race for a brand-new
+/// VIP), never at start-up, and released after the delay.
+@Suite struct DeferredGroupsTests {
+    @Test func onlyNewGroupsOfOtherNodesAndOnlyForTheDelay() {
+        let mine = VRRPPlan.Group(vrid: 1, family: .ipv4, pool: .default, node: "lb-a")
+        let theirs = VRRPPlan.Group(vrid: 2, family: .ipv4, pool: .default, node: "lb-b")
+        let empty = AssignmentDocument(vips: [], nodes: ["lb-a", "lb-b"], groups: [])
+        let both = AssignmentDocument(vips: [], nodes: ["lb-a", "lb-b"], groups: [mine, theirs])
+        var d = DeferredGroups()
+        d.update(previous: nil, current: both, node: "lb-a", now: 0, delay: 1)
+        #expect(d.ids.isEmpty, "start-up: nothing is new")
+        d.update(previous: empty, current: both, node: "lb-a", now: 0, delay: 1)
+        #expect(d.ids == [theirs.id], "lb-b's new group waits here; lb-a's own does not")
+        #expect(d.nextRelease == 1)
+        d.update(previous: both, current: both, node: "lb-a", now: 1.01, delay: 1)
+        #expect(d.ids.isEmpty, "released after the delay")
+    }
+}

@@ -23,6 +23,8 @@ package struct NodePlan: Sendable, Equatable {
         /// Instances kept after their group left the assignments (ordered removal): rendered
         /// for keepalived only (the proxy has no frontend for them any more).
         package var lingering: [VRRPPlan.Group: [IPAddress]] = [:]
+        /// New groups this node holds back (not their preferred node; `DeferredGroups`).
+        package var deferred: Set<VRRPGroupID> = []
 
         package init(node: String, eligible: Bool, backend: ProxyBackend, document: AssignmentDocument, config: UserConfig,
                      endpoints: EndpointMap, tlsPools: Set<PoolName>, interfaces: [PoolName: InterfaceName]) {
@@ -77,6 +79,10 @@ package struct NodePlan: Sendable, Equatable {
         k.participateWhenAbsent = !i.eligible
         k.eligibleForMaster = i.eligible
         var vrrpDocument = i.document
+        if !i.deferred.isEmpty {
+            vrrpDocument.groups.removeAll { i.deferred.contains($0.id) }
+            vrrpDocument.vips.removeAll { v in v.vrid.map { i.deferred.contains(VRRPGroupID(family: v.family, vrid: $0)) } ?? false }
+        }
         for (g, addresses) in i.lingering.sorted(by: { $0.key < $1.key }) where !vrrpDocument.groups.contains(where: { $0.id == g.id }) {
             vrrpDocument.groups.append(g)
             for a in addresses where !vrrpDocument.vips.contains(where: { $0.address == a }) {

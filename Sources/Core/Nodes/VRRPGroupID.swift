@@ -87,3 +87,31 @@ package struct LingeringGroups: Sendable, Equatable {
         Dictionary(uniqueKeysWithValues: entries.values.map { ($0.group, $0.addresses) })
     }
 }
+
+/// New VRRP groups a node that is not their preferred node holds back for a moment. Every node
+/// creates a new group's instance in BACKUP and the first whose master-down timer expires takes
+/// the VIPs — if that is a backup (its actor applied first), the preferred node preempts it a
+/// moment later: two moves, and a request in flight fails. Held back for `delay`, the preferred
+/// node takes the new VIPs alone. (The VIPs are new, so nothing already served waits.)
+package struct DeferredGroups: Sendable, Equatable {
+    package private(set) var until: [VRRPGroupID: Double] = [:]
+
+    package init() {}
+
+    /// Groups of `current` new since `previous` (nil: start-up, nothing deferred) whose
+    /// preferred node is not `node` are held back until `now + delay`; expired or vanished
+    /// groups are released.
+    package mutating func update(previous: AssignmentDocument?, current: AssignmentDocument, node: String, now: Double, delay: Double) {
+        let present = Set(current.groups.map(\.id))
+        until = until.filter { present.contains($0.key) && $0.value > now }
+        guard let previous else { return }
+        let before = Set(previous.groups.map(\.id))
+        for g in current.groups where !before.contains(g.id) && g.node != node && until[g.id] == nil {
+            until[g.id] = now + delay
+        }
+    }
+
+    package var ids: Set<VRRPGroupID> { Set(until.keys) }
+    /// When the next held-back group is released.
+    package var nextRelease: Double? { until.values.min() }
+}

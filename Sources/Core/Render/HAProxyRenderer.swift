@@ -49,7 +49,7 @@ package struct HAProxyRenderer: Sendable {
         var servers: [String: [Server]] = [:]
         out.reserve(4096 + document.vips.count * 1000)
         out.section("global")
-        out.line("log stdout format raw local0 notice")
+        out.line("log stdout format iso local0 notice")  // ISO 8601 timestamps: ordered with the actor's lines
         out.line("stats socket \(options.statsSocket) mode 600 level admin expose-fd listeners")
         out.line("stats timeout 30s")
         out.line("hard-stop-after \(options.hardStopAfterSeconds)s")

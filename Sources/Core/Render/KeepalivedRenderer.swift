@@ -49,6 +49,13 @@ package struct KeepalivedRenderer: Sendable {
         out.line("script_user root")
         out.line("max_auto_priority 50")
         out.line("vrrp_garp_master_refresh 60")
+        // While VIPs are added or removed, two nodes' configs differ for a moment; without this a
+        // backup rejects the master's adverts ("unexpected ip number count"), takes the VIPs too,
+        // and clients' ARP follows the wrong node. Adverts from the established master are taken.
+        out.line("vrrp_skip_check_adv_addr")
+        if !options.unicastPeers.isEmpty {
+            out.line("vrrp_check_unicast_src")  // only the configured peers are heard
+        }
         let ka = config.keepalived
         if !ka.notificationEmails.isEmpty, let server = ka.smtpServer {
             out.line("notification_email {")
