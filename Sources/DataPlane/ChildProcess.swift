@@ -4,6 +4,18 @@ import Glibc
 /// Launching, running and ending the daemons (HAProxy, keepalived), optionally through a launcher
 /// prefix (tests: `ip netns exec <ns>`). One place for what both supervisors do.
 enum ChildProcess {
+    /// Serializes every `Process.run()` of this process. Foundation detects a child's exit by
+    /// EOF on a socket pair whose child end the child inherits; a child spawned on another thread
+    /// at that moment inherits it too, and the first child's exit then goes unnoticed until the
+    /// second one exits (seen: keepalived, started beside a HAProxy reload, stopped at SIGTERM,
+    /// and `waitUntilExit` hung until HAProxy, which was to be drained next, ended — never).
+    private static let spawnLock = NSLock()
+
+    /// `p.run()` with no other spawn of this process in flight.
+    static func launch(_ p: Process) throws {
+        try spawnLock.withLock { try p.run() }
+    }
+
     /// Starts `arguments` (binary first); `onExit` runs when it ends. The daemon's own log lines
     /// (keepalived's state changes, HAProxy's alerts, nginx's errors) go to this process's stderr
     /// prefixed `[label]` — what `kubectl logs` shows — except HAProxy's per-proxy "stopped"
@@ -25,7 +37,7 @@ enum ChildProcess {
             if data.isEmpty { handle.readabilityHandler = nil; return }
             forwarder.feed(data)
         }
-        try p.run()
+        try launch(p)
         return p
     }
 
@@ -38,7 +50,7 @@ enum ChildProcess {
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe
-        do { try p.run() } catch { return (-1, "\(error)") }
+        do { try launch(p) } catch { return (-1, "\(error)") }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
