@@ -119,7 +119,7 @@ import TestSupport
         // keepalived can leave MASTER for FAULT (priority-0 advert) rather than drop them.
         var absent = Self.inputs(node: "lb-z", eligible: false)
         let q = NodePlan.make(absent)
-        #expect(q.keepalived.contains("vrrp_instance") && q.keepalived.contains("priority 170"))
+        #expect(q.keepalived.contains("vrrp_instance") && q.keepalived.contains("priority 220"))
         absent.eligible = true
         #expect(!NodePlan.make(absent).keepalived.contains("vrrp_instance"), "an eligible node the watcher has not listed yet takes no part")
     }

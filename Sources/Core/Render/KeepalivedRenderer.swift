@@ -101,7 +101,9 @@ package struct KeepalivedRenderer: Sendable {
             out.line(rank == 0 && options.eligibleForMaster ? "state MASTER" : "state BACKUP")
             out.line("interface \(iface)")
             out.line("virtual_router_id \(group.vrid)")
-            out.line("priority \(max(1, 200 - 10 * rank))")
+            // 250, 240, …: a backup's master-down skew is (256 - priority) / 256 × advert, so high
+            // priorities take over sooner (6 ms at 0.1 s for the first backup instead of 26 ms).
+            out.line("priority \(max(1, 250 - 10 * rank))")
             out.line("advert_int \(advertText)")
             if let source = options.unicastSource, !options.unicastPeers.isEmpty {
                 out.line("unicast_src_ip \(source)")
