@@ -58,6 +58,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("cert-dir"), help: "Directory of the per-pool certificates (<pool>.pem; nginx also <pool>.key).")
     var certDir = "/etc/certs"
 
+    @Option(name: .customLong("tls-secrets"), help: "Where loadbalancer/tls-secret Secrets are read: system (the actor's namespace only) or service-namespace (the Service's namespace first; needs the tls-secrets-any-namespace overlay's ClusterRole).")
+    var tlsSecrets: TLSSecretScope = .system
+
     @Option(name: .customLong("advert-interval"), help: "VRRP advert interval in seconds (e.g. 0.1); default: the config's vrrp.advertInterval.")
     var advertInterval: Double?
 
@@ -119,6 +122,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.certDirectory = certDir
         settings.advertIntervalCentiseconds = advertInterval.map { Int(($0 * 100).rounded()) }
         settings.unicast = unicast
+        settings.tlsSecretScope = tlsSecrets
         settings.drainSeconds = drainSeconds
         settings.networkNamespace = netns
         settings.haproxyBinary = haproxyBinary

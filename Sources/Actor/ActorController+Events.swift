@@ -14,3 +14,18 @@ extension ActorController {
         }
     }
 }
+
+extension ActorController {
+    /// Services the proxy does not route on a VIP:port shared by host name: a Warning Event once
+    /// per reason; the Service that has the name keeps serving.
+    func reportUnrouted(_ unrouted: [ServiceKey: [String]]) async {
+        for (key, reasons) in unrouted.sorted(by: { $0.key < $1.key }) {
+            let message = reasons.joined(separator: "; ")
+            guard unroutedReported[key] != message else { continue }
+            unroutedReported[key] = message
+            logger.warning("Service not routed", metadata: ["service": "\(key)", "reason": "\(message)"])
+            await event(key, .notRouted, message)
+        }
+        for key in unroutedReported.keys where unrouted[key] == nil { unroutedReported[key] = nil }
+    }
+}

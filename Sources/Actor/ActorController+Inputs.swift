@@ -85,6 +85,17 @@ extension ActorController {
         return peers
     }
 
+    /// Every Node as a NodePort backend: its InternalIPs, Ready condition and exclude label.
+    func backendNodes() async -> [BackendNode] {
+        await allNodes.list().compactMap { node in
+            guard let name = node.metadata.name else { return nil }
+            let addresses = (node.status?.addresses ?? []).filter { $0.type == "InternalIP" }.compactMap { try? IPAddress(parsing: $0.address) }
+            let ready = node.status?.conditions?.contains { $0.type == "Ready" && $0.status == "True" } ?? false
+            let excluded = node.metadata.labels?[NodeEligibility.excludeLabel] != nil
+            return BackendNode(name: name, addresses: addresses, ready: ready, excluded: excluded)
+        }
+    }
+
     /// Whether this node may hold VIPs: its Node matches the LB selector and is not labelled
     /// node.kubernetes.io/exclude-from-external-load-balancers. A Node object not seen at all
     /// (none by that name) is taken as eligible: absence is no reason to drop traffic.

@@ -30,6 +30,10 @@ actor ActorController {
     let ownNode: Informer<Node>
     /// The LB nodes' published VRRP groups (ordered removal, +Removal).
     let groupLeases: Informer<Lease>
+    /// `kubernetes.io/tls` Secrets (`loadbalancer/tls-secret`; +Secrets).
+    let secrets: Informer<Secret>
+    /// Every Node (pools with `"backends": "nodeports"`).
+    let allNodes: Informer<Node>
     let layout: AssignmentConfigMaps
 
     var config: UserConfig?
@@ -38,6 +42,10 @@ actor ActorController {
     var interfaces: [PoolName: InterfaceName] = [:]
     /// Last certificate problem reported per pool (reported once per change).
     var certificateProblems: [PoolName: String] = [:]
+    /// Last TLS Secret problem reported per Service.
+    var secretProblems: [ServiceKey: String] = [:]
+    /// Last "not routed" reason reported per Service (shared VIP:port by host name).
+    var unroutedReported: [ServiceKey: String] = [:]
     var live: Set<IPAddress> = []
     var eligible: Bool?
     var cleanedUp = false
@@ -71,6 +79,9 @@ actor ActorController {
         lbNodes = Informer(client: client, labelSelector: settings.nodeSelector.description)
         ownNode = Informer(client: client, fieldSelector: "metadata.name=\(settings.nodeName)")
         groupLeases = Informer(client: client, namespace: settings.namespace, labelSelector: NodeGroupsRecord.label)
+        secrets = Informer(client: client, namespace: settings.tlsSecretScope == .system ? settings.namespace : nil,
+                           fieldSelector: "type=kubernetes.io/tls")
+        allNodes = Informer(client: client)
         layout = AssignmentConfigMaps(base: settings.assignmentsName)
         (syncRequests, syncContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (liveRequests, liveContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -88,6 +99,8 @@ actor ActorController {
             group.addTask { await self.lbNodes.run { _ in sync.yield() } }
             group.addTask { await self.ownNode.run { _ in sync.yield() } }
             group.addTask { await self.groupLeases.run { _ in sync.yield() } }
+            if settings.backend != .kubeproxy { group.addTask { await self.secrets.run { _ in sync.yield() } } }
+            group.addTask { await self.allNodes.run { _ in sync.yield() } }
             // Certificates are files, not API objects: look again now and then (and a resync
             // re-applies anything a daemon restart may have lost; unchanged output costs nothing).
             group.addTask {
@@ -122,7 +135,8 @@ actor ActorController {
     /// Recomputes the desired state from the newest inputs and applies what differs.
     func sync() async {
         guard await configMaps.hasSynced, await slices.hasSynced, await lbNodes.hasSynced, await ownNode.hasSynced,
-              await groupLeases.hasSynced else { return }
+              await groupLeases.hasSynced, await allNodes.hasSynced else { return }
+        if settings.backend != .kubeproxy, !(await secrets.hasSynced) { return }
         await loadConfig()
         let before = document
         await loadDocument()
@@ -137,8 +151,11 @@ actor ActorController {
             cleanedUp = true
         }
         await detectInterfaces(config, document)
-        let endpoints = EndpointMap.resolve(document, slices: await sliceInputs(for: document))
+        let nodePortPools = Set(config.pools.filter { $0.backends == .nodeports }.map(\.name))
+        let endpoints = EndpointMap.resolve(document, slices: await sliceInputs(for: document),
+                                            nodes: nodePortPools.isEmpty ? [] : await backendNodes(), nodePortPools: nodePortPools)
         let tlsPools = await checkCertificates(config, document)
+        let secretCerts = await secretCertificates(document)
         let nowEligible = await nodeEligible()
         metrics.vipsServed(document.vips.count)
 
@@ -156,8 +173,16 @@ actor ActorController {
         if settings.unicast { inputs.unicastPeers = await peerAddresses() }
         inputs.lingering = lingering.instances
         inputs.deferred = deferred.ids
+        inputs.serviceCertificates = secretCerts.byService
+        inputs.certificateDigest = secretCerts.digest
+        inputs.localTrackDirectory = try? SafePath(parsing: settings.runDirectory)
         let plan = NodePlan.make(inputs)
         for s in plan.skipped { logger.error("VRRP group not rendered", metadata: ["group": "\(s)"]) }
+        await reportUnrouted(plan.unrouted)
+        // Secret bundles on disk before the proxy reads them; the local track files before
+        // keepalived reads them.
+        let changedBundles = await dataPlane.installCertificates(secretCerts.bundles)
+        await dataPlane.setLocalTracks(plan.localGroups)
 
         // An ineligible node hands its VIPs over first (FAULT), before anything else changes.
         if eligible != plan.holdsVIPs {
@@ -191,6 +216,16 @@ actor ActorController {
         }
         record(outcome)
         if outcome != .unchanged && outcome != .none { logger.debug("trace: proxy applied", metadata: ["outcome": "\(outcome)"]) }
+        // A renewed Secret whose file the running proxy already loaded: replace it in place
+        // (HAProxy's Runtime API; a reload or start has just read the new files anyway).
+        if !changedBundles.isEmpty, outcome == .unchanged || outcome.isRuntime {
+            let (updated, failures) = await dataPlane.refreshCertificates(changedBundles, bundles: secretCerts.bundles)
+            if updated > 0 {
+                metrics.certificatesUpdated(updated)
+                logger.info("certificates replaced in the running proxy (no reload)", metadata: ["count": "\(updated)"])
+            }
+            for f in failures { logger.error("certificate not replaced at runtime", metadata: ["error": "\(f)"]) }
+        }
         if outcome.applied || settings.backend == .kubeproxy { markReady() }
         // keepalived reads the proxy's verdict from the track file: refresh it after a (re)start.
         if outcome == .started { await dataPlane.probeProxy() }

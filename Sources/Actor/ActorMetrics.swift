@@ -32,6 +32,16 @@ final class ActorMetrics: Sendable {
         Gauge(label: "k8slb_certificate_problem", dimensions: [("pool", pool.rawValue)], factory: factory).record(problem ? 1 : 0)
     }
 
+    /// Services whose `loadbalancer/tls-secret` is unusable (TLS off for them).
+    func secretProblems(_ count: Int) {
+        Gauge(label: "k8slb_tls_secret_problems", factory: factory).record(Double(count))
+    }
+
+    /// Certificates replaced in the running proxy without a reload (Runtime API).
+    func certificatesUpdated(_ count: Int) {
+        Counter(label: "k8slb_certificate_updates_total", factory: factory).increment(by: count)
+    }
+
     /// 1 while this node holds `vip` (VRRP master for it, or bound here without VRRP).
     func vipLive(_ vip: IPAddress, _ live: Bool) {
         Gauge(label: "k8slb_vip_master", dimensions: [("vip", vip.description)], factory: factory).record(live ? 1 : 0)

@@ -37,6 +37,8 @@ struct ActorSettings: Sendable {
     /// (The one sync loop already folds changes arriving during a sync into the next one; this
     /// only catches the few milliseconds of a burst, e.g. a Service and its EndpointSlice.)
     var coalesce: Duration = .milliseconds(10)
+    /// Where `loadbalancer/tls-secret` Secrets may live.
+    var tlsSecretScope: TLSSecretScope = .system
     /// Test seam: told when each sync starts and finishes.
     var onSync: (@Sendable (SyncPhase) -> Void)?
 
@@ -51,6 +53,14 @@ struct ActorSettings: Sendable {
 }
 
 enum SyncPhase: Sendable { case started, finished }
+
+/// `--tls-secrets`: where the actor reads `loadbalancer/tls-secret` Secrets from.
+enum TLSSecretScope: String, Sendable, CaseIterable, ExpressibleByArgument {
+    /// Only the actor's namespace (k8slb-system): its Role reads Secrets there and nowhere else.
+    case system
+    /// The Service's own namespace first, then the actor's (needs the opt-in ClusterRole).
+    case serviceNamespace = "service-namespace"
+}
 
 extension ProxyBackend: ExpressibleByArgument {}
 

@@ -2,6 +2,7 @@ import Certificates
 import Core
 import DataPlane
 import Foundation
+import Glibc
 import Logging
 import Netlink
 import Synchronization
@@ -28,6 +29,10 @@ actor LocalDataPlane: NodeDataPlane {
     private var pendingDeletes: Set<String> = []
     /// VIPs this node bound itself (pools without VRRP), by interface.
     private var bound: [IPAddress: InterfaceName] = [:]
+    /// The Secret bundles as last written.
+    private var installed: [SafePath: Data] = [:]
+    /// The local track files as last written.
+    private var localTracks: [SafePath: Bool] = [:]
 
     init(settings: ActorSettings, logger: Logger, netlink: NetlinkWorker) {
         self.settings = settings
@@ -199,6 +204,69 @@ actor LocalDataPlane: NodeDataPlane {
         return out
     }
 
+    // MARK: certificates from Secrets, local track files
+
+    func installCertificates(_ bundles: [SafePath: Data]) async -> [SafePath] {
+        var changed: [SafePath] = []
+        for (path, data) in bundles.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where installed[path] != data {
+            let dir = (path.rawValue as NSString).deletingLastPathComponent
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                // Written beside, readable by the owner only, then renamed: the proxy never reads
+                // half a key.
+                let tmp = path.rawValue + ".tmp"
+                guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+                    logger.error("cannot write certificate bundle", metadata: ["file": "\(path)"])
+                    continue
+                }
+                try ChildProcessFiles.rename(tmp, path.rawValue)
+            } catch {
+                logger.error("cannot write certificate bundle", metadata: ["file": "\(path)", "error": "\(error)"])
+                continue
+            }
+            if installed[path] != nil { changed.append(path) }
+            installed[path] = data
+        }
+        for path in installed.keys where bundles[path] == nil {
+            try? FileManager.default.removeItem(atPath: path.rawValue)
+            installed[path] = nil
+        }
+        return changed
+    }
+
+    func refreshCertificates(_ changed: [SafePath], bundles: [SafePath: Data]) async -> (updated: Int, failures: [String]) {
+        guard let haproxy, haproxy.masterPID != nil, let text = lastHAProxy?.text else { return (0, []) }
+        var updated = 0
+        var failures: [String] = []
+        for path in changed where text.contains(" crt \(path.rawValue)") {
+            guard let data = bundles[path] else { continue }
+            do {
+                try await haproxy.updateCertificate(path: path.rawValue, pem: String(decoding: data, as: UTF8.self))
+                updated += 1
+            } catch {
+                failures.append("\(path): \(error)")
+            }
+        }
+        return (updated, failures)
+    }
+
+    func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async {
+        for g in groups where localTracks[g.file] != g.hasLocalEndpoint {
+            do {
+                try (g.hasLocalEndpoint ? "0\n" : "1\n").write(toFile: g.file.rawValue, atomically: true, encoding: .utf8)
+                localTracks[g.file] = g.hasLocalEndpoint
+                logger.info(g.hasLocalEndpoint ? "a ready local endpoint runs here: may hold the VIP" : "no ready local endpoint here: VIP handed over",
+                            metadata: ["group": "\(g.id)"])
+            } catch {
+                logger.error("cannot write a local track file", metadata: ["file": "\(g.file)", "error": "\(error)"])
+            }
+        }
+        for file in localTracks.keys where !groups.contains(where: { $0.file == file }) {
+            try? FileManager.default.removeItem(atPath: file.rawValue)
+            localTracks[file] = nil
+        }
+    }
+
     // MARK: shutdown
 
     func shutdown() async {
@@ -207,6 +275,14 @@ actor LocalDataPlane: NodeDataPlane {
         probe?.stop()
         await haproxy?.drain()
         await nginx?.stop(drain: .seconds(settings.drainSeconds + 5))
+    }
+}
+
+/// rename(2) as a throwing call.
+enum ChildProcessFiles {
+    struct Failure: Error, CustomStringConvertible { let description: String }
+    static func rename(_ from: String, _ to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw Failure(description: "rename \(from): \(String(cString: strerror(errno)))") }
     }
 }
 

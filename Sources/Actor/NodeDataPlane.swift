@@ -1,5 +1,6 @@
 import Core
 import DataPlane
+import Foundation
 
 /// Everything the actor does to its node — certificates, interfaces, addresses, the proxy,
 /// keepalived, the track file — behind one seam: the controller decides (from a pure `NodePlan`),
@@ -31,6 +32,15 @@ protocol NodeDataPlane: Sendable {
     func monitorAddresses(_ onChange: @escaping @Sendable () -> Void) async
     /// Daemon restarts after dying on their own, by daemon.
     func restarts() async -> [String: Int]
+    /// Writes the Secrets' bundles (mode 0600) where the proxy config points, removes bundles no
+    /// longer used; returns the files whose contents changed (not new ones).
+    func installCertificates(_ bundles: [SafePath: Data]) async -> [SafePath]
+    /// Replaces `changed` certificates in the running proxy without a reload (HAProxy Runtime
+    /// API; nginx reloads through its config instead): how many were replaced, and failures.
+    func refreshCertificates(_ changed: [SafePath], bundles: [SafePath: Data]) async -> (updated: Int, failures: [String])
+    /// Writes the externalTrafficPolicy Local groups' track files ("0": a ready endpoint runs
+    /// here; "1": FAULT).
+    func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async
     /// SIGTERM: keepalived first (priority 0: a backup takes over at once), VIPs bound here
     /// removed, then the proxy drains.
     func shutdown() async
@@ -48,6 +58,12 @@ enum ProxyOutcome: Sendable, Equatable {
     /// No proxy (kubeproxy backend).
     case none
 
+    /// Servers changed through the Runtime API (no reload).
+    var isRuntime: Bool {
+        if case .runtime = self { return true }
+        return false
+    }
+
     /// The proxy has a config applied (ready to serve).
     var applied: Bool {
         switch self {
@@ -55,4 +71,10 @@ enum ProxyOutcome: Sendable, Equatable {
         default: true
         }
     }
+}
+
+extension NodeDataPlane {
+    func installCertificates(_ bundles: [SafePath: Data]) async -> [SafePath] { [] }
+    func refreshCertificates(_ changed: [SafePath], bundles: [SafePath: Data]) async -> (updated: Int, failures: [String]) { (0, []) }
+    func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async {}
 }

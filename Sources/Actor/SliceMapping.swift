@@ -16,7 +16,7 @@ enum SliceMapping {
         for ep in slice.endpoints ?? [] {
             let addresses = ep.addresses.compactMap { try? IPAddress(parsing: $0) }
             let ready = (ep.conditions?.ready ?? true) && !(ep.conditions?.terminating ?? false)
-            endpoints.append(.init(addresses: addresses, ready: ready))
+            endpoints.append(.init(addresses: addresses, ready: ready, nodeName: ep.nodeName))
         }
         return EndpointSliceInput(service: service, ports: ports, endpoints: endpoints)
     }

@@ -42,6 +42,8 @@ package enum CertificateProblem: Error, Sendable, Equatable, CustomStringConvert
 package struct CertificateInfo: Sendable, Equatable {
     package let notBefore: Date
     package let notAfter: Date
+    /// The serial number, hex (which certificate a renewal brought).
+    package var serial: String = ""
 }
 
 /// Checks PEM bundles with OpenSSL before they reach a proxy config.
@@ -56,6 +58,12 @@ package enum CertificateCheck {
         check(certificatePath: certificate, keyPath: key, now: now)
     }
 
+    /// A certificate (chain) and key given as bytes (a `kubernetes.io/tls` Secret's `tls.crt`
+    /// and `tls.key`); `name` is what messages call it.
+    package static func pair(certificate: Data, key: Data, name: String, now: Date = Date()) -> Result<CertificateInfo, CertificateProblem> {
+        check(certData: certificate, keyData: key, certificatePath: name, keyPath: name, now: now)
+    }
+
     private static func check(certificatePath: String, keyPath: String, now: Date) -> Result<CertificateInfo, CertificateProblem> {
         guard FileManager.default.fileExists(atPath: certificatePath) else { return .failure(.missing(certificatePath)) }
         guard let certData = FileManager.default.contents(atPath: certificatePath) else {
@@ -64,6 +72,10 @@ package enum CertificateCheck {
         guard let keyData = keyPath == certificatePath ? certData : FileManager.default.contents(atPath: keyPath) else {
             return FileManager.default.fileExists(atPath: keyPath) ? .failure(.unreadable(keyPath, "permission denied")) : .failure(.missing(keyPath))
         }
+        return check(certData: certData, keyData: keyData, certificatePath: certificatePath, keyPath: keyPath, now: now)
+    }
+
+    private static func check(certData: Data, keyData: Data, certificatePath: String, keyPath: String, now: Date) -> Result<CertificateInfo, CertificateProblem> {
         guard let cert = Certificate(pem: certData) else { return .failure(.noCertificate(certificatePath)) }
         guard let key = PrivateKey(pem: keyData) else { return .failure(.noPrivateKey(keyPath)) }
         guard X509_check_private_key(cert.pointer, key.pointer) == 1 else {
@@ -74,7 +86,7 @@ package enum CertificateCheck {
         let notBefore = cert.time(X509_get0_notBefore(cert.pointer)), notAfter = cert.time(X509_get0_notAfter(cert.pointer))
         if X509_cmp_time(X509_get0_notAfter(cert.pointer), &t) < 0 { return .failure(.expired(certificatePath, notAfter: notAfter)) }
         if X509_cmp_time(X509_get0_notBefore(cert.pointer), &t) > 0 { return .failure(.notYetValid(certificatePath, notBefore: notBefore)) }
-        return .success(CertificateInfo(notBefore: notBefore, notAfter: notAfter))
+        return .success(CertificateInfo(notBefore: notBefore, notAfter: notAfter, serial: cert.serial))
     }
 }
 
@@ -94,6 +106,15 @@ private final class Certificate {
     }
 
     deinit { X509_free(pointer) }
+
+    /// The serial number in hex ("" when it cannot be read).
+    var serial: String {
+        guard let asn1 = X509_get_serialNumber(pointer), let bn = ASN1_INTEGER_to_BN(asn1, nil) else { return "" }
+        defer { BN_free(bn) }
+        guard let hex = BN_bn2hex(bn) else { return "" }
+        defer { copenssl_free(hex) }
+        return String(cString: hex)
+    }
 
     /// An ASN1_TIME as a Date (seconds since the epoch via ASN1_TIME_diff).
     func time(_ t: UnsafePointer<ASN1_TIME>?) -> Date {

@@ -136,6 +136,36 @@ package final class HAProxyProcess: @unchecked Sendable {
         return deferred
     }
 
+    /// `updateCertificateBlocking` on the daemon's own thread.
+    package func updateCertificate(path: String, pem: String) async throws(ApplyError) {
+        try await thread.run { () throws(DaemonError) in try self.updateCertificateBlocking(path: path, pem: pem) }
+    }
+
+    /// Replaces a loaded certificate's contents in the running workers (Runtime API `set ssl
+    /// cert` + `commit ssl cert`): no reload, no connection touched (DATAPLANE §1.3). The file at
+    /// `path` must hold the same bundle already (the next reload reads it).
+    package func updateCertificateBlocking(path: String, pem: String) throws(ApplyError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard daemon.pid != nil else { throw DaemonError(.notRunning, "haproxy is not running") }
+        let body = pem.split(separator: "\n", omittingEmptySubsequences: true).joined(separator: "\n")
+        do {
+            let set = try MasterCLI.send("set ssl cert \(path)", payload: body, socket: paths.statsSocket)
+            guard set.contains("Transaction created") || set.contains("Transaction updated") else {
+                throw DaemonError(.runtimeAPI, "set ssl cert \(path): \(set.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            let commit = try MasterCLI.send("commit ssl cert \(path)", socket: paths.statsSocket)
+            guard commit.contains("Success!") else {
+                _ = try? MasterCLI.send("abort ssl cert \(path)", socket: paths.statsSocket)
+                throw DaemonError(.runtimeAPI, "commit ssl cert \(path): \(commit.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+        } catch let e as DaemonError {
+            throw e
+        } catch {
+            throw DaemonError(.runtimeAPI, "runtime API: \(error)")
+        }
+    }
+
     /// Graceful stop: SIGUSR1 to the master (soft stop: listeners close, established
     /// connections finish, bounded by `hard-stop-after`), then waits for it.
     package func drainBlocking() {

@@ -8,7 +8,9 @@ package enum MasterCLI {
     }
 
     /// Sends `command` and returns the whole reply (the connection is closed by the master).
-    package static func send(_ command: String, socket path: String, timeout: Duration = .seconds(2)) throws(Failure) -> String {
+    /// `payload`: a multi-line argument (`set ssl cert PATH <<` + lines + an empty line); it must
+    /// hold no empty line itself.
+    package static func send(_ command: String, payload: String? = nil, socket path: String, timeout: Duration = .seconds(2)) throws(Failure) -> String {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -27,7 +29,7 @@ package enum MasterCLI {
         }
         guard rc == 0 else { throw Failure(description: "connect \(path): \(String(cString: strerror(errno)))") }
         // The master CLI keeps the connection open after a reply; "; quit" makes it close.
-        let line = Array((command + "; quit\n").utf8)
+        let line = Array((payload.map { command + " <<\n" + $0 + "\n\n" } ?? command + "; quit\n").utf8)
         // MSG_NOSIGNAL: a socket HAProxy closes under us (a reload, a dying worker) is an error
         // here, not a SIGPIPE that kills the whole process.
         guard Glibc.send(fd, line, line.count, Int32(MSG_NOSIGNAL)) == line.count else {

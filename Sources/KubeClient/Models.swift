@@ -1,3 +1,5 @@
+package import Foundation
+
 /// Standard object metadata (the fields we use; others are dropped on decode).
 package struct ObjectMeta: Codable, Sendable, Equatable {
     package var name: String?
@@ -103,12 +105,25 @@ package struct Service: KubeResource, Equatable {
         package var ipFamilyPolicy: String?
         package var externalTrafficPolicy: String?
         package var allocateLoadBalancerNodePorts: Bool?
+        package var sessionAffinity: String?
+        package var sessionAffinityConfig: SessionAffinityConfig?
+        package var healthCheckNodePort: Int?
 
         package init(type: String? = nil, ports: [Port]? = nil, selector: [String: String]? = nil) {
             self.type = type
             self.ports = ports
             self.selector = selector
         }
+    }
+
+    /// `spec.sessionAffinityConfig`.
+    package struct SessionAffinityConfig: Codable, Sendable, Equatable {
+        package var clientIP: ClientIP?
+        package struct ClientIP: Codable, Sendable, Equatable {
+            package var timeoutSeconds: Int?
+            package init(timeoutSeconds: Int?) { self.timeoutSeconds = timeoutSeconds }
+        }
+        package init(clientIP: ClientIP?) { self.clientIP = clientIP }
     }
 
     package struct Port: Codable, Sendable, Equatable {
@@ -218,6 +233,23 @@ package struct ConfigMap: KubeResource, Equatable {
 
     package init(metadata: ObjectMeta, data: [String: String]? = nil) {
         self.metadata = metadata
+        self.data = data
+    }
+}
+
+/// core/v1 Secret (the actor reads `kubernetes.io/tls` ones for `loadbalancer/tls-secret`).
+package struct Secret: KubeResource, Equatable {
+    package static let apiVersion = "v1", kind = "Secret", plural = "secrets", namespaced = true
+    package var apiVersion: String? = Secret.apiVersion
+    package var kind: String? = Secret.kind
+    package var metadata: ObjectMeta
+    package var type: String?
+    /// Values, base64 in JSON (decoded by `Data`'s Codable).
+    package var data: [String: Data]?
+
+    package init(metadata: ObjectMeta, type: String? = nil, data: [String: Data]? = nil) {
+        self.metadata = metadata
+        self.type = type
         self.data = data
     }
 }

@@ -15,7 +15,10 @@ extension ServiceInput {
         }
         self.init(key: key, type: svc.spec?.type ?? "ClusterIP", loadBalancerClass: svc.spec?.loadBalancerClass,
                   annotations: svc.metadata.annotations ?? [:], loadBalancerIP: svc.spec?.loadBalancerIP,
-                  ipFamilyPolicy: svc.spec?.ipFamilyPolicy, ports: ports, sourceRanges: svc.spec?.loadBalancerSourceRanges ?? [])
+                  ipFamilyPolicy: svc.spec?.ipFamilyPolicy, ports: ports, sourceRanges: svc.spec?.loadBalancerSourceRanges ?? [],
+                  externalTrafficPolicy: svc.spec?.externalTrafficPolicy, sessionAffinity: svc.spec?.sessionAffinity,
+                  affinityTimeoutSeconds: svc.spec?.sessionAffinityConfig?.clientIP?.timeoutSeconds,
+                  healthCheckNodePort: svc.spec?.healthCheckNodePort)
     }
 }
 

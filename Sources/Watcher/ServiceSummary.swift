@@ -16,6 +16,10 @@ struct ServiceSummary: KubeResource {
         var loadBalancerClass: String?
         var loadBalancerSourceRanges: [String]?
         var ipFamilyPolicy: String?
+        var externalTrafficPolicy: String?
+        var sessionAffinity: String?
+        var sessionAffinityConfig: Service.SessionAffinityConfig?
+        var healthCheckNodePort: Int?
     }
 
     init(from decoder: any Decoder) throws {

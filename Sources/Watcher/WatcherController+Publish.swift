@@ -16,8 +16,12 @@ extension WatcherController {
             }
         }
         let now = ContinuousClock.now
+        // kube-proxy mode: a VIP whose Services all keep the client address (externalTrafficPolicy
+        // Local) gets an instance of its own, held only by a node running one of its endpoints.
+        let local = settings.kubeProxyForwards
+            ? Set(vips.values.filter { !$0.services.isEmpty && $0.services.allSatisfy(\.localTraffic) }.map(\.address)) : []
         let plan = VRRPPlan.make(vips: vips.values.map { ($0.address, $0.pool) }, nodes: nodes, previous: groups,
-                                 vridOffset: config?.vrrp.vridOffset ?? 0, reserved: reservedVRIDs(now: now))
+                                 vridOffset: config?.vrrp.vridOffset ?? 0, reserved: reservedVRIDs(now: now), local: local)
         quarantineVanishedGroups(previous: groups, plan: plan.groups, now: now)
         if !plan.unplaced.isEmpty {
             logger.error("VRRP id space full: VIPs without a group", metadata: ["vips": "\(plan.unplaced.map(\.description))"])

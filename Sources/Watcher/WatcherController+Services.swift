@@ -23,7 +23,9 @@ extension WatcherController {
             metrics.failed(reason: EventReason.invalidService.rawValue)
             await report(svc, .invalidService, problems.joined(separator: "; "))
         case .serve(let request, let entry, let warnings):
-            if !warnings.isEmpty { await report(svc, .unknownAnnotation, warnings.joined(separator: "; "), key: "warn/\(key)") }
+            let unknown = warnings.filter(\.isUnknown), ignored = warnings.filter { !$0.isUnknown }
+            if !unknown.isEmpty { await report(svc, .unknownAnnotation, unknown.map(\.description).joined(separator: "; "), key: "warn/\(key)") }
+            if !ignored.isEmpty { await report(svc, .annotationIgnored, ignored.map(\.description).joined(separator: "; "), key: "ignored/\(key)") }
             guard config != nil else {
                 await report(svc, .allocationFailed, "no k8slb config loaded yet (ConfigMap \(settings.namespace)/\(settings.configMapName))")
                 pending.insert(key)

@@ -22,6 +22,12 @@ struct WatcherSettings: Sendable {
     var releaseQuarantine: Duration = .seconds(15)
     /// Identity recorded in Events (`source.component`).
     var component = "k8slb-watcher"
+    /// kube-proxy forwards (`--ip-mode VIP`): VIPs of externalTrafficPolicy Local Services get a
+    /// VRRP group of their own, held only where one of their endpoints runs.
+    var kubeProxyForwards: Bool {
+        if case .ip(let mode) = statusMode { return mode == IPModeFlag.vip.rawValue }
+        return false
+    }
     /// Test seam: told when each publish starts and finishes.
     var onPublish: (@Sendable (PublishPhase) -> Void)?
 

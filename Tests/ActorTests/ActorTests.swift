@@ -275,7 +275,7 @@ import TestSupport
                 let b = results(back, backPath)
                 print("ineligible node (\(what)): VIP moved to \(other) after \(handover.map { "\($0)" } ?? "never") (\(a.ok) ok, \(a.failed) failed); label back: returned after \(takeBack.map { "\($0)" } ?? "never") (\(b.ok) ok, \(b.failed) failed)")
                 #expect(handover != nil && handover! < .seconds(1), "\(preferred) gives the VIP up within 1 s")
-                #expect(a.failed == 0 && a.ok > 20, "no failed request while handing over")
+                #expect(a.failed == 0 && a.ok >= 10, "no failed request while handing over (a request whose SYN met the move waits 1 s for its retransmit, so a busy machine sees fewer)")
                 #expect(takeBack != nil, "it takes its share back")
                 #expect(b.failed <= 1 && b.ok > 20, "taking it back fails at most the one request in flight")
             }

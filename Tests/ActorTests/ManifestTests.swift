@@ -134,6 +134,42 @@ import Yams
         #expect(kinds.isSuperset(of: ["Namespace", "ServiceAccount", "ClusterRole", "Role", "Deployment", "DaemonSet"]))
     }
 
+    /// The opt-in component for Secrets in the Services' namespaces, added to an overlay as the
+    /// README and the component say: the actor gets `--tls-secrets service-namespace` (a flag it
+    /// has) and a ClusterRole reading Secrets; without it, Secrets are read in k8slb-system only.
+    @Test func tlsSecretsComponentWidensSecretsAccessOnlyWhenAdded() throws {
+        guard let kubectl = which("kubectl"), let actorBinary = builtExecutable("k8slb-actor") else {
+            if requireIntegration { Issue.record("kubectl and k8slb-actor are required when CI=true") }
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-kust-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // kustomize takes relative paths only: from the scratch folder up to / and down again.
+        let up = String(repeating: "../", count: dir.standardizedFileURL.pathComponents.count - 1)
+        let manifests = up + Self.manifests.standardizedFileURL.path.dropFirst()
+        try """
+            resources: [\(manifests)/overlays/haproxy]
+            components: [\(manifests)/components/tls-secrets-any-namespace]
+            """.write(to: dir.appendingPathComponent("kustomization.yaml"), atomically: true, encoding: .utf8)
+        let r = try run(kubectl, ["kustomize", "--load-restrictor", "LoadRestrictionsNone", dir.path])
+        #expect(r.status == 0, "kubectl kustomize: \(r.output)")
+        let docs = try Yams.load_all(yaml: r.output).compactMap { $0 as? [String: Any] }
+        let args = Self.args(Self.containers(Self.podSpec(docs, kind: "DaemonSet")).first ?? [:])
+        #expect(Self.value("--tls-secrets", args) == "service-namespace")
+        #expect(try run(actorBinary, args + ["--help"]).status == 0, "the actor accepts \(args)")
+        func secretsRules(_ docs: [[String: Any]], kind: String) -> [String] {
+            docs.filter { $0["kind"] as? String == kind }.compactMap { d -> String? in
+                let rules = d["rules"] as? [[String: Any]] ?? []
+                return rules.contains { ($0["resources"] as? [String])?.contains("secrets") == true } ? (d["metadata"] as? [String: Any])?["name"] as? String : nil
+            }
+        }
+        #expect(secretsRules(docs, kind: "ClusterRole") == ["k8slb-actor-tls-secrets"])
+        guard let base = try Self.render("overlays/haproxy") else { return }
+        #expect(secretsRules(base, kind: "ClusterRole").isEmpty, "without the component no ClusterRole reads Secrets")
+        #expect(secretsRules(base, kind: "Role") == ["k8slb-actor"], "the actor reads Secrets in k8slb-system")
+    }
+
     @Test func configKustomizationHoldsAValidConfig() throws {
         guard let docs = try Self.render("config") else { return }
         let cm = docs.first { $0["kind"] as? String == "ConfigMap" }

@@ -14,7 +14,8 @@ import Testing
         let keys = ServiceAnnotations.table.map(\.key)
         #expect(Set(keys).count == keys.count)
         #expect(keys == ["loadbalancer/pool", "loadbalancer/ssl", "loadbalancer/mode", "loadbalancer/sslbackend",
-                         "loadbalancer/sslredirect", "loadbalancer/nocheck", "loadbalancer/ip", "loadbalancer/sharing-key"])
+                         "loadbalancer/sslredirect", "loadbalancer/nocheck", "loadbalancer/ip", "loadbalancer/sharing-key",
+                         "loadbalancer/proxy-protocol", "loadbalancer/forwarded-headers", "loadbalancer/tls-secret", "loadbalancer/hostnames"])
         #expect(ServiceAnnotations.table.allSatisfy { !$0.doc.isEmpty })
     }
 

@@ -36,7 +36,7 @@ import Testing
         #expect(entry.ssl == .on && entry.sourceRanges.map(\.description) == ["203.0.113.0/24"])
         #expect(entry.ports.map(\.targetPort) == [.name("web-tls"), .number(53)], "targetPort defaults to the port")
         #expect(entry.ports.first?.nodePort == 30443)
-        #expect(warnings.count == 1 && warnings[0].contains("loadbalancer/sll"))
+        #expect(warnings.count == 1 && warnings[0].description.contains("loadbalancer/sll") && warnings[0].isUnknown)
         // loadbalancer/ip overrides spec.loadBalancerIP.
         guard case .serve(let r2, _, _) = ServicePlan.make(Self.input(annotations: ["loadbalancer/ip": "192.0.2.9"], ip: "198.51.100.7"), servedClass: nil) else {
             Issue.record("served"); return

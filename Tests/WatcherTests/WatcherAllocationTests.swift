@@ -36,6 +36,34 @@ import TestAPIServer
         }
     }
 
+    /// One public IP, several sites: Services asking for the same IP and port 443 with disjoint
+    /// `loadbalancer/hostnames` share it, published with their names; a later one claiming a name
+    /// already answered there gets AllocationFailed and no IP; a bad proxy-protocol value is
+    /// ignored with a Warning (AnnotationIgnored) and the Service is served.
+    @Test func hostnamesShareOneIPAndAClaimedNameIsRefused() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.writeConfig(basicConfig)
+        let (run, controller) = cluster.runController()
+        defer { run.cancel() }
+        func site(_ name: String, _ hosts: String, extra: [String: String] = [:]) -> Service {
+            cluster.service(name, ports: [443], annotations: ["loadbalancer/ip": "192.0.2.100", "loadbalancer/hostnames": hosts].merging(extra) { a, _ in a })
+        }
+        _ = try await cluster.client.create(site("shop", "shop.example.com"))
+        _ = try await cluster.client.create(site("blog", "blog.example.com,www.example.com", extra: ["loadbalancer/proxy-protocol": "v9"]))
+        #expect(await eventually { try await cluster.externalIPs()["default/blog"] == ["192.0.2.100"] })
+        #expect(try await cluster.externalIPs()["default/shop"] == ["192.0.2.100"])
+        _ = try await cluster.client.create(site("copy", "www.example.com"))
+        #expect(await eventually { try await cluster.events(for: "copy").contains { $0.reason == "AllocationFailed" } })
+        let failed = try await cluster.events(for: "copy").first { $0.reason == "AllocationFailed" }
+        #expect(failed?.message == "IP 192.0.2.100 is shared by host name with default/blog, which already answers www.example.com; this Service is not routed there")
+        #expect(try await cluster.externalIPs()["default/copy"] == [])
+        #expect(try await cluster.events(for: "blog").contains { $0.reason == "AnnotationIgnored" && $0.type == "Warning" && ($0.message ?? "").contains("v9") })
+        let doc = await controller.document()
+        let names = doc.vips.first { $0.address.description == "192.0.2.100" }?.services.map { "\($0.key.name):\($0.hostnames.map(\.rawValue).joined(separator: ","))" }
+        #expect(names == ["blog:blog.example.com,www.example.com", "shop:shop.example.com"])
+    }
+
     @Test func staticConflictAndExhaustionThenRecovery() async throws {
         let cluster = try await Cluster.start()
         defer { Task { await cluster.stop() } }

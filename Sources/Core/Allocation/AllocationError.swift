@@ -13,6 +13,8 @@ package enum AllocationError: Error, Sendable, Hashable, CustomStringConvertible
     case addressInUse(IPAddress, by: [ServiceKey])
     /// The address is shareable, but a holder already uses some of the same ports.
     case portConflict(IPAddress, with: ServiceKey, ports: [PortKey])
+    /// The address and port are shared by name, and a holder already answers one of these names.
+    case hostnameConflict(IPAddress, with: ServiceKey, hostnames: [String])
     /// No listed pool serves this family (RequireDualStack, or a static address of another family).
     case noPoolForFamily(IPFamily, pools: [PoolName])
     /// Two pools of the same family were listed for one Service.
@@ -32,6 +34,8 @@ package enum AllocationError: Error, Sendable, Hashable, CustomStringConvertible
             "IP \(a) is taken by \(by.map(\.description).joined(separator: ", "))"
         case .portConflict(let a, let with, let ports):
             "IP \(a) is shared with \(with), which already uses port(s) \(ports.map(\.description).joined(separator: ", "))"
+        case .hostnameConflict(let a, let with, let names):
+            "IP \(a) is shared by host name with \(with), which already answers \(names.joined(separator: ", ")); this Service is not routed there"
         case .noPoolForFamily(let f, let pools):
             "no \(f) pool among \(pools.map { "\"\($0)\"" }.joined(separator: ", "))"
         case .duplicateFamily(let f, let pools):
@@ -48,6 +52,7 @@ package enum AllocationError: Error, Sendable, Hashable, CustomStringConvertible
         case .reservedAddress: "ReservedAddress"
         case .addressInUse: "AddressInUse"
         case .portConflict: "PortConflict"
+        case .hostnameConflict: "HostnameConflict"
         case .noPoolForFamily: "NoPoolForFamily"
         case .duplicateFamily: "DuplicateFamily"
         }

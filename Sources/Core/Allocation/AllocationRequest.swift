@@ -9,15 +9,20 @@ package struct AllocationRequest: Sendable, Hashable {
     /// Ports the Service exposes on its IP; sharers must not overlap.
     package var ports: Set<PortKey>
     package var sharingKey: SharingKey?
+    /// `loadbalancer/hostnames`: sharers may use the same TCP port when their names are disjoint
+    /// (and at most one of them has none: it gets what matches no name).
+    package var hostnames: Set<HostName>
 
     package init(service: ServiceKey, pools: [PoolName] = [.default], familyPolicy: IPFamilyPolicy = .singleStack,
-                 staticAddresses: [IPAddress] = [], ports: Set<PortKey> = [], sharingKey: SharingKey? = nil) {
+                 staticAddresses: [IPAddress] = [], ports: Set<PortKey> = [], sharingKey: SharingKey? = nil,
+                 hostnames: Set<HostName> = []) {
         self.service = service
         self.pools = pools
         self.familyPolicy = familyPolicy
         self.staticAddresses = staticAddresses
         self.ports = ports
         self.sharingKey = sharingKey
+        self.hostnames = hostnames
     }
 }
 

@@ -4,7 +4,9 @@
 /// - dynamic requests get the lowest free address of the pool's `range`; static requests
 ///   (`loadbalancer/ip`, `spec.loadBalancerIP`) any non-reserved address of its `network`;
 /// - an address may be shared by Services whose ports/protocols are disjoint, when they all asked
-///   for it statically or all carry the same `sharing-key` (two different keys never share);
+///   for it statically or all carry the same `sharing-key` (two different keys never share); a
+///   TCP port may be used by several sharers whose `hostnames` are disjoint, at most one of them
+///   with none (name-based virtual hosting: the proxy routes by SNI and Host);
 /// - releasing one sharer keeps the address for the others;
 /// - RequireDualStack/PreferDualStack take one address per family, from one pool per family;
 /// - re-assigning an unchanged request returns what the Service holds; a changed request keeps
@@ -42,6 +44,17 @@ package struct IPAllocator: Sendable {
         var ports: Set<PortKey>
         var sharingKey: SharingKey?
         var isStatic: Bool
+        var hostnames: Set<HostName> = []
+
+        /// Ports both use that their host names do not tell apart.
+        func clashes(with other: Holder) -> Set<PortKey> {
+            ports.intersection(other.ports).filter { port in
+                guard port.proto == .tcp else { return true }
+                // Same TCP port: fine when the names are disjoint and not both "everything else".
+                if hostnames.isEmpty && other.hostnames.isEmpty { return true }
+                return !hostnames.isDisjoint(with: other.hostnames)
+            }
+        }
     }
 
     private struct Holding: Sendable {
@@ -53,7 +66,7 @@ package struct IPAllocator: Sendable {
     private func holder(_ service: ServiceKey, at address: IPAddress) -> Holder {
         let request = services[service]!.request
         return Holder(ports: request.ports, sharingKey: request.sharingKey,
-                      isStatic: request.staticAddresses.contains(address))
+                      isStatic: request.staticAddresses.contains(address), hostnames: request.hostnames)
     }
 
     /// An allocator over `pools` with nothing assigned.
@@ -133,7 +146,8 @@ package struct IPAllocator: Sendable {
         let me = request.service
         var chosen: [AddressAssignment] = []
         for target in targets {
-            let holder = Holder(ports: request.ports, sharingKey: request.sharingKey, isStatic: target.staticAddress != nil)
+            let holder = Holder(ports: request.ports, sharingKey: request.sharingKey, isStatic: target.staticAddress != nil,
+                                hostnames: request.hostnames)
             guard let state = pools[target.pool] else { throw .unknownPool(target.pool) }
             if let address = target.staticAddress {
                 guard state.pool.network.contains(address) else { throw .outsideNetwork(address, pool: target.pool) }
@@ -172,7 +186,7 @@ package struct IPAllocator: Sendable {
         var assigned: [AddressAssignment] = []
         for address in unique {
             let isStatic = request.staticAddresses.contains(address)
-            let holder = Holder(ports: request.ports, sharingKey: request.sharingKey, isStatic: isStatic)
+            let holder = Holder(ports: request.ports, sharingKey: request.sharingKey, isStatic: isStatic, hostnames: request.hostnames)
             try checkSharing(address, holder, excluding: me)
             let pool = holdings[address]?.pool ?? owningPool(of: address, preferring: request.pools)
             assigned.append(AddressAssignment(address: address, pool: pool))
@@ -282,8 +296,14 @@ package struct IPAllocator: Sendable {
         let refusing = others.filter { !Self.mayShare(holder($0, at: address), candidate) }
         if !refusing.isEmpty { throw .addressInUse(address, by: refusing) }
         for key in others {
-            let clash = holder(key, at: address).ports.intersection(candidate.ports)
-            if !clash.isEmpty { throw .portConflict(address, with: key, ports: clash.sorted()) }
+            let other = holder(key, at: address)
+            let clash = other.clashes(with: candidate)
+            guard !clash.isEmpty else { continue }
+            let names = other.hostnames.intersection(candidate.hostnames)
+            if !names.isEmpty, clash.allSatisfy({ $0.proto == .tcp }) {
+                throw .hostnameConflict(address, with: key, hostnames: names.map(\.rawValue).sorted())
+            }
+            throw .portConflict(address, with: key, ports: clash.sorted())
         }
     }
 

@@ -54,6 +54,20 @@ package struct AssignmentDocument: Sendable, Hashable {
         package var noCheck: Bool = false
         /// `spec.loadBalancerSourceRanges`; empty means everyone.
         package var sourceRanges: [IPNetwork] = []
+        /// `loadbalancer/proxy-protocol`: PROXY header towards the pods.
+        package var proxyProtocol: ProxyProtocolVersion?
+        /// `loadbalancer/forwarded-headers` (HTTP mode; default on).
+        package var forwardedHeaders: Bool = true
+        /// `loadbalancer/tls-secret`: terminates TLS with this Secret instead of the pool's bundle.
+        package var tlsSecret: ResourceName?
+        /// `loadbalancer/hostnames`: names routed to this Service on a shared VIP:port (sorted).
+        package var hostnames: [HostName] = []
+        /// `sessionAffinity: ClientIP`: stickiness timeout in seconds (nil: none).
+        package var affinitySeconds: Int?
+        /// `externalTrafficPolicy: Local`.
+        package var localTraffic: Bool = false
+        /// `spec.healthCheckNodePort` (ETP Local; NodePort backends probe it).
+        package var healthCheckNodePort: UInt16?
 
         package init(key: ServiceKey, ports: [Port]) {
             self.key = key
@@ -64,6 +78,7 @@ package struct AssignmentDocument: Sendable, Hashable {
             var copy = self
             copy.ports.sort { ($0.port, $0.proto) < ($1.port, $1.proto) }
             copy.sourceRanges.sort { ($0.address, $0.prefixLength) < ($1.address, $1.prefixLength) }
+            copy.hostnames.sort { $0.rawValue < $1.rawValue }
             return copy
         }
     }
@@ -124,7 +139,8 @@ extension AssignmentDocument.VIP: Codable {
 extension AssignmentDocument.ServiceEntry: Codable {
     enum CodingKeys: String, CodingKey {
         case namespace = "ns", name = "n", ports = "p", ssl, mode, sslBackend = "sb", sslRedirect = "sr",
-             noCheck = "nc", sourceRanges = "src"
+             noCheck = "nc", sourceRanges = "src", proxyProtocol = "pp", forwardedHeaders = "fh", tlsSecret = "ts",
+             hostnames = "hn", affinitySeconds = "af", localTraffic = "lt", healthCheckNodePort = "hc"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -143,6 +159,17 @@ extension AssignmentDocument.ServiceEntry: Codable {
                 throw DecodingError.dataCorruptedError(forKey: .sourceRanges, in: c, debugDescription: error.description)
             }
         }
+        proxyProtocol = try c.decodeIfPresent(ProxyProtocolVersion.self, forKey: .proxyProtocol)
+        forwardedHeaders = try c.decodeIfPresent(Bool.self, forKey: .forwardedHeaders) ?? true
+        tlsSecret = try c.decodeIfPresent(ResourceName.self, forKey: .tlsSecret)
+        for text in try c.decodeIfPresent([String].self, forKey: .hostnames) ?? [] {
+            do { hostnames.append(try HostName(parsing: text)) } catch {
+                throw DecodingError.dataCorruptedError(forKey: .hostnames, in: c, debugDescription: error.description)
+            }
+        }
+        affinitySeconds = try c.decodeIfPresent(Int.self, forKey: .affinitySeconds)
+        localTraffic = try c.decodeIfPresent(Bool.self, forKey: .localTraffic) ?? false
+        healthCheckNodePort = try c.decodeIfPresent(UInt16.self, forKey: .healthCheckNodePort)
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -156,6 +183,13 @@ extension AssignmentDocument.ServiceEntry: Codable {
         if !sslRedirect { try c.encode(false, forKey: .sslRedirect) }
         if noCheck { try c.encode(true, forKey: .noCheck) }
         if !sourceRanges.isEmpty { try c.encode(sourceRanges.map(\.description), forKey: .sourceRanges) }
+        try c.encodeIfPresent(proxyProtocol, forKey: .proxyProtocol)
+        if !forwardedHeaders { try c.encode(false, forKey: .forwardedHeaders) }
+        try c.encodeIfPresent(tlsSecret, forKey: .tlsSecret)
+        if !hostnames.isEmpty { try c.encode(hostnames.map(\.rawValue), forKey: .hostnames) }
+        try c.encodeIfPresent(affinitySeconds, forKey: .affinitySeconds)
+        if localTraffic { try c.encode(true, forKey: .localTraffic) }
+        try c.encodeIfPresent(healthCheckNodePort, forKey: .healthCheckNodePort)
     }
 }
 

@@ -10,17 +10,20 @@ package struct Pool: Sendable, Hashable {
     package let interface: InterfaceName?
     /// Whether keepalived floats the pool's VIPs between LB nodes (our key `ha`, default true).
     package let highAvailability: Bool
+    /// Where the proxy sends the pool's traffic (our key `backends`, default `pods`).
+    package let backends: PoolBackends
 
     /// The pool's address family (network and range agree).
     package var family: IPFamily { network.family }
 
     package init(name: PoolName, network: IPRange, range: IPRange, interface: InterfaceName? = nil,
-                 highAvailability: Bool = true) {
+                 highAvailability: Bool = true, backends: PoolBackends = .pods) {
         self.name = name
         self.network = network
         self.range = range
         self.interface = interface
         self.highAvailability = highAvailability
+        self.backends = backends
     }
 
     /// Addresses never handed out: when `network` is a CIDR block, its subnet address (and for
@@ -47,4 +50,14 @@ package struct Pool: Sendable, Hashable {
         let reservedInRange = reservedAddresses.filter { range.contains($0) }.count
         return (range.count ?? UInt128.max) - UInt128(reservedInRange)
     }
+}
+
+/// Where a pool's traffic goes from the proxy.
+package enum PoolBackends: String, Sendable, Hashable, CaseIterable {
+    /// The Services' ready endpoints (EndpointSlices): LB nodes must reach the pod network.
+    case pods
+    /// The cluster's ready Nodes at each Service port's `nodePort` (LB machines outside the
+    /// cluster, or without a route to pods); with `externalTrafficPolicy: Local`, only Nodes whose
+    /// `healthCheckNodePort` answers `/healthz`.
+    case nodeports
 }

@@ -145,7 +145,7 @@ private struct ConfigParser {
 
     mutating func parsePool(_ name: PoolName, _ value: JSONValue, _ path: String) -> Pool? {
         guard let members = object(value, path) else { return nil }
-        var network: IPRange?, range: IPRange?, interface: InterfaceName?, ha = true
+        var network: IPRange?, range: IPRange?, interface: InterfaceName?, ha = true, backends = PoolBackends.pods
         var failed = false
         for (key, v) in members {
             let p = Self.join(path, key)
@@ -172,8 +172,16 @@ private struct ConfigParser {
                 }
             case "ha":
                 if let b = bool(v, p) { ha = b } else { failed = true }
+            case "backends":
+                guard let s = string(v, p) else { failed = true; continue }
+                guard let b = PoolBackends(rawValue: s) else {
+                    error(p, "\(s.quotedForMessage): expected \"pods\" or \"nodeports\"")
+                    failed = true
+                    continue
+                }
+                backends = b
             default:
-                unknownKey(path, key, known: ["network", "range", "interface", "ha"])
+                unknownKey(path, key, known: ["network", "range", "interface", "ha", "backends"])
             }
         }
         if network == nil && !members.contains(where: { $0.key == "network" }) {
@@ -197,7 +205,7 @@ private struct ConfigParser {
                   "\(rangeText.quotedForMessage): range is not inside network \(networkText.quotedForMessage)")
             return nil
         }
-        let pool = Pool(name: name, network: network, range: range, interface: interface, highAvailability: ha)
+        let pool = Pool(name: name, network: network, range: range, interface: interface, highAvailability: ha, backends: backends)
         if pool.dynamicSize == 0 {
             warn(Self.join(path, "range"), "\(rangeText.quotedForMessage): holds no assignable address (only the network's reserved addresses); only static IPs can be used")
         }

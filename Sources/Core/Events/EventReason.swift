@@ -8,12 +8,14 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
     case invalidService = "InvalidService"
     case ipOutsidePool = "IPOutsidePool"
     case unknownAnnotation = "UnknownAnnotation"
+    case annotationIgnored = "AnnotationIgnored"
     // Watcher, on the config ConfigMap.
     case invalidConfig = "InvalidConfig"
     case configWarning = "ConfigWarning"
     // Actor, on Services.
     case vipActive = "VIPActive"
     case certificateInvalid = "CertificateInvalid"
+    case notRouted = "NotRouted"
 
     /// `Normal` or `Warning`.
     package var type: String {
@@ -32,10 +34,12 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
         case .invalidService: "an annotation or field has a value k8slb refuses; the Service keeps what it had"
         case .ipOutsidePool: "a pool edit left the Service's IP outside its pool; it keeps the IP until it is released"
         case .unknownAnnotation: "a loadbalancer/ annotation k8slb does not know (a typo?)"
+        case .annotationIgnored: "an annotation whose bad value does not stop the Service (e.g. `proxy-protocol`) is ignored; the Service is served without it"
         case .invalidConfig: "the config ConfigMap does not validate; the last good config keeps serving"
         case .configWarning: "the config validates but has something suspicious"
         case .vipActive: "the VIP arrived on an LB node (the node named in the message serves it now)"
-        case .certificateInvalid: "the pool's certificate is missing or unusable; TLS termination is off for that pool only"
+        case .certificateInvalid: "the pool's certificate (or the Service's TLS Secret) is missing or unusable; TLS termination is off for that pool (or Service) only"
+        case .notRouted: "the Service shares its IP and port by host name but cannot be routed there (another Service answers that name, or the port is proxied differently); the first one keeps serving"
         }
     }
 }

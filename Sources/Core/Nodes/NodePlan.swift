@@ -25,6 +25,12 @@ package struct NodePlan: Sendable, Equatable {
         package var lingering: [VRRPPlan.Group: [IPAddress]] = [:]
         /// New groups this node holds back (not their preferred node; `DeferredGroups`).
         package var deferred: Set<VRRPGroupID> = []
+        /// Services whose `loadbalancer/tls-secret` checked out, with the bundle written for them.
+        package var serviceCertificates: [ServiceKey: SafePath] = [:]
+        /// A digest of those bundles (nginx reloads when a renewal changes one).
+        package var certificateDigest: UInt64?
+        /// Where the track files of externalTrafficPolicy Local groups live (kube-proxy mode).
+        package var localTrackDirectory: SafePath?
 
         package init(node: String, eligible: Bool, backend: ProxyBackend, document: AssignmentDocument, config: UserConfig,
                      endpoints: EndpointMap, tlsPools: Set<PoolName>, interfaces: [PoolName: InterfaceName]) {
@@ -55,22 +61,51 @@ package struct NodePlan: Sendable, Equatable {
     package var holdsVIPs: Bool
     /// The VRRP groups keepalived runs with this plan (what the node publishes).
     package var vrrpGroups: Set<VRRPGroupID>
+    /// externalTrafficPolicy Local groups (kube-proxy mode): each one's track file, and whether
+    /// this node runs a ready endpoint of its Services (`false` puts the instance in FAULT).
+    package var localGroups: [LocalGroup] = []
+    /// Service ports the proxy does not route (a shared VIP:port they cannot join), and why.
+    package var unrouted: [ServiceKey: [String]] = [:]
+
+    package struct LocalGroup: Sendable, Hashable {
+        package var id: VRRPGroupID
+        package var file: SafePath
+        package var hasLocalEndpoint: Bool
+    }
 
     package static func make(_ i: Inputs) -> NodePlan {
         let proxy: Proxy
+        var unrouted: [ServiceKey: [String]] = [:]
         switch i.backend {
         case .haproxy:
             var o = i.haproxy
             o.poolsWithCertificates = i.tlsPools
-            proxy = .haproxy(HAProxyRenderer(options: o).renderWithServers(i.document, endpoints: i.endpoints, config: i.config))
+            o.serviceCertificates = i.serviceCertificates
+            let rendered = HAProxyRenderer(options: o).renderWithServers(i.document, endpoints: i.endpoints, config: i.config)
+            for s in rendered.skipped { unrouted[s.service, default: []].append(s.reason) }
+            proxy = .haproxy(rendered)
         case .nginx:
             var o = i.nginx
             o.poolsWithCertificates = i.tlsPools
-            proxy = .nginx(NginxRenderer(options: o).render(i.document, endpoints: i.endpoints, config: i.config))
+            o.serviceCertificates = i.serviceCertificates
+            o.certificateDigest = i.certificateDigest
+            let (text, skipped) = NginxRenderer(options: o).renderReporting(i.document, endpoints: i.endpoints, config: i.config)
+            for s in skipped { unrouted[s.service, default: []].append(s.reason) }
+            proxy = .nginx(text)
         case .kubeproxy:
             proxy = .none
         }
+        var localGroups: [LocalGroup] = []
+        if i.backend == .kubeproxy, let dir = i.localTrackDirectory {
+            for g in i.document.groups {
+                guard let vip = g.local, let file = try? dir.appending("local-\(g.family == .ipv4 ? 4 : 6)-\(g.vrid)") else { continue }
+                let services = i.document.vips.first { $0.address == vip }?.services ?? []
+                let here = services.contains { i.endpoints.localNodes[$0.key]?.contains(i.node) ?? false }
+                localGroups.append(LocalGroup(id: g.id, file: file, hasLocalEndpoint: here))
+            }
+        }
         var k = KeepalivedRenderer.Options(node: i.node, interfaces: i.interfaces)
+        for l in localGroups { k.localTrackFiles[l.id] = l.file }
         k.healthFile = i.trackFile
         k.unicastPeers = i.unicastPeers
         k.unicastSource = i.unicastPeers[i.node]
@@ -101,6 +136,6 @@ package struct NodePlan: Sendable, Equatable {
             }
         }
         return NodePlan(proxy: proxy, keepalived: text, skipped: skipped, bindings: bindings, holdsVIPs: i.eligible,
-                        vrrpGroups: Set(rendered.map(\.id)))
+                        vrrpGroups: Set(rendered.map(\.id)), localGroups: localGroups, unrouted: unrouted)
     }
 }

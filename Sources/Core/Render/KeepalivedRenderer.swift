@@ -21,6 +21,9 @@ package struct KeepalivedRenderer: Sendable {
         package var participateWhenAbsent = false
         /// False while the node must hold no VIP (it never starts an instance as MASTER then).
         package var eligibleForMaster = true
+        /// Track files of externalTrafficPolicy Local groups (kube-proxy mode): "0" while this node
+        /// runs a ready endpoint of the group's Services, else FAULT (another node holds the VIP).
+        package var localTrackFiles: [VRRPGroupID: SafePath] = [:]
 
         package init(node: String, interfaces: [PoolName: InterfaceName]) {
             self.node = node
@@ -77,6 +80,13 @@ package struct KeepalivedRenderer: Sendable {
             out.line("init_file 1")
             out.close()
         }
+        for (id, file) in options.localTrackFiles.sorted(by: { $0.key < $1.key }) {
+            out.block("track_file local_\(id.family == .ipv4 ? 4 : 6)_\(id.vrid)")
+            out.line("file \"\(file.rawValue)\"")
+            out.line("weight 0")
+            out.line("init_file 1")
+            out.close()
+        }
         var skipped: [Skipped] = []
         var rendered: [VRRPPlan.Group] = []
         let nodes = document.nodes
@@ -113,9 +123,11 @@ package struct KeepalivedRenderer: Sendable {
                 }
                 out.line("}")
             }
-            if options.healthFile != nil {
+            let local = group.local != nil ? options.localTrackFiles[group.id] : nil
+            if options.healthFile != nil || local != nil {
                 out.line("track_file {")
-                out.line("    proxy_health")
+                if options.healthFile != nil { out.line("    proxy_health") }
+                if local != nil { out.line("    local_\(group.family == .ipv4 ? 4 : 6)_\(group.vrid)") }
                 out.line("}")
             }
             // An advert carries a limited number of addresses (89 IPv6 at MTU 1500): the first

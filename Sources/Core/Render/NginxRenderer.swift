@@ -15,6 +15,11 @@ package struct NginxRenderer: Sendable {
         package var shutdownTimeoutSeconds = 30
         /// Idle timeout of a UDP session (nginx keeps one per client address and port).
         package var udpSessionTimeoutSeconds = 30
+        /// Services whose `loadbalancer/tls-secret` checked out, with the bundle the actor wrote.
+        package var serviceCertificates: [ServiceKey: SafePath] = [:]
+        /// A digest of those bundles' contents (a renewal changes the file, not the config: this
+        /// makes the config change too, so nginx reloads).
+        package var certificateDigest: UInt64?
 
         package init() {}
     }
@@ -27,21 +32,50 @@ package struct NginxRenderer: Sendable {
         let entry: AssignmentDocument.ServiceEntry
         let port: AssignmentDocument.Port
         let policy: PortPolicy
-        var name: String { "\(vip.address.identifier)_\(port.port)_\(port.proto == .udp ? "udp" : "tcp")" }
+        /// The bundle TLS terminates with (nil: no termination).
+        let certificate: Certificate?
+        /// Shared by host name: a suffix keeping upstream names apart.
+        var suffix = ""
+        var name: String { "\(vip.address.identifier)_\(port.port)_\(port.proto == .udp ? "udp" : "tcp")\(suffix)" }
+        var place: String { "\(vip.address.identifier)_\(port.port)_\(port.proto == .udp ? "udp" : "tcp")" }
+    }
+
+    /// A certificate and its key (the same file for Secret bundles).
+    private struct Certificate: Equatable {
+        let certificate: String
+        let key: String
+    }
+
+    /// Services (or ports) left out, and why (the actor reports them).
+    package struct Skipped: Sendable, Hashable, CustomStringConvertible {
+        package var service: ServiceKey
+        package var reason: String
+        package var description: String { "\(service): \(reason)" }
     }
 
     package func render(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> String {
+        renderReporting(document, endpoints: endpoints, config: config).text
+    }
+
+    /// The config and the Service ports it could not route.
+    package func renderReporting(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> (text: String, skipped: [Skipped]) {
         var http: [Listener] = [], stream: [Listener] = []
         for vip in document.vips {
             for entry in vip.services {
                 for port in entry.ports where port.proto != .sctp {
                     var policy = PortPolicy.resolve(entry, port)
-                    if policy.terminateTLS && !options.poolsWithCertificates.contains(vip.pool) { policy.terminateTLS = false }
-                    let l = Listener(vip: vip, entry: entry, port: port, policy: policy)
+                    let cert = certificate(vip, entry)
+                    if policy.terminateTLS && cert == nil { policy.terminateTLS = false }
+                    // nginx's http proxy cannot send a PROXY header: such ports go through stream.
+                    if entry.proxyProtocol != nil { policy.http = false }
+                    let l = Listener(vip: vip, entry: entry, port: port, policy: policy, certificate: policy.terminateTLS ? cert : nil)
                     if policy.http { http.append(l) } else { stream.append(l) }
                 }
             }
         }
+        var skipped: [Skipped] = []
+        let httpGroups = Self.share(http, &skipped, allowPassthrough: false)
+        let streamGroups = Self.share(stream, &skipped, allowPassthrough: true)
         var out = ConfigText()
         out.reserve(4096 + document.vips.count * 1000)
         if let include = options.moduleInclude { out.top("include \(include);") }
@@ -50,6 +84,10 @@ package struct NginxRenderer: Sendable {
         out.top("worker_processes auto;")
         // Old workers finish their connections after a reload or on shutdown, for at most this long.
         out.top("worker_shutdown_timeout \(options.shutdownTimeoutSeconds)s;")
+        if let digest = options.certificateDigest {
+            // The Secrets' contents: a renewed certificate changes this line, so nginx reloads.
+            out.top("# certificates \(String(digest, radix: 16))")
+        }
         for l in config.nginx.global where !l.text.isEmpty { out.top(l.text) }
         out.block("events")
         out.line("worker_connections \(options.workerConnections);")
@@ -64,20 +102,39 @@ package struct NginxRenderer: Sendable {
         out.line("server { listen 127.0.0.1:\(options.healthPort); location = /healthz { return 200 \"ok\\n\"; } }")
         var usedHTTP: [IPAddress: Set<UInt16>] = [:]
         for l in http { usedHTTP[l.vip.address, default: []].insert(l.port.port) }
-        for l in http {
-            upstream(&out, l, endpoints: endpoints, config: config)
-            out.line("server {")
-            out.line("    listen \(l.vip.address.withPort(l.port.port))\(l.policy.terminateTLS ? " ssl" : "");")
-            if l.policy.terminateTLS { certificate(&out, l.vip.pool) }
-            access(&out, l.entry)
-            out.line("    location / {")
-            out.line("        proxy_pass \(l.policy.tlsToBackend ? "https" : "http")://up_\(l.name);")
-            out.line("        proxy_set_header Host $host;")
-            out.line("        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
-            for r in config.nginx.proxy where !r.text.isEmpty { out.line("        \(r.text)") }
-            out.line("    }")
-            out.line("}")
-            if l.policy.terminateTLS, l.entry.sslRedirect, l.port.port == 443, !(usedHTTP[l.vip.address]?.contains(80) ?? false) {
+        for group in httpGroups {
+            let shared = group.count > 1
+            let hasFallback = group.contains { $0.entry.hostnames.isEmpty }
+            for l in group {
+                upstream(&out, l, endpoints: endpoints, config: config)
+                out.line("server {")
+                let fallback = shared && l.entry.hostnames.isEmpty
+                out.line("    listen \(l.vip.address.withPort(l.port.port))\(l.policy.terminateTLS ? " ssl" : "")\(fallback ? " default_server" : "");")
+                if shared && !l.entry.hostnames.isEmpty { out.line("    server_name \(l.entry.hostnames.map(\.rawValue).joined(separator: " "));") }
+                if let c = l.certificate { certificate(&out, c) }
+                access(&out, l.entry)
+                out.line("    location / {")
+                out.line("        proxy_pass \(l.policy.tlsToBackend ? "https" : "http")://up_\(l.name);")
+                out.line("        proxy_set_header Host $host;")
+                if l.entry.forwardedHeaders {
+                    out.line("        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
+                    out.line("        proxy_set_header X-Forwarded-Proto $scheme;")
+                    out.line("        proxy_set_header X-Forwarded-Port $server_port;")
+                }
+                for r in config.nginx.proxy where !r.text.isEmpty { out.line("        \(r.text)") }
+                out.line("    }")
+                out.line("}")
+            }
+            if shared && !hasFallback, let l = group.first {
+                // Names no sharer answers are refused.
+                out.line("server {")
+                out.line("    listen \(l.vip.address.withPort(l.port.port))\(l.policy.terminateTLS ? " ssl" : "") default_server;")
+                if let c = l.certificate { certificate(&out, c) }
+                out.line("    return 404;")
+                out.line("}")
+            }
+            if let l = group.first, l.policy.terminateTLS, group.allSatisfy(\.entry.sslRedirect), l.port.port == 443,
+               !(usedHTTP[l.vip.address]?.contains(80) ?? false) {
                 usedHTTP[l.vip.address, default: []].insert(80)
                 out.line("server { listen \(l.vip.address.withPort(80)); return 301 https://$host$request_uri; }")
             }
@@ -86,23 +143,110 @@ package struct NginxRenderer: Sendable {
 
         out.block("stream")
         out.raw(config.nginx.stream)
-        for l in stream {
+        for group in streamGroups {
+            if group.count > 1 {
+                sharedStream(&out, group, endpoints: endpoints, config: config)
+                continue
+            }
+            let l = group[0]
             upstream(&out, l, endpoints: endpoints, config: config)
             out.line("server {")
             out.line("    listen \(l.vip.address.withPort(l.port.port))\(l.port.proto == .udp ? " udp" : "")\(l.policy.terminateTLS ? " ssl" : "");")
-            if l.policy.terminateTLS { certificate(&out, l.vip.pool) }
+            if let c = l.certificate { certificate(&out, c) }
             access(&out, l.entry)
-            if l.policy.tlsToBackend && l.port.proto == .tcp { out.line("    proxy_ssl on;") }
-            if l.port.proto == .udp { out.line("    proxy_timeout \(options.udpSessionTimeoutSeconds)s;") }
+            streamProxy(&out, l)
             out.line("    proxy_pass up_\(l.name);")
             out.line("}")
         }
         out.close()
-        return out.text
+        return (out.text, skipped)
+    }
+
+    /// Groups listeners by VIP and port. A port held by several Services (host names) keeps those
+    /// that are proxied like the first (by namespace/name) and claim names no earlier one has; at
+    /// most one without names. Stream ports can only be shared as TLS passthrough (SNI via
+    /// `ssl_preread`).
+    private static func share(_ listeners: [Listener], _ skipped: inout [Skipped], allowPassthrough: Bool) -> [[Listener]] {
+        var byPlace: [String: [Listener]] = [:]
+        var order: [String] = []
+        for l in listeners {
+            if byPlace[l.place] == nil { order.append(l.place) }
+            byPlace[l.place, default: []].append(l)
+        }
+        var out: [[Listener]] = []
+        for place in order {
+            let all = byPlace[place]!.sorted { $0.entry.key < $1.entry.key }
+            guard all.count > 1 else { out.append(all); continue }
+            let first = all[0]
+            var kept: [Listener] = []
+            var claimed = Set<HostName>()
+            var fallback = false
+            for var l in all {
+                let here = "\(l.vip.address.withPort(l.port.port))"
+                if l.port.proto == .udp || (allowPassthrough && (l.policy.terminateTLS || l.entry.proxyProtocol != nil)) {
+                    skipped.append(Skipped(service: l.entry.key, reason: "\(here) is shared by host name; nginx routes shared stream ports only as TLS passthrough"))
+                    continue
+                }
+                guard l.policy.terminateTLS == first.policy.terminateTLS else {
+                    skipped.append(Skipped(service: l.entry.key, reason: "\(here) is shared by host name with different TLS termination"))
+                    continue
+                }
+                if l.entry.hostnames.isEmpty {
+                    guard !fallback else {
+                        skipped.append(Skipped(service: l.entry.key, reason: "\(here) already has a Service for names no other sharer answers"))
+                        continue
+                    }
+                    fallback = true
+                } else {
+                    let taken = claimed.intersection(l.entry.hostnames)
+                    guard taken.isEmpty else {
+                        skipped.append(Skipped(service: l.entry.key, reason: "host name(s) \(taken.map(\.rawValue).sorted().joined(separator: ", ")) on \(here) are already routed to another Service"))
+                        continue
+                    }
+                    claimed.formUnion(l.entry.hostnames)
+                }
+                l.suffix = "_" + String(AssignmentShards.fnv1a(Array(l.entry.key.description.utf8)) & 0xffff_ffff, radix: 16)
+                kept.append(l)
+            }
+            if !kept.isEmpty { out.append(kept) }
+        }
+        return out
+    }
+
+    /// TLS passthrough shared by host name: the ClientHello's SNI picks the upstream.
+    private func sharedStream(_ out: inout ConfigText, _ group: [Listener], endpoints: EndpointMap, config: UserConfig) {
+        let place = group[0].place
+        for l in group { upstream(&out, l, endpoints: endpoints, config: config) }
+        let fallback = group.first { $0.entry.hostnames.isEmpty }
+        if fallback == nil {
+            out.line("upstream up_\(place)_none {")
+            out.line("    server 127.0.0.1:9 down;")
+            out.line("}")
+        }
+        out.line("map $ssl_preread_server_name $up_\(place) {")
+        out.line("    hostnames;")
+        for l in group { for h in l.entry.hostnames { out.line("    \(h.rawValue) up_\(l.name);") } }
+        out.line("    default up_\(fallback.map(\.name) ?? place + "_none");")
+        out.line("}")
+        out.line("server {")
+        out.line("    listen \(group[0].vip.address.withPort(group[0].port.port));")
+        out.line("    ssl_preread on;")
+        if let ranges = group.first?.entry.sourceRanges, group.allSatisfy({ $0.entry.sourceRanges == ranges }) { access(&out, group[0].entry) }
+        out.line("    proxy_pass $up_\(place);")
+        out.line("}")
+    }
+
+    private func streamProxy(_ out: inout ConfigText, _ l: Listener) {
+        if l.policy.tlsToBackend && l.port.proto == .tcp { out.line("    proxy_ssl on;") }
+        if l.entry.proxyProtocol != nil && l.port.proto == .tcp { out.line("    proxy_protocol on;") }
+        if l.port.proto == .udp { out.line("    proxy_timeout \(options.udpSessionTimeoutSeconds)s;") }
     }
 
     private func upstream(_ out: inout ConfigText, _ l: Listener, endpoints: EndpointMap, config: UserConfig) {
         out.line("upstream up_\(l.name) {")
+        // sessionAffinity: ClientIP (nginx has no timeout for it: the hash is stable while the
+        // servers are).
+        if l.entry.affinitySeconds != nil { out.line("    hash $remote_addr consistent;") }
         let ready = endpoints.ready(l.entry.key, l.port)
         // nginx needs one server per upstream: with no ready endpoint, a placeholder marked down.
         if ready.isEmpty { out.line("    server 127.0.0.1:9 down;") }
@@ -113,9 +257,19 @@ package struct NginxRenderer: Sendable {
         out.line("}")
     }
 
-    private func certificate(_ out: inout ConfigText, _ pool: PoolName) {
-        out.line("    ssl_certificate \(options.certDirectory)/\(pool.rawValue).pem;")
-        out.line("    ssl_certificate_key \(options.certDirectory)/\(pool.rawValue).key;")
+    /// The pair a Service terminates TLS with: its Secret's bundle (cert and key in one file),
+    /// else its pool's `<pool>.pem` + `<pool>.key`.
+    private func certificate(_ vip: AssignmentDocument.VIP, _ entry: AssignmentDocument.ServiceEntry) -> Certificate? {
+        if entry.tlsSecret != nil {
+            return options.serviceCertificates[entry.key].map { Certificate(certificate: $0.rawValue, key: $0.rawValue) }
+        }
+        guard options.poolsWithCertificates.contains(vip.pool) else { return nil }
+        return Certificate(certificate: "\(options.certDirectory)/\(vip.pool.rawValue).pem", key: "\(options.certDirectory)/\(vip.pool.rawValue).key")
+    }
+
+    private func certificate(_ out: inout ConfigText, _ c: Certificate) {
+        out.line("    ssl_certificate \(c.certificate);")
+        out.line("    ssl_certificate_key \(c.key);")
         out.line("    ssl_protocols TLSv1.2 TLSv1.3;")
     }
 

@@ -59,11 +59,21 @@ package struct EndpointMap: Sendable, Hashable {
     }
 
     package var endpoints: [Key: [EndpointAddress]] = [:]
+    /// NodePort backends of externalTrafficPolicy Local Services: the port to check nodes on
+    /// (kube-proxy's `healthCheckNodePort`, `/healthz`).
+    package var healthPorts: [Key: UInt16] = [:]
+    /// The nodes running a ready endpoint of each Service (EndpointSlice `nodeName`).
+    package var localNodes: [ServiceKey: Set<String>] = [:]
 
     package init(_ endpoints: [Key: [EndpointAddress]] = [:]) { self.endpoints = endpoints }
 
     package func ready(_ service: ServiceKey, _ port: AssignmentDocument.Port) -> [EndpointAddress] {
         (endpoints[Key(service: service, port: port.port, proto: port.proto)] ?? []).sorted()
+    }
+
+    /// The node health check port for a NodePort backend of an ETP Local Service, else nil.
+    package func healthCheckPort(_ service: ServiceKey, _ port: AssignmentDocument.Port) -> UInt16? {
+        healthPorts[Key(service: service, port: port.port, proto: port.proto)]
     }
 }
 

@@ -24,9 +24,18 @@ package struct ServiceInput: Sendable, Hashable {
     package var ipFamilyPolicy: String?
     package var ports: [Port]
     package var sourceRanges: [String]
+    /// `spec.externalTrafficPolicy` ("Cluster" when nil).
+    package var externalTrafficPolicy: String?
+    /// `spec.sessionAffinity` ("None" when nil) and its `clientIP.timeoutSeconds`.
+    package var sessionAffinity: String?
+    package var affinityTimeoutSeconds: Int?
+    /// `spec.healthCheckNodePort` (ETP Local).
+    package var healthCheckNodePort: Int?
 
     package init(key: ServiceKey, type: String, loadBalancerClass: String? = nil, annotations: [String: String] = [:],
-                 loadBalancerIP: String? = nil, ipFamilyPolicy: String? = nil, ports: [Port], sourceRanges: [String] = []) {
+                 loadBalancerIP: String? = nil, ipFamilyPolicy: String? = nil, ports: [Port], sourceRanges: [String] = [],
+                 externalTrafficPolicy: String? = nil, sessionAffinity: String? = nil, affinityTimeoutSeconds: Int? = nil,
+                 healthCheckNodePort: Int? = nil) {
         self.key = key
         self.type = type
         self.loadBalancerClass = loadBalancerClass
@@ -35,6 +44,10 @@ package struct ServiceInput: Sendable, Hashable {
         self.ipFamilyPolicy = ipFamilyPolicy
         self.ports = ports
         self.sourceRanges = sourceRanges
+        self.externalTrafficPolicy = externalTrafficPolicy
+        self.sessionAffinity = sessionAffinity
+        self.affinityTimeoutSeconds = affinityTimeoutSeconds
+        self.healthCheckNodePort = healthCheckNodePort
     }
 }
 
@@ -44,15 +57,16 @@ package enum ServicePlan: Sendable, Equatable {
     case notOurs
     /// Ours, but its spec or annotations are unusable: report, keep what it already has.
     case invalid([String])
-    /// Ours: allocate for `request`, publish `entry`. `warnings` (unknown annotations) are reported.
-    case serve(request: AllocationRequest, entry: AssignmentDocument.ServiceEntry, warnings: [String])
+    /// Ours: allocate for `request`, publish `entry`. `warnings` (unknown annotations, ignored
+    /// values) are reported.
+    case serve(request: AllocationRequest, entry: AssignmentDocument.ServiceEntry, warnings: [AnnotationError])
 
     /// Plans `input` for a watcher serving `servedClass` (nil: Services without a class).
     package static func make(_ input: ServiceInput, servedClass: String?) -> ServicePlan {
         guard input.type == "LoadBalancer", input.loadBalancerClass == servedClass else { return .notOurs }
         let (annotations, annotationProblems) = ServiceAnnotations.parse(input.annotations)
         var problems = annotationProblems.filter { !$0.isWarning }.map(\.description)
-        let warnings = annotationProblems.filter(\.isWarning).map(\.description)
+        let warnings = annotationProblems.filter(\.isWarning)
 
         var statics = annotations.addresses
         if statics.isEmpty, let text = input.loadBalancerIP, !text.isEmpty {
@@ -95,6 +109,32 @@ package enum ServicePlan: Sendable, Equatable {
                 problems.append("spec.loadBalancerSourceRanges[\(i)]: \(error)")
             }
         }
+        let local: Bool
+        switch input.externalTrafficPolicy ?? "Cluster" {
+        case "Cluster": local = false
+        case "Local": local = true
+        default:
+            problems.append("spec.externalTrafficPolicy: \"\((input.externalTrafficPolicy ?? "").quotedForMessage)\" is not Cluster or Local")
+            local = false
+        }
+        var affinity: Int?
+        switch input.sessionAffinity ?? "None" {
+        case "None": affinity = nil
+        case "ClientIP":
+            // Kubernetes' default and bounds: 10800 s, 1-86400.
+            let t = input.affinityTimeoutSeconds ?? 10_800
+            if (1...86_400).contains(t) { affinity = t } else {
+                problems.append("spec.sessionAffinityConfig.clientIP.timeoutSeconds: \(t) is not 1-86400")
+            }
+        default:
+            problems.append("spec.sessionAffinity: \"\((input.sessionAffinity ?? "").quotedForMessage)\" is not None or ClientIP")
+        }
+        var healthCheckNodePort: UInt16?
+        if local, let p = input.healthCheckNodePort {
+            if let n = UInt16(exactly: p), n > 0 { healthCheckNodePort = n } else {
+                problems.append("spec.healthCheckNodePort: \(p) is not 1-65535")
+            }
+        }
         guard problems.isEmpty else { return .invalid(problems) }
 
         var entry = AssignmentDocument.ServiceEntry(key: input.key, ports: ports)
@@ -104,8 +144,16 @@ package enum ServicePlan: Sendable, Equatable {
         entry.sslRedirect = annotations.sslRedirect
         entry.noCheck = annotations.noCheck
         entry.sourceRanges = ranges
+        entry.proxyProtocol = annotations.proxyProtocol
+        entry.forwardedHeaders = annotations.forwardedHeaders
+        entry.tlsSecret = annotations.tlsSecret
+        entry.hostnames = annotations.hostnames
+        entry.affinitySeconds = affinity
+        entry.localTraffic = local
+        entry.healthCheckNodePort = healthCheckNodePort
         let request = AllocationRequest(service: input.key, pools: annotations.pools, familyPolicy: policy,
-                                        staticAddresses: statics, ports: keys, sharingKey: annotations.sharingKey)
+                                        staticAddresses: statics, ports: keys, sharingKey: annotations.sharingKey,
+                                        hostnames: Set(annotations.hostnames))
         return .serve(request: request, entry: entry, warnings: warnings)
     }
 
