@@ -82,6 +82,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("nginx"), help: "nginx binary.")
     var nginxBinary = "/usr/sbin/nginx"
 
+    @Option(name: .customLong("frr-dir"), help: "Directory of FRR's daemons (zebra, bfdd, bgpd, frr-reload.py), for BGP pools.")
+    var frrDir = "/usr/lib/frr"
+
+    @Option(name: .customLong("vtysh"), help: "vtysh binary (BGP pools).")
+    var vtyshBinary = "/usr/bin/vtysh"
+
     @Option(name: .customLong("drain-seconds"), help: "How long old proxy workers may finish connections after a reload or on shutdown.")
     var drainSeconds = 30
 
@@ -128,6 +134,8 @@ struct RunCommand: AsyncParsableCommand {
         settings.haproxyBinary = haproxyBinary
         settings.keepalivedBinary = keepalivedBinary
         settings.nginxBinary = nginxBinary
+        settings.frrDirectory = frrDir
+        settings.vtyshBinary = vtyshBinary
         for candidate in ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"] where FileManager.default.isExecutableFile(atPath: candidate) {
             settings.ipBinary = candidate
             break

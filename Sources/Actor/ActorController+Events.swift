@@ -29,3 +29,33 @@ extension ActorController {
         for key in unroutedReported.keys where unrouted[key] == nil { unroutedReported[key] = nil }
     }
 }
+
+extension ActorController {
+    /// BGP announcements that started or stopped on this node: an Event on each Service of the VIP.
+    func reportAnnouncements(_ announced: Set<IPAddress>, document: AssignmentDocument) async {
+        let started = announced.subtracting(announcedBefore), stopped = announcedBefore.subtracting(announced)
+        announcedBefore = announced
+        for vip in document.vips where started.contains(vip.address) || stopped.contains(vip.address) {
+            let on = started.contains(vip.address)
+            logger.info(on ? "VIP announced by BGP" : "VIP withdrawn from BGP", metadata: ["vip": "\(vip.address)"])
+            for entry in vip.services {
+                await event(entry.key, on ? .vipAnnounced : .vipWithdrawn,
+                            on ? "VIP \(vip.address) is announced by BGP from node \(settings.nodeName)"
+                               : "VIP \(vip.address) is no longer announced from node \(settings.nodeName)")
+            }
+        }
+        // Withdrawn VIPs whose Service is gone: logged only.
+        for a in stopped where !document.vips.contains(where: { $0.address == a }) {
+            logger.info("VIP withdrawn from BGP", metadata: ["vip": "\(a)"])
+        }
+    }
+
+    /// BGP session, prefix and BFD metrics, every 5 s while FRR runs.
+    func bgpStatusLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(5))
+            guard let status = await dataPlane.bgpStatus() else { continue }
+            for peer in status.peers { metrics.bgpPeer(peer) }
+        }
+    }
+}

@@ -44,6 +44,8 @@ actor ActorController {
     var certificateProblems: [PoolName: String] = [:]
     /// Last TLS Secret problem reported per Service.
     var secretProblems: [ServiceKey: String] = [:]
+    /// BGP VIPs announced from this node (bound on lo), as last reported.
+    var announcedBefore: Set<IPAddress> = []
     /// Last "not routed" reason reported per Service (shared VIP:port by host name).
     var unroutedReported: [ServiceKey: String] = [:]
     var live: Set<IPAddress> = []
@@ -110,6 +112,9 @@ actor ActorController {
                 }
             }
             group.addTask { await self.liveLoop() }
+            // The proxy's health decides BGP announcements: a change is a sync.
+            await self.dataPlane.onProxyHealthChange { sync.yield() }
+            group.addTask { await self.bgpStatusLoop() }
             await self.syncLoop()
             live.finish()
             group.cancelAll()
@@ -144,10 +149,12 @@ actor ActorController {
         if before != document { logger.debug("trace: assignments read", metadata: ["vips": "\(document.vips.count)"]) }
         await updateLingering(previous: before, current: document)
         deferred.update(previous: before, current: document, node: settings.nodeName, now: monotonicSeconds, delay: 1)
-        await dataPlane.setPoolNetworks(config.pools.map(\.network))
+        // keepalived's VIPs are removed the moment it dies; BGP VIPs on lo are this actor's own.
+        await dataPlane.setPoolNetworks(config.pools.filter { $0.announce == .vrrp }.map(\.network))
         if !cleanedUp {
-            // Start-up: VIPs left by an earlier run (a SIGKILLed keepalived) must not linger.
-            await dataPlane.removeStaleVIPs()
+            // Start-up: VIPs left by an earlier run (a SIGKILLed keepalived, a BGP VIP of a
+            // Service deleted meanwhile) must not linger.
+            await dataPlane.removeStaleVIPs(in: config.pools.map(\.network))
             cleanedUp = true
         }
         await detectInterfaces(config, document)
@@ -176,6 +183,8 @@ actor ActorController {
         inputs.serviceCertificates = secretCerts.byService
         inputs.certificateDigest = secretCerts.digest
         inputs.localTrackDirectory = try? SafePath(parsing: settings.runDirectory)
+        inputs.labels = await ownNode.get(settings.nodeName)?.metadata.labels ?? [:]
+        inputs.proxyHealthy = await dataPlane.proxyHealthy()
         let plan = NodePlan.make(inputs)
         for s in plan.skipped { logger.error("VRRP group not rendered", metadata: ["group": "\(s)"]) }
         await reportUnrouted(plan.unrouted)
@@ -229,7 +238,17 @@ actor ActorController {
         if outcome.applied || settings.backend == .kubeproxy { markReady() }
         // keepalived reads the proxy's verdict from the track file: refresh it after a (re)start.
         if outcome == .started { await dataPlane.probeProxy() }
-        for failure in await dataPlane.bind(plan.bindings) { logger.error("VIP binding failed", metadata: ["error": "\(failure)"]) }
+        // BGP: FRR's config (peers, pools), then the VIPs on lo — their addresses are the
+        // announcements.
+        do throws(DaemonError) {
+            try await dataPlane.applyFRR(plan.frr)
+        } catch {
+            metrics.daemonError(error.code)
+            logger.error("FRR config not applied; the running one keeps serving", metadata: ["error": "\(error)", "code": "\(error.code.rawValue)"])
+        }
+        let failures = await dataPlane.bind(plan.bindings)
+        for failure in failures { logger.error("VIP binding failed", metadata: ["error": "\(failure)"]) }
+        await reportAnnouncements(plan.announced, document: document)
         liveContinuation.yield()
         for (daemon, n) in await dataPlane.restarts() { metrics.daemonRestarts(daemon, n) }
         if case .runtime(_, let deferred) = outcome, deferred > 0 { retry(after: .seconds(2)) }

@@ -42,6 +42,13 @@ final class ActorMetrics: Sendable {
         Counter(label: "k8slb_certificate_updates_total", factory: factory).increment(by: count)
     }
 
+    /// One BGP peer's session state, the prefixes announced to it, and its BFD session.
+    func bgpPeer(_ peer: BGPStatus.Peer) {
+        Gauge(label: "k8slb_bgp_session_up", dimensions: [("peer", peer.address)], factory: factory).record(peer.established ? 1 : 0)
+        Gauge(label: "k8slb_bgp_prefixes_announced", dimensions: [("peer", peer.address)], factory: factory).record(Double(peer.prefixesSent))
+        if let up = peer.bfdUp { Gauge(label: "k8slb_bfd_up", dimensions: [("peer", peer.address)], factory: factory).record(up ? 1 : 0) }
+    }
+
     /// 1 while this node holds `vip` (VRRP master for it, or bound here without VRRP).
     func vipLive(_ vip: IPAddress, _ live: Bool) {
         Gauge(label: "k8slb_vip_master", dimensions: [("vip", vip.description)], factory: factory).record(live ? 1 : 0)

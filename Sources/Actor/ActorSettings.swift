@@ -25,6 +25,9 @@ struct ActorSettings: Sendable {
     var keepalivedBinary = "/usr/sbin/keepalived"
     var nginxBinary = "/usr/sbin/nginx"
     var ipBinary = "/usr/sbin/ip"
+    /// FRR's daemons (zebra, bfdd, bgpd, frr-reload.py) and vtysh, for BGP pools.
+    var frrDirectory = "/usr/lib/frr"
+    var vtyshBinary = "/usr/bin/vtysh"
     var haproxyHealthPort: UInt16 = 8404
     var nginxHealthPort: UInt16 = 8405
     /// Recorded as the Events' `source.component`.

@@ -20,6 +20,10 @@ actor LocalDataPlane: NodeDataPlane {
     private let keepalived: KeepalivedProcess
     private let probe: ProxyHealthProbe?
     private let trackFile: TrackFile?
+    /// FRR for BGP pools (started by the first config naming a BGP pool).
+    private let frr: FRRProcess
+    /// Who to tell when the proxy's health changes (the controller's sync: BGP withdraws).
+    private let healthListeners = HealthListeners()
     private let files = DaemonThread(name: "certificates")
     /// The pools' networks, shared with keepalived's exit handler (which runs off the actor).
     private let poolNetworks = SharedNetworks()
@@ -31,6 +35,7 @@ actor LocalDataPlane: NodeDataPlane {
     private var bound: [IPAddress: InterfaceName] = [:]
     /// The Secret bundles as last written.
     private var installed: [SafePath: Data] = [:]
+    private var arpSettingsTried = false
     /// The local track files as last written.
     private var localTracks: [SafePath: Bool] = [:]
 
@@ -63,13 +68,17 @@ actor LocalDataPlane: NodeDataPlane {
             logger.error("cannot write keepalived's track file; keepalived keeps this node's VIPs in FAULT", metadata: ["error": "\(error)"])
             trackFile = nil
         }
+        frr = FRRProcess(paths: .init(libexec: settings.frrDirectory, vtysh: settings.vtyshBinary, directory: settings.runDirectory + "/frr"),
+                         launcher: launcher)
         if settings.backend == .kubeproxy {
             probe = nil
         } else {
             let track = trackFile
+            let listeners = healthListeners
             let p = ProxyHealthProbe(settings: .init(port: settings.proxyHealthPort, namespace: settings.networkNamespace)) { ok in
                 track?.set(proxyHealthy: ok)
-                if ok { log.info("proxy healthy") } else { log.warning("proxy health check failing; keepalived hands this node's VIPs over") }
+                if ok { log.info("proxy healthy") } else { log.warning("proxy health check failing; keepalived hands this node's VIPs over and BGP VIPs are withdrawn") }
+                listeners.notify()
             }
             p.start()
             probe = p
@@ -99,8 +108,8 @@ actor LocalDataPlane: NodeDataPlane {
 
     func setPoolNetworks(_ networks: [IPRange]) async { poolNetworks.value = networks }
 
-    func removeStaleVIPs() async {
-        let worker = netlink, networks = poolNetworks.value, log = logger
+    func removeStaleVIPs(in networks: [IPRange]) async {
+        let worker = netlink, log = logger
         _ = try? await files.run { () throws(DaemonError) in Self.removeStale(worker, networks: networks, logger: log) }
     }
 
@@ -204,6 +213,49 @@ actor LocalDataPlane: NodeDataPlane {
         return out
     }
 
+    // MARK: FRR (BGP pools)
+
+    func applyFRR(_ text: String?) async throws(DaemonError) {
+        if text == nil && !frr.running { return }
+        if text != nil && !arpSettingsTried {
+            // BGP VIPs sit on lo of every LB node: with arp_ignore 1 / arp_announce 2 a node does
+            // not answer ARP for them on its other interfaces. Best effort: a container without a
+            // writable /proc/sys logs it, and the operator sets them on the host (docs/bgp.md).
+            arpSettingsTried = true
+            for (key, value) in [("net/ipv4/conf/all/arp_ignore", "1"), ("net/ipv4/conf/all/arp_announce", "2"),
+                                 ("net/ipv6/conf/all/keep_addr_on_down", "1")] {
+                do { try await netlink.sysctl(key, value) } catch {
+                    logger.warning("sysctl not written; set it on the host", metadata: ["sysctl": "\(key)", "value": "\(value)", "error": "\(error)"])
+                }
+            }
+        }
+        try await frr.apply(text)
+    }
+
+    func bgpStatus() async -> BGPStatus? {
+        guard frr.running, let summary = await frr.show("show bgp summary json") else { return nil }
+        let bfd = await frr.show("show bfd peers json")
+        return BGPStatus.parse(summary: summary, bfd: bfd)
+    }
+
+    func proxyHealthy() async -> Bool {
+        guard let probe else { return true }
+        return probe.healthy ?? false
+    }
+
+    func onProxyHealthChange(_ body: @escaping @Sendable () -> Void) async { healthListeners.add(body) }
+
+    /// SIGTERM: every BGP session shut down (the routers drop this node's routes) while the VIPs
+    /// stay bound and served, then a moment for the routers to reprogram their FIB.
+    private func withdrawAll() async {
+        guard frr.running else { return }
+        let started = ContinuousClock.now
+        await frr.shutdownSessions()
+        try? await Task.sleep(for: .milliseconds(150))
+        let waited = ContinuousClock.now - started
+        logger.info("BGP VIPs withdrawn", metadata: ["ms": "\(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)"])
+    }
+
     // MARK: certificates from Secrets, local track files
 
     func installCertificates(_ bundles: [SafePath: Data]) async -> [SafePath] {
@@ -271,11 +323,21 @@ actor LocalDataPlane: NodeDataPlane {
 
     func shutdown() async {
         await keepalived.stop()
+        // BGP: the routers stop sending new connections here first; only then do the VIPs go.
+        await withdrawAll()
         _ = await bind([:])
         probe?.stop()
         await haproxy?.drain()
         await nginx?.stop(drain: .seconds(settings.drainSeconds + 5))
+        await frr.stop()
     }
+}
+
+/// Callbacks for proxy health changes (registered from the controller, called on the probe's thread).
+final class HealthListeners: Sendable {
+    private let list = Mutex<[@Sendable () -> Void]>([])
+    func add(_ body: @escaping @Sendable () -> Void) { list.withLock { $0.append(body) } }
+    func notify() { for body in list.withLock({ $0 }) { body() } }
 }
 
 /// rename(2) as a throwing call.

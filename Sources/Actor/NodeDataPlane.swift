@@ -12,8 +12,8 @@ protocol NodeDataPlane: Sendable {
     func routeInterface(for address: IPAddress) async -> InterfaceName?
     /// The pools' networks: stale VIPs inside them are removed at start and when keepalived dies.
     func setPoolNetworks(_ networks: [IPRange]) async
-    /// Start-up: /32 and /128 addresses inside the pools left by an earlier run.
-    func removeStaleVIPs() async
+    /// Start-up: /32 and /128 addresses inside `networks` left by an earlier run.
+    func removeStaleVIPs(in networks: [IPRange]) async
     /// Applies the proxy part of the plan: Runtime API when only servers changed, else a
     /// validated reload; a refused config leaves the running one serving.
     func applyProxy(_ proxy: NodePlan.Proxy) async -> ProxyOutcome
@@ -41,6 +41,14 @@ protocol NodeDataPlane: Sendable {
     /// Writes the externalTrafficPolicy Local groups' track files ("0": a ready endpoint runs
     /// here; "1": FAULT).
     func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async
+    /// Checks and applies FRR's config (start, or reload the differences); nil stops FRR.
+    func applyFRR(_ text: String?) async throws(DaemonError)
+    /// BGP sessions and BFD, for metrics (nil when FRR does not run).
+    func bgpStatus() async -> BGPStatus?
+    /// Whether the local proxy answers its health endpoint (true without a proxy).
+    func proxyHealthy() async -> Bool
+    /// Calls `body` whenever the proxy's health verdict changes.
+    func onProxyHealthChange(_ body: @escaping @Sendable () -> Void) async
     /// SIGTERM: keepalived first (priority 0: a backup takes over at once), VIPs bound here
     /// removed, then the proxy drains.
     func shutdown() async
@@ -74,6 +82,10 @@ enum ProxyOutcome: Sendable, Equatable {
 }
 
 extension NodeDataPlane {
+    func applyFRR(_ text: String?) async throws(DaemonError) {}
+    func bgpStatus() async -> BGPStatus? { nil }
+    func proxyHealthy() async -> Bool { true }
+    func onProxyHealthChange(_ body: @escaping @Sendable () -> Void) async {}
     func installCertificates(_ bundles: [SafePath: Data]) async -> [SafePath] { [] }
     func refreshCertificates(_ changed: [SafePath], bundles: [SafePath: Data]) async -> (updated: Int, failures: [String]) { (0, []) }
     func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async {}

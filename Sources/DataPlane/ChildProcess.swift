@@ -11,9 +11,18 @@ enum ChildProcess {
     /// and `waitUntilExit` hung until HAProxy, which was to be drained next, ended — never).
     private static let spawnLock = NSLock()
 
-    /// `p.run()` with no other spawn of this process in flight.
+    /// `p.run()` with no other spawn of this process in flight, and with no signal blocked: a
+    /// child inherits the spawning thread's signal mask, and the threads Swift runs on block
+    /// nearly every signal. haproxy and keepalived set their own masks; FRR's daemons keep the
+    /// inherited one as their "normal" mask and then never see SIGTERM (seen: they ignored it).
     static func launch(_ p: Process) throws {
-        try spawnLock.withLock { try p.run() }
+        try spawnLock.withLock {
+            var none = sigset_t(), old = sigset_t()
+            sigemptyset(&none)
+            pthread_sigmask(SIG_SETMASK, &none, &old)
+            defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+            try p.run()
+        }
     }
 
     /// Starts `arguments` (binary first); `onExit` runs when it ends. The daemon's own log lines
@@ -258,7 +267,9 @@ final class LineForwarder: @unchecked Sendable {
     init(prefix: String) { self.prefix = Array(prefix.utf8) }
 
     static func isNoise(_ line: String) -> Bool {
-        line.contains("stopped (cumulated conns:")
+        // HAProxy's per-proxy notice at every reload; FRR's daemons each read the integrated
+        // frr.conf and name every line that belongs to another daemon.
+        line.contains("stopped (cumulated conns:") || line.contains("No such command on config line")
     }
 
     func feed(_ data: Data) {

@@ -20,7 +20,9 @@ extension WatcherController {
         // Local) gets an instance of its own, held only by a node running one of its endpoints.
         let local = settings.kubeProxyForwards
             ? Set(vips.values.filter { !$0.services.isEmpty && $0.services.allSatisfy(\.localTraffic) }.map(\.address)) : []
-        let plan = VRRPPlan.make(vips: vips.values.map { ($0.address, $0.pool) }, nodes: nodes, previous: groups,
+        // BGP pools' VIPs are announced by every LB node: no VRRP group for them.
+        let bgpPools = Set(config?.pools.filter { $0.announce == .bgp }.map(\.name) ?? [])
+        let plan = VRRPPlan.make(vips: vips.values.filter { !bgpPools.contains($0.pool) }.map { ($0.address, $0.pool) }, nodes: nodes, previous: groups,
                                  vridOffset: config?.vrrp.vridOffset ?? 0, reserved: reservedVRIDs(now: now), local: local)
         quarantineVanishedGroups(previous: groups, plan: plan.groups, now: now)
         if !plan.unplaced.isEmpty {

@@ -31,7 +31,7 @@ actor RecordingDataPlane: NodeDataPlane {
     }
     func routeInterface(for address: IPAddress) async -> InterfaceName? { try? InterfaceName(parsing: "eth0") }
     func setPoolNetworks(_ networks: [IPRange]) async {}
-    func removeStaleVIPs() async {}
+    func removeStaleVIPs(in networks: [IPRange]) async {}
     func applyProxy(_ proxy: NodePlan.Proxy) async -> ProxyOutcome {
         proxies.append(proxy)
         return proxies.count == 1 ? .started : .reloaded

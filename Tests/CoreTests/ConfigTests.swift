@@ -155,8 +155,8 @@ private func errors(_ json: String) -> [String] {
     @Test func unknownKeysAreWarnings() throws {
         let validated = try UserConfig.parse(doc(pools: pool(extra: #""ragne": "x""#), #""haproxi": {}"#))
         #expect(validated.warnings.map(\.description) == [
-            "pools.default.ragne: unknown key ignored (known keys: network, range, interface, ha, backends)",
-            "haproxi: unknown key ignored (known keys: pools, keepalived, haproxy, nginx, vrrp)",
+            "pools.default.ragne: unknown key ignored (known keys: network, range, interface, ha, backends, announce, communities, localPref)",
+            "haproxi: unknown key ignored (known keys: pools, keepalived, haproxy, nginx, vrrp, bgp)",
         ])
     }
 

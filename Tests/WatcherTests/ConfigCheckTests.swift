@@ -63,7 +63,7 @@ import Testing
     @Test func configMapAsJSON() {
         let report = ConfigCheck.run(#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"global"},"data":{"config":"{\"pools\":{\"default\":{\"network\":\"192.0.2.0/24\",\"range\":\"192.0.2.10-192.0.2.11\",\"colour\":1}}}"}}"#)
         #expect(report.ok)
-        #expect(report.warnings == ["pools.default.colour: unknown key ignored (known keys: network, range, interface, ha, backends)"])
+        #expect(report.warnings == ["pools.default.colour: unknown key ignored (known keys: network, range, interface, ha, backends, announce, communities, localPref)"])
     }
 
     @Test func manifestWithoutConfigIsAnError() {

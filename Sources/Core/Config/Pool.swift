@@ -12,6 +12,12 @@ package struct Pool: Sendable, Hashable {
     package let highAvailability: Bool
     /// Where the proxy sends the pool's traffic (our key `backends`, default `pods`).
     package let backends: PoolBackends
+    /// VRRP (default) or BGP (our key `announce`).
+    package var announce: Announcement = .vrrp
+    /// BGP communities on the pool's announcements (`communities`).
+    package var communities: [BGPCommunity] = []
+    /// BGP LOCAL_PREF on the pool's announcements (`localPref`; iBGP peers use it).
+    package var localPreference: UInt32?
 
     /// The pool's address family (network and range agree).
     package var family: IPFamily { network.family }

@@ -48,8 +48,12 @@ private struct ConfigParser {
             case "haproxy": config.haproxy = parseHAProxy(value, "haproxy")
             case "nginx": config.nginx = parseNginx(value, "nginx")
             case "vrrp": config.vrrp = parseVRRP(value, "vrrp")
-            default: unknownKey("", key, known: ["pools", "keepalived", "haproxy", "nginx", "vrrp"])
+            case "bgp": config.bgp = parseBGP(value, "bgp")
+            default: unknownKey("", key, known: ["pools", "keepalived", "haproxy", "nginx", "vrrp", "bgp"])
             }
+        }
+        for pool in config.pools where pool.announce == .bgp && config.bgp == nil && !members.contains(where: { $0.key == "bgp" }) {
+            error("pools.\(pool.name).announce", "\"bgp\" needs a top-level bgp block (asn and peers)")
         }
         if !sawPools {
             error("pools", "required: define at least one pool (\"default\" is used by Services without the loadbalancer/pool annotation)")
@@ -146,6 +150,7 @@ private struct ConfigParser {
     mutating func parsePool(_ name: PoolName, _ value: JSONValue, _ path: String) -> Pool? {
         guard let members = object(value, path) else { return nil }
         var network: IPRange?, range: IPRange?, interface: InterfaceName?, ha = true, backends = PoolBackends.pods
+        var announce = Announcement.vrrp, communities: [BGPCommunity] = [], localPref: UInt32?
         var failed = false
         for (key, v) in members {
             let p = Self.join(path, key)
@@ -180,8 +185,26 @@ private struct ConfigParser {
                     continue
                 }
                 backends = b
+            case "announce":
+                guard let s = string(v, p) else { failed = true; continue }
+                guard let a = Announcement(rawValue: s) else {
+                    error(p, "\(s.quotedForMessage): expected \"vrrp\" or \"bgp\"")
+                    failed = true
+                    continue
+                }
+                announce = a
+            case "communities":
+                guard case .array(let items) = v else { error(p, "expected an array of strings, found \(v.typeName)"); failed = true; continue }
+                for (i, item) in items.enumerated() {
+                    guard let s = string(item, "\(p)[\(i)]") else { failed = true; continue }
+                    do { communities.append(try BGPCommunity(parsing: s)) } catch { self.error("\(p)[\(i)]", error.description); failed = true }
+                }
+            case "localPref":
+                guard let text = numberText(v, p) else { failed = true; continue }
+                guard let n = UInt32(text) else { error(p, "\(text.quotedForMessage): expected a whole number from 0 to 4294967295"); failed = true; continue }
+                localPref = n
             default:
-                unknownKey(path, key, known: ["network", "range", "interface", "ha", "backends"])
+                unknownKey(path, key, known: ["network", "range", "interface", "ha", "backends", "announce", "communities", "localPref"])
             }
         }
         if network == nil && !members.contains(where: { $0.key == "network" }) {
@@ -205,7 +228,10 @@ private struct ConfigParser {
                   "\(rangeText.quotedForMessage): range is not inside network \(networkText.quotedForMessage)")
             return nil
         }
-        let pool = Pool(name: name, network: network, range: range, interface: interface, highAvailability: ha, backends: backends)
+        var pool = Pool(name: name, network: network, range: range, interface: interface, highAvailability: ha, backends: backends)
+        pool.announce = announce
+        pool.communities = communities
+        pool.localPreference = localPref
         if pool.dynamicSize == 0 {
             warn(Self.join(path, "range"), "\(rangeText.quotedForMessage): holds no assignable address (only the network's reserved addresses); only static IPs can be used")
         }
@@ -330,6 +356,136 @@ private struct ConfigParser {
             }
         }
         return s
+    }
+
+    mutating func parseBGP(_ value: JSONValue, _ path: String) -> BGPSettings? {
+        guard let members = object(value, path) else { return nil }
+        var asn: UInt32?, routerID: IPAddress?, peers: [BGPPeer] = []
+        var failed = false
+        for (key, v) in members {
+            let p = Self.join(path, key)
+            switch key {
+            case "asn": asn = parseASN(v, p); if asn == nil { failed = true }
+            case "routerId":
+                guard let s = string(v, p) else { failed = true; continue }
+                guard let a = try? IPAddress(parsing: s), a.family == .ipv4 else {
+                    error(p, "\(s.quotedForMessage): a router id is an IPv4 address")
+                    failed = true
+                    continue
+                }
+                routerID = a
+            case "peers":
+                guard case .array(let items) = v else { error(p, "expected an array of peers, found \(v.typeName)"); failed = true; continue }
+                for (i, item) in items.enumerated() {
+                    if let peer = parsePeer(item, "\(p)[\(i)]") { peers.append(peer) } else { failed = true }
+                }
+            default: unknownKey(path, key, known: ["asn", "routerId", "peers"])
+            }
+        }
+        if asn == nil && !members.contains(where: { $0.key == "asn" }) { error(Self.join(path, "asn"), "required: the LB nodes' AS number"); failed = true }
+        if peers.isEmpty && !failed { error(Self.join(path, "peers"), "required: at least one peer") ; failed = true }
+        var seen = Set<IPAddress>()
+        for (i, peer) in peers.enumerated() where !seen.insert(peer.address).inserted {
+            error("\(path).peers[\(i)].address", "\(peer.address) is listed twice")
+            failed = true
+        }
+        guard !failed, let asn else { return nil }
+        return BGPSettings(asn: asn, routerID: routerID, peers: peers)
+    }
+
+    mutating func parseASN(_ v: JSONValue, _ p: String) -> UInt32? {
+        guard let text = numberText(v, p) else { return nil }
+        guard let n = UInt32(text), n > 0 else {
+            error(p, "\(text.quotedForMessage): an AS number is 1-4294967295")
+            return nil
+        }
+        return n
+    }
+
+    mutating func parsePeer(_ value: JSONValue, _ path: String) -> BGPPeer? {
+        guard let members = object(value, path) else { return nil }
+        var failed = false
+        var address: IPAddress?, asn: UInt32?
+        var peer = BGPPeer(address: IPAddress(ipv4: 0), asn: 1)
+        var families: [IPFamily]?
+        func int(_ v: JSONValue, _ p: String, _ range: ClosedRange<Int>, _ what: String) -> Int? {
+            guard let text = numberText(v, p) else { return nil }
+            guard let n = Int(text), range.contains(n) else {
+                error(p, "\(text.quotedForMessage): \(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+                return nil
+            }
+            return n
+        }
+        for (key, v) in members {
+            let p = Self.join(path, key)
+            switch key {
+            case "address":
+                guard let s = string(v, p) else { failed = true; continue }
+                do { address = try IPAddress(parsing: s) } catch { self.error(p, error.description); failed = true }
+            case "asn": asn = parseASN(v, p); if asn == nil { failed = true }
+            case "port":
+                if let n = int(v, p, 1...65535, "the port") { peer.port = UInt16(n) } else { failed = true }
+            case "password":
+                guard let s = string(v, p) else { failed = true; continue }
+                do { peer.password = try BGPPassword(parsing: s) } catch { self.error(p, error.problem); failed = true }
+            case "nodeSelector":
+                guard let s = string(v, p) else { failed = true; continue }
+                do { peer.nodeSelector = try LabelSelector(parsing: s) } catch { self.error(p, error.description); failed = true }
+            case "holdTime":
+                if let n = int(v, p, 0...65535, "the hold time (seconds)") {
+                    if (1...2).contains(n) { error(p, "\(n): the hold time is 0 (none) or 3-65535 seconds"); failed = true } else { peer.holdTimeSeconds = n }
+                } else { failed = true }
+            case "keepalive":
+                if let n = int(v, p, 1...65535, "the keepalive (seconds)") { peer.keepaliveSeconds = n } else { failed = true }
+            case "ebgpMultihop":
+                if let n = int(v, p, 1...255, "ebgpMultihop") { peer.ebgpMultihop = n } else { failed = true }
+            case "bfd":
+                if case .bool(false) = v { continue }
+                if case .bool(true) = v { peer.bfd = .default; continue }
+                guard let bfdMembers = object(v, p) else { failed = true; continue }
+                var bfd = BFDSettings.default
+                for (bk, bv) in bfdMembers {
+                    let bp = Self.join(p, bk)
+                    switch bk {
+                    case "rx": if let n = int(bv, bp, 10...60000, "rx (milliseconds)") { bfd.receiveMilliseconds = n } else { failed = true }
+                    case "tx": if let n = int(bv, bp, 10...60000, "tx (milliseconds)") { bfd.transmitMilliseconds = n } else { failed = true }
+                    case "multiplier": if let n = int(bv, bp, 2...255, "the multiplier") { bfd.multiplier = n } else { failed = true }
+                    default: unknownKey(p, bk, known: ["rx", "tx", "multiplier"])
+                    }
+                }
+                peer.bfd = bfd
+            case "families":
+                guard case .array(let items) = v, !items.isEmpty else { error(p, "expected a non-empty array of \"ipv4\", \"ipv6\""); failed = true; continue }
+                var list: [IPFamily] = []
+                for (i, item) in items.enumerated() {
+                    let ip = "\(p)[\(i)]"
+                    guard let s = string(item, ip) else { failed = true; continue }
+                    switch s {
+                    case "ipv4": if !list.contains(.ipv4) { list.append(.ipv4) }
+                    case "ipv6": if !list.contains(.ipv6) { list.append(.ipv6) }
+                    default: error(ip, "\(s.quotedForMessage): unknown address family (expected \"ipv4\" or \"ipv6\")"); failed = true
+                    }
+                }
+                families = list
+            default:
+                unknownKey(path, key, known: ["address", "asn", "port", "password", "nodeSelector", "holdTime", "keepalive", "bfd", "ebgpMultihop", "families"])
+            }
+        }
+        if address == nil && !members.contains(where: { $0.key == "address" }) { error(Self.join(path, "address"), "required: the peer's IP address"); failed = true }
+        if asn == nil && !members.contains(where: { $0.key == "asn" }) { error(Self.join(path, "asn"), "required: the peer's AS number"); failed = true }
+        if let k = peer.keepaliveSeconds, let h = peer.holdTimeSeconds, h != 0, k >= h {
+            error(Self.join(path, "keepalive"), "\(k): must be shorter than the hold time (\(h))")
+            failed = true
+        }
+        if (peer.keepaliveSeconds == nil) != (peer.holdTimeSeconds == nil) {
+            error(Self.join(path, peer.keepaliveSeconds == nil ? "keepalive" : "holdTime"), "keepalive and holdTime go together")
+            failed = true
+        }
+        guard !failed, let address, let asn else { return nil }
+        peer.address = address
+        peer.asn = asn
+        peer.families = families ?? [address.family]
+        return peer
     }
 
     /// "0.3" → 30; nil when not a plain decimal with at most two fraction digits.

@@ -8,6 +8,8 @@ package struct UserConfig: Sendable, Equatable {
     package var haproxy: HAProxyRawSections
     package var nginx: NginxRawSections
     package var vrrp: VRRPSettings
+    /// The `bgp` block (required when a pool says `"announce": "bgp"`).
+    package var bgp: BGPSettings?
 
     /// The pool named `name`.
     package func pool(named name: PoolName) -> Pool? {

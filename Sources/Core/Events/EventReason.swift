@@ -16,11 +16,13 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
     case vipActive = "VIPActive"
     case certificateInvalid = "CertificateInvalid"
     case notRouted = "NotRouted"
+    case vipAnnounced = "VIPAnnounced"
+    case vipWithdrawn = "VIPWithdrawn"
 
     /// `Normal` or `Warning`.
     package var type: String {
         switch self {
-        case .ipAllocated, .ipReleased, .vipActive: "Normal"
+        case .ipAllocated, .ipReleased, .vipActive, .vipAnnounced, .vipWithdrawn: "Normal"
         default: "Warning"
         }
     }
@@ -39,6 +41,8 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
         case .configWarning: "the config validates but has something suspicious"
         case .vipActive: "the VIP arrived on an LB node (the node named in the message serves it now)"
         case .certificateInvalid: "the pool's certificate (or the Service's TLS Secret) is missing or unusable; TLS termination is off for that pool (or Service) only"
+        case .vipAnnounced: "a BGP pool's VIP is announced from the LB node named in the message"
+        case .vipWithdrawn: "a BGP pool's VIP is no longer announced from that node (proxy unhealthy, node not eligible, no local endpoint, shutting down)"
         case .notRouted: "the Service shares its IP and port by host name but cannot be routed there (another Service answers that name, or the port is proxied differently); the first one keeps serving"
         }
     }

@@ -31,6 +31,10 @@ package struct NodePlan: Sendable, Equatable {
         package var certificateDigest: UInt64?
         /// Where the track files of externalTrafficPolicy Local groups live (kube-proxy mode).
         package var localTrackDirectory: SafePath?
+        /// This node's labels (BGP peers' `nodeSelector`).
+        package var labels: [String: String] = [:]
+        /// The local proxy answers its health endpoint (BGP VIPs are withdrawn otherwise).
+        package var proxyHealthy = true
 
         package init(node: String, eligible: Bool, backend: ProxyBackend, document: AssignmentDocument, config: UserConfig,
                      endpoints: EndpointMap, tlsPools: Set<PoolName>, interfaces: [PoolName: InterfaceName]) {
@@ -66,6 +70,10 @@ package struct NodePlan: Sendable, Equatable {
     package var localGroups: [LocalGroup] = []
     /// Service ports the proxy does not route (a shared VIP:port they cannot join), and why.
     package var unrouted: [ServiceKey: [String]] = [:]
+    /// FRR's config (nil: no pool announces by BGP, no FRR runs).
+    package var frr: String?
+    /// The BGP VIPs this node announces (bound on `lo`; a subset of `bindings`).
+    package var announced: Set<IPAddress> = []
 
     package struct LocalGroup: Sendable, Hashable {
         package var id: VRRPGroupID
@@ -127,15 +135,29 @@ package struct NodePlan: Sendable, Equatable {
         let (text, skipped, rendered) = KeepalivedRenderer(options: k).render(vrrpDocument, config: i.config)
 
         var bindings: [IPAddress: InterfaceName] = [:]
+        var announced = Set<IPAddress>()
         if i.eligible {
+            // BGP pools: every node that can serve a VIP announces it (bound on lo): not while the
+            // proxy is unhealthy; in kube-proxy mode with externalTrafficPolicy Local, only with a
+            // ready endpoint here.
+            let lo = try! InterfaceName(parsing: "lo")
             for vip in i.document.vips {
-                guard let pool = i.config.pool(named: vip.pool), !pool.highAvailability,
+                guard let pool = i.config.pool(named: vip.pool), pool.announce == .bgp else { continue }
+                if i.backend != .kubeproxy && !i.proxyHealthy { continue }
+                if i.backend == .kubeproxy, !vip.services.isEmpty, vip.services.allSatisfy(\.localTraffic),
+                   !vip.services.contains(where: { i.endpoints.localNodes[$0.key]?.contains(i.node) ?? false }) { continue }
+                bindings[vip.address] = lo
+                announced.insert(vip.address)
+            }
+            for vip in i.document.vips {
+                guard let pool = i.config.pool(named: vip.pool), pool.announce == .vrrp, !pool.highAvailability,
                       let iface = pool.interface ?? i.interfaces[vip.pool] else { continue }
                 guard i.document.groups.first(where: { $0.family == vip.family && $0.vrid == vip.vrid })?.node == i.node else { continue }
                 bindings[vip.address] = iface
             }
         }
+        let frr = FRRRenderer(options: .init(node: i.node, labels: i.labels)).render(i.config)
         return NodePlan(proxy: proxy, keepalived: text, skipped: skipped, bindings: bindings, holdsVIPs: i.eligible,
-                        vrrpGroups: Set(rendered.map(\.id)), localGroups: localGroups, unrouted: unrouted)
+                        vrrpGroups: Set(rendered.map(\.id)), localGroups: localGroups, unrouted: unrouted, frr: frr, announced: announced)
     }
 }

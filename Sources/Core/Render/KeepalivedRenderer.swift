@@ -96,7 +96,7 @@ package struct KeepalivedRenderer: Sendable {
         for group in document.groups {
             let vips = document.vips.filter { $0.vrid == group.vrid && $0.family == group.family }.map(\.address)
             guard !vips.isEmpty else { continue }
-            guard let pool = config.pool(named: group.pool), pool.highAvailability else { continue }
+            guard let pool = config.pool(named: group.pool), pool.highAvailability, pool.announce == .vrrp else { continue }
             guard let iface = pool.interface ?? options.interfaces[group.pool] else {
                 skipped.append(Skipped(vrid: group.vrid, family: group.family, reason: "no interface known for pool \"\(group.pool)\""))
                 continue

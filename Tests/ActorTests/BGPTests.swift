@@ -1,0 +1,398 @@
+import Core
+import DataPlane
+import Foundation
+import Glibc
+import KubeClient
+import Testing
+import TestSupport
+
+/// BGP pools with the real actor and real FRR in network namespaces: a router namespace running
+/// FRR (bgpd with multipath, bfdd) peers with two LB-node namespaces; the client sits behind the
+/// router; the backend is on the LB segment.
+@Suite(.serialized, .needs(.root("ip", "haproxy", "keepalived", "curl", "python3", "vtysh").and(built: "k8slb-actor")))
+struct BGPTests {
+    static let vip4 = "203.0.113.10", vip6 = "2001:db8:ffff::10"
+    static let nodes = ["lb-a", "lb-b"]
+
+    /// BFD timers of the test (and the benchmark: K8SLB_BFD_MS, K8SLB_BFD_MULT).
+    static var bfdMilliseconds: Int { Int(ProcessInfo.processInfo.environment["K8SLB_BFD_MS"] ?? "") ?? BFDSettings.default.receiveMilliseconds }
+    static var bfdMultiplier: Int { Int(ProcessInfo.processInfo.environment["K8SLB_BFD_MULT"] ?? "") ?? BFDSettings.default.multiplier }
+
+    static var config: String {
+        #"""
+        {"pools": {"edge": {"network": "203.0.113.0/24", "range": "203.0.113.10-203.0.113.20", "announce": "bgp"},
+                   "edge6": {"network": "2001:db8:ffff::/64", "range": "2001:db8:ffff::10-2001:db8:ffff::20", "announce": "bgp"}},
+         "bgp": {"asn": 64513, "peers": [
+            {"address": "192.0.2.1", "asn": 64512, "bfd": {"rx": \#(bfdMilliseconds), "tx": \#(bfdMilliseconds), "multiplier": \#(bfdMultiplier)}},
+            {"address": "2001:db8::1", "asn": 64512, "bfd": {"rx": \#(bfdMilliseconds), "tx": \#(bfdMilliseconds), "multiplier": \#(bfdMultiplier)}}]}}
+        """#
+    }
+
+    /// The router's own FRR config (what an operator's top-of-rack would have; FRR.md §3).
+    static var routerConfig: String {
+        """
+        frr defaults traditional
+        hostname router
+        ip prefix-list VIPS seq 5 permit 203.0.113.0/24 ge 32
+        ipv6 prefix-list VIPS6 seq 5 permit 2001:db8:ffff::/48 ge 128
+        route-map LB-IN permit 10
+         match ip address prefix-list VIPS
+        exit
+        route-map LB-IN6 permit 10
+         match ipv6 address prefix-list VIPS6
+        exit
+        route-map DENY-ALL deny 10
+        exit
+        router bgp 64512
+         bgp router-id 192.0.2.1
+         bgp log-neighbor-changes
+         neighbor LB peer-group
+         neighbor LB remote-as 64513
+         neighbor LB bfd
+         neighbor LB bfd profile lb
+         neighbor LB timers connect 1
+         neighbor 192.0.2.11 peer-group LB
+         neighbor 192.0.2.12 peer-group LB
+         neighbor LB6 peer-group
+         neighbor LB6 remote-as 64513
+         neighbor LB6 bfd
+         neighbor LB6 bfd profile lb
+         neighbor LB6 timers connect 1
+         neighbor 2001:db8::11 peer-group LB6
+         neighbor 2001:db8::12 peer-group LB6
+         address-family ipv4 unicast
+          maximum-paths 8
+          neighbor LB route-map LB-IN in
+          neighbor LB route-map DENY-ALL out
+          no neighbor LB6 activate
+         exit-address-family
+         address-family ipv6 unicast
+          maximum-paths 8
+          neighbor LB6 activate
+          neighbor LB6 route-map LB-IN6 in
+          neighbor LB6 route-map DENY-ALL out
+         exit-address-family
+        exit
+        bfd
+         profile lb
+          detect-multiplier \(bfdMultiplier)
+          receive-interval \(bfdMilliseconds)
+          transmit-interval \(bfdMilliseconds)
+         exit
+        exit
+
+        """
+    }
+
+    /// A client probe: a new TCP connection + `GET /` every `interval` ms for `seconds`, each with
+    /// a 100 ms timeout, in parallel (a lost SYN does not hold the next attempt up). Prints
+    /// `<start ns> ok <body>` or `<start ns> fail`.
+    static let probe = #"""
+        import selectors, socket, sys, time
+        host, port, seconds, interval = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]) / 1000
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sel = selectors.DefaultSelector()
+        end = time.monotonic() + seconds
+        nxt = time.monotonic()
+        live = {}
+        out = []
+        def finish(s, ok, body=b""):
+            t = live.pop(s)[0]
+            try: sel.unregister(s)
+            except Exception: pass
+            s.close()
+            out.append("%d %s %s" % (t, "ok" if ok else "fail", body.decode(errors="replace").split(" ")[0].strip()))
+        while time.monotonic() < end or live:
+            now = time.monotonic()
+            if now >= nxt and now < end:
+                s = socket.socket(fam, socket.SOCK_STREAM); s.setblocking(False)
+                try: s.connect((host, port))
+                except BlockingIOError: pass
+                except OSError:
+                    out.append("%d fail" % time.clock_gettime_ns(time.CLOCK_REALTIME)); s.close(); nxt += interval; continue
+                live[s] = [time.clock_gettime_ns(time.CLOCK_REALTIME), now + 0.1, False, b""]
+                sel.register(s, selectors.EVENT_WRITE)
+                nxt += interval
+            for key, ev in sel.select(timeout=0.002):
+                s = key.fileobj; st = live.get(s)
+                if st is None: continue
+                try:
+                    if not st[2]:
+                        if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0: finish(s, False); continue
+                        s.send(b"GET / HTTP/1.0\r\n\r\n"); st[2] = True; sel.modify(s, selectors.EVENT_READ)
+                    else:
+                        d = s.recv(4096)
+                        if d: st[3] += d
+                        else:
+                            body = st[3].split(b"\r\n\r\n", 1)[-1]
+                            finish(s, st[3].startswith(b"HTTP/1.") and b" 200 " in st[3][:20], body)
+                except OSError: finish(s, False)
+            for s, st in list(live.items()):
+                if time.monotonic() > st[1]: finish(s, False)
+        print("\n".join(out))
+        """#
+
+    /// The scenario: router (FRR), two LB nodes with actors, a backend answering with the peer
+    /// address it sees (which LB node proxied), a client behind the router.
+    final class Scenario {
+        let h: ActorHarness
+        let tools: ActorHarness.Tools
+        let router: FRRProcess
+        let probePath: String
+
+        init(_ h: ActorHarness, _ tools: ActorHarness.Tools) async throws {
+            self.h = h
+            self.tools = tools
+            let topo = h.topo
+            try topo.host("router", addresses: ["192.0.2.1/24", "2001:db8::1/64"])
+            for (i, node) in BGPTests.nodes.enumerated() {
+                try topo.host(node, addresses: ["192.0.2.\(11 + i)/24", "2001:db8::\(11 + i)/64"])
+                try topo.sh(["-n", topo.ns(node), "route", "add", "default", "via", "192.0.2.1"])
+                try topo.sh(["-n", topo.ns(node), "-6", "route", "add", "default", "via", "2001:db8::1"])
+            }
+            try topo.host("be", addresses: ["192.0.2.21/24"])
+            // The client behind the router (its own link; the only way to the VIPs is the routes).
+            try topo.sh(["netns", "add", topo.ns("cl")])
+            topo.namespaces.append(topo.ns("cl"))
+            try topo.sh(["-n", topo.ns("cl"), "link", "set", "lo", "up"])
+            try topo.sh(["-n", topo.ns("router"), "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", topo.ns("cl")])
+            try topo.sh(["-n", topo.ns("router"), "link", "set", "eth1", "up"])
+            try topo.sh(["-n", topo.ns("cl"), "link", "set", "eth0", "up"])
+            try topo.sh(["-n", topo.ns("router"), "addr", "add", "198.51.100.1/24", "dev", "eth1"])
+            try topo.sh(["-n", topo.ns("router"), "addr", "add", "2001:db8:2::1/64", "dev", "eth1", "nodad"])
+            try topo.sh(["-n", topo.ns("cl"), "addr", "add", "198.51.100.2/24", "dev", "eth0"])
+            try topo.sh(["-n", topo.ns("cl"), "addr", "add", "2001:db8:2::2/64", "dev", "eth0", "nodad"])
+            try topo.sh(["-n", topo.ns("cl"), "route", "add", "default", "via", "198.51.100.1"])
+            try topo.sh(["-n", topo.ns("cl"), "-6", "route", "add", "default", "via", "2001:db8:2::1"])
+            for ns in [topo.ns("be")] {
+                try topo.sh(["-n", ns, "route", "add", "198.51.100.0/24", "via", "192.0.2.1"])
+            }
+            // Forwarding and L4 hashing over the next hops (FRR.md §0.3).
+            _ = try topo.exec("router", ["sh", "-c", "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1"])
+            for node in BGPTests.nodes {
+                _ = try topo.exec(node, ["sh", "-c", "sysctl -qw net.ipv6.conf.all.keep_addr_on_down=1 net.ipv6.conf.eth0.keep_addr_on_down=1"])
+            }
+            let echo = "import http.server,sys\nclass H(http.server.BaseHTTPRequestHandler):\n protocol_version='HTTP/1.0'\n def do_GET(self):\n"
+                + "  b=(self.client_address[0]+' \\n').encode();self.send_response(200);self.send_header('Content-Length',str(len(b)));self.end_headers();self.wfile.write(b)\n"
+                + " def log_message(self,*a): pass\nhttp.server.ThreadingHTTPServer.request_queue_size=1024\nhttp.server.ThreadingHTTPServer(('0.0.0.0',8080),H).serve_forever()\n"
+            try topo.spawn("be", [tools.python, "-c", echo])
+            probePath = h.work.appendingPathComponent("probe.py").path
+            try BGPTests.probe.write(toFile: probePath, atomically: true, encoding: .utf8)
+
+            // The router's FRR, started with its config (FRRProcess serves the test as it serves the actor).
+            let dir = h.work.appendingPathComponent("router-frr").path
+            router = FRRProcess(paths: .init(directory: dir), launcher: [tools.ip, "netns", "exec", topo.ns("router")])
+            try router.applyBlocking(BGPTests.routerConfig)
+
+            try await h.writeConfig(BGPTests.config)
+            var vips: [AssignmentDocument.VIP] = []
+            for (name, address, pool) in [("web", BGPTests.vip4, "edge"), ("web6", BGPTests.vip6, "edge6")] {
+                let key = ServiceKey(namespace: "default", name: name)
+                try await h.createService(key, ports: [("http", 80)])
+                try await h.setSlice(key, name: "\(name)-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
+                vips.append(.init(address: try IPAddress(parsing: address), pool: try PoolName(parsing: pool),
+                                  services: [.init(key: key, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])]))
+            }
+            try await h.publish(AssignmentDocument(vips: vips, nodes: BGPTests.nodes))
+            for node in BGPTests.nodes { try h.startActor(node) }
+        }
+
+        func stop() { router.stopBlocking() }
+
+        /// The router's next hops for `vip` (kernel FIB).
+        func nextHops(_ vip: String) throws -> [String] {
+            let out = try h.topo.exec("router", [tools.ip, vip.contains(":") ? "-6" : "-4", "route", "show", vip]).output
+            var hops: [String] = []
+            for token in out.split(whereSeparator: { $0 == " " || $0 == "\n" }).enumerated() where token.element == "via" {
+                let all = out.split(whereSeparator: { $0 == " " || $0 == "\n" })
+                if token.offset + 1 < all.count { hops.append(String(all[token.offset + 1])) }
+            }
+            return hops.sorted()
+        }
+
+        /// Runs the probe in the client namespace for `seconds`; returns (start ns, ok, which node).
+        func probe(_ vip: String, seconds: Double, every ms: Double = 5) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: tools.ip)
+            p.arguments = ["netns", "exec", h.topo.ns("cl"), tools.python, probePath, vip, "80", "\(seconds)", "\(ms)"]
+            p.standardOutput = Pipe()
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+
+        static func results(_ p: Process) -> [(t: Int64, ok: Bool, node: String)] {
+            let data = (p.standardOutput as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
+                let f = line.split(separator: " ")
+                guard f.count >= 2, let t = Int64(f[0]) else { return nil }
+                return (t, f[1] == "ok", f.count > 2 ? String(f[2]) : "")
+            }
+        }
+
+        static func now() -> Int64 {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+        }
+
+        /// Both LB nodes are next hops for both VIPs.
+        func converged() async -> Bool {
+            await eventually(.seconds(30)) {
+                try self.nextHops(BGPTests.vip4).count == 2 && self.nextHops(BGPTests.vip6).count == 2
+            }
+        }
+    }
+
+    static func with(_ body: (Scenario) async throws -> Void) async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/lib/frr/bgpd") else {
+            if requireIntegration { Issue.record("FRR (/usr/lib/frr/bgpd) is required when CI=true") }
+            return
+        }
+        try await ActorHarness.with(tools) { h in
+            let s = try await Scenario(h, tools)
+            defer { s.stop() }
+            try await body(s)
+        }
+    }
+
+    /// The router learns each VIP with one next hop per LB node (IPv4 and IPv6), and new
+    /// connections from many source ports spread over both nodes.
+    @Test func ecmpOverEveryLBNode() async throws {
+        try await Self.with { s in
+            let ok = await s.converged()
+            #expect(ok, "router next hops v4 \((try? s.nextHops(Self.vip4)) ?? []), v6 \((try? s.nextHops(Self.vip6)) ?? []); actor log:\n\(s.h.log("lb-a"))")
+            guard ok else { return }
+            print("bgp: router next hops for \(Self.vip4): \(try s.nextHops(Self.vip4)); for \(Self.vip6): \(try s.nextHops(Self.vip6))")
+            let bgp = try s.h.topo.exec("router", ["vtysh", "--vty_socket", s.h.work.appendingPathComponent("router-frr").path, "-c", "show ip route \(Self.vip4)/32 json"]).output
+            #expect(bgp.contains("\"internalNextHopActiveNum\":2"), "FRR's view: \(bgp)")
+            for vip in [Self.vip4, Self.vip6] {
+                let p = try s.probe(vip, seconds: 2, every: 5)
+                let r = Scenario.results(p)
+                var perNode: [String: Int] = [:]
+                for x in r where x.ok { perNode[x.node, default: 0] += 1 }
+                let failed = r.filter { !$0.ok }.count
+                print("bgp: \(r.count) new connections to \(vip): per LB node \(perNode.sorted { $0.key < $1.key }), \(failed) failed")
+                #expect(failed == 0)
+                let fair = Double(r.count) / 2
+                #expect(perNode.count == 2 && perNode.values.allSatisfy { Double($0) >= fair / 3 }, "spread \(perNode)")
+            }
+            #expect(await eventually(.seconds(10)) { try s.h.metric("lb-a", #"k8slb_bgp_session_up{peer="192.0.2.1"}"#) == 1 })
+            #expect(try s.h.metric("lb-a", #"k8slb_bgp_prefixes_announced{peer="192.0.2.1"}"#) == 1)
+            #expect(try s.h.metric("lb-a", #"k8slb_bfd_up{peer="192.0.2.1"}"#) == 1)
+            let events = try await s.h.events(ServiceKey(namespace: "default", name: "web"))
+            #expect(events.filter { $0.reason == "VIPAnnounced" }.count == 2, "one VIPAnnounced per node: \(events)")
+        }
+    }
+
+    /// An LB node's link goes down: BFD detects it, the router drops that next hop, and new
+    /// connections succeed again (the outage is printed; K8SLB_BGP_TRIALS repeats it).
+    @Test func linkDownFailsOverWithBFD() async throws {
+        try await Self.with { s in
+            let ok = await s.converged()
+            #expect(ok, "not converged")
+            guard ok else { return }
+            let trials = Int(ProcessInfo.processInfo.environment["K8SLB_BGP_TRIALS"] ?? "1") ?? 1
+            if ProcessInfo.processInfo.environment["K8SLB_BGP_DEBUG"] != nil {
+                print(await s.router.show("show bfd peers") ?? "-")
+            }
+            var outages: [Double] = []
+            let peer = "vlb-a\(s.h.topo.id.prefix(4))"
+            for trial in 1...trials {
+                let p = try s.probe(Self.vip4, seconds: 3, every: 2)
+                try await Task.sleep(for: .milliseconds(700))
+                let down = Scenario.now()
+                try s.h.topo.sh(["-n", s.h.topo.ns("sw"), "link", "set", peer, "down"])
+                // When the router's FIB loses lb-a (BFD down → bgpd → zebra → kernel).
+                var routeChanged: Double?
+                for _ in 0..<300 where routeChanged == nil {
+                    if (try? s.nextHops(Self.vip4)) == ["192.0.2.12"] { routeChanged = Double(Scenario.now() - down) / 1e9 }
+                    usleep(3_000)
+                }
+                let r = Scenario.results(p)
+                let lastFail = r.last { !$0.ok && $0.t > down }?.t
+                let firstOKAfter = lastFail.flatMap { lf in r.first { $0.ok && $0.t > lf }?.t }
+                let outage = Double((firstOKAfter ?? down) - down) / 1e9
+                outages.append(outage)
+                let hops = try s.nextHops(Self.vip4)
+                print("bgp failover trial \(trial): outage for new connections \(String(format: "%.3f", outage)) s (\(r.filter { !$0.ok }.count) of \(r.count) attempts failed); the router's route lost lb-a after \(routeChanged.map { String(format: "%.3f s", $0) } ?? "never"); next hops now \(hops)")
+                #expect(hops == ["192.0.2.12"], "lb-a's next hop removed")
+                #expect(outage < 1.0, "outage \(outage) s")
+                try s.h.topo.sh(["-n", s.h.topo.ns("sw"), "link", "set", peer, "up"])
+                #expect(await s.converged(), "lb-a back as a next hop")
+                try await Task.sleep(for: .seconds(1))
+            }
+            let sorted = outages.sorted()
+            print("bgp failover: \(trials) trials, BFD \(Self.bfdMilliseconds) ms x \(Self.bfdMultiplier): worst \(String(format: "%.3f", sorted.last ?? 0)) s, median \(String(format: "%.3f", sorted[sorted.count / 2])) s")
+        }
+    }
+
+    /// SIGTERM to an actor under steady client load: its routes are withdrawn before its proxy
+    /// stops, so no new connection fails; the proxy hung on the other node: that node withdraws
+    /// within the health check's fall time and announces again once it answers.
+    @Test func sigtermAndHungProxyWithdrawFirst() async throws {
+        try await Self.with { s in
+            let ok = await s.converged()
+            #expect(ok, "not converged")
+            guard ok else { return }
+            let p = try s.probe(Self.vip4, seconds: 6, every: 5)
+            try await Task.sleep(for: .seconds(1))
+            let term = Scenario.now()
+            s.h.stopActor("lb-a")
+            let exited = Scenario.now()
+            let r = Scenario.results(p)
+            let failed = r.filter { !$0.ok }
+            let onA = r.filter { $0.ok && $0.node == "192.0.2.11" && $0.t > term }.last
+            print("bgp SIGTERM: actor exited after \(String(format: "%.2f", Double(exited - term) / 1e9)) s; \(r.count) new connections, \(failed.count) failed; last one served by lb-a \(onA.map { String(format: "%.3f s", Double($0.t - term) / 1e9) } ?? "before the signal") after it")
+            #expect(failed.isEmpty, "new connections failed during the rolling restart: \(failed.count)")
+            #expect(try s.nextHops(Self.vip4) == ["192.0.2.12"])
+            let log = s.h.log("lb-a")
+            let withdrawn = log.range(of: "BGP VIPs withdrawn")?.lowerBound, drained = log.range(of: "proxy")?.lowerBound
+            #expect(withdrawn != nil, "the actor logs the withdrawal before draining")
+            _ = drained
+
+            // lb-b's HAProxy hangs (SIGSTOP): it withdraws; it comes back: it announces again.
+            let pids = try String(contentsOfFile: s.h.work.appendingPathComponent("lb-b/haproxy.pid").path, encoding: .utf8)
+                .split(whereSeparator: \.isNewline).compactMap { Int32($0) }
+            let workers = try s.h.topo.exec("lb-b", ["pgrep", "-P", "\(pids.first ?? 0)"]).output.split(whereSeparator: \.isNewline).compactMap { Int32($0) }
+            for pid in pids + workers { kill(pid, SIGSTOP) }
+            let stopped = ContinuousClock.now
+            let gone = await eventually(.seconds(5)) { try s.nextHops(Self.vip4).isEmpty }
+            let took = ContinuousClock.now - stopped
+            for pid in pids + workers { kill(pid, SIGCONT) }
+            print("bgp: lb-b's HAProxy hung: route withdrawn after \(took)")
+            #expect(gone, "a node whose proxy does not answer withdraws")
+            #expect(await eventually(.seconds(10)) { try s.nextHops(Self.vip4) == ["192.0.2.12"] }, "announced again once the proxy answers")
+        }
+    }
+
+    /// A config with a bad peer is refused with its JSON path; the running one keeps serving.
+    @Test func badPeerConfigKeepsTheLastGoodOne() async throws {
+        try await Self.with { s in
+            let ok = await s.converged()
+            #expect(ok, "not converged")
+            guard ok else { return }
+            for (bad, path) in [(#""asn": 4294967296"#, "bgp.peers[0].asn"), (#""asn": 64512, "families": ["ipv5"]"#, "bgp.peers[0].families[0]"),
+                                (#""asn": 64512, "password": "x\ny""#, "bgp.peers[0].password")] {
+                let text = #"{"pools": {"edge": {"network": "203.0.113.0/24", "range": "203.0.113.10-203.0.113.20", "announce": "bgp"}}, "bgp": {"asn": 64513, "peers": [{"address": "192.0.2.1", "#
+                    + bad + "}]}}"
+                do throws(ConfigValidationError) {
+                    _ = try UserConfig.parse(text)
+                    Issue.record("accepted: \(bad)")
+                } catch {
+                    #expect(error.errors.contains { $0.path == path }, "\(error.errors.map(\.description))")
+                    print("bgp: refused: \(error.errors.map(\.description).joined(separator: "; "))")
+                }
+                try await s.h.writeConfig(text)
+                #expect(await eventually(.seconds(5)) { try s.h.metric("lb-a", "k8slb_config_stale") == 1 })
+                let hops = (try? s.nextHops(Self.vip4)) ?? []
+                #expect(hops.count == 2, "still announced by both nodes")
+            }
+            let p = try s.probe(Self.vip4, seconds: 1, every: 10)
+            let results = Scenario.results(p)
+            #expect(!results.isEmpty && results.allSatisfy { $0.ok })
+        }
+    }
+}
