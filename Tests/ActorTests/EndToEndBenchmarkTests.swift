@@ -53,6 +53,16 @@ struct EndToEndBenchmarkTests {
     @Test func createdToFirstRequest() async throws {
         guard let tools = ActorHarness.tools() else { return }
         let trials = Int(ProcessInfo.processInfo.environment["K8SLB_E2E_TRIALS"] ?? "4") ?? 4
+        // K8SLB_E2E_BACKEND=nginx measures the nginx backend the same way.
+        let backend = ProcessInfo.processInfo.environment["K8SLB_E2E_BACKEND"] ?? "haproxy"
+        var extra: [String] = []
+        if backend == "nginx" {
+            guard let nginx = which("nginx") else {
+                if requireIntegration { Issue.record("nginx is required when CI=true") }
+                return
+            }
+            extra = ["--nginx", nginx]
+        }
         try await ActorHarness.with(tools) { h in
             let nodes = ["lb-a", "lb-b"]
             for (i, node) in nodes.enumerated() {
@@ -66,7 +76,7 @@ struct EndToEndBenchmarkTests {
             try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
             try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}},"vrrp":{"advertInterval":0.1}}"#)
             try h.startWatcher(logLevel: "debug")
-            for node in nodes { try h.startActor(node, logLevel: "debug") }
+            for node in nodes { try h.startActor(node, backend: backend, logLevel: "debug", extra: extra) }
             try await Task.sleep(for: .seconds(2))
 
             func instances(_ node: String) -> Int {
@@ -116,7 +126,7 @@ struct EndToEndBenchmarkTests {
                     let values = group.compactMap { t in t.stages.first { $0.0 == m.name }?.1 }
                     if !values.isEmpty { stageSummary.append("\(m.name) \(Int(Self.percentile(values, 0.5)))") }
                 }
-                print("e2e: created → first request, \(label): \(firsts.count) trials, median \(Int(Self.percentile(firsts, 0.5))) ms, p99 \(Int(Self.percentile(firsts, 0.99))) ms, worst \(Int(firsts.max()!)) ms; stage medians (ms): \(stageSummary.joined(separator: ", "))")
+                print("e2e\(backend == "haproxy" ? "" : " (\(backend))"): created → first request, \(label): \(firsts.count) trials, median \(Int(Self.percentile(firsts, 0.5))) ms, p99 \(Int(Self.percentile(firsts, 0.99))) ms, worst \(Int(firsts.max()!)) ms; stage medians (ms): \(stageSummary.joined(separator: ", "))")
             }
             // An endpoint change (a second ready pod for s0, then gone again) → applied on every
             // LB node (the Runtime API update logged by both actors).
@@ -135,7 +145,7 @@ struct EndToEndBenchmarkTests {
             }
             #expect(!applied.isEmpty, "endpoint changes reached every LB node")
             if !applied.isEmpty {
-                print("e2e: endpoint change → applied on every LB node: \(applied.count) changes, median \(Int(Self.percentile(applied, 0.5))) ms, p99 \(Int(Self.percentile(applied, 0.99))) ms, worst \(Int(applied.max()!)) ms")
+                print("e2e\(backend == "haproxy" ? "" : " (\(backend))"): endpoint change → applied on every LB node: \(applied.count) changes, median \(Int(Self.percentile(applied, 0.5))) ms, p99 \(Int(Self.percentile(applied, 0.99))) ms, worst \(Int(applied.max()!)) ms")
             }
         }
     }

@@ -71,7 +71,13 @@ import TestSupport
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-fo-\(topo.id)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-        try topo.spawn("be", [python, "-m", "http.server", "8080", "--bind", "192.0.2.21", "--directory", work.path])
+        // A threaded server with a deep accept queue: the probe opens a connection every 2 ms,
+        // and `python -m http.server`'s backlog of 5 drops SYNs at that rate.
+        let server = "import http.server\nclass H(http.server.BaseHTTPRequestHandler):\n protocol_version='HTTP/1.0'\n def do_GET(self):\n"
+            + "  b=b'backend\\n';self.send_response(200);self.send_header('Content-Length',str(len(b)));self.end_headers();self.wfile.write(b)\n"
+            + " def log_message(self,*a): pass\nhttp.server.ThreadingHTTPServer.request_queue_size=1024\n"
+            + "http.server.ThreadingHTTPServer(('192.0.2.21',8080),H).serve_forever()\n"
+        try topo.spawn("be", [python, "-c", server])
         let vip = try IPAddress(parsing: "192.0.2.50")
         let entry = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "shop", name: "web"),
                                                     ports: [.init(name: "web", port: 80, targetPort: .number(8080))])
@@ -145,30 +151,19 @@ import TestSupport
         var outages: [Double] = []
         let peer = "v\(master.prefix(5))\(topo.id.prefix(4))"
         for trial in 1...trials {
-            let probe = "end=$(( $(date +%s%N) + 4000000000 )); while [ $(date +%s%N) -lt $end ]; do t=$(date +%s%N); if \(curl) -s -o /dev/null --max-time 0.1 http://192.0.2.50/; then echo \"$t ok\"; else echo \"$t fail\"; fi; sleep 0.01; done"
-            let out = Pipe()
-            let client = Process()
-            client.executableURL = URL(fileURLWithPath: ip)
-            client.arguments = ["netns", "exec", topo.ns("cl"), "sh", "-c", probe]
-            client.standardOutput = out
-            try client.run()
+            // A new connection every 2 ms, each with a 100 ms timeout, in parallel (ConnectProbe).
+            guard let python = which("python3") else { return }
+            let client = try ConnectProbe.start(ip: ip, python: python, namespace: topo.ns("cl"), host: "192.0.2.50", port: 80, seconds: 4, every: 2)
             usleep(1_000_000)
-            var downAt = timespec()
-            clock_gettime(CLOCK_REALTIME, &downAt)
+            let down = ConnectProbe.now()
             try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "down"])
-            client.waitUntilExit()
-            let down = Int64(downAt.tv_sec) * 1_000_000_000 + Int64(downAt.tv_nsec)
-            let samples = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").compactMap { line -> (Int64, Bool)? in
-                let f = line.split(separator: " ")
-                guard f.count == 2, let t = Int64(f[0]) else { return nil }
-                return (t, f[1] == "ok")
-            }
-            let firstOKAfter = samples.first { $0.0 > down && $0.1 }?.0
-            let lastOKBefore = samples.last { $0.0 < down && $0.1 }?.0
+            let samples = ConnectProbe.results(client)
+            let lastOKBefore = samples.last { $0.t < down && $0.ok }?.t
+            let firstOKAfter = samples.first { $0.t > down && $0.ok }?.t
             #expect(lastOKBefore != nil && firstOKAfter != nil, "probe saw service before and after")
-            let outage = Double((firstOKAfter ?? down + 4_000_000_000) - down) / 1e9
+            let outage = ConnectProbe.outage(samples, after: down)
             outages.append(outage)
-            print("failover trial \(trial): client-visible outage \(String(format: "%.3f", outage)) s after the master's link went down (\(samples.count) probes)")
+            print("failover trial \(trial): client-visible outage \(String(format: "%.3f", outage)) s after the master's link went down (\(samples.count) probes, \(samples.filter { !$0.ok }.count) failed)")
             let now = try holders()
             #expect(now.contains { $0 != master }, "the other node took the VIP: \(now)")
             // Recover: link up, the preferred node takes the VIP back (preemption).
