@@ -139,23 +139,25 @@ package final class FRRProcess: @unchecked Sendable {
         throw DaemonError(.checkRefused, "bfdd did not take its profiles: \(last.trimmingCharacters(in: .whitespacesAndNewlines))")
     }
 
-    /// The directory FRR's daemons write (sockets, pid files) after dropping to user `frr`.
+    /// The directory FRR's daemons write (sockets, pid files) after dropping to user `frr`: ours,
+    /// group `frr`, mode 0770, so both sides write there without CAP_DAC_OVERRIDE (a container
+    /// has none; the group change needs CAP_CHOWN, which components/bgp grants).
     private func prepareDirectory() throws(DaemonError) {
         do {
             try FileManager.default.createDirectory(atPath: paths.directory, withIntermediateDirectories: true)
         } catch { throw DaemonError(.writeFailed, "cannot create \(paths.directory): \(error)") }
-        if let pw = getpwnam("frr") {
-            chown(paths.directory, pw.pointee.pw_uid, pw.pointee.pw_gid)
+        if let gr = getgrnam("frr") {
+            chown(paths.directory, getuid(), gr.pointee.gr_gid)
         }
-        chmod(paths.directory, 0o750)
+        chmod(paths.directory, 0o770)
     }
 
     private func write(_ text: String, to path: String) throws(DaemonError) {
         do { try text.write(toFile: path, atomically: false, encoding: .utf8) } catch {
             throw DaemonError(.writeFailed, "cannot write \(path): \(error)")
         }
-        // The daemons read -f after dropping to user frr; the file holds BGP passwords.
-        if let pw = getpwnam("frr") { chown(path, pw.pointee.pw_uid, pw.pointee.pw_gid) }
+        // The daemons read -f after dropping to user frr (group frr); the file holds BGP passwords.
+        if let gr = getgrnam("frr") { chown(path, getuid(), gr.pointee.gr_gid) }
         chmod(path, 0o640)
     }
 

@@ -77,3 +77,25 @@ package func runDetaching(_ path: String, _ args: [String]) throws -> (status: I
     let exited = (status & 0x7f) == 0
     return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
 }
+
+/// Busy loops saturating every core (`2 × cores` of them) for the no-flapping tests; ended by PID.
+package final class CPUBurners {
+    package private(set) var processes: [Process] = []
+
+    package init() throws {
+        for _ in 0..<(2 * ProcessInfo.processInfo.activeProcessorCount) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "while :; do :; done"]
+            try p.run()
+            processes.append(p)
+        }
+    }
+
+    /// Ends them (SIGKILL to our own PIDs).
+    package func stop() {
+        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+    }
+
+    deinit { stop() }
+}

@@ -278,15 +278,8 @@ struct BGPTests {
                 return list.reduce(0) { $0 + (($1["session-down"] as? Int) ?? 0) }
             }
             let downsBefore = await downs()
-            var burners: [Process] = []
-            defer { for b in burners where b.isRunning { kill(b.processIdentifier, SIGKILL); b.waitUntilExit() } }  // ours, by PID
-            for _ in 0..<(2 * ProcessInfo.processInfo.activeProcessorCount) {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: "/bin/sh")
-                p.arguments = ["-c", "while :; do :; done"]
-                try p.run()
-                burners.append(p)
-            }
+            let burners = try CPUBurners()
+            defer { burners.stop() }
             var samples = 0, degraded = 0
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .seconds(seconds) {
@@ -294,9 +287,9 @@ struct BGPTests {
                 samples += 1
                 if (try? s.nextHops(Self.vip4).count) != 2 { degraded += 1 }
             }
-            for b in burners { kill(b.processIdentifier, SIGKILL); b.waitUntilExit() }
+            burners.stop()
             let flaps = await downs() - downsBefore
-            print("bgp saturation: \(Int(seconds)) s with \(burners.count) busy loops on \(ProcessInfo.processInfo.activeProcessorCount) cores, BFD \(Self.bfdMilliseconds) ms x \(Self.bfdMultiplier): \(samples) samples, \(degraded) with a next hop missing, \(flaps) BFD session-down events")
+            print("bgp saturation: \(Int(seconds)) s with \(burners.processes.count) busy loops on \(ProcessInfo.processInfo.activeProcessorCount) cores, BFD \(Self.bfdMilliseconds) ms x \(Self.bfdMultiplier): \(samples) samples, \(degraded) with a next hop missing, \(flaps) BFD session-down events")
             #expect(degraded == 0 && flaps == 0, "flapping under saturation")
         }
     }

@@ -66,6 +66,15 @@ struct L7Tests {
             threading.Thread(target=handle, args=(c, peer), daemon=True).start()
         """#
 
+    /// The one-node scenario most tests here share: LB node lb-a (192.0.2.11), a backend at
+    /// 192.0.2.21, a client at 192.0.2.100; returns echo.py's path.
+    static func oneNode(_ h: ActorHarness) throws -> String {
+        try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
+        try h.topo.host("be", addresses: ["192.0.2.21/24"])
+        try h.topo.host("cl", addresses: ["192.0.2.100/24"])
+        return try writeEcho(h)
+    }
+
     static func writeEcho(_ h: ActorHarness) throws -> String {
         let path = h.work.appendingPathComponent("echo.py").path
         try echo.write(toFile: path, atomically: true, encoding: .utf8)
@@ -104,10 +113,7 @@ struct L7Tests {
             extra = ["--nginx", nginx]
         }
         try await ActorHarness.with(tools) { h in
-            try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
-            try h.topo.host("be", addresses: ["192.0.2.21/24"])
-            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
-            let echo = try Self.writeEcho(h)
+            let echo = try Self.oneNode(h)
             try h.topo.spawn("be", [tools.python, echo, "9000", "pod"])
             try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
             let entries = [
@@ -150,10 +156,7 @@ struct L7Tests {
             return
         }
         try await ActorHarness.with(tools) { h in
-            try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
-            try h.topo.host("be", addresses: ["192.0.2.21/24"])
-            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
-            let echo = try Self.writeEcho(h)
+            let echo = try Self.oneNode(h)
             try h.topo.spawn("be", [tools.python, echo, "9000", "pod"])
             let certs = h.work.appendingPathComponent("tls").path
             try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
@@ -248,13 +251,10 @@ struct L7Tests {
             return
         }
         try await ActorHarness.with(tools) { h in
-            try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
-            try h.topo.host("be", addresses: ["192.0.2.21/24"])
-            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
+            let echo = try Self.oneNode(h)
             let certs = h.work.appendingPathComponent("tls").path
             try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
             try makeTestCertificates(openssl: openssl, dir: certs, [("a", "a.example.com"), ("b", "b.example.com")])
-            let echo = try Self.writeEcho(h)
             // Passthrough pods terminate TLS themselves; the terminated ones speak HTTP.
             try h.topo.spawn("be", [tools.python, echo, "9101", "pod-a", "tls", "\(certs)/a.crt", "\(certs)/a.key"])
             try h.topo.spawn("be", [tools.python, echo, "9102", "pod-b", "tls", "\(certs)/b.crt", "\(certs)/b.key"])

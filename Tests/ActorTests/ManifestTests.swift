@@ -27,6 +27,28 @@ import Yams
         return try Yams.load_all(yaml: r.output).compactMap { $0 as? [String: Any] }
     }
 
+    /// `kubectl kustomize` of an overlay of one's own: `overlay` plus `components` (paths relative
+    /// to manifests/), as an operator writes it (kustomize takes relative paths only).
+    static func render(overlay: String, components: [String]) throws -> [[String: Any]]? {
+        guard let kubectl = which("kubectl") else {
+            if requireIntegration { Issue.record("kubectl is required when CI=true") }
+            return nil
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-kust-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let up = String(repeating: "../", count: dir.standardizedFileURL.pathComponents.count - 1)
+        let base = up + manifests.standardizedFileURL.path.dropFirst()
+        try ("resources: [\(base)/\(overlay)]\ncomponents: [" + components.map { "\(base)/\($0)" }.joined(separator: ", ") + "]\n")
+            .write(to: dir.appendingPathComponent("kustomization.yaml"), atomically: true, encoding: .utf8)
+        let r = try run(kubectl, ["kustomize", "--load-restrictor", "LoadRestrictionsNone", dir.path])
+        guard r.status == 0 else {
+            Issue.record("kubectl kustomize \(overlay) + \(components): \(r.output)")
+            return nil
+        }
+        return try Yams.load_all(yaml: r.output).compactMap { $0 as? [String: Any] }
+    }
+
     static func podSpec(_ docs: [[String: Any]], kind: String) -> [String: Any]? {
         let doc = docs.first { $0["kind"] as? String == kind }
         return ((doc?["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
@@ -138,23 +160,11 @@ import Yams
     /// README and the component say: the actor gets `--tls-secrets service-namespace` (a flag it
     /// has) and a ClusterRole reading Secrets; without it, Secrets are read in k8slb-system only.
     @Test func tlsSecretsComponentWidensSecretsAccessOnlyWhenAdded() throws {
-        guard let kubectl = which("kubectl"), let actorBinary = builtExecutable("k8slb-actor") else {
-            if requireIntegration { Issue.record("kubectl and k8slb-actor are required when CI=true") }
+        guard let actorBinary = builtExecutable("k8slb-actor") else {
+            if requireIntegration { Issue.record("k8slb-actor is required when CI=true") }
             return
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-kust-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        // kustomize takes relative paths only: from the scratch folder up to / and down again.
-        let up = String(repeating: "../", count: dir.standardizedFileURL.pathComponents.count - 1)
-        let manifests = up + Self.manifests.standardizedFileURL.path.dropFirst()
-        try """
-            resources: [\(manifests)/overlays/haproxy]
-            components: [\(manifests)/components/tls-secrets-any-namespace]
-            """.write(to: dir.appendingPathComponent("kustomization.yaml"), atomically: true, encoding: .utf8)
-        let r = try run(kubectl, ["kustomize", "--load-restrictor", "LoadRestrictionsNone", dir.path])
-        #expect(r.status == 0, "kubectl kustomize: \(r.output)")
-        let docs = try Yams.load_all(yaml: r.output).compactMap { $0 as? [String: Any] }
+        guard let docs = try Self.render(overlay: "overlays/haproxy", components: ["components/tls-secrets-any-namespace"]) else { return }
         let args = Self.args(Self.containers(Self.podSpec(docs, kind: "DaemonSet")).first ?? [:])
         #expect(Self.value("--tls-secrets", args) == "service-namespace")
         #expect(try run(actorBinary, args + ["--help"]).status == 0, "the actor accepts \(args)")
@@ -168,6 +178,19 @@ import Yams
         guard let base = try Self.render("overlays/haproxy") else { return }
         #expect(secretsRules(base, kind: "ClusterRole").isEmpty, "without the component no ClusterRole reads Secrets")
         #expect(secretsRules(base, kind: "Role") == ["k8slb-actor"], "the actor reads Secrets in k8slb-system")
+    }
+
+    /// An overlay plus the BGP component (FRR in the actor's container): the capabilities FRR 8.4
+    /// needs beside the base's, and a writable /var/tmp/frr for its crash logs.
+    @Test func bgpComponentGrantsWhatFRRNeeds() throws {
+        guard let docs = try Self.render(overlay: "overlays/haproxy", components: ["components/bgp"]) else { return }
+        let pod = Self.podSpec(docs, kind: "DaemonSet")
+        let actor = Self.containers(pod).first ?? [:]
+        let caps = ((actor["securityContext"] as? [String: Any])?["capabilities"] as? [String: Any])?["add"] as? [String] ?? []
+        #expect(Set(caps) == ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID", "SYS_ADMIN", "CHOWN", "KILL"])
+        let mounts = actor["volumeMounts"] as? [[String: Any]] ?? []
+        #expect(mounts.contains { $0["mountPath"] as? String == "/var/tmp/frr" })
+        #expect((actor["securityContext"] as? [String: Any])?["privileged"] as? Bool != true)
     }
 
     @Test func configKustomizationHoldsAValidConfig() throws {

@@ -209,15 +209,8 @@ import TestSupport
         defer { topo.tearDown() }
         guard let cluster = try Self.twoNodes(topo) else { return }
         defer { cluster.stop() }
-        var burners: [Process] = []
-        defer { for b in burners where b.isRunning { kill(b.processIdentifier, SIGKILL); b.waitUntilExit() } }  // ours, by PID
-        for _ in 0..<(2 * ProcessInfo.processInfo.activeProcessorCount) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", "while :; do :; done"]
-            try p.run()
-            burners.append(p)
-        }
+        let burners = try CPUBurners()
+        defer { burners.stop() }
         var samples = 0, dual = 0, none = 0, moves = 0
         var last = try cluster.vipsHeld()
         let start = Date()
@@ -231,7 +224,7 @@ import TestSupport
             moves += a.subtracting(last["lb-a"] ?? []).count + b.subtracting(last["lb-b"] ?? []).count
             last = now
         }
-        print("saturation: \(Int(seconds)) s with \(burners.count) busy loops on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cluster.vipCount) VIPs, advert \(ProcessInfo.processInfo.environment["K8SLB_FAILOVER_ADVERT"] ?? "0.1") s: \(samples) samples, VIP-samples on both nodes \(dual), on neither \(none), VIPs that moved \(moves)")
+        print("saturation: \(Int(seconds)) s with \(burners.processes.count) busy loops on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cluster.vipCount) VIPs, advert \(ProcessInfo.processInfo.environment["K8SLB_FAILOVER_ADVERT"] ?? "0.1") s: \(samples) samples, VIP-samples on both nodes \(dual), on neither \(none), VIPs that moved \(moves)")
         #expect(dual == 0 && none == 0 && moves == 0, "no flapping under saturation")
     }
 
