@@ -200,9 +200,11 @@ package final class FRRProcess: @unchecked Sendable {
 
     private func stopLocked() {
         current = nil
+        // In parallel, each on a thread of its own (they take 1-2 s each).
         let group = DispatchGroup()
         for d in [bgpd, bfdd, zebra] {
-            DispatchQueue.global().async(group: group) { d.stop(signal: SIGTERM, escalate: .seconds(5)) }
+            group.enter()
+            Thread { d.stop(signal: SIGTERM, escalate: .seconds(5)); group.leave() }.start()
         }
         group.wait()
     }

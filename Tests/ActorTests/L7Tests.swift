@@ -132,7 +132,9 @@ struct L7Tests {
             func get(_ port: Int) throws -> String {
                 try h.topo.exec("cl", [tools.curl, "-s", "-m", "2", "http://192.0.2.50:\(port)/"]).output
             }
-            #expect(await eventually(.seconds(20)) { try get(84).hasPrefix("pod ") }, "\(backend) never served; log:\n\(h.log("lb-a"))")
+            for port in 81...85 {
+                #expect(await eventually(.seconds(20)) { try get(port).hasPrefix("pod ") }, "\(backend) port \(port) never served; log:\n\(h.log("lb-a"))")
+            }
             let v1 = try get(81), v2 = try get(82), v1http = try get(83), xff = try get(84), plain = try get(85)
             print("client address (\(backend)): v1 tcp: \(v1.trimmed); v2 tcp: \(v2.trimmed); v1 http: \(v1http.trimmed); http: \(xff.trimmed); forwarded-headers false: \(plain.trimmed)")
             #expect(v1.hasPrefix("pod v1 192.0.2.100 "), "PROXY v1: \(v1)")

@@ -92,6 +92,14 @@ package struct HAProxyRenderer: Sendable {
         for vip in document.vips {
             let used = Set(vip.services.flatMap { $0.ports.filter { $0.proto == .tcp }.map(\.port) })
             let id = vip.address.identifier
+            // The common case, one Service: its ports are distinct already.
+            if vip.services.count == 1 {
+                let entry = vip.services[0]
+                for port in entry.ports where port.proto == .tcp {
+                    renderPort(&out, &servers, vip: vip, id: id, entry: entry, port: port, endpoints: endpoints, config: config, usedPorts: used)
+                }
+                continue
+            }
             // Each TCP port of the VIP: one Service, or several told apart by host name.
             var byPort: [UInt16: [(AssignmentDocument.ServiceEntry, AssignmentDocument.Port)]] = [:]
             for entry in vip.services {
@@ -114,9 +122,10 @@ package struct HAProxyRenderer: Sendable {
     /// The policy of one Service port, with TLS off when its certificate is not usable.
     private func policy(_ vip: AssignmentDocument.VIP, _ entry: AssignmentDocument.ServiceEntry, _ port: AssignmentDocument.Port) -> (PortPolicy, String?) {
         var policy = PortPolicy.resolve(entry, port)
+        guard policy.terminateTLS else { return (policy, nil) }
         let cert = certificate(vip, entry)
-        if policy.terminateTLS && cert == nil { policy.terminateTLS = false }
-        return (policy, policy.terminateTLS ? cert : nil)
+        if cert == nil { policy.terminateTLS = false }
+        return (policy, cert)
     }
 
     /// The bundle a Service terminates TLS with: its Secret's (when it names one, and only when
@@ -164,8 +173,8 @@ package struct HAProxyRenderer: Sendable {
         }
         if policy.http && entry.forwardedHeaders {
             out.line("option forwardfor")
-            out.line("http-request set-header X-Forwarded-Proto \(policy.terminateTLS ? "https" : "http")")
-            out.line("http-request set-header X-Forwarded-Port \(port.port)")
+            out.line(policy.terminateTLS ? "http-request set-header X-Forwarded-Proto https" : "http-request set-header X-Forwarded-Proto http")
+            out.line("http-request set-header X-Forwarded-Port " + String(port.port))
         }
         let nodeHealth = endpoints.healthCheckPort(entry.key, port)
         if nodeHealth != nil {

@@ -34,10 +34,20 @@ package struct NginxRenderer: Sendable {
         let policy: PortPolicy
         /// The bundle TLS terminates with (nil: no termination).
         let certificate: Certificate?
-        /// Shared by host name: a suffix keeping upstream names apart.
-        var suffix = ""
-        var name: String { "\(vip.address.identifier)_\(port.port)_\(port.proto == .udp ? "udp" : "tcp")\(suffix)" }
-        var place: String { "\(vip.address.identifier)_\(port.port)_\(port.proto == .udp ? "udp" : "tcp")" }
+        /// `<vip>_<port>_<proto>`: where it listens (computed once).
+        let place: String
+        /// The upstream's name: `place`, plus a suffix when the port is shared by host name.
+        var name: String
+
+        init(vip: AssignmentDocument.VIP, entry: AssignmentDocument.ServiceEntry, port: AssignmentDocument.Port, policy: PortPolicy, certificate: Certificate?) {
+            self.vip = vip
+            self.entry = entry
+            self.port = port
+            self.policy = policy
+            self.certificate = certificate
+            place = vip.address.identifier + "_" + String(port.port) + (port.proto == .udp ? "_udp" : "_tcp")
+            name = place
+        }
     }
 
     /// A certificate and its key (the same file for Secret bundles).
@@ -64,7 +74,7 @@ package struct NginxRenderer: Sendable {
             for entry in vip.services {
                 for port in entry.ports where port.proto != .sctp {
                     var policy = PortPolicy.resolve(entry, port)
-                    let cert = certificate(vip, entry)
+                    let cert = policy.terminateTLS ? certificate(vip, entry) : nil
                     if policy.terminateTLS && cert == nil { policy.terminateTLS = false }
                     // nginx's http proxy cannot send a PROXY header: such ports go through stream.
                     if entry.proxyProtocol != nil { policy.http = false }
@@ -167,15 +177,28 @@ package struct NginxRenderer: Sendable {
     /// most one without names. Stream ports can only be shared as TLS passthrough (SNI via
     /// `ssl_preread`).
     private static func share(_ listeners: [Listener], _ skipped: inout [Skipped], allowPassthrough: Bool) -> [[Listener]] {
-        var byPlace: [String: [Listener]] = [:]
-        var order: [String] = []
-        for l in listeners {
-            if byPlace[l.place] == nil { order.append(l.place) }
-            byPlace[l.place, default: []].append(l)
-        }
+        // Listeners come VIP by VIP; only a VIP with several Services can share a port.
         var out: [[Listener]] = []
-        for place in order {
-            let all = byPlace[place]!.sorted { $0.entry.key < $1.entry.key }
+        var groups: [[Listener]] = []
+        var i = 0
+        while i < listeners.count {
+            var j = i + 1
+            while j < listeners.count && listeners[j].vip.address == listeners[i].vip.address { j += 1 }
+            if listeners[i].vip.services.count == 1 {
+                for l in listeners[i..<j] { groups.append([l]) }
+            } else {
+                var byPlace: [String: [Listener]] = [:]
+                var order: [String] = []
+                for l in listeners[i..<j] {
+                    if byPlace[l.place] == nil { order.append(l.place) }
+                    byPlace[l.place, default: []].append(l)
+                }
+                for place in order { groups.append(byPlace[place]!) }
+            }
+            i = j
+        }
+        for group in groups {
+            let all = group.sorted { $0.entry.key < $1.entry.key }
             guard all.count > 1 else { out.append(all); continue }
             let first = all[0]
             var kept: [Listener] = []
@@ -205,7 +228,7 @@ package struct NginxRenderer: Sendable {
                     }
                     claimed.formUnion(l.entry.hostnames)
                 }
-                l.suffix = "_" + String(AssignmentShards.fnv1a(Array(l.entry.key.description.utf8)) & 0xffff_ffff, radix: 16)
+                l.name = l.place + "_" + String(AssignmentShards.fnv1a(Array(l.entry.key.description.utf8)) & 0xffff_ffff, radix: 16)
                 kept.append(l)
             }
             if !kept.isEmpty { out.append(kept) }
