@@ -36,6 +36,17 @@ final class ActorHarness {
         return Tools(ip: ip, haproxy: haproxy, keepalived: keepalived, curl: curl, python: python)
     }
 
+    /// The extra actor arguments `backend` needs (`--nginx PATH` for nginx); nil when its binary
+    /// is missing (an Issue is recorded first when CI=true).
+    static func backendArguments(_ backend: String) -> [String]? {
+        guard backend == "nginx" else { return [] }
+        guard let nginx = which("nginx") else {
+            if requireIntegration { Issue.record("nginx is required when CI=true") }
+            return nil
+        }
+        return ["--nginx", nginx]
+    }
+
     /// The built `k8slb-actor` beside the test bundle.
     static var binary: String? { builtExecutable("k8slb-actor") }
 

@@ -55,14 +55,7 @@ struct EndToEndBenchmarkTests {
         let trials = Int(ProcessInfo.processInfo.environment["K8SLB_E2E_TRIALS"] ?? "4") ?? 4
         // K8SLB_E2E_BACKEND=nginx measures the nginx backend the same way.
         let backend = ProcessInfo.processInfo.environment["K8SLB_E2E_BACKEND"] ?? "haproxy"
-        var extra: [String] = []
-        if backend == "nginx" {
-            guard let nginx = which("nginx") else {
-                if requireIntegration { Issue.record("nginx is required when CI=true") }
-                return
-            }
-            extra = ["--nginx", nginx]
-        }
+        guard let extra = ActorHarness.backendArguments(backend) else { return }
         try await ActorHarness.with(tools) { h in
             let nodes = ["lb-a", "lb-b"]
             for (i, node) in nodes.enumerated() {

@@ -104,14 +104,7 @@ struct L7Tests {
     @Test(arguments: ["haproxy", "nginx"])
     func clientAddressReachesThePods(_ backend: String) async throws {
         guard let tools = ActorHarness.tools() else { return }
-        var extra: [String] = []
-        if backend == "nginx" {
-            guard let nginx = which("nginx") else {
-                if requireIntegration { Issue.record("nginx is required when CI=true") }
-                return
-            }
-            extra = ["--nginx", nginx]
-        }
+        guard let extra = ActorHarness.backendArguments(backend) else { return }
         try await ActorHarness.with(tools) { h in
             let echo = try Self.oneNode(h)
             try h.topo.spawn("be", [tools.python, echo, "9000", "pod"])
