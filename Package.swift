@@ -83,7 +83,10 @@ let package = Package(
         .target(name: "Certificates", dependencies: ["COpenSSL"], swiftSettings: strict),
 
         // Running the data-plane daemons: HAProxy master-worker with validated, verified reloads.
-        .target(name: "DataPlane", dependencies: ["Core", "CLibc"], swiftSettings: strict),
+        // Child processes by posix_spawn (the daemons, their checks; tests' clients).
+        .target(name: "Spawn", dependencies: ["CLibc"], swiftSettings: strict),
+
+        .target(name: "DataPlane", dependencies: ["Core", "CLibc", "Spawn"], swiftSettings: strict),
 
         // libnl wrapper for the actor: VIPs, address listing, interface detection.
         .target(name: "Netlink", dependencies: ["Core", "CNetlink", "CLibc"], swiftSettings: strict),
@@ -118,7 +121,7 @@ let package = Package(
             swiftSettings: strict),
 
         // Helpers shared by the test targets (fixtures, processes).
-        .target(name: "TestSupport", dependencies: ["Core"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Core", "Spawn"], swiftSettings: strict),
 
         .executableTarget(
             name: "CoreBenchmarks",
@@ -148,15 +151,15 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "TestAPIServer", "TestSupport"],
+            dependencies: ["KubeClient", "TestAPIServer", "TestSupport", "Spawn"],
             swiftSettings: strict),
         .testTarget(
             name: "DataPlaneTests",
-            dependencies: ["Core", "TestSupport", "Netlink", "Certificates", "DataPlane", "CLibc", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Core", "TestSupport", "Spawn", "Netlink", "Certificates", "DataPlane", "CLibc", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
         .testTarget(
             name: "WatcherTests",
-            dependencies: ["Watcher", "Core", "KubeClient", "TestAPIServer", "TestSupport",
+            dependencies: ["Watcher", "Core", "KubeClient", "TestAPIServer", "TestSupport", "Spawn",
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
@@ -164,7 +167,7 @@ let package = Package(
         // in-process test API server.
         .testTarget(
             name: "ActorTests",
-            dependencies: ["Actor", "Core", "KubeClient", "TestAPIServer", "TestSupport", "DataPlane",
+            dependencies: ["Actor", "Core", "KubeClient", "TestAPIServer", "TestSupport", "Spawn", "DataPlane",
                            .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
     ]

@@ -1,68 +1,24 @@
 import Foundation
 import Glibc
+import Spawn
 
 /// Launching, running and ending the daemons (HAProxy, keepalived), optionally through a launcher
-/// prefix (tests: `ip netns exec <ns>`). One place for what both supervisors do.
+/// prefix (tests: `ip netns exec <ns>`). One place for what both supervisors do. Children are
+/// `Spawn.Child`ren (posix_spawn, reaped by a thread of their own), not Foundation `Process`es.
 enum ChildProcess {
-    /// Serializes every `Process.run()` of this process. Foundation detects a child's exit by
-    /// EOF on a socket pair whose child end the child inherits; a child spawned on another thread
-    /// at that moment inherits it too, and the first child's exit then goes unnoticed until the
-    /// second one exits (seen: keepalived, started beside a HAProxy reload, stopped at SIGTERM,
-    /// and `waitUntilExit` hung until HAProxy, which was to be drained next, ended — never).
-    private static let spawnLock = NSLock()
-
-    /// `p.run()` with no other spawn of this process in flight, and with no signal blocked: a
-    /// child inherits the spawning thread's signal mask, and the threads Swift runs on block
-    /// nearly every signal. haproxy and keepalived set their own masks; FRR's daemons keep the
-    /// inherited one as their "normal" mask and then never see SIGTERM (seen: they ignored it).
-    static func launch(_ p: Process) throws {
-        try spawnLock.withLock {
-            var none = sigset_t(), old = sigset_t()
-            sigemptyset(&none)
-            pthread_sigmask(SIG_SETMASK, &none, &old)
-            defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
-            try p.run()
-        }
-    }
-
     /// Starts `arguments` (binary first); `onExit` runs when it ends. The daemon's own log lines
     /// (keepalived's state changes, HAProxy's alerts, nginx's errors) go to this process's stderr
     /// prefixed `[label]` — what `kubectl logs` shows — except HAProxy's per-proxy "stopped"
     /// notices, one per frontend and backend at every reload (20,000 lines at 10,000 Services).
     static func spawn(_ arguments: [String], launcher: [String], label: String,
-                      onExit: @escaping @Sendable (Process) -> Void) throws -> Process {
-        let p = Process()
-        let argv = launcher + arguments
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        p.standardInput = FileHandle.nullDevice
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        p.terminationHandler = onExit
+                      onExit: @escaping @Sendable (Child) -> Void) throws(SpawnError) -> Child {
         let forwarder = LineForwarder(prefix: "[\(label)] ")
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil; return }
-            forwarder.feed(data)
-        }
-        try launch(p)
-        return p
+        return try Child.start(launcher + arguments, output: .stream({ data in if !data.isEmpty { forwarder.feed(data) } }), onExit: onExit)
     }
 
     /// Runs `arguments` (binary first) to completion: status and combined output.
     static func run(_ arguments: [String], launcher: [String] = []) -> (status: Int32, output: String) {
-        let p = Process()
-        let argv = launcher + arguments
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        do { try launch(p) } catch { return (-1, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        Child.run(launcher + arguments)
     }
 
     /// Ends a daemon left running by an earlier instance of this process (e.g. after a crash):
@@ -174,7 +130,7 @@ final class Supervisor: @unchecked Sendable {
     /// Runs at once when the child dies on its own, before the restart delay.
     private let onUnexpectedExit: @Sendable () -> Void
     private let lock = NSLock()
-    private var process: Process?
+    private var process: Child?
     private var supervising = true
     private var backoff: RestartBackoff
     private var _restarts = 0
@@ -216,7 +172,7 @@ final class Supervisor: @unchecked Sendable {
 
     /// Died without `stop()`: restart from the config on disk after a backoff that doubles
     /// (initial … 5 s) while it keeps dying, and resets once it stays up for 30 s.
-    private func exited(_ p: Process) {
+    private func exited(_ p: Child) {
         let delay: Duration? = lock.withLock {
             guard supervising, process === p else { return nil }
             return backoff.next()
@@ -242,7 +198,7 @@ final class Supervisor: @unchecked Sendable {
     /// SIGTERM once `escalate` has passed. The lock is released before waiting, so the exit
     /// handler never blocks on it.
     func stop(signal: Int32 = SIGTERM, escalate: Duration? = nil) {
-        let p: Process? = lock.withLock {
+        let p: Child? = lock.withLock {
             supervising = false
             defer { process = nil }
             return process

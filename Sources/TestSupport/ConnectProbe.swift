@@ -1,5 +1,6 @@
 package import Foundation
 import Glibc
+package import Spawn
 
 /// The client side of the failover measurements: a new TCP connection + `GET /` every `every`
 /// milliseconds, each with a 100 ms timeout, all in parallel (a lost SYN does not hold the next
@@ -52,23 +53,15 @@ package enum ConnectProbe {
         """#
 
     /// Starts the probe inside network namespace `namespace` (through `ip netns exec`).
-    package static func start(ip: String, python: String, namespace: String, host: String, port: Int, seconds: Double, every ms: Double) throws -> Process {
+    package static func start(ip: String, python: String, namespace: String, host: String, port: Int, seconds: Double, every ms: Double) throws -> Child {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-probe.py").path
         try script.write(toFile: path, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ip)
-        p.arguments = ["netns", "exec", namespace, python, path, host, "\(port)", "\(seconds)", "\(ms)"]
-        p.standardOutput = Pipe()
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
+        return try Child.start([ip, "netns", "exec", namespace, python, path, host, "\(port)", "\(seconds)", "\(ms)"], output: .capture)
     }
 
     /// Waits for the probe and parses its attempts.
-    package static func results(_ p: Process) -> [(t: Int64, ok: Bool, body: String)] {
-        let data = (p.standardOutput as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
+    package static func results(_ p: Child) -> [(t: Int64, ok: Bool, body: String)] {
+        p.capturedOutput().split(separator: "\n").compactMap { line in
             let f = line.split(separator: " ")
             guard f.count >= 2, let t = Int64(f[0]) else { return nil }
             return (t, f[1] == "ok", f.count > 2 ? String(f[2]) : "")

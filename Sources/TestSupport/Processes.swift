@@ -1,5 +1,6 @@
 package import Foundation
 import Glibc
+package import Spawn
 
 /// True when integration tests must run (CI): missing tools then fail instead of skipping.
 package let requireIntegration = ProcessInfo.processInfo.environment["CI"] == "true"
@@ -18,17 +19,9 @@ package func which(_ name: String) -> String? {
 /// Runs a command to completion, returning its status and combined output.
 @discardableResult
 package func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    if let environment { p.environment = environment }
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let r = Child.run([path] + args, environment: environment)
+    if r.status == -1 { throw SpawnError(description: r.output) }  // it did not start
+    return r
 }
 
 /// An executable of this package built beside the test bundle (`k8slb-actor`, `k8slb-watcher`, …).
@@ -80,14 +73,11 @@ package func runDetaching(_ path: String, _ args: [String]) throws -> (status: I
 
 /// Busy loops saturating every core (`2 × cores` of them) for the no-flapping tests; ended by PID.
 package final class CPUBurners {
-    package private(set) var processes: [Process] = []
+    package private(set) var processes: [Child] = []
 
     package init() throws {
         for _ in 0..<(2 * ProcessInfo.processInfo.activeProcessorCount) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", "while :; do :; done"]
-            try p.run()
+            let p = try Child.start(["/bin/sh", "-c", "while :; do :; done"])
             processes.append(p)
         }
     }

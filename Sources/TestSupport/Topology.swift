@@ -1,5 +1,6 @@
 package import Foundation
 import Glibc
+package import Spawn
 import Testing
 
 /// A namespace operation that failed.
@@ -33,7 +34,7 @@ package final class Topology {
     package let ip: String
     package let id = String(UUID().uuidString.prefix(6).lowercased())
     package var namespaces: [String] = []
-    package var children: [Process] = []
+    package var children: [Child] = []
 
     package init(ip: String) { self.ip = ip }
 
@@ -67,14 +68,20 @@ package final class Topology {
 
     /// Starts `args` inside namespace `role`; ended by PID in `tearDown`.
     @discardableResult
-    package func spawn(_ role: String, _ args: [String]) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ip)
-        p.arguments = ["netns", "exec", ns(role)] + args
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+    /// With `listening`: returns once a TCP socket listens on that port in the namespace (a server
+    /// a test starts must be up before the proxy's first health check, or the check fails and the
+    /// server counts as down for `rise` more intervals).
+    package func spawn(_ role: String, _ args: [String], listening port: Int? = nil) throws -> Child {
+        let p = try Child.start([ip, "netns", "exec", ns(role)] + args)
         children.append(p)
+        if let port {
+            for _ in 0..<500 {
+                guard p.isRunning else { throw NamespaceError(message: "\(args.joined(separator: " ")) exited with \(p.exitStatus ?? -1)") }
+                if try !run(ip, ["netns", "exec", ns(role), "ss", "-Hltn", "sport = :\(port)"]).output.isEmpty { return p }
+                usleep(10_000)
+            }
+            throw NamespaceError(message: "nothing listens on port \(port) in \(role) 5 s after starting \(args.joined(separator: " "))")
+        }
         return p
     }
 

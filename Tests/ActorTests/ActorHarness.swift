@@ -3,9 +3,10 @@ import DataPlane
 import Foundation
 import Glibc
 import KubeClient
-import Testing
+import Spawn
 import TestAPIServer
 import TestSupport
+import Testing
 
 /// A simulated cluster for actor tests: the in-process test API server on loopback, a topology of
 /// network namespaces (bridge, LB nodes, backends, client), and real `k8slb-actor` processes
@@ -18,7 +19,7 @@ final class ActorHarness {
     let port: Int
     let work: URL
     let binary: String
-    private(set) var actors: [String: Process] = [:]
+    private(set) var actors: [String: Child] = [:]
     private var metricsPorts: [String: Int] = [:]
     private var nextMetricsPort = 0
 
@@ -87,15 +88,10 @@ final class ActorHarness {
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let metrics = nextMetricsPort
         nextMetricsPort += 1
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["run", "--kubeconfig", kubeconfig, "--node-name", node, "--netns", topo.ns(node), "--backend", backend,
-                       "--run-dir", dir.path, "--cert-dir", certDir ?? work.appendingPathComponent("certs").path,
-                       "--metrics-address", "127.0.0.1:\(metrics)", "--log-level", logLevel, "--drain-seconds", "2"] + extra
-        let handle = try FileHandle(forWritingTo: log)
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
+        let p = try Child.start([binary, "run", "--kubeconfig", kubeconfig, "--node-name", node, "--netns", topo.ns(node), "--backend", backend,
+                                 "--run-dir", dir.path, "--cert-dir", certDir ?? work.appendingPathComponent("certs").path,
+                                 "--metrics-address", "127.0.0.1:\(metrics)", "--log-level", logLevel, "--drain-seconds", "2"] + extra,
+                                output: .file(log.path))
         actors[node] = p
         metricsPorts[node] = metrics
     }
@@ -106,14 +102,9 @@ final class ActorHarness {
         guard let binary = builtExecutable("k8slb-watcher") else { throw NamespaceError(message: "k8slb-watcher not built beside the tests") }
         let log = work.appendingPathComponent("watcher.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["run", "--kubeconfig", kubeconfig, "--metrics-address", "", "--log-level", logLevel, "--identity", "bench",
-                       "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1"] + extra
-        let handle = try FileHandle(forWritingTo: log)
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
+        let p = try Child.start([binary, "run", "--kubeconfig", kubeconfig, "--metrics-address", "", "--log-level", logLevel, "--identity", "bench",
+                                 "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1"] + extra,
+                                output: .file(log.path))
         actors["watcher"] = p
     }
 
@@ -210,7 +201,7 @@ final class ActorHarness {
         try topo.host("be", addresses: ["192.0.2.21/24"])
         try topo.host("cl", addresses: ["192.0.2.100/24"])
         try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-        try topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path])
+        try topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path], listening: 8080)
         try await writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
         let web = ServiceKey(namespace: "default", name: "web")
         try await createService(web, ports: [("http", 80)])

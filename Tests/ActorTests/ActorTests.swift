@@ -3,8 +3,9 @@ import DataPlane
 import Foundation
 import Glibc
 import KubeClient
-import Testing
+import Spawn
 import TestSupport
+import Testing
 
 /// The real `k8slb-actor` on simulated LB nodes, fed through the test API server.
 @Suite(.serialized, .needs(.root("ip", "haproxy", "keepalived", "curl", "python3").and(built: "k8slb-actor"))) struct ActorTests {
@@ -28,7 +29,7 @@ import TestSupport
             try h.topo.host("be", addresses: ["192.0.2.21/24", "192.0.2.22/24"] + dynamic.map { "\($0)/24" })
             try h.topo.host("cl", addresses: ["192.0.2.100/24"])
             try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path], listening: 8080)
 
             try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
             try await h.createService(Self.web, ports: [("http", 80)])
@@ -109,7 +110,7 @@ import TestSupport
             try h.topo.host("be", addresses: ["192.0.2.21/24"])
             try h.topo.host("cl", addresses: ["192.0.2.100/24", "198.51.100.100/24"])
             try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path], listening: 8080)
             let certs = h.work.appendingPathComponent("certs").path
             try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
             try makeTestCertificates(openssl: openssl, dir: certs, [("web", "web.example.org")])
@@ -166,7 +167,7 @@ import TestSupport
             try h.topo.host("be", addresses: ["192.0.2.21/24"])
             try h.topo.host("cl", addresses: ["192.0.2.100/24"])
             try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path], listening: 8080)
             let echo = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',int(sys.argv[1])))\n"
                 + "while True:\n  d,a=s.recvfrom(2048)\n  s.sendto(sys.argv[2].encode()+b':'+d,a)\n"
             try h.topo.spawn("be", [tools.python, "-c", echo, "5353", "pod"])
@@ -234,13 +235,13 @@ import TestSupport
             }
             #expect(stable >= 10, "VIP not settled on \(preferred)")
 
-            func probe(_ name: String) throws -> (Process, String) {
+            func probe(_ name: String) throws -> (Child, String) {
                 let path = h.work.appendingPathComponent(name).path
                 let p = try h.topo.spawn("cl", ["bash", "-c",
                     "while true; do \(tools.curl) -s -o /dev/null -m 2 -w '%{http_code}\\n' http://192.0.2.50/ >> \(path); sleep 0.01; done"])
                 return (p, path)
             }
-            func results(_ p: Process, _ path: String) -> (ok: Int, failed: Int) {
+            func results(_ p: Child, _ path: String) -> (ok: Int, failed: Int) {
                 kill(p.processIdentifier, SIGKILL)  // our own loop, by PID
                 p.waitUntilExit()
                 let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")

@@ -3,8 +3,9 @@ import DataPlane
 import Foundation
 import Glibc
 import KubeClient
-import Testing
+import Spawn
 import TestSupport
+import Testing
 
 /// BGP pools with the real actor and real FRR in network namespaces: a router namespace running
 /// FRR (bgpd with multipath, bfdd) peers with two LB-node namespaces; the client sits behind the
@@ -126,7 +127,7 @@ struct BGPTests {
             let echo = "import http.server,sys\nclass H(http.server.BaseHTTPRequestHandler):\n protocol_version='HTTP/1.0'\n def do_GET(self):\n"
                 + "  b=(self.client_address[0]+' \\n').encode();self.send_response(200);self.send_header('Content-Length',str(len(b)));self.end_headers();self.wfile.write(b)\n"
                 + " def log_message(self,*a): pass\nhttp.server.ThreadingHTTPServer.request_queue_size=1024\nhttp.server.ThreadingHTTPServer(('0.0.0.0',8080),H).serve_forever()\n"
-            try topo.spawn("be", [tools.python, "-c", echo])
+            try topo.spawn("be", [tools.python, "-c", echo], listening: 8080)
 
             // The router's FRR, started with its config (FRRProcess serves the test as it serves the actor).
             let dir = h.work.appendingPathComponent("router-frr").path
@@ -160,11 +161,11 @@ struct BGPTests {
         }
 
         /// Runs the probe in the client namespace for `seconds`.
-        func probe(_ vip: String, seconds: Double, every ms: Double = 5) throws -> Process {
+        func probe(_ vip: String, seconds: Double, every ms: Double = 5) throws -> Child {
             try ConnectProbe.start(ip: tools.ip, python: tools.python, namespace: h.topo.ns("cl"), host: vip, port: 80, seconds: seconds, every: ms)
         }
 
-        static func results(_ p: Process) -> [(t: Int64, ok: Bool, node: String)] {
+        static func results(_ p: Child) -> [(t: Int64, ok: Bool, node: String)] {
             ConnectProbe.results(p).map { ($0.t, $0.ok, $0.body) }
         }
 

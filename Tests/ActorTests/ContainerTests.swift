@@ -121,7 +121,7 @@ import TestSupport
             try topo.host("cl", addresses: ["192.0.2.100/24"])
             try await server.listen(inNamespace: topo.ns("api"), host: "192.0.2.5", port: 8080)
             try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path])
+            try topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path], listening: 8080)
             // What the containers mount: a kubeconfig for the API server on the bridge.
             try writeKubeconfig(port: 8080, token: "k8slb", to: work.appendingPathComponent("kubeconfig").path)
             let kubeconfig = try String(contentsOf: work.appendingPathComponent("kubeconfig"), encoding: .utf8)

@@ -2,8 +2,9 @@ import Core
 import Foundation
 import Glibc
 import KubeClient
-import Testing
+import Spawn
 import TestSupport
+import Testing
 
 /// Service created → first successful request through its VIP, end to end: the real watcher and
 /// two real actors (keepalived + HAProxy in LB namespaces) against the test API server, a backend
@@ -66,7 +67,7 @@ struct EndToEndBenchmarkTests {
             try h.topo.host("be", addresses: ["192.0.2.21/24", "192.0.2.22/24"])
             try h.topo.host("cl", addresses: ["192.0.2.100/24"])
             try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path], listening: 8080)
             try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}},"vrrp":{"advertInterval":0.1}}"#)
             try h.startWatcher(logLevel: "debug")
             for node in nodes { try h.startActor(node, backend: backend, logLevel: "debug", extra: extra) }
@@ -170,7 +171,7 @@ struct EndToEndBenchmarkTests {
             try h.topo.host("be", addresses: ["192.0.2.21/24"])
             try h.topo.host("cl", addresses: ["192.0.2.100/24"])
             try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path])
+            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path], listening: 8080)
             try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}},"vrrp":{"advertInterval":0.1}}"#)
             try h.startWatcher()
             for node in nodes { try h.startActor(node) }
@@ -244,7 +245,7 @@ struct EndToEndBenchmarkTests {
                     http-request return status 200 content-type text/plain string "backend\\n"
 
                 """.write(toFile: backendConfig, atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [tools.haproxy, "-db", "-f", backendConfig])
+            try h.topo.spawn("be", [tools.haproxy, "-db", "-f", backendConfig], listening: 8080)
             try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.200"}},"vrrp":{"advertInterval":0.1}}"#)
             if ProcessInfo.processInfo.environment["K8SLB_MIGRATE_REQ"] != nil {
                 for node in nodes { _ = try h.topo.exec(node, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/tcp_migrate_req"]) }

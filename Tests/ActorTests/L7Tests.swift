@@ -3,8 +3,9 @@ import DataPlane
 import Foundation
 import Glibc
 import KubeClient
-import Testing
+import Spawn
 import TestSupport
+import Testing
 
 /// Issue 12 with the real actor, HAProxy/nginx/keepalived in namespaces and real clients: the
 /// client's address reaching the pods, certificates from Secrets rotated live, several host names
@@ -107,7 +108,7 @@ struct L7Tests {
         guard let extra = ActorHarness.backendArguments(backend) else { return }
         try await ActorHarness.with(tools) { h in
             let echo = try Self.oneNode(h)
-            try h.topo.spawn("be", [tools.python, echo, "9000", "pod"])
+            try h.topo.spawn("be", [tools.python, echo, "9000", "pod"], listening: 9000)
             try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
             let entries = [
                 Self.entry("v1-tcp", 81, "tcp", target: 9000) { $0.proxyProtocol = .v1 },
@@ -152,7 +153,7 @@ struct L7Tests {
         }
         try await ActorHarness.with(tools) { h in
             let echo = try Self.oneNode(h)
-            try h.topo.spawn("be", [tools.python, echo, "9000", "pod"])
+            try h.topo.spawn("be", [tools.python, echo, "9000", "pod"], listening: 9000)
             let certs = h.work.appendingPathComponent("tls").path
             try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
             try makeTestCertificates(openssl: openssl, dir: certs, [("shop", "shop.example.org")])
@@ -251,10 +252,10 @@ struct L7Tests {
             try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
             try makeTestCertificates(openssl: openssl, dir: certs, [("a", "a.example.com"), ("b", "b.example.com")])
             // Passthrough pods terminate TLS themselves; the terminated ones speak HTTP.
-            try h.topo.spawn("be", [tools.python, echo, "9101", "pod-a", "tls", "\(certs)/a.crt", "\(certs)/a.key"])
-            try h.topo.spawn("be", [tools.python, echo, "9102", "pod-b", "tls", "\(certs)/b.crt", "\(certs)/b.key"])
-            try h.topo.spawn("be", [tools.python, echo, "9201", "pod-a"])
-            try h.topo.spawn("be", [tools.python, echo, "9202", "pod-b"])
+            try h.topo.spawn("be", [tools.python, echo, "9101", "pod-a", "tls", "\(certs)/a.crt", "\(certs)/a.key"], listening: 9101)
+            try h.topo.spawn("be", [tools.python, echo, "9102", "pod-b", "tls", "\(certs)/b.crt", "\(certs)/b.key"], listening: 9102)
+            try h.topo.spawn("be", [tools.python, echo, "9201", "pod-a"], listening: 9201)
+            try h.topo.spawn("be", [tools.python, echo, "9202", "pod-b"], listening: 9202)
             for (name, file) in [("a-tls", "a"), ("b-tls", "b")] {
                 _ = try await h.client.create(Secret(metadata: ObjectMeta(name: name, namespace: "k8slb-system"), type: "kubernetes.io/tls",
                                                      data: ["tls.crt": try Data(contentsOf: URL(fileURLWithPath: "\(certs)/\(file).crt")),
@@ -315,9 +316,9 @@ struct L7Tests {
                 + "  ok=open(sys.argv[2]).read().strip()=='ok'\n  self.send_response(200 if ok else 503);self.end_headers();self.wfile.write(b'x')\n"
                 + " def log_message(self,*a): pass\nhttp.server.ThreadingHTTPServer(('0.0.0.0',int(sys.argv[1])),H).serve_forever()\n"
             for node in ["n1", "n2"] {
-                try h.topo.spawn(node, [tools.python, echo, "30080", node])
+                try h.topo.spawn(node, [tools.python, echo, "30080", node], listening: 30080)
                 try "ok".write(toFile: h.work.appendingPathComponent("\(node).health").path, atomically: true, encoding: .utf8)
-                try h.topo.spawn(node, [tools.python, "-c", health, "32000", h.work.appendingPathComponent("\(node).health").path])
+                try h.topo.spawn(node, [tools.python, "-c", health, "32000", h.work.appendingPathComponent("\(node).health").path], listening: 32000)
             }
             for (node, address) in [("n1", "192.0.2.31"), ("n2", "192.0.2.32")] {
                 var n = Node(metadata: ObjectMeta(name: node), addresses: [.init(type: "InternalIP", address: address)])

@@ -59,7 +59,7 @@ struct ProxyBenchmarkTests {
                 }
 
                 """.write(toFile: nginxConf, atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [nginx, "-c", nginxConf, "-g", "daemon off;"])
+            try h.topo.spawn("be", [nginx, "-c", nginxConf, "-g", "daemon off;"], listening: 8080)
             // k8slb: the real actor, one node, an HTTP and a TCP Service.
             // The pool covers only k8slb's VIPs: the actor removes stray /32s inside its pools, and the
             // hand-written config's VIPs are outside.
@@ -102,7 +102,7 @@ struct ProxyBenchmarkTests {
                     server s1 192.0.2.21:8080
 
                 """.write(toFile: hand, atomically: true, encoding: .utf8)
-            try h.topo.spawn("lb-a", [tools.haproxy, "-db", "-f", hand])
+            try h.topo.spawn("lb-a", [tools.haproxy, "-db", "-f", hand], listening: 80)
             let variants = [Variant(name: "k8slb http", url: "http://192.0.2.50/"), Variant(name: "hand-written http", url: "http://192.0.2.61/"),
                             Variant(name: "direct", url: "http://192.0.2.21:8080/"),
                             Variant(name: "k8slb tcp", url: "http://192.0.2.52/"), Variant(name: "hand-written tcp", url: "http://192.0.2.63/")]

@@ -77,7 +77,7 @@ import TestSupport
             + "  b=b'backend\\n';self.send_response(200);self.send_header('Content-Length',str(len(b)));self.end_headers();self.wfile.write(b)\n"
             + " def log_message(self,*a): pass\nhttp.server.ThreadingHTTPServer.request_queue_size=1024\n"
             + "http.server.ThreadingHTTPServer(('192.0.2.21',8080),H).serve_forever()\n"
-        try topo.spawn("be", [python, "-c", server])
+        try topo.spawn("be", [python, "-c", server], listening: 8080)
         let vip = try IPAddress(parsing: "192.0.2.50")
         let entry = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "shop", name: "web"),
                                                     ports: [.init(name: "web", port: 80, targetPort: .number(8080))])

@@ -3,8 +3,9 @@ import DataPlane
 import Foundation
 import Glibc
 import Netlink
-import Testing
+import Spawn
 import TestSupport
+import Testing
 
 @Suite(.serialized, .needs(.root("ip", "haproxy", "curl", "python3"))) struct HAProxyApplyTests {
     static func config(servers: [(String, UInt16)], raw: [String] = []) throws -> String {
@@ -41,7 +42,7 @@ import TestSupport
             let dir = web.appendingPathComponent(name)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             try "backend-\(name)\n".write(to: dir.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try topo.spawn("be", [python, "-m", "http.server", "8080", "--bind", addr, "--directory", dir.path])
+            try topo.spawn("be", [python, "-m", "http.server", "8080", "--bind", addr, "--directory", dir.path], listening: 8080)
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-hap-\(topo.id)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -77,18 +78,12 @@ import TestSupport
 
         // Hitless: a client loop while reloading 8 times.
         let loop = "ok=0; bad=0; for i in $(seq 300); do c=$(\(curl) -s -o /dev/null -w '%{http_code}' --max-time 2 http://192.0.2.50/); if [ \"$c\" = 200 ]; then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo $ok $bad"
-        let out = Pipe()
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: ip)
-        client.arguments = ["netns", "exec", topo.ns("cl"), "sh", "-c", loop]
-        client.standardOutput = out
-        try client.run()
+        let client = try Child.start([ip, "netns", "exec", topo.ns("cl"), "sh", "-c", loop], output: .capture)
         for i in 0..<8 {
             usleep(150_000)
             _ = try proxy.applyBlocking(i % 2 == 0 ? one : both)
         }
-        client.waitUntilExit()
-        let counts = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let counts = client.capturedOutput().split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(counts.count == 2 && counts[1] == 0 && counts[0] == 300, "ok/failed during reloads: \(counts)")
     }
 
@@ -109,7 +104,7 @@ import TestSupport
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         try "backend-one\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-        try topo.spawn("be", [python, "-m", "http.server", "8080", "--bind", "192.0.2.21", "--directory", work.path])
+        try topo.spawn("be", [python, "-m", "http.server", "8080", "--bind", "192.0.2.21", "--directory", work.path], listening: 8080)
         let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: work.path), launcher: [ip, "netns", "exec", topo.ns("lb")])
         defer { proxy.stopBlocking() }
         let startClock = ContinuousClock.now

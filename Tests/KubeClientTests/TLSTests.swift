@@ -1,7 +1,8 @@
 import Foundation
 import KubeClient
-import Testing
+import Spawn
 import TestAPIServer
+import Testing
 
 /// The client's TLS path against a real TLS server: haproxy terminating TLS in front of the test
 /// API server, with certificates from a throwaway CA.
@@ -75,15 +76,8 @@ import TestAPIServer
                     server api 127.0.0.1:\(apiPort)
 
                 """.write(toFile: cfg, atomically: true, encoding: .utf8)
-            let proc = Process()
-            proc.executableURL = URL(fileURLWithPath: haproxy)
-            proc.arguments = ["-db", "-f", cfg]
             let logPath = pki.dir.appendingPathComponent("haproxy.log").path
-            FileManager.default.createFile(atPath: logPath, contents: nil)
-            let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-            proc.standardOutput = logHandle
-            proc.standardError = logHandle
-            try proc.run()
+            let proc = try Child.start([haproxy, "-db", "-f", cfg], output: .file(logPath))
             defer {
                 kill(proc.processIdentifier, SIGTERM)  // by PID: only the process this test started
                 proc.waitUntilExit()

@@ -1,8 +1,9 @@
 import Foundation
 import KubeClient
-import Testing
+import Spawn
 import TestAPIServer
 import TestSupport
+import Testing
 
 /// The watcher as separate processes (the real binary): restarts and failover.
 @Suite(.serialized, .needs(.built("k8slb-watcher"))) struct WatcherProcessTests {
@@ -10,19 +11,15 @@ import TestSupport
     static var binary: String? { builtExecutable("k8slb-watcher") }
 
     final class WatcherProcess {
-        let process = Process()
+        let process: Child
         let log: URL
 
         init(binary: String, kubeconfig: String, identity: String, dir: URL) throws {
             log = dir.appendingPathComponent("\(identity)-\(UUID().uuidString.prefix(6)).log")
             FileManager.default.createFile(atPath: log.path, contents: nil)
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["run", "--kubeconfig", kubeconfig, "--identity", identity, "--metrics-address", "",
-                                 "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1", "--log-level", "warning"]
-            let handle = try FileHandle(forWritingTo: log)
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
+            process = try Child.start([binary, "run", "--kubeconfig", kubeconfig, "--identity", identity, "--metrics-address", "",
+                                       "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1", "--log-level", "warning"],
+                                      output: .file(log.path))
         }
 
         /// Ends this process (by its PID only).
