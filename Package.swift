@@ -84,7 +84,8 @@ let package = Package(
 
         // Running the data-plane daemons: HAProxy master-worker with validated, verified reloads.
         // Child processes by posix_spawn (the daemons, their checks; tests' clients).
-        .target(name: "Spawn", dependencies: ["CLibc"], swiftSettings: strict),
+        .systemLibrary(name: "CSpawn", path: "Sources/CSpawn"),
+        .target(name: "Spawn", dependencies: ["CSpawn"], swiftSettings: strict),
 
         .target(name: "DataPlane", dependencies: ["Core", "CLibc", "Spawn"], swiftSettings: strict),
 

@@ -1,4 +1,4 @@
-import CLibc
+import CSpawn
 package import Foundation
 import Glibc
 
@@ -154,7 +154,14 @@ package final class Child: @unchecked Sendable {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        guard clibc_spawnattr_clean(&attributes) == 0 else { throw SpawnError(description: "posix_spawnattr: \(String(cString: strerror(errno)))") }
+        // No signal blocked (Swift's threads block nearly all) and every signal at its default
+        // disposition (an ignored SIGPIPE would otherwise carry over through exec).
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         var writeEnd: Int32 = -1
@@ -169,14 +176,16 @@ package final class Child: @unchecked Sendable {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         case .stream, .capture:
             var fds: [Int32] = [-1, -1]
-            guard clibc_pipe_cloexec(&fds) == 0 else { throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))") }
+            guard pipe(&fds) == 0 else { throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))") }
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
             readEnd = fds[0]
             writeEnd = fds[1]
             // dup2 onto 1 and 2 clears close-on-exec there; the originals close at exec.
             posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
             posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
         }
-        clibc_spawn_closefrom(&actions, 3)
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
 
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
