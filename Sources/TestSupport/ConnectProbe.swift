@@ -54,9 +54,7 @@ package enum ConnectProbe {
 
     /// Starts the probe inside network namespace `namespace` (through `ip netns exec`).
     package static func start(ip: String, python: String, namespace: String, host: String, port: Int, seconds: Double, every ms: Double) throws -> Child {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-probe.py").path
-        try script.write(toFile: path, atomically: true, encoding: .utf8)
-        return try Child.start([ip, "netns", "exec", namespace, python, path, host, "\(port)", "\(seconds)", "\(ms)"], output: .capture)
+        try Child.start([ip, "netns", "exec", namespace, python, "-c", script, host, "\(port)", "\(seconds)", "\(ms)"], output: .capture)
     }
 
     /// Waits for the probe and parses its attempts.

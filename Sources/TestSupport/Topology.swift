@@ -28,15 +28,74 @@ package func makeTestCertificates(openssl: String, dir: String, _ certs: [(file:
     }
 }
 
+/// The suffix of every namespace a test creates: `p<pid>x<random>`, so that what a test process
+/// leaves behind when it dies without tearing down (a crash, a SIGKILL, a timeout) names its owner.
+/// The first call in a process removes such leftovers of test processes that are gone: their
+/// namespaces, the processes inside them, and processes whose command line names them (actors run
+/// with `--netns`, `ip netns exec` wrappers) — by PID, and only when the owner PID is not alive.
+package func namespaceSuffix(ip: String) -> String {
+    LeftoverNamespaces.removeOnce(ip: ip)
+    return "p\(getpid())x\(String(UInt16.random(in: .min ... .max), radix: 16))"
+}
+
+private enum LeftoverNamespaces {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var done = false  // guarded by `lock`
+
+    static func removeOnce(ip: String) {
+        lock.withLock {
+            guard !done else { return }
+            done = true
+            remove(ip: ip)
+        }
+    }
+
+    /// The owner PID in a namespace name made with `namespaceSuffix`, when it is not ours.
+    static func owner(_ name: String) -> Int32? {
+        guard name.hasPrefix("k8slb-"), let last = name.split(separator: "-").last, last.hasPrefix("p") else { return nil }
+        let parts = last.dropFirst().split(separator: "x")
+        guard parts.count == 2, let pid = Int32(parts[0]), pid > 1, pid != getpid() else { return nil }
+        return pid
+    }
+
+    @discardableResult
+    static func remove(ip: String) -> [String] {
+        let names = Child.run([ip, "netns", "list"]).output.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+        let dead = names.filter { name in owner(name).map { kill($0, 0) != 0 && errno == ESRCH } ?? false }
+        guard !dead.isEmpty else { return [] }
+        var pids = Set<Int32>()
+        for n in dead {
+            for line in Child.run([ip, "netns", "pids", n]).output.split(separator: "\n") { if let p = Int32(line) { pids.insert(p) } }
+        }
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid(), let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let cmdline = String(decoding: raw.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            if dead.contains(where: { cmdline.contains($0) }) { pids.insert(pid) }
+        }
+        for pid in pids { kill(pid, SIGKILL) }
+        if !pids.isEmpty { usleep(200_000) }
+        for n in dead { _ = Child.run([ip, "netns", "del", n]) }
+        print("removed what dead test processes left: namespaces \(dead.sorted()), processes \(pids.sorted())")
+        return dead.sorted()
+    }
+}
+
+/// Removes now what `namespaceSuffix` removes once per process; the namespaces removed.
+@discardableResult
+package func removeLeftoverNamespaces(ip: String) -> [String] { LeftoverNamespaces.remove(ip: ip) }
+
 /// A throwaway topology: bridge namespace, LB node, backend and client namespaces, documentation
 /// addresses only, no route out; everything deleted (processes by PID) at the end.
 package final class Topology {
     package let ip: String
-    package let id = String(UUID().uuidString.prefix(6).lowercased())
+    package let id: String
     package var namespaces: [String] = []
     package var children: [Child] = []
 
-    package init(ip: String) { self.ip = ip }
+    package init(ip: String) {
+        self.ip = ip
+        id = namespaceSuffix(ip: ip)
+    }
 
     package func ns(_ role: String) -> String { "k8slb-\(role)-\(id)" }
 
@@ -66,11 +125,11 @@ package final class Topology {
         try sh(["-n", ns("sw"), "link", "set", "br0", "up"])
     }
 
-    /// Starts `args` inside namespace `role`; ended by PID in `tearDown`.
+    /// Starts `args` inside namespace `role`; ended by PID in `tearDown`. With `listening`:
+    /// returns once a TCP socket listens on that port in the namespace (a server a test starts
+    /// must be up before the proxy's first health check, or the check fails and the server counts
+    /// as down for `rise` more intervals).
     @discardableResult
-    /// With `listening`: returns once a TCP socket listens on that port in the namespace (a server
-    /// a test starts must be up before the proxy's first health check, or the check fails and the
-    /// server counts as down for `rise` more intervals).
     package func spawn(_ role: String, _ args: [String], listening port: Int? = nil) throws -> Child {
         let p = try Child.start([ip, "netns", "exec", ns(role)] + args)
         children.append(p)
@@ -119,7 +178,7 @@ package final class CheckNamespace {
 
     private init(ip: String) throws {
         self.ip = ip
-        name = "k8slb-ck-\(UUID().uuidString.prefix(8).lowercased())"
+        name = "k8slb-ck-\(namespaceSuffix(ip: ip))"
         let add = try run(ip, ["netns", "add", name])
         guard add.status == 0 else { throw NamespaceError(message: "ip netns add: \(add.output)") }
         for args in [["-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "lb0"], ["-n", name, "link", "set", "lo", "up"],

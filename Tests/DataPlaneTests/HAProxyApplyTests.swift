@@ -8,6 +8,9 @@ import TestSupport
 import Testing
 
 @Suite(.serialized, .needs(.root("ip", "haproxy", "curl", "python3"))) struct HAProxyApplyTests {
+    /// The workers' stats socket (HAProxy leaves the file behind): removed at the end of each test.
+    static let statsSocket = "/tmp/k8slb-stats-\(ProcessInfo.processInfo.processIdentifier).sock"
+
     static func config(servers: [(String, UInt16)], raw: [String] = []) throws -> String {
         let entry = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "shop", name: "web"),
                                                     ports: [.init(name: "web", port: 80, targetPort: .number(8080))])
@@ -17,7 +20,7 @@ import Testing
         let rawJSON = raw.map { "\"\($0)\"" }.joined(separator: ",")
         let config = try UserConfig.parse(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"haproxy":{"defaults":[\#(rawJSON)]}}"#).config
         var options = HAProxyRenderer.Options()
-        options.statsSocket = "/tmp/k8slb-stats-\(ProcessInfo.processInfo.processIdentifier).sock"
+        options.statsSocket = statsSocket
         return HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config)
     }
 
@@ -28,6 +31,7 @@ import Testing
         }
         let topo = Topology(ip: ip)
         defer { topo.tearDown() }
+        defer { unlink(Self.statsSocket) }
         try topo.bridge()
         try topo.host("lb", addresses: ["192.0.2.11/24"])
         try topo.host("be", addresses: ["192.0.2.21/24", "192.0.2.22/24"])
@@ -96,6 +100,7 @@ import Testing
         }
         let topo = Topology(ip: ip)
         defer { topo.tearDown() }
+        defer { unlink(Self.statsSocket) }
         try topo.bridge()
         try topo.host("lb", addresses: ["192.0.2.11/24", "192.0.2.50/32"])
         try topo.host("be", addresses: ["192.0.2.21/24"])

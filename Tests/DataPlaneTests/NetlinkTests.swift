@@ -3,6 +3,7 @@ import Core
 import Foundation
 import Glibc
 import Netlink
+import Spawn
 import Testing
 import TestSupport
 
@@ -37,7 +38,7 @@ func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () thr
             if requireIntegration { Issue.record("root and iproute2 are required when CI=true") }
             return
         }
-        let ns = "k8slb-nl-\(UUID().uuidString.prefix(8).lowercased())"
+        let ns = "k8slb-nl-\(namespaceSuffix(ip: ip))"
         try run(ip, ["netns", "add", ns])
         defer { _ = try? run(ip, ["netns", "del", ns]) }
         for args in [["link", "add", "eth0", "type", "veth", "peer", "name", "peer0"], ["link", "set", "eth0", "up"],
@@ -80,5 +81,32 @@ func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () thr
         }
         #expect(!afterRemove.contains { $0.address == v4 || $0.address == v6 })
         #expect(errors.count == 2 && errors[0] == "no interface named nosuch0")
+    }
+}
+
+/// What a test process that died leaves (its namespaces, a process inside one) is removed by the
+/// next one; a live owner's namespaces are left alone.
+@Suite(.serialized, .needs(.root("ip"))) struct LeftoverNamespaceTests {
+    @Test func deadOwnersNamespacesAndTheirProcessesAreRemoved() throws {
+        guard getuid() == 0, let ip = which("ip") else {
+            if requireIntegration { Issue.record("root and iproute2 are required when CI=true") }
+            return
+        }
+        // A PID that just exited stands for the dead test process.
+        let gone = try Child.start(["/bin/true"])
+        gone.waitUntilExit()
+        let dead = "k8slb-left-p\(gone.processIdentifier)x1"
+        let live = "k8slb-left-\(namespaceSuffix(ip: ip))"
+        for n in [dead, live] { try run(ip, ["netns", "add", n]) }
+        defer { for n in [dead, live] { _ = try? run(ip, ["netns", "del", n]) } }
+        let inside = try Child.start([ip, "netns", "exec", dead, "/bin/sleep", "60"])
+        defer { if inside.isRunning { kill(inside.processIdentifier, SIGKILL) } }
+        _ = inside.wait(timeout: .milliseconds(100))
+
+        let removed = removeLeftoverNamespaces(ip: ip)
+        #expect(removed == [dead])
+        let left = try run(ip, ["netns", "list"]).output
+        #expect(!left.contains(dead) && left.contains(live), "\(left)")
+        #expect(inside.wait(timeout: .seconds(5)) == 128 + SIGKILL, "the process inside the dead owner's namespace was ended")
     }
 }
