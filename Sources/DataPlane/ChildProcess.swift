@@ -205,11 +205,7 @@ final class Supervisor: @unchecked Sendable {
         }
         guard let p, p.isRunning else { return }
         kill(p.processIdentifier, signal)
-        if let escalate {
-            let deadline = ContinuousClock.now + escalate
-            while p.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
-            if p.isRunning { kill(p.processIdentifier, SIGTERM) }
-        }
+        if let escalate, p.wait(timeout: escalate) == nil { kill(p.processIdentifier, SIGTERM) }
         p.waitUntilExit()
     }
 }

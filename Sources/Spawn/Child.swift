@@ -93,14 +93,7 @@ package final class Child: @unchecked Sendable {
         if case .stream(let handler) = output {
             let fd = readEnd
             Thread.detachNewThread {
-                var buffer = [UInt8](repeating: 0, count: 65536)
-                while true {
-                    let n = read(fd, &buffer, buffer.count)
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { break }
-                    handler(Data(buffer[0..<n]))
-                }
-                close(fd)
+                readToEnd(fd) { handler(Data($0)) }
                 handler(Data())
             }
         }
@@ -125,15 +118,20 @@ package final class Child: @unchecked Sendable {
             return (-1, error.description)
         }
         var output: [UInt8] = []
+        readToEnd(readEnd) { output += $0 }
+        return (reap(pid), String(decoding: output, as: UTF8.self))
+    }
+
+    /// Reads `fd` until EOF, each chunk to `chunk`, then closes it.
+    private static func readToEnd(_ fd: Int32, _ chunk: (ArraySlice<UInt8>) -> Void) {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = read(readEnd, &buffer, buffer.count)
+            let n = read(fd, &buffer, buffer.count)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
-            output += buffer[0..<n]
+            chunk(buffer[0..<n])
         }
-        close(readEnd)
-        return (reap(pid), String(decoding: output, as: UTF8.self))
+        close(fd)
     }
 
     /// `waitpid` until the child is gone: exit code or 128 + signal.

@@ -46,29 +46,14 @@ package func writeKubeconfig(port: Int, token: String, to path: String) throws {
         """.write(toFile: path, atomically: true, encoding: .utf8)
 }
 
-/// Runs a command to completion with `posix_spawn` + `waitpid`, its output in a file, and returns
-/// status and output. For commands that leave a daemon behind holding inherited descriptors
-/// (`podman run -d` leaves conmon): Foundation's `Process` notices an exit only when every holder
-/// of its descriptors is gone, so it would wait for the daemon.
+/// Runs a command to completion with its output in a file, and returns status and output. For
+/// commands that leave a daemon behind holding their stdout (`podman run -d` leaves conmon):
+/// `run` reads a pipe to its end, which would wait for the daemon.
 package func runDetaching(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
     let out = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-run-\(UUID().uuidString.prefix(8)).out").path
     defer { unlink(out) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-    defer { for a in argv { free(a) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
-    guard rc == 0 else { throw NamespaceError(message: "posix_spawn \(path): \(String(cString: strerror(rc)))") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let output = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-    let exited = (status & 0x7f) == 0
-    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
+    let status = try Child.start([path] + args, output: .file(out)).waitUntilExit()
+    return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
 }
 
 /// Busy loops saturating every core (`2 × cores` of them) for the no-flapping tests; ended by PID.
