@@ -12,6 +12,8 @@ package struct NginxRenderer: Sendable {
         /// Debian loads the stream module through this include.
         package var moduleInclude: String? = "/etc/nginx/modules-enabled/*.conf"
         package var workerConnections = 4096
+        /// Idle keep-alive connections to the pods each worker keeps per HTTP upstream.
+        package var upstreamKeepalive = 32
         package var shutdownTimeoutSeconds = 30
         /// Idle timeout of a UDP session (nginx keeps one per client address and port).
         package var udpSessionTimeoutSeconds = 30
@@ -108,6 +110,7 @@ package struct NginxRenderer: Sendable {
         out.line("client_body_temp_path \(options.runDirectory)/nginx-body;")
         out.line("proxy_temp_path \(options.runDirectory)/nginx-proxy;")
         out.line("server_tokens off;")
+        out.line("map $http_upgrade $k8slb_connection { default upgrade; \"\" \"\"; }")
         out.raw(config.nginx.http)
         out.line("server { listen 127.0.0.1:\(options.healthPort); location = /healthz { return 200 \"ok\\n\"; } }")
         var usedHTTP: [IPAddress: Set<UInt16>] = [:]
@@ -116,7 +119,7 @@ package struct NginxRenderer: Sendable {
             let shared = group.count > 1
             let hasFallback = group.contains { $0.entry.hostnames.isEmpty }
             for l in group {
-                upstream(&out, l, endpoints: endpoints, config: config)
+                upstream(&out, l, endpoints: endpoints, config: config, http: true)
                 out.line("server {")
                 let fallback = shared && l.entry.hostnames.isEmpty
                 out.line("    listen \(l.vip.address.withPort(l.port.port))\(l.policy.terminateTLS ? " ssl" : "")\(fallback ? " default_server" : "");")
@@ -125,6 +128,12 @@ package struct NginxRenderer: Sendable {
                 access(&out, l.entry)
                 out.line("    location / {")
                 out.line("        proxy_pass \(l.policy.tlsToBackend ? "https" : "http")://up_\(l.name);")
+                // HTTP/1.1 without "Connection: close": the upstream's keep-alive pool is used
+                // (nginx's default, HTTP/1.0 with "Connection: close", opens a connection to the
+                // pod for every request); an Upgrade (WebSocket) is passed on.
+                out.line("        proxy_http_version 1.1;")
+                out.line("        proxy_set_header Upgrade $http_upgrade;")
+                out.line("        proxy_set_header Connection $k8slb_connection;")
                 out.line("        proxy_set_header Host $host;")
                 if l.entry.forwardedHeaders {
                     out.line("        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
@@ -265,7 +274,7 @@ package struct NginxRenderer: Sendable {
         if l.port.proto == .udp { out.line("    proxy_timeout \(options.udpSessionTimeoutSeconds)s;") }
     }
 
-    private func upstream(_ out: inout ConfigText, _ l: Listener, endpoints: EndpointMap, config: UserConfig) {
+    private func upstream(_ out: inout ConfigText, _ l: Listener, endpoints: EndpointMap, config: UserConfig, http: Bool = false) {
         out.line("upstream up_\(l.name) {")
         // sessionAffinity: ClientIP (nginx has no timeout for it: the hash is stable while the
         // servers are).
@@ -277,6 +286,11 @@ package struct NginxRenderer: Sendable {
             out.line("    server \(ep.address.withPort(ep.port))" + (l.entry.noCheck ? "" : " max_fails=3 fail_timeout=5s") + ";")
         }
         for r in config.nginx.upstream where !r.text.isEmpty { out.line("    \(r.text)") }
+        // Idle connections to the pods kept per worker (after any balancing method, as nginx
+        // requires; an operator's own `keepalive` raw line replaces this one).
+        if http && !config.nginx.upstream.contains(where: { $0.text.hasPrefix("keepalive ") }) {
+            out.line("    keepalive \(options.upstreamKeepalive);")
+        }
         out.line("}")
     }
 
