@@ -30,6 +30,18 @@ extension RenderFixture {
         #expect(RenderFixture.keepalived() == RenderFixture.keepalived())
     }
 
+    @Test func nginxKeepsAliveToThePodsInHTTPOnlyAndAnOperatorsKeepaliveWins() throws {
+        let text = RenderFixture.nginx()
+        let http = text[..<text.range(of: "\nstream {")!.lowerBound], stream = text[text.range(of: "\nstream {")!.lowerBound...]
+        #expect(http.components(separatedBy: "keepalive 32;").count - 1 == http.components(separatedBy: "upstream up_").count - 1,
+                "every HTTP upstream keeps connections")
+        #expect(!stream.contains("keepalive"), "stream upstreams have no keep-alive")
+        var config = RenderFixture.config
+        config.nginx.upstream = [try RawConfigLine(parsing: "keepalive 8;")]
+        let own = NginxRenderer(options: .init()).render(RenderFixture.document, endpoints: RenderFixture.endpoints, config: config)
+        #expect(!own.contains("keepalive 32;") && own.contains("keepalive 8;"))
+    }
+
     @Test func missingCertificateDisablesTLSForThatPoolOnly() {
         let text = RenderFixture.haproxy(certs: [try! PoolName(parsing: "v6")])
         #expect(!text.contains("/etc/certs/default.pem"))

@@ -162,7 +162,8 @@ package struct VRRPSettings: Sendable, Equatable {
     /// lost → served again in 0.22 s median, 0.255 s worst over 20 trials with 50 VIPs (the floor,
     /// the master-down interval, is 3 × 0.08 + 6/256 × 0.08 = 0.242 s), and no VIP moved or
     /// doubled in 180 s with both cores saturated by busy loops.
-    package var advertIntervalCentiseconds: Int = 8
+    package var advertIntervalCentiseconds: Int = VRRPSettings.defaultAdvertIntervalCentiseconds
+    package static let defaultAdvertIntervalCentiseconds = 8
     /// Added to every VRID so several clusters can share a segment (`vridOffset`, 0-254).
     package var vridOffset: Int = 0
 }
