@@ -10,6 +10,8 @@ import TestSupport
 /// and both against going straight to the backend — interleaved (A B C … per round, K8SLB_PROXY_ROUNDS
 /// rounds of K8SLB_PROXY_SECONDS, default 1 of 2 s in the test suite; the benchmark runs 7 of 4 s) so the machine's drift hits every variant alike;
 /// medians compared, the spread printed. The backend is nginx; wrk runs in the client namespace.
+/// K8SLB_PROXY_ONLY=haproxy|nginx runs one of the two; K8SLB_PROXY_AA=1 makes nginx's
+/// hand-written side a copy of k8slb's config (an A/A run, for the noise floor).
 @Suite(.serialized, .needs(.root("ip", "haproxy", "keepalived", "nginx", "wrk").and(built: "k8slb-actor")))
 struct ProxyBenchmarkTests {
     struct Variant { let name: String; let url: String }
@@ -82,7 +84,7 @@ struct ProxyBenchmarkTests {
             """
     }
 
-    @Test(arguments: ["haproxy", "nginx"])
+    @Test(arguments: ProcessInfo.processInfo.environment["K8SLB_PROXY_ONLY"].map { [$0] } ?? ["haproxy", "nginx"])
     func generatedConfigAgainstHandWrittenAndDirect(backend: String) async throws {
         guard let tools = ActorHarness.tools() else { return }
         guard let wrk = which("wrk"), let nginx = which("nginx") else {
@@ -133,6 +135,17 @@ struct ProxyBenchmarkTests {
             for a in ["192.0.2.61", "192.0.2.63"] { try h.topo.sh(["-n", h.topo.ns("lb-a"), "addr", "add", "\(a)/32", "dev", "eth0"]) }
             let hand = h.work.appendingPathComponent("hand.cfg").path
             try Self.handWritten(backend, work: h.work.path).write(toFile: hand, atomically: true, encoding: .utf8)
+            if backend == "nginx" && ProcessInfo.processInfo.environment["K8SLB_PROXY_AA"] != nil {
+                // An A/A run: the "hand-written" side is a copy of k8slb's own nginx.conf on the
+                // other VIPs, so the ratios show what two identical configs differ by here.
+                let gen = h.work.appendingPathComponent("lb-a/nginx.conf").path
+                _ = await eventually(.seconds(10)) { FileManager.default.fileExists(atPath: gen) }
+                var text = try String(contentsOfFile: gen, encoding: .utf8)
+                text = text.replacingOccurrences(of: "192.0.2.50:", with: "192.0.2.61:").replacingOccurrences(of: "192.0.2.52:", with: "192.0.2.63:")
+                    .replacingOccurrences(of: "lb-a/nginx", with: "hand-nginx").replacingOccurrences(of: "8405", with: "8406")
+                try FileManager.default.createDirectory(atPath: h.work.path + "/hand-nginx-body", withIntermediateDirectories: true)
+                try text.write(toFile: hand, atomically: true, encoding: .utf8)
+            }
             if backend == "nginx" {
                 try h.topo.spawn("lb-a", [nginx, "-c", hand, "-g", "daemon off;"], listening: 80)
             } else {
