@@ -60,7 +60,7 @@ package struct HAProxyRenderer: Sendable {
         out.hashing = true
         var servers: [String: [Server]] = [:]
         var skipped: [Skipped] = []
-        out.reserve(4096 + document.vips.count * 1000)
+        out.reserve(4096 + document.vips.count * 2000)  // untouched capacity costs no pages; a regrowth copies the whole text
         out.section("global")
         out.line("log stdout format iso local0 notice")  // ISO 8601 timestamps: ordered with the actor's lines
         out.line("stats socket \(options.statsSocket) mode 600 level admin expose-fd listeners")
@@ -296,29 +296,48 @@ package struct HAProxyRenderer: Sendable {
 /// Services are megabytes; byte appends are several times faster than String appends).
 struct ConfigText {
     private var bytes: [UInt8] = []
-    /// FNV-1a of everything except `server` lines: equal digests mean only servers differ.
+    /// A digest of everything except `server` lines: equal digests mean only servers differ.
     private(set) var skeletonDigest: UInt64 = 0xcbf2_9ce4_8422_2325
 
     /// Only HAProxy needs the digest (Runtime API decisions); other renderers skip the cost.
     var hashing = false
 
-    private mutating func hash(_ b: UInt8) { if hashing { skeletonDigest = (skeletonDigest ^ UInt64(b)) &* 0x100_0000_01b3 } }
-    private mutating func hash(_ s: String) { if hashing { for b in s.utf8 { skeletonDigest = (skeletonDigest ^ UInt64(b)) &* 0x100_0000_01b3 } } }
+    /// Folds the bytes appended since `start` into the digest, eight at a time (a multiply and a
+    /// shift per word; byte-wise FNV was a sixth of the render time at 10,000 Services).
+    private mutating func hash(from start: Int) {
+        guard hashing else { return }
+        skeletonDigest = bytes.withUnsafeBytes { raw in
+            var h = skeletonDigest
+            var i = start
+            while i + 8 <= raw.count {
+                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
+                h ^= h >> 29
+                i += 8
+            }
+            while i < raw.count {
+                h = (h ^ UInt64(raw[i])) &* 0x100_0000_01b3
+                i += 1
+            }
+            return h
+        }
+    }
 
     var text: String { String(decoding: bytes, as: UTF8.self) }
 
     mutating func section(_ header: String) {
+        let start = bytes.count
         if !bytes.isEmpty { bytes.append(0x0A) }
         bytes.append(contentsOf: header.utf8)
         bytes.append(0x0A)
-        hash(0x0A); hash(header)
+        hash(from: start)
     }
 
     mutating func line(_ s: String) {
+        let start = bytes.count
         bytes.append(contentsOf: [0x20, 0x20, 0x20, 0x20])
         bytes.append(contentsOf: s.utf8)
         bytes.append(0x0A)
-        hash(0x0A); hash(s)
+        hash(from: start)
     }
 
     mutating func reserve(_ count: Int) { bytes.reserveCapacity(count) }
@@ -347,7 +366,8 @@ struct ConfigText {
     mutating func block(_ header: String) { section(header + " {") }
 
     mutating func close() {
+        let start = bytes.count
         bytes.append(contentsOf: [UInt8(ascii: "}"), 0x0A])
-        hash(UInt8(ascii: "}"))
+        hash(from: start)
     }
 }

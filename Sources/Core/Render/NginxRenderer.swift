@@ -89,7 +89,7 @@ package struct NginxRenderer: Sendable {
         let httpGroups = Self.share(http, &skipped, allowPassthrough: false)
         let streamGroups = Self.share(stream, &skipped, allowPassthrough: true)
         var out = ConfigText()
-        out.reserve(4096 + document.vips.count * 1000)
+        out.reserve(4096 + document.vips.count * 2000)  // untouched capacity costs no pages; a regrowth copies the whole text
         if let include = options.moduleInclude { out.top("include \(include);") }
         out.top("pid \(options.runDirectory)/nginx.pid;")
         out.top("error_log stderr notice;")
