@@ -67,16 +67,20 @@ import Testing
         #expect(problems[0].description.hasPrefix("annotation loadbalancer/sll: \"true\": unknown annotation (known: loadbalancer/pool,"))
     }
 
-    /// Hostile values never crash the parser and never come back as a value carrying a control
-    /// character or a path separator into a pool name.
+    /// Hostile values, for every annotation in the table, never crash the parser and never come
+    /// back as a value carrying a control character, a space or a path separator (pool names,
+    /// Secret names and host names reach file names and config lines).
     @Test func hostileValuesAreRejectedOrTyped() async {
         let hostile = Gen.ascii.string(of: 0...40)
-        await propertyCheck(count: 500, input: hostile, Gen.int(in: 0...7)) { value, index in
+        await propertyCheck(count: 1000, input: hostile, Gen.int(in: 0...(ServiceAnnotations.table.count - 1))) { value, index in
             let key = ServiceAnnotations.table[index].key
             let (a, problems) = ServiceAnnotations.parse([key: value])
+            let clean = { (s: String) in s.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != "/" && $0 != ";" && $0 != "#" } }
             if problems.isEmpty {
-                #expect(a.pools.allSatisfy { !$0.rawValue.contains("/") && !$0.rawValue.contains("\n") })
+                #expect(a.pools.allSatisfy { clean($0.rawValue) })
                 #expect(a.sharingKey.map { !$0.rawValue.contains("\n") && !$0.rawValue.contains(" ") } ?? true)
+                #expect(a.tlsSecret.map { clean($0.rawValue) } ?? true)
+                #expect(a.hostnames.allSatisfy { clean($0.rawValue) })
             } else {
                 #expect(a == ServiceAnnotations())
             }
