@@ -218,8 +218,9 @@ import Testing
     /// both for long) and then stops its proxy; the VIP keeps serving from the other node.
     /// An actor whose node stops being an LB node (its type=loadBalancer label removed while it
     /// keeps running, as when the DaemonSet's selector and the watcher's differ, or during
-    /// maintenance) hands its VIPs over within a second with no failed request, and takes its
-    /// share back when the label returns. The standard exclude label does the same.
+    /// maintenance) hands its VIPs over within a second, failing at most the request in flight at
+    /// that instant, and takes its share back when the label returns. The standard exclude label
+    /// does the same.
     @Test func ineligibleNodeHandsItsVIPsOverAndTakesThemBack() async throws {
         guard let tools = ActorHarness.tools() else { return }
         try await ActorHarness.with(tools) { h in
@@ -238,14 +239,15 @@ import Testing
             func probe(_ name: String) throws -> (Child, String) {
                 let path = h.work.appendingPathComponent(name).path
                 let p = try h.topo.spawn("cl", ["bash", "-c",
-                    "while true; do \(tools.curl) -s -o /dev/null -m 2 -w '%{http_code}\\n' http://192.0.2.50/ >> \(path); sleep 0.01; done"])
+                    "while true; do \(tools.curl) -s -o /dev/null -m 2 -w '%{http_code} %{errormsg}\\n' http://192.0.2.50/ >> \(path); sleep 0.01; done"])
                 return (p, path)
             }
-            func results(_ p: Child, _ path: String) -> (ok: Int, failed: Int) {
+            func results(_ p: Child, _ path: String) -> (ok: Int, failed: Int, errors: [String]) {
                 kill(p.processIdentifier, SIGKILL)  // our own loop, by PID
                 p.waitUntilExit()
                 let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
-                return (lines.filter { $0 == "200" }.count, lines.filter { $0 != "200" }.count)
+                let failed = lines.filter { !$0.hasPrefix("200 ") }.map(String.init)
+                return (lines.count - failed.count, failed.count, failed)
             }
             func relabel(_ node: String, _ labels: [String: String]) async throws {
                 var n = try await h.client.get(Node.self, name: node)
@@ -274,9 +276,14 @@ import Testing
                 let takeBack = try moved(to: preferred)
                 try await Task.sleep(for: .seconds(1))
                 let b = results(back, backPath)
-                print("ineligible node (\(what)): VIP moved to \(other) after \(handover.map { "\($0)" } ?? "never") (\(a.ok) ok, \(a.failed) failed); label back: returned after \(takeBack.map { "\($0)" } ?? "never") (\(b.ok) ok, \(b.failed) failed)")
+                print("ineligible node (\(what)): VIP moved to \(other) after \(handover.map { "\($0)" } ?? "never") (\(a.ok) ok, \(a.failed) failed\(a.errors.isEmpty ? "" : ": \(a.errors)")); label back: returned after \(takeBack.map { "\($0)" } ?? "never") (\(b.ok) ok, \(b.failed) failed\(b.errors.isEmpty ? "" : ": \(b.errors)"))")
                 #expect(handover != nil && handover! < .seconds(1), "\(preferred) gives the VIP up within 1 s")
-                #expect(a.failed == 0 && a.ok >= 10, "no failed request while handing over (a request whose SYN met the move waits 1 s for its retransmit, so a busy machine sees fewer)")
+                // At most the one request in flight at the move: its connection lives on the old
+                // holder, and its next packet, sent to the new one after the gratuitous ARP, is
+                // answered with a reset (true of every VIP that moves between nodes; a request whose
+                // SYN met the move waits 1 s for its retransmit and succeeds). Seen: 0 in most runs,
+                // 1 in a CI run.
+                #expect(a.failed <= 1 && a.ok >= 10, "handing over fails at most the one request in flight")
                 #expect(takeBack != nil, "it takes its share back")
                 #expect(b.failed <= 1 && b.ok > 20, "taking it back fails at most the one request in flight")
             }
