@@ -40,6 +40,9 @@ extension RenderFixture {
         config.nginx.upstream = [try RawConfigLine(parsing: "keepalive 8;")]
         let own = NginxRenderer(options: .init()).render(RenderFixture.document, endpoints: RenderFixture.endpoints, config: config)
         #expect(!own.contains("keepalive 32;") && own.contains("keepalive 8;"))
+        config.nginx.upstream = [try RawConfigLine(parsing: "\tkeepalive\t16;"), try RawConfigLine(parsing: "keepalive_timeout 30s;")]
+        let indented = NginxRenderer(options: .init()).render(RenderFixture.document, endpoints: RenderFixture.endpoints, config: config)
+        #expect(!indented.contains("keepalive 32;"), "an indented keepalive is the operator's too; keepalive_timeout is another directive")
     }
 
     @Test func missingCertificateDisablesTLSForThatPoolOnly() {

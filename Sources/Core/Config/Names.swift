@@ -101,6 +101,12 @@ package struct RawConfigLine: Sendable, Hashable, CustomStringConvertible {
         self.text = text
     }
 
+    /// The line's first word (its directive: `keepalive` in `  keepalive 8;`), for a renderer that
+    /// must not emit a directive the operator already gave.
+    package var directive: Substring {
+        text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ";" }).first ?? ""
+    }
+
     package var description: String { text }
 }
 

@@ -158,11 +158,11 @@ package struct NginxRawSections: Sendable, Equatable {
 /// Our VRRP keys (`vrrp` section), shared by every actor so all LB nodes agree.
 package struct VRRPSettings: Sendable, Equatable {
     /// VRRPv3 advertisement interval in centiseconds (`advertInterval` in seconds, 0.01-40.95).
-    /// Default 0.08 s, chosen from two measurements on 2 cores (scripts/bench): a master's link
-    /// lost → served again in 0.22 s median, 0.255 s worst over 20 trials with 50 VIPs (the floor,
-    /// the master-down interval, is 3 × 0.08 + 6/256 × 0.08 = 0.242 s), and no VIP moved or
-    /// doubled in 180 s with both cores saturated by busy loops.
     package var advertIntervalCentiseconds: Int = VRRPSettings.defaultAdvertIntervalCentiseconds
+    /// The default, 0.08 s, chosen from two measurements on 2 cores (scripts/bench): a master's link
+    /// lost → served again in 0.204 s median, 0.248 s worst over 20 trials with 50 VIPs (the floor,
+    /// the master-down interval, is 3 × 0.08 + 6/256 × 0.08 = 0.242 s), and no VIP moved or
+    /// doubled in 600 s with both cores saturated by busy loops (the failover benchmark measures it).
     package static let defaultAdvertIntervalCentiseconds = 8
     /// Added to every VRID so several clusters can share a segment (`vridOffset`, 0-254).
     package var vridOffset: Int = 0

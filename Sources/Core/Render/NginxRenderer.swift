@@ -89,7 +89,7 @@ package struct NginxRenderer: Sendable {
         let httpGroups = Self.share(http, &skipped, allowPassthrough: false)
         let streamGroups = Self.share(stream, &skipped, allowPassthrough: true)
         var out = ConfigText()
-        out.reserve(4096 + document.vips.count * 2000)  // untouched capacity costs no pages; a regrowth copies the whole text
+        out.reserve(vips: document.vips.count)
         if let include = options.moduleInclude { out.top("include \(include);") }
         out.top("pid \(options.runDirectory)/nginx.pid;")
         out.top("error_log stderr notice;")
@@ -168,7 +168,7 @@ package struct NginxRenderer: Sendable {
                 continue
             }
             let l = group[0]
-            upstream(&out, l, endpoints: endpoints, config: config)
+            upstream(&out, l, endpoints: endpoints, config: config, http: false)
             out.line("server {")
             out.line("    listen \(l.vip.address.withPort(l.port.port))\(l.port.proto == .udp ? " udp" : "")\(l.policy.terminateTLS ? " ssl" : "");")
             if let c = l.certificate { certificate(&out, c) }
@@ -248,7 +248,7 @@ package struct NginxRenderer: Sendable {
     /// TLS passthrough shared by host name: the ClientHello's SNI picks the upstream.
     private func sharedStream(_ out: inout ConfigText, _ group: [Listener], endpoints: EndpointMap, config: UserConfig) {
         let place = group[0].place
-        for l in group { upstream(&out, l, endpoints: endpoints, config: config) }
+        for l in group { upstream(&out, l, endpoints: endpoints, config: config, http: false) }
         let fallback = group.first { $0.entry.hostnames.isEmpty }
         if fallback == nil {
             out.line("upstream up_\(place)_none {")
@@ -274,7 +274,7 @@ package struct NginxRenderer: Sendable {
         if l.port.proto == .udp { out.line("    proxy_timeout \(options.udpSessionTimeoutSeconds)s;") }
     }
 
-    private func upstream(_ out: inout ConfigText, _ l: Listener, endpoints: EndpointMap, config: UserConfig, http: Bool = false) {
+    private func upstream(_ out: inout ConfigText, _ l: Listener, endpoints: EndpointMap, config: UserConfig, http: Bool) {
         out.line("upstream up_\(l.name) {")
         // sessionAffinity: ClientIP (nginx has no timeout for it: the hash is stable while the
         // servers are).
@@ -288,7 +288,7 @@ package struct NginxRenderer: Sendable {
         for r in config.nginx.upstream where !r.text.isEmpty { out.line("    \(r.text)") }
         // Idle connections to the pods kept per worker (after any balancing method, as nginx
         // requires; an operator's own `keepalive` raw line replaces this one).
-        if http && !config.nginx.upstream.contains(where: { $0.text.hasPrefix("keepalive ") }) {
+        if http && !config.nginx.upstream.contains(where: { $0.directive == "keepalive" }) {
             out.line("    keepalive \(options.upstreamKeepalive);")
         }
         out.line("}")
