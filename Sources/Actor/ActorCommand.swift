@@ -21,7 +21,7 @@ struct ActorCommand: AsyncParsableCommand {
             and reloads it without dropping connections, and binds VIPs through netlink.
             """,
         version: "k8slb-actor \(K8slbVersion.current) (\(NetlinkSocket.libraryVersion); \(CertificateCheck.libraryVersion))",
-        subcommands: [RunCommand.self],
+        subcommands: [RunCommand.self, SysctlCommand.self],
         defaultSubcommand: RunCommand.self)
 }
 

@@ -165,9 +165,12 @@ actor LocalDataPlane: NodeDataPlane {
     func applyProxy(_ proxy: NodePlan.Proxy) async -> ProxyOutcome {
         switch proxy {
         case .none: return .none
-        case .nginx(let text):
+        case .nginx(let config):
             guard let nginx else { return .none }
-            do { return try await nginx.apply(text) ? .reloaded : .unchanged } catch { return .failed(error) }
+            do {
+                return try await nginx.apply(config.text, temporaryDirectories: config.temporaryDirectories, workerUser: config.workerUser)
+                    ? .reloaded : .unchanged
+            } catch { return .failed(error) }
         case .haproxy(let rendered):
             guard let haproxy else { return .none }
             if let last = lastHAProxy, haproxy.masterPID != nil {

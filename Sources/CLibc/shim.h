@@ -5,6 +5,7 @@
 #endif
 #include <malloc.h>
 #include <sched.h>
+#include <sys/fsuid.h>
 
 /* Returns freed heap memory to the kernel (glibc keeps it otherwise). 1 if memory was released. */
 static inline int clibc_malloc_trim(void) {
@@ -15,5 +16,11 @@ static inline int clibc_malloc_trim(void) {
    inside namespaces they created). Returns 0 or -1 with errno. */
 static inline int clibc_setns_net(int fd) {
     return setns(fd, CLONE_NEWNET);
+}
+
+/* Sets the calling thread's filesystem uid (files it creates get this owner); returns the previous
+   one. Needs CAP_SETUID to change it. Per thread: glibc does not broadcast it. */
+static inline int clibc_setfsuid(unsigned int uid) {
+    return setfsuid(uid);
 }
 #endif

@@ -1,3 +1,4 @@
+import CLibc
 import Foundation
 import Glibc
 
@@ -35,10 +36,64 @@ package final class NginxProcess: @unchecked Sendable {
     package var restarts: Int { daemon.restarts }
     package var masterPID: Int32? { daemon.pid }
 
-    /// `applyBlocking` on the daemon's own thread.
+    /// `applyBlocking` on the daemon's own thread, after creating `temporaryDirectories` owned by
+    /// `workerUser` (`prepareDirectories`).
     @discardableResult
-    package func apply(_ text: String) async throws(ApplyError) -> Bool {
-        try await thread.run { () throws(DaemonError) in try self.applyBlocking(text) }
+    package func apply(_ text: String, temporaryDirectories: [String] = [], workerUser: String = "nobody") async throws(ApplyError) -> Bool {
+        try await thread.run { () throws(DaemonError) in
+            try Self.prepareDirectories(temporaryDirectories, owner: workerUser)
+            return try self.applyBlocking(text)
+        }
+    }
+
+    /// Creates `directories` (mode 0700) owned by `owner`, the user nginx's workers run as: they
+    /// write request bodies and buffered responses there. nginx, started as root, would chown
+    /// them itself, which needs CAP_CHOWN. Instead each one is made *as* that user: this thread's
+    /// filesystem uid is set to it for the `mkdir` (CAP_SETUID, which nginx's own switch to the
+    /// workers' user needs anyway; the parent must be writable by the user, as an emptyDir is).
+    /// Where that is refused (a parent only root may write), `mkdir` as root and `chown` (root
+    /// with every capability, as in the tests). A directory already owned by `owner` is kept;
+    /// when the actor is not root, nginx switches no user and plain directories do.
+    package static func prepareDirectories(_ directories: [String], owner: String) throws(DaemonError) {
+        guard !directories.isEmpty else { return }
+        let root = geteuid() == 0
+        var uid = geteuid()
+        if root {
+            guard let entry = getpwnam(owner) else {
+                throw DaemonError(.spawnFailed, "nginx's worker user '\(owner)' does not exist here: name another with a 'user' line in nginx.global")
+            }
+            uid = entry.pointee.pw_uid
+        }
+        for path in directories {
+            var st = stat()
+            if lstat(path, &st) == 0 {
+                guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                    throw DaemonError(.writeFailed, "\(path) exists and is not a directory")
+                }
+                if st.st_uid == uid { continue }
+                if chown(path, uid, gid_t.max) == 0 { continue }
+                // Ours from an earlier start as another user: made again below.
+                guard rmdir(path) == 0 else {
+                    throw DaemonError(.writeFailed, "\(path) is owned by uid \(st.st_uid), not \(owner) (\(uid)), and cannot be changed: \(String(cString: strerror(errno)))")
+                }
+            }
+            if root {
+                let previous = clibc_setfsuid(uid)
+                let made = mkdir(path, 0o700)
+                let failure = errno
+                _ = clibc_setfsuid(UInt32(bitPattern: previous))
+                if made == 0, lstat(path, &st) == 0, st.st_uid == uid { continue }
+                if made == 0 { _ = rmdir(path) } else if failure == EEXIST { continue }
+            }
+            guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+                throw DaemonError(.writeFailed, "cannot create nginx's temporary directory \(path): \(String(cString: strerror(errno)))")
+            }
+            if root && chown(path, uid, gid_t.max) != 0 {
+                let reason = String(cString: strerror(errno))
+                _ = rmdir(path)
+                throw DaemonError(.writeFailed, "cannot create \(path) for nginx's workers (\(owner)): neither as that user (needs CAP_SETUID and a parent it may write) nor by chown (\(reason); needs CAP_CHOWN)")
+            }
+        }
     }
 
     /// `stopBlocking` on the daemon's own thread.

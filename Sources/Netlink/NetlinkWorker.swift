@@ -83,10 +83,14 @@ package final class NetlinkWorker: @unchecked Sendable {
         return try result!.get()
     }
 
-    /// Writes a sysctl of this node's network namespace, e.g. `net/ipv4/ip_nonlocal_bind`.
+    /// Sets a sysctl of this node's network namespace, e.g. `net/ipv4/ip_nonlocal_bind`. One that
+    /// already has `value` is not written (a container's /proc/sys is read-only, and the nginx
+    /// overlay's init container sets these before the actor starts).
     package func sysctl(_ key: String, _ value: String) async throws {
         try await run { _ in
             let path = "/proc/sys/" + key
+            if let current = try? String(contentsOfFile: path, encoding: .utf8),
+               current.trimmingCharacters(in: .whitespacesAndNewlines) == value { return }
             let fd = open(path, O_WRONLY)
             guard fd >= 0 else { throw NetlinkError(operation: "sysctl \(key)", code: -1, message: String(cString: strerror(errno))) }
             defer { close(fd) }

@@ -49,16 +49,19 @@ package enum RenderFixture {
         ])
     }
 
-    package static func haproxy(certDirectory: String = "/etc/certs", certs: Set<PoolName> = [.default, try! PoolName(parsing: "v6")]) -> String {
+    package static func haproxy(certDirectory: String = "/etc/certs", certs: Set<PoolName> = [.default, try! PoolName(parsing: "v6")],
+                                statsSocket: String = "/run/k8slb/haproxy.sock", config: UserConfig = config) -> String {
         var options = HAProxyRenderer.Options()
         options.certDirectory = certDirectory
         options.poolsWithCertificates = certs
+        options.statsSocket = statsSocket
         return HAProxyRenderer(options: options).render(document, endpoints: endpoints, config: config)
     }
 
     /// nginx: the fixture plus a UDP Service (stream block).
     package static func nginx(certDirectory: String = "/etc/certs", runDirectory: String = "/run/k8slb",
-                              certs: Set<PoolName> = [.default, try! PoolName(parsing: "v6")], moduleInclude: String? = "/etc/nginx/modules-enabled/*.conf") -> String {
+                              certs: Set<PoolName> = [.default, try! PoolName(parsing: "v6")], moduleInclude: String? = "/etc/nginx/modules-enabled/*.conf",
+                              config: UserConfig = config) -> String {
         var options = NginxRenderer.Options()
         options.certDirectory = certDirectory
         options.runDirectory = runDirectory

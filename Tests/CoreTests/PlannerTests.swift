@@ -96,8 +96,11 @@ import TestSupport
 
     @Test func kubeproxyHasNoProxy() {
         #expect(NodePlan.make(Self.inputs(backend: .kubeproxy)).proxy == .none)
-        guard case .nginx(let text) = NodePlan.make(Self.inputs(backend: .nginx)).proxy else { Issue.record("no nginx config"); return }
-        #expect(text.contains("listen 192.0.2.10:80"))
+        guard case .nginx(let nginx) = NodePlan.make(Self.inputs(backend: .nginx)).proxy else { Issue.record("no nginx config"); return }
+        #expect(nginx.text.contains("listen 192.0.2.10:80"))
+        // The temporary directories the actor creates for nginx's workers, all in the run directory.
+        #expect(nginx.temporaryDirectories == ["body", "proxy", "fastcgi", "uwsgi", "scgi"].map { "/run/k8slb/nginx-\($0)" })
+        #expect(nginx.workerUser == "nobody")
     }
 
     @Test func nonHAPoolIsBoundOnlyOnItsGroupsPreferredNode() {

@@ -107,6 +107,12 @@ package struct RawConfigLine: Sendable, Hashable, CustomStringConvertible {
         text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ";" }).first ?? ""
     }
 
+    /// What the line sets in HAProxy's `global` or `defaults`: its directive, plus the second
+    /// word for the settings HAProxy names with two (`timeout connect`, `option redispatch`,
+    /// `stats timeout`); `no option x` sets `option x`. A rendered line with the same key is left
+    /// out (the operator's wins: `OperatorSettings`).
+    package var haproxySettingKey: String { OperatorSettings.haproxyKey(text) }
+
     package var description: String { text }
 }
 

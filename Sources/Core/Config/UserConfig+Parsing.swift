@@ -107,7 +107,11 @@ private struct ConfigParser {
         }
     }
 
-    mutating func lines(_ value: JSONValue, _ path: String) -> [RawConfigLine] {
+    /// A raw line list; a line whose directive (`key`) is in `reserved` is left out with a warning
+    /// giving the reason (`OperatorSettings`: the few directives the actor depends on; the
+    /// original's example config has `daemon`, so refusing would break configs that work).
+    mutating func lines(_ value: JSONValue, _ path: String, reserved: [String: String] = [:],
+                        key: (String) -> String = { _ in "" }) -> [RawConfigLine] {
         guard case .array(let items) = value else {
             error(path, "expected an array of strings, found \(value.typeName)")
             return []
@@ -117,7 +121,12 @@ private struct ConfigParser {
             let itemPath = "\(path)[\(i)]"
             guard let s = string(item, itemPath) else { continue }
             do {
-                out.append(try RawConfigLine(parsing: s))
+                let line = try RawConfigLine(parsing: s)
+                if let why = reserved[key(line.text)] {
+                    warn(itemPath, "ignored: \(why)")
+                    continue
+                }
+                out.append(line)
             } catch {
                 self.error(itemPath, error.description)
             }
@@ -303,7 +312,7 @@ private struct ConfigParser {
         for (key, v) in members {
             let p = Self.join(path, key)
             switch key {
-            case "global": s.global = lines(v, p)
+            case "global": s.global = lines(v, p, reserved: OperatorSettings.haproxyReserved, key: OperatorSettings.haproxyKey)
             case "defaults": s.defaults = lines(v, p)
             case "tcpfront": s.tcpfront = lines(v, p)
             case "httpfront": s.httpfront = lines(v, p)
@@ -321,7 +330,7 @@ private struct ConfigParser {
         for (key, v) in members {
             let p = Self.join(path, key)
             switch key {
-            case "global": s.global = lines(v, p)
+            case "global": s.global = lines(v, p, reserved: OperatorSettings.nginxReserved, key: OperatorSettings.nginxKey)
             case "http": s.http = lines(v, p)
             case "stream": s.stream = lines(v, p)
             case "upstream": s.upstream = lines(v, p)

@@ -51,8 +51,16 @@ package struct NodePlan: Sendable, Equatable {
 
     package enum Proxy: Sendable, Equatable {
         case haproxy(HAProxyRenderer.Rendered)
-        case nginx(String)
+        case nginx(Nginx)
         case none
+    }
+
+    /// nginx's config and what must exist before nginx loads it: the temporary directories,
+    /// owned by the workers' user.
+    package struct Nginx: Sendable, Equatable {
+        package var text: String
+        package var temporaryDirectories: [String]
+        package var workerUser: String
     }
 
     package var proxy: Proxy
@@ -97,9 +105,11 @@ package struct NodePlan: Sendable, Equatable {
             o.poolsWithCertificates = i.tlsPools
             o.serviceCertificates = i.serviceCertificates
             o.certificateDigest = i.certificateDigest
-            let (text, skipped) = NginxRenderer(options: o).renderReporting(i.document, endpoints: i.endpoints, config: i.config)
+            let renderer = NginxRenderer(options: o)
+            let (text, skipped) = renderer.renderReporting(i.document, endpoints: i.endpoints, config: i.config)
             for s in skipped { unrouted[s.service, default: []].append(s.reason) }
-            proxy = .nginx(text)
+            proxy = .nginx(Nginx(text: text, temporaryDirectories: renderer.temporaryDirectories(i.config),
+                                 workerUser: NginxRenderer.workerUser(i.config)))
         case .kubeproxy:
             proxy = .none
         }

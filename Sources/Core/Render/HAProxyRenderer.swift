@@ -61,27 +61,27 @@ package struct HAProxyRenderer: Sendable {
         var servers: [String: [Server]] = [:]
         var skipped: [Skipped] = []
         out.reserve(vips: document.vips.count)
+        // Settings the operator's raw lines also give are theirs (OperatorSettings).
+        let global = OperatorSettings.haproxyKeys(config.haproxy.global)
         out.section("global")
         out.line("log stdout format iso local0 notice")  // ISO 8601 timestamps: ordered with the actor's lines
         out.line("stats socket \(options.statsSocket) mode 600 level admin expose-fd listeners")
-        out.line("stats timeout 30s")
-        out.line("hard-stop-after \(options.hardStopAfterSeconds)s")
-        out.line("maxconn \(options.maxConnections)")
-        out.line("ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets")
+        out.setting("stats timeout 30s", unlessIn: global, key: OperatorSettings.haproxyKey)
+        out.setting("hard-stop-after \(options.hardStopAfterSeconds)s", unlessIn: global, key: OperatorSettings.haproxyKey)
+        out.setting("maxconn \(options.maxConnections)", unlessIn: global, key: OperatorSettings.haproxyKey)
+        out.setting("ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets", unlessIn: global, key: OperatorSettings.haproxyKey)
         // HAProxy's internal HTTP client (Lua only; k8slb uses none) loads the whole system CA
         // store at every start otherwise: 35 of the ~50 ms each `haproxy -c`, master re-exec and
         // new worker take. A raw `global` line can turn it back on.
-        out.line("httpclient.ssl.verify none")
+        out.setting("httpclient.ssl.verify none", unlessIn: global, key: OperatorSettings.haproxyKey)
         out.raw(config.haproxy.global)
+        let defaults = OperatorSettings.haproxyKeys(config.haproxy.defaults)
         out.section("defaults")
         out.line("log global")
-        out.line("option dontlognull")
-        out.line("timeout connect 5s")
-        out.line("timeout client 30s")
-        out.line("timeout server 30s")
-        out.line("timeout check 2s")
-        out.line("retries 2")
-        out.line("option redispatch")
+        for setting in ["option dontlognull", "timeout connect 5s", "timeout client 30s", "timeout server 30s", "timeout check 2s",
+                        "retries 2", "option redispatch"] {
+            out.setting(setting, unlessIn: defaults, key: OperatorSettings.haproxyKey)
+        }
         out.line("default-server inter 2s fall 3 rise 2")
         out.raw(config.haproxy.defaults)
         out.section("frontend k8slb_health")
@@ -363,6 +363,13 @@ struct ConfigText {
     }
 
     mutating func raw(_ lines: [RawConfigLine]) { for l in lines where !l.text.isEmpty { line(l.text) } }
+
+    /// One of k8slb's settings, left out when the operator's raw lines set it too (their `keys`
+    /// hold its key): the operator's value wins (OperatorSettings).
+    mutating func setting(_ text: String, unlessIn keys: Set<String>, key: (String) -> String, indent: Bool = true) {
+        guard keys.isEmpty || !keys.contains(key(text)) else { return }
+        if indent { line(text) } else { section(text) }
+    }
 
     /// Opens a brace-delimited block (keepalived syntax); `close()` ends it.
     mutating func block(_ header: String) { section(header + " {") }

@@ -29,6 +29,34 @@ package struct NginxRenderer: Sendable {
     package let options: Options
     package init(options: Options) { self.options = options }
 
+    /// The user nginx's workers run as unless the operator's `nginx.global` names another
+    /// (nginx's built-in default; its group is the distribution's, `nogroup` on Debian, so k8slb
+    /// renders no `user` line of its own).
+    package static let defaultWorkerUser = "nobody"
+
+    /// nginx's temporary-file directives and the directory each gets in the run directory.
+    package static let temporaryDirectories: [(directive: String, name: String)] = [
+        ("client_body_temp_path", "nginx-body"), ("proxy_temp_path", "nginx-proxy"), ("fastcgi_temp_path", "nginx-fastcgi"),
+        ("uwsgi_temp_path", "nginx-uwsgi"), ("scgi_temp_path", "nginx-scgi"),
+    ]
+
+    /// The workers' user for `config`: the operator's `user` line, else `defaultWorkerUser`. The
+    /// actor creates the temporary directories owned by it before nginx starts (nginx would
+    /// otherwise chown them, which needs CAP_CHOWN).
+    package static func workerUser(_ config: UserConfig) -> String {
+        for line in config.nginx.global where OperatorSettings.nginxKey(line.text) == "user" {
+            let words = line.text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ";" })
+            if words.count > 1 { return String(words[1]) }
+        }
+        return defaultWorkerUser
+    }
+
+    /// The temporary directories nginx uses with `config` (the operator's own paths stay theirs).
+    package func temporaryDirectories(_ config: UserConfig) -> [String] {
+        let http = OperatorSettings.nginxKeys(config.nginx.http)
+        return Self.temporaryDirectories.filter { !http.contains($0.directive) }.map { options.runDirectory + "/" + $0.name }
+    }
+
     private struct Listener {
         let vip: AssignmentDocument.VIP
         let entry: AssignmentDocument.ServiceEntry
@@ -71,7 +99,7 @@ package struct NginxRenderer: Sendable {
 
     /// The config and the Service ports it could not route.
     package func renderReporting(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> (text: String, skipped: [Skipped]) {
-        var http: [Listener] = [], stream: [Listener] = []
+        var httpListeners: [Listener] = [], stream: [Listener] = []
         for vip in document.vips {
             for entry in vip.services {
                 for port in entry.ports where port.proto != .sctp {
@@ -81,21 +109,24 @@ package struct NginxRenderer: Sendable {
                     // nginx's http proxy cannot send a PROXY header: such ports go through stream.
                     if entry.proxyProtocol != nil { policy.http = false }
                     let l = Listener(vip: vip, entry: entry, port: port, policy: policy, certificate: policy.terminateTLS ? cert : nil)
-                    if policy.http { http.append(l) } else { stream.append(l) }
+                    if policy.http { httpListeners.append(l) } else { stream.append(l) }
                 }
             }
         }
         var skipped: [Skipped] = []
-        let httpGroups = Self.share(http, &skipped, allowPassthrough: false)
+        let httpGroups = Self.share(httpListeners, &skipped, allowPassthrough: false)
         let streamGroups = Self.share(stream, &skipped, allowPassthrough: true)
         var out = ConfigText()
         out.reserve(vips: document.vips.count)
+        // Settings the operator's raw lines also give are theirs (OperatorSettings).
+        let main = OperatorSettings.nginxKeys(config.nginx.global)
+        let key: (String) -> String = { OperatorSettings.nginxKey($0) }
         if let include = options.moduleInclude { out.top("include \(include);") }
         out.top("pid \(options.runDirectory)/nginx.pid;")
         out.top("error_log stderr notice;")
-        out.top("worker_processes auto;")
+        out.setting("worker_processes auto;", unlessIn: main, key: key, indent: false)
         // Old workers finish their connections after a reload or on shutdown, for at most this long.
-        out.top("worker_shutdown_timeout \(options.shutdownTimeoutSeconds)s;")
+        out.setting("worker_shutdown_timeout \(options.shutdownTimeoutSeconds)s;", unlessIn: main, key: key, indent: false)
         if let digest = options.certificateDigest {
             // The Secrets' contents: a renewed certificate changes this line, so nginx reloads.
             out.top("# certificates \(String(digest, radix: 16))")
@@ -105,16 +136,20 @@ package struct NginxRenderer: Sendable {
         out.line("worker_connections \(options.workerConnections);")
         out.close()
 
+        let http = OperatorSettings.nginxKeys(config.nginx.http)
         out.block("http")
-        out.line("access_log off;")
-        out.line("client_body_temp_path \(options.runDirectory)/nginx-body;")
-        out.line("proxy_temp_path \(options.runDirectory)/nginx-proxy;")
-        out.line("server_tokens off;")
+        out.setting("access_log off;", unlessIn: http, key: key)
+        // Every temporary path in the run directory (the image's root is read-only), created by the
+        // actor owned by the workers' user (workerUser), so nginx never needs CAP_CHOWN.
+        for (directive, name) in Self.temporaryDirectories {
+            out.setting("\(directive) \(options.runDirectory)/\(name);", unlessIn: http, key: key)
+        }
+        out.setting("server_tokens off;", unlessIn: http, key: key)
         out.line("map $http_upgrade $k8slb_connection { default upgrade; \"\" \"\"; }")
         out.raw(config.nginx.http)
         out.line("server { listen 127.0.0.1:\(options.healthPort); location = /healthz { return 200 \"ok\\n\"; } }")
         var usedHTTP: [IPAddress: Set<UInt16>] = [:]
-        for l in http { usedHTTP[l.vip.address, default: []].insert(l.port.port) }
+        for l in httpListeners { usedHTTP[l.vip.address, default: []].insert(l.port.port) }
         for group in httpGroups {
             let shared = group.count > 1
             let hasFallback = group.contains { $0.entry.hostnames.isEmpty }
