@@ -5,7 +5,6 @@
 #endif
 #include <malloc.h>
 #include <sched.h>
-#include <sys/fsuid.h>
 
 /* Returns freed heap memory to the kernel (glibc keeps it otherwise). 1 if memory was released. */
 static inline int clibc_malloc_trim(void) {
@@ -17,6 +16,10 @@ static inline int clibc_malloc_trim(void) {
 static inline int clibc_setns_net(int fd) {
     return setns(fd, CLONE_NEWNET);
 }
+
+/* glibc's <sys/fsuid.h> declaration, written out: including the header here (under _GNU_SOURCE)
+   pulls in an fd_set that clashes with other modules' (a clean build fails; see CSpawn). */
+extern int setfsuid(unsigned int uid);
 
 /* Sets the calling thread's filesystem uid (files it creates get this owner); returns the previous
    one. Needs CAP_SETUID to change it. Per thread: glibc does not broadcast it. */
