@@ -1,31 +1,23 @@
 /// The typed meaning of a Service's `loadbalancer/*` annotations. Defaults are the original's.
+/// What decides where the Service gets an address is here; how its ports are proxied is `proxy`
+/// (published for the actors), whose fields read as this struct's own (`annotations.ssl`).
+@dynamicMemberLookup
 package struct ServiceAnnotations: Sendable, Hashable {
     /// `loadbalancer/pool`: the pool (or one pool per family, comma separated); default `default`.
     package var pools: [PoolName] = [.default]
-    /// `loadbalancer/ssl`: TLS termination on the frontend.
-    package var ssl: Toggle = .auto
-    /// `loadbalancer/mode`: layer 7 or layer 4.
-    package var mode: ProxyMode = .auto
-    /// `loadbalancer/sslbackend`: TLS towards the pods.
-    package var sslBackend: Toggle = .auto
-    /// `loadbalancer/sslredirect`: redirect port 80 to HTTPS when TLS is terminated (default on).
-    package var sslRedirect: Bool = true
-    /// `loadbalancer/nocheck`: no health check of the pods.
-    package var noCheck: Bool = false
     /// `loadbalancer/ip` (ours): static addresses, at most one per family.
     package var addresses: [IPAddress] = []
     /// `loadbalancer/sharing-key` (ours): share an IP with other Services holding the same key.
     package var sharingKey: SharingKey?
-    /// `loadbalancer/proxy-protocol` (ours): PROXY protocol header towards the pods.
-    package var proxyProtocol: ProxyProtocolVersion?
-    /// `loadbalancer/forwarded-headers` (ours): X-Forwarded-For/-Proto/-Port in HTTP mode (default on).
-    package var forwardedHeaders: Bool = true
-    /// `loadbalancer/tls-secret` (ours): a `kubernetes.io/tls` Secret terminating TLS for this Service.
-    package var tlsSecret: ResourceName?
-    /// `loadbalancer/hostnames` (ours): the names this Service answers on a shared VIP:port (SNI, Host).
-    package var hostnames: [HostName] = []
+    /// The proxy settings (`ssl`, `mode`, `hostnames`, …).
+    package var proxy = ProxySettings()
 
     package init() {}
+
+    package subscript<T>(dynamicMember path: WritableKeyPath<ProxySettings, T>) -> T {
+        get { proxy[keyPath: path] }
+        set { proxy[keyPath: path] = newValue }
+    }
 }
 
 /// `loadbalancer/proxy-protocol`: which PROXY protocol header the proxy sends the pods.
@@ -105,14 +97,18 @@ package struct AnnotationSpec: Sendable {
     /// Ours (not in tectroll/k8slb).
     package let ours: Bool
     package let onInvalid: OnInvalid
+    /// How its value travels to the actors in the assignment document (nil: the watcher alone
+    /// uses it, to allocate).
+    package let document: DocumentField?
     let apply: @Sendable (inout ServiceAnnotations, String) throws(AddressParseError) -> Void
 
-    init(key: String, values: String, ours: Bool = false, onInvalid: OnInvalid = .refuse, doc: String,
+    init(key: String, values: String, ours: Bool = false, onInvalid: OnInvalid = .refuse, document: DocumentField? = nil, doc: String,
          apply: @escaping @Sendable (inout ServiceAnnotations, String) throws(AddressParseError) -> Void) {
         self.key = key
         self.values = values
         self.ours = ours
         self.onInvalid = onInvalid
+        self.document = document
         self.doc = doc
         self.apply = apply
     }
@@ -128,11 +124,11 @@ extension ServiceAnnotations {
                        doc: "pool to allocate from (default `default`); two names, one per family, for dual-stack") { a, v throws(AddressParseError) in
             a.pools = try parsePools(v)
         },
-        AnnotationSpec(key: "loadbalancer/ssl", values: "`\"\"`, `true`, `false`",
+        AnnotationSpec(key: "loadbalancer/ssl", values: "`\"\"`, `true`, `false`", document: .field("ssl", \.ssl),
                        doc: "TLS termination; auto (`\"\"`) = port 443 or a port name starting `https`") { a, v throws(AddressParseError) in
             a.ssl = try parseToggle(v)
         },
-        AnnotationSpec(key: "loadbalancer/mode", values: "`\"\"`, `http`, `false` (or `tcp`)",
+        AnnotationSpec(key: "loadbalancer/mode", values: "`\"\"`, `http`, `false` (or `tcp`)", document: .field("mode", \.mode),
                        doc: "layer 7 or layer 4 (auto: HTTP when TLS is terminated or the port name starts `http`)") { a, v throws(AddressParseError) in
             switch v.lowercased() {
             case "": a.mode = .auto
@@ -141,15 +137,15 @@ extension ServiceAnnotations {
             default: throw AddressParseError(v, "expected \"\", \"http\", \"false\" or \"tcp\"")
             }
         },
-        AnnotationSpec(key: "loadbalancer/sslbackend", values: "`\"\"`, `true`, `false`",
+        AnnotationSpec(key: "loadbalancer/sslbackend", values: "`\"\"`, `true`, `false`", document: .field("sb", \.sslBackend),
                        doc: "TLS towards the pods") { a, v throws(AddressParseError) in
             a.sslBackend = try parseToggle(v)
         },
-        AnnotationSpec(key: "loadbalancer/sslredirect", values: "`\"\"`, `true`, `false`",
+        AnnotationSpec(key: "loadbalancer/sslredirect", values: "`\"\"`, `true`, `false`", document: .field("sr", \.sslRedirect),
                        doc: "`false` disables the port 80 → HTTPS redirect when TLS is terminated") { a, v throws(AddressParseError) in
             a.sslRedirect = try parseToggle(v) != .off
         },
-        AnnotationSpec(key: "loadbalancer/nocheck", values: "`\"\"`, `true`, `false`",
+        AnnotationSpec(key: "loadbalancer/nocheck", values: "`\"\"`, `true`, `false`", document: .field("nc", \.noCheck),
                        doc: "`true` disables health checks of the pods") { a, v throws(AddressParseError) in
             a.noCheck = try parseToggle(v) == .on
         },
@@ -161,21 +157,21 @@ extension ServiceAnnotations {
                        doc: "Services with the same key may share an IP (disjoint ports, or the same TCP port with disjoint `hostnames`)") { a, v throws(AddressParseError) in
             a.sharingKey = v.isEmpty ? nil : try SharingKey(parsing: v)
         },
-        AnnotationSpec(key: "loadbalancer/proxy-protocol", values: "`v1`, `v2`", ours: true, onInvalid: .ignore,
+        AnnotationSpec(key: "loadbalancer/proxy-protocol", values: "`v1`, `v2`", ours: true, onInvalid: .ignore, document: .optional("pp", \.proxyProtocol),
                        doc: "send a PROXY protocol header to the pods (HAProxy `send-proxy[-v2]`, health checks too; nginx: the port is proxied at layer 4 with `proxy_protocol on`), so they see the client's address") { a, v throws(AddressParseError) in
             if v.isEmpty { a.proxyProtocol = nil; return }
             guard let p = ProxyProtocolVersion(rawValue: v.lowercased()) else { throw AddressParseError(v, "expected \"v1\" or \"v2\"") }
             a.proxyProtocol = p
         },
-        AnnotationSpec(key: "loadbalancer/forwarded-headers", values: "`\"\"`, `true`, `false`", ours: true, onInvalid: .ignore,
+        AnnotationSpec(key: "loadbalancer/forwarded-headers", values: "`\"\"`, `true`, `false`", ours: true, onInvalid: .ignore, document: .field("fh", \.forwardedHeaders),
                        doc: "HTTP mode sets `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Port` towards the pods (default on); `false` turns them off") { a, v throws(AddressParseError) in
             a.forwardedHeaders = try parseToggle(v) != .off
         },
-        AnnotationSpec(key: "loadbalancer/tls-secret", values: "Secret name", ours: true,
+        AnnotationSpec(key: "loadbalancer/tls-secret", values: "Secret name", ours: true, document: .optional("ts", \.tlsSecret),
                        doc: "terminate TLS with this `kubernetes.io/tls` Secret (`tls.crt`, `tls.key`) instead of the pool's `/etc/certs/<pool>.pem`; looked up in `k8slb-system` (in the Service's namespace first with the actor's `--tls-secrets service-namespace`); renewals reach HAProxy without a reload") { a, v throws(AddressParseError) in
             a.tlsSecret = v.isEmpty ? nil : try ResourceName(parsing: v)
         },
-        AnnotationSpec(key: "loadbalancer/hostnames", values: "host names, comma separated", ours: true,
+        AnnotationSpec(key: "loadbalancer/hostnames", values: "host names, comma separated", ours: true, document: .field("hn", \.hostnames),
                        doc: "the names this Service answers for on its VIP and port: Services sharing one IP and port are routed by TLS SNI (passthrough and terminated) and HTTP `Host`; a sharer without `hostnames` gets what matches no name, else it is refused") { a, v throws(AddressParseError) in
             a.hostnames = try parseHostnames(v)
         },

@@ -43,25 +43,16 @@ package struct AssignmentDocument: Sendable, Hashable {
         }
     }
 
-    /// One Service on a VIP: its ports and the proxy settings from its annotations.
+    /// One Service on a VIP: its ports, the proxy settings from its annotations (`proxy`, whose
+    /// fields read as the entry's own: `entry.ssl`) and what its spec says about traffic.
+    @dynamicMemberLookup
     package struct ServiceEntry: Sendable, Hashable {
         package var key: ServiceKey
         package var ports: [Port]
-        package var ssl: Toggle = .auto
-        package var mode: ProxyMode = .auto
-        package var sslBackend: Toggle = .auto
-        package var sslRedirect: Bool = true
-        package var noCheck: Bool = false
+        /// From the `loadbalancer/*` annotations.
+        package var proxy = ProxySettings()
         /// `spec.loadBalancerSourceRanges`; empty means everyone.
         package var sourceRanges: [IPNetwork] = []
-        /// `loadbalancer/proxy-protocol`: PROXY header towards the pods.
-        package var proxyProtocol: ProxyProtocolVersion?
-        /// `loadbalancer/forwarded-headers` (HTTP mode; default on).
-        package var forwardedHeaders: Bool = true
-        /// `loadbalancer/tls-secret`: terminates TLS with this Secret instead of the pool's bundle.
-        package var tlsSecret: ResourceName?
-        /// `loadbalancer/hostnames`: names routed to this Service on a shared VIP:port (sorted).
-        package var hostnames: [HostName] = []
         /// `sessionAffinity: ClientIP`: stickiness timeout in seconds (nil: none).
         package var affinitySeconds: Int?
         /// `externalTrafficPolicy: Local`.
@@ -74,11 +65,16 @@ package struct AssignmentDocument: Sendable, Hashable {
             self.ports = ports
         }
 
+        package subscript<T>(dynamicMember path: WritableKeyPath<ProxySettings, T>) -> T {
+            get { proxy[keyPath: path] }
+            set { proxy[keyPath: path] = newValue }
+        }
+
         var normalized: ServiceEntry {
             var copy = self
             copy.ports.sort { ($0.port, $0.proto) < ($1.port, $1.proto) }
             copy.sourceRanges.sort { ($0.address, $0.prefixLength) < ($1.address, $1.prefixLength) }
-            copy.hostnames.sort { $0.rawValue < $1.rawValue }
+            copy.proxy.hostnames.sort { $0.rawValue < $1.rawValue }
             return copy
         }
     }
@@ -137,10 +133,10 @@ extension AssignmentDocument.VIP: Codable {
 }
 
 extension AssignmentDocument.ServiceEntry: Codable {
+    /// The spec-derived keys; the annotation-derived ones are `ProxySettings.documentFields`.
     enum CodingKeys: String, CodingKey {
-        case namespace = "ns", name = "n", ports = "p", ssl, mode, sslBackend = "sb", sslRedirect = "sr",
-             noCheck = "nc", sourceRanges = "src", proxyProtocol = "pp", forwardedHeaders = "fh", tlsSecret = "ts",
-             hostnames = "hn", affinitySeconds = "af", localTraffic = "lt", healthCheckNodePort = "hc"
+        case namespace = "ns", name = "n", ports = "p", sourceRanges = "src", affinitySeconds = "af", localTraffic = "lt",
+             healthCheckNodePort = "hc"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -148,23 +144,11 @@ extension AssignmentDocument.ServiceEntry: Codable {
         self.init(key: ServiceKey(namespace: try c.decode(String.self, forKey: .namespace),
                                   name: try c.decode(String.self, forKey: .name)),
                   ports: try c.decode([AssignmentDocument.Port].self, forKey: .ports))
-        ssl = try c.decodeIfPresent(Toggle.self, forKey: .ssl) ?? .auto
-        mode = try c.decodeIfPresent(ProxyMode.self, forKey: .mode) ?? .auto
-        sslBackend = try c.decodeIfPresent(Toggle.self, forKey: .sslBackend) ?? .auto
-        sslRedirect = try c.decodeIfPresent(Bool.self, forKey: .sslRedirect) ?? true
-        noCheck = try c.decodeIfPresent(Bool.self, forKey: .noCheck) ?? false
+        proxy = try ProxySettings(from: decoder.container(keyedBy: WireKey.self))
         let ranges = try c.decodeIfPresent([String].self, forKey: .sourceRanges) ?? []
         for text in ranges {
             do { sourceRanges.append(try IPNetwork(parsing: text)) } catch {
                 throw DecodingError.dataCorruptedError(forKey: .sourceRanges, in: c, debugDescription: error.description)
-            }
-        }
-        proxyProtocol = try c.decodeIfPresent(ProxyProtocolVersion.self, forKey: .proxyProtocol)
-        forwardedHeaders = try c.decodeIfPresent(Bool.self, forKey: .forwardedHeaders) ?? true
-        tlsSecret = try c.decodeIfPresent(ResourceName.self, forKey: .tlsSecret)
-        for text in try c.decodeIfPresent([String].self, forKey: .hostnames) ?? [] {
-            do { hostnames.append(try HostName(parsing: text)) } catch {
-                throw DecodingError.dataCorruptedError(forKey: .hostnames, in: c, debugDescription: error.description)
             }
         }
         affinitySeconds = try c.decodeIfPresent(Int.self, forKey: .affinitySeconds)
@@ -177,16 +161,9 @@ extension AssignmentDocument.ServiceEntry: Codable {
         try c.encode(key.namespace, forKey: .namespace)
         try c.encode(key.name, forKey: .name)
         try c.encode(ports, forKey: .ports)
-        if ssl != .auto { try c.encode(ssl, forKey: .ssl) }
-        if mode != .auto { try c.encode(mode, forKey: .mode) }
-        if sslBackend != .auto { try c.encode(sslBackend, forKey: .sslBackend) }
-        if !sslRedirect { try c.encode(false, forKey: .sslRedirect) }
-        if noCheck { try c.encode(true, forKey: .noCheck) }
+        var wire = encoder.container(keyedBy: WireKey.self)
+        try proxy.encode(to: &wire)
         if !sourceRanges.isEmpty { try c.encode(sourceRanges.map(\.description), forKey: .sourceRanges) }
-        try c.encodeIfPresent(proxyProtocol, forKey: .proxyProtocol)
-        if !forwardedHeaders { try c.encode(false, forKey: .forwardedHeaders) }
-        try c.encodeIfPresent(tlsSecret, forKey: .tlsSecret)
-        if !hostnames.isEmpty { try c.encode(hostnames.map(\.rawValue), forKey: .hostnames) }
         try c.encodeIfPresent(affinitySeconds, forKey: .affinitySeconds)
         if localTraffic { try c.encode(true, forKey: .localTraffic) }
         try c.encodeIfPresent(healthCheckNodePort, forKey: .healthCheckNodePort)

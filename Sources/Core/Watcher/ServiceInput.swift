@@ -138,16 +138,8 @@ package enum ServicePlan: Sendable, Equatable {
         guard problems.isEmpty else { return .invalid(problems) }
 
         var entry = AssignmentDocument.ServiceEntry(key: input.key, ports: ports)
-        entry.ssl = annotations.ssl
-        entry.mode = annotations.mode
-        entry.sslBackend = annotations.sslBackend
-        entry.sslRedirect = annotations.sslRedirect
-        entry.noCheck = annotations.noCheck
+        entry.proxy = annotations.proxy
         entry.sourceRanges = ranges
-        entry.proxyProtocol = annotations.proxyProtocol
-        entry.forwardedHeaders = annotations.forwardedHeaders
-        entry.tlsSecret = annotations.tlsSecret
-        entry.hostnames = annotations.hostnames
         entry.affinitySeconds = affinity
         entry.localTraffic = local
         entry.healthCheckNodePort = healthCheckNodePort
