@@ -65,7 +65,7 @@ package struct NodePlan: Sendable, Equatable {
 
     package var proxy: Proxy
     package var keepalived: String
-    package var skipped: [KeepalivedRenderer.Skipped]
+    package var skipped: [KeepalivedRenderer.UnrenderedGroup]
     /// VIPs of pools without VRRP (`"ha": false`) this node binds itself: only on their group's
     /// preferred node, and only while the node is eligible.
     package var bindings: [IPAddress: InterfaceName]
@@ -92,25 +92,20 @@ package struct NodePlan: Sendable, Equatable {
     package static func make(_ i: Inputs) -> NodePlan {
         let proxy: Proxy
         var unrouted: [ServiceKey: [String]] = [:]
-        switch i.backend {
-        case .haproxy:
-            var o = i.haproxy
-            o.poolsWithCertificates = i.tlsPools
-            o.serviceCertificates = i.serviceCertificates
-            let rendered = HAProxyRenderer(options: o).renderWithServers(i.document, endpoints: i.endpoints, config: i.config)
-            for s in rendered.skipped { unrouted[s.service, default: []].append(s.reason) }
-            proxy = .haproxy(rendered)
-        case .nginx:
-            var o = i.nginx
-            o.poolsWithCertificates = i.tlsPools
-            o.serviceCertificates = i.serviceCertificates
-            o.certificateDigest = i.certificateDigest
-            let renderer = NginxRenderer(options: o)
-            let (text, skipped) = renderer.renderReporting(i.document, endpoints: i.endpoints, config: i.config)
-            for s in skipped { unrouted[s.service, default: []].append(s.reason) }
-            proxy = .nginx(Nginx(text: text, temporaryDirectories: renderer.temporaryDirectories(i.config),
-                                 workerUser: NginxRenderer.workerUser(i.config)))
-        case .kubeproxy:
+        if i.backend != .kubeproxy {
+            let plan = ProxyPlan.make(i.document, endpoints: i.endpoints,
+                                      certificates: .init(pools: i.tlsPools, services: i.serviceCertificates), engine: i.backend)
+            for u in plan.unrouted { unrouted[u.service, default: []].append(u.reason.description) }
+            if i.backend == .haproxy {
+                proxy = .haproxy(HAProxyRenderer(options: i.haproxy).render(plan, config: i.config, vips: i.document.vips.count))
+            } else {
+                var o = i.nginx
+                o.certificateDigest = i.certificateDigest
+                let renderer = NginxRenderer(options: o)
+                proxy = .nginx(Nginx(text: renderer.render(plan, config: i.config, vips: i.document.vips.count),
+                                     temporaryDirectories: renderer.temporaryDirectories(i.config), workerUser: NginxRenderer.workerUser(i.config)))
+            }
+        } else {
             proxy = .none
         }
         var localGroups: [LocalGroup] = []

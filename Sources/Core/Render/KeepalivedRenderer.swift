@@ -32,7 +32,7 @@ package struct KeepalivedRenderer: Sendable {
     }
 
     /// Why a group could not be rendered (reported, the rest still renders).
-    package struct Skipped: Sendable, Hashable, CustomStringConvertible {
+    package struct UnrenderedGroup: Sendable, Hashable, CustomStringConvertible {
         package let vrid: Int
         package let family: IPFamily
         package let reason: String
@@ -43,7 +43,7 @@ package struct KeepalivedRenderer: Sendable {
     package init(options: Options) { self.options = options }
 
     /// The config text, the groups that could not be rendered, and the groups rendered.
-    package func render(_ document: AssignmentDocument, config: UserConfig) -> (text: String, skipped: [Skipped], groups: [VRRPPlan.Group]) {
+    package func render(_ document: AssignmentDocument, config: UserConfig) -> (text: String, skipped: [UnrenderedGroup], groups: [VRRPPlan.Group]) {
         var out = ConfigText()
         out.block("global_defs")
         out.line("router_id \(Self.safeNodeName(options.node))")
@@ -87,7 +87,7 @@ package struct KeepalivedRenderer: Sendable {
             out.line("init_file 1")
             out.close()
         }
-        var skipped: [Skipped] = []
+        var skipped: [UnrenderedGroup] = []
         var rendered: [VRRPPlan.Group] = []
         let nodes = document.nodes
         guard nodes.contains(options.node) || options.participateWhenAbsent else { return (out.text, skipped, rendered) }
@@ -98,7 +98,7 @@ package struct KeepalivedRenderer: Sendable {
             guard !vips.isEmpty else { continue }
             guard let pool = config.pool(named: group.pool), pool.highAvailability, pool.announce == .vrrp else { continue }
             guard let iface = pool.interface ?? options.interfaces[group.pool] else {
-                skipped.append(Skipped(vrid: group.vrid, family: group.family, reason: "no interface known for pool \"\(group.pool)\""))
+                skipped.append(UnrenderedGroup(vrid: group.vrid, family: group.family, reason: "no interface known for pool \"\(group.pool)\""))
                 continue
             }
             rendered.append(group)

@@ -57,67 +57,28 @@ package struct NginxRenderer: Sendable {
         return Self.temporaryDirectories.filter { !http.contains($0.directive) }.map { options.runDirectory + "/" + $0.name }
     }
 
-    private struct Listener {
-        let vip: AssignmentDocument.VIP
-        let entry: AssignmentDocument.ServiceEntry
-        let port: AssignmentDocument.Port
-        let policy: PortPolicy
-        /// The bundle TLS terminates with (nil: no termination).
-        let certificate: Certificate?
-        /// `<vip>_<port>_<proto>`: where it listens (computed once).
-        let place: String
-        /// The upstream's name: `place`, plus a suffix when the port is shared by host name.
-        var name: String
-
-        init(vip: AssignmentDocument.VIP, entry: AssignmentDocument.ServiceEntry, port: AssignmentDocument.Port, policy: PortPolicy, certificate: Certificate?) {
-            self.vip = vip
-            self.entry = entry
-            self.port = port
-            self.policy = policy
-            self.certificate = certificate
-            place = vip.address.identifier + "_" + String(port.port) + (port.proto == .udp ? "_udp" : "_tcp")
-            name = place
-        }
-    }
-
     /// A certificate and its key (the same file for Secret bundles).
     private struct Certificate: Equatable {
         let certificate: String
         let key: String
     }
 
-    /// Services (or ports) left out, and why (the actor reports them).
-    package struct Skipped: Sendable, Hashable, CustomStringConvertible {
-        package var service: ServiceKey
-        package var reason: String
-        package var description: String { "\(service): \(reason)" }
-    }
-
     package func render(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> String {
         renderReporting(document, endpoints: endpoints, config: config).text
     }
 
-    /// The config and the Service ports it could not route.
-    package func renderReporting(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> (text: String, skipped: [Skipped]) {
-        var httpListeners: [Listener] = [], stream: [Listener] = []
-        for vip in document.vips {
-            for entry in vip.services {
-                for port in entry.ports where port.proto != .sctp {
-                    var policy = PortPolicy.resolve(entry, port)
-                    let cert = policy.terminateTLS ? certificate(vip, entry) : nil
-                    if policy.terminateTLS && cert == nil { policy.terminateTLS = false }
-                    // nginx's http proxy cannot send a PROXY header: such ports go through stream.
-                    if entry.proxyProtocol != nil { policy.http = false }
-                    let l = Listener(vip: vip, entry: entry, port: port, policy: policy, certificate: policy.terminateTLS ? cert : nil)
-                    if policy.http { httpListeners.append(l) } else { stream.append(l) }
-                }
-            }
-        }
-        var skipped: [Skipped] = []
-        let httpGroups = Self.share(httpListeners, &skipped, allowPassthrough: false)
-        let streamGroups = Self.share(stream, &skipped, allowPassthrough: true)
+    /// Plans (`ProxyPlan.make` with `options`' certificates) and prints: the config and the
+    /// Service ports it does not route.
+    package func renderReporting(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> (text: String, skipped: [ProxyPlan.Unrouted]) {
+        let plan = ProxyPlan.make(document, endpoints: endpoints,
+                                  certificates: .init(pools: options.poolsWithCertificates, services: options.serviceCertificates), engine: .nginx)
+        return (render(plan, config: config, vips: document.vips.count), plan.unrouted)
+    }
+
+    /// Prints `plan`. `vips` sizes the output buffer.
+    package func render(_ plan: ProxyPlan, config: UserConfig, vips: Int) -> String {
         var out = ConfigText()
-        out.reserve(vips: document.vips.count)
+        out.reserve(vips: vips)
         // Settings the operator's raw lines also give are theirs (OperatorSettings).
         let main = OperatorSettings.nginxKeys(config.nginx.global)
         let key: (String) -> String = { OperatorSettings.nginxKey($0) }
@@ -148,211 +109,144 @@ package struct NginxRenderer: Sendable {
         out.line("map $http_upgrade $k8slb_connection { default upgrade; \"\" \"\"; }")
         out.raw(config.nginx.http)
         out.line("server { listen 127.0.0.1:\(options.healthPort); location = /healthz { return 200 \"ok\\n\"; } }")
-        var usedHTTP: [IPAddress: Set<UInt16>] = [:]
-        for l in httpListeners { usedHTTP[l.vip.address, default: []].insert(l.port.port) }
-        for group in httpGroups {
-            let shared = group.count > 1
-            let hasFallback = group.contains { $0.entry.hostnames.isEmpty }
-            for l in group {
-                upstream(&out, l, endpoints: endpoints, config: config, http: true)
-                out.line("server {")
-                let fallback = shared && l.entry.hostnames.isEmpty
-                out.line("    listen \(l.vip.address.withPort(l.port.port))\(l.policy.terminateTLS ? " ssl" : "")\(fallback ? " default_server" : "");")
-                if shared && !l.entry.hostnames.isEmpty { out.line("    server_name \(l.entry.hostnames.map(\.rawValue).joined(separator: " "));") }
-                if let c = l.certificate { certificate(&out, c) }
-                access(&out, l.entry)
-                out.line("    location / {")
-                out.line("        proxy_pass \(l.policy.tlsToBackend ? "https" : "http")://up_\(l.name);")
-                // HTTP/1.1 without "Connection: close": the upstream's keep-alive pool is used
-                // (nginx's default, HTTP/1.0 with "Connection: close", opens a connection to the
-                // pod for every request); an Upgrade (WebSocket) is passed on.
-                out.line("        proxy_http_version 1.1;")
-                out.line("        proxy_set_header Upgrade $http_upgrade;")
-                out.line("        proxy_set_header Connection $k8slb_connection;")
-                out.line("        proxy_set_header Host $host;")
-                if l.entry.forwardedHeaders {
-                    out.line("        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
-                    out.line("        proxy_set_header X-Forwarded-Proto $scheme;")
-                    out.line("        proxy_set_header X-Forwarded-Port $server_port;")
-                }
-                for r in config.nginx.proxy where !r.text.isEmpty { out.line("        \(r.text)") }
-                out.line("    }")
-                out.line("}")
-            }
-            if shared && !hasFallback, let l = group.first {
-                // Names no sharer answers are refused.
-                out.line("server {")
-                out.line("    listen \(l.vip.address.withPort(l.port.port))\(l.policy.terminateTLS ? " ssl" : "") default_server;")
-                if let c = l.certificate { certificate(&out, c) }
-                out.line("    return 404;")
-                out.line("}")
-            }
-            if let l = group.first, l.policy.terminateTLS, group.allSatisfy(\.entry.sslRedirect), l.port.port == 443,
-               !(usedHTTP[l.vip.address]?.contains(80) ?? false) {
-                usedHTTP[l.vip.address, default: []].insert(80)
-                out.line("server { listen \(l.vip.address.withPort(80)); return 301 https://$host$request_uri; }")
-            }
-        }
+        for f in plan.frontends where f.http { httpFrontend(&out, f, config) }
         out.close()
 
         out.block("stream")
         out.raw(config.nginx.stream)
-        for group in streamGroups {
-            if group.count > 1 {
-                sharedStream(&out, group, endpoints: endpoints, config: config)
-                continue
-            }
-            let l = group[0]
-            upstream(&out, l, endpoints: endpoints, config: config, http: false)
-            out.line("server {")
-            out.line("    listen \(l.vip.address.withPort(l.port.port))\(l.port.proto == .udp ? " udp" : "")\(l.policy.terminateTLS ? " ssl" : "");")
-            if let c = l.certificate { certificate(&out, c) }
-            access(&out, l.entry)
-            streamProxy(&out, l)
-            out.line("    proxy_pass up_\(l.name);")
-            out.line("}")
+        for f in plan.frontends where !f.http {
+            if f.sharedByName { sharedStream(&out, f, config) } else { stream(&out, f, config) }
         }
         out.close()
-        return (out.text, skipped)
+        return out.text
     }
 
-    /// Groups listeners by VIP and port. A port held by several Services (host names) keeps those
-    /// that are proxied like the first (by namespace/name) and claim names no earlier one has; at
-    /// most one without names. Stream ports can only be shared as TLS passthrough (SNI via
-    /// `ssl_preread`).
-    private static func share(_ listeners: [Listener], _ skipped: inout [Skipped], allowPassthrough: Bool) -> [[Listener]] {
-        // Listeners come VIP by VIP; only a VIP with several Services can share a port.
-        var out: [[Listener]] = []
-        var groups: [[Listener]] = []
-        var i = 0
-        while i < listeners.count {
-            var j = i + 1
-            while j < listeners.count && listeners[j].vip.address == listeners[i].vip.address { j += 1 }
-            if listeners[i].vip.services.count == 1 {
-                for l in listeners[i..<j] { groups.append([l]) }
-            } else {
-                var byPlace: [String: [Listener]] = [:]
-                var order: [String] = []
-                for l in listeners[i..<j] {
-                    if byPlace[l.place] == nil { order.append(l.place) }
-                    byPlace[l.place, default: []].append(l)
-                }
-                for place in order { groups.append(byPlace[place]!) }
+    /// `<vip>_<port>_<proto>`: where a frontend listens, as an identifier.
+    private static func place(_ f: ProxyPlan.Frontend) -> String { f.identifier + (f.proto == .udp ? "_udp" : "_tcp") }
+
+    /// A route's upstream name (without the `up_` prefix).
+    private static func name(_ f: ProxyPlan.Frontend, _ r: ProxyPlan.Route) -> String {
+        place(f) + (r.backend.nameSuffix.map { "_" + $0 } ?? "")
+    }
+
+    private func httpFrontend(_ out: inout ConfigText, _ f: ProxyPlan.Frontend, _ config: UserConfig) {
+        let listen = f.vip.withPort(f.port)
+        for r in f.routes {
+            let name = Self.name(f, r)
+            upstream(&out, name, r.backend, config: config)
+            out.line("server {")
+            let fallback = f.sharedByName && r.hostnames.isEmpty
+            out.line("    listen \(listen)\(f.terminateTLS ? " ssl" : "")\(fallback ? " default_server" : "");")
+            if f.sharedByName && !r.hostnames.isEmpty { out.line("    server_name \(r.hostnames.map(\.rawValue).joined(separator: " "));") }
+            if let c = r.certificate { certificate(&out, c) }
+            access(&out, f.sourceRanges)
+            out.line("    location / {")
+            out.line("        proxy_pass \(r.backend.tlsToBackend ? "https" : "http")://up_\(name);")
+            // HTTP/1.1 without "Connection: close": the upstream's keep-alive pool is used
+            // (nginx's default, HTTP/1.0 with "Connection: close", opens a connection to the
+            // pod for every request); an Upgrade (WebSocket) is passed on.
+            out.line("        proxy_http_version 1.1;")
+            out.line("        proxy_set_header Upgrade $http_upgrade;")
+            out.line("        proxy_set_header Connection $k8slb_connection;")
+            out.line("        proxy_set_header Host $host;")
+            if r.backend.forwardedHeaders {
+                out.line("        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
+                out.line("        proxy_set_header X-Forwarded-Proto $scheme;")
+                out.line("        proxy_set_header X-Forwarded-Port $server_port;")
             }
-            i = j
+            for line in config.nginx.proxy where !line.text.isEmpty { out.line("        \(line.text)") }
+            out.line("    }")
+            out.line("}")
         }
-        for group in groups {
-            let all = group.sorted { $0.entry.key < $1.entry.key }
-            guard all.count > 1 else { out.append(all); continue }
-            let first = all[0]
-            var kept: [Listener] = []
-            var claimed = Set<HostName>()
-            var fallback = false
-            for var l in all {
-                let here = "\(l.vip.address.withPort(l.port.port))"
-                if l.port.proto == .udp || (allowPassthrough && (l.policy.terminateTLS || l.entry.proxyProtocol != nil)) {
-                    skipped.append(Skipped(service: l.entry.key, reason: "\(here) is shared by host name; nginx routes shared stream ports only as TLS passthrough"))
-                    continue
-                }
-                guard l.policy.terminateTLS == first.policy.terminateTLS else {
-                    skipped.append(Skipped(service: l.entry.key, reason: "\(here) is shared by host name with different TLS termination"))
-                    continue
-                }
-                if l.entry.hostnames.isEmpty {
-                    guard !fallback else {
-                        skipped.append(Skipped(service: l.entry.key, reason: "\(here) already has a Service for names no other sharer answers"))
-                        continue
-                    }
-                    fallback = true
-                } else {
-                    let taken = claimed.intersection(l.entry.hostnames)
-                    guard taken.isEmpty else {
-                        skipped.append(Skipped(service: l.entry.key, reason: "host name(s) \(taken.map(\.rawValue).sorted().joined(separator: ", ")) on \(here) are already routed to another Service"))
-                        continue
-                    }
-                    claimed.formUnion(l.entry.hostnames)
-                }
-                l.name = l.place + "_" + String(AssignmentShards.fnv1a(Array(l.entry.key.description.utf8)) & 0xffff_ffff, radix: 16)
-                kept.append(l)
-            }
-            if !kept.isEmpty { out.append(kept) }
+        if f.sharedByName && f.fallback == nil {
+            // Names no sharer answers are refused.
+            out.line("server {")
+            out.line("    listen \(listen)\(f.terminateTLS ? " ssl" : "") default_server;")
+            if let c = f.routes[0].certificate { certificate(&out, c) }
+            out.line("    return 404;")
+            out.line("}")
         }
-        return out
+        if f.redirectsPort80 {
+            out.line("server { listen \(f.vip.withPort(80)); return 301 https://$host$request_uri; }")
+        }
+    }
+
+    /// A layer-4 frontend of one Service (TCP, UDP; TLS terminated or not).
+    private func stream(_ out: inout ConfigText, _ f: ProxyPlan.Frontend, _ config: UserConfig) {
+        let r = f.routes[0], name = Self.name(f, r)
+        upstream(&out, name, r.backend, config: config)
+        out.line("server {")
+        out.line("    listen \(f.vip.withPort(f.port))\(f.proto == .udp ? " udp" : "")\(f.terminateTLS ? " ssl" : "");")
+        if let c = r.certificate { certificate(&out, c) }
+        access(&out, f.sourceRanges)
+        if r.backend.tlsToBackend && f.proto == .tcp { out.line("    proxy_ssl on;") }
+        if r.backend.proxyProtocol != nil && f.proto == .tcp { out.line("    proxy_protocol on;") }
+        if f.proto == .udp { out.line("    proxy_timeout \(options.udpSessionTimeoutSeconds)s;") }
+        out.line("    proxy_pass up_\(name);")
+        out.line("}")
     }
 
     /// TLS passthrough shared by host name: the ClientHello's SNI picks the upstream.
-    private func sharedStream(_ out: inout ConfigText, _ group: [Listener], endpoints: EndpointMap, config: UserConfig) {
-        let place = group[0].place
-        for l in group { upstream(&out, l, endpoints: endpoints, config: config, http: false) }
-        let fallback = group.first { $0.entry.hostnames.isEmpty }
-        if fallback == nil {
+    private func sharedStream(_ out: inout ConfigText, _ f: ProxyPlan.Frontend, _ config: UserConfig) {
+        let place = Self.place(f)
+        for r in f.routes { upstream(&out, Self.name(f, r), r.backend, config: config) }
+        if f.fallback == nil {
             out.line("upstream up_\(place)_none {")
             out.line("    server 127.0.0.1:9 down;")
             out.line("}")
         }
         out.line("map $ssl_preread_server_name $up_\(place) {")
         out.line("    hostnames;")
-        for l in group { for h in l.entry.hostnames { out.line("    \(h.rawValue) up_\(l.name);") } }
-        out.line("    default up_\(fallback.map(\.name) ?? place + "_none");")
+        for r in f.routes { for h in r.hostnames { out.line("    \(h.rawValue) up_\(Self.name(f, r));") } }
+        out.line("    default up_\(f.fallback.map { Self.name(f, f.routes[$0]) } ?? place + "_none");")
         out.line("}")
         out.line("server {")
-        out.line("    listen \(group[0].vip.address.withPort(group[0].port.port));")
+        out.line("    listen \(f.vip.withPort(f.port));")
         out.line("    ssl_preread on;")
-        if let ranges = group.first?.entry.sourceRanges, group.allSatisfy({ $0.entry.sourceRanges == ranges }) { access(&out, group[0].entry) }
+        access(&out, f.sourceRanges)
         out.line("    proxy_pass $up_\(place);")
         out.line("}")
     }
 
-    private func streamProxy(_ out: inout ConfigText, _ l: Listener) {
-        if l.policy.tlsToBackend && l.port.proto == .tcp { out.line("    proxy_ssl on;") }
-        if l.entry.proxyProtocol != nil && l.port.proto == .tcp { out.line("    proxy_protocol on;") }
-        if l.port.proto == .udp { out.line("    proxy_timeout \(options.udpSessionTimeoutSeconds)s;") }
-    }
-
-    private func upstream(_ out: inout ConfigText, _ l: Listener, endpoints: EndpointMap, config: UserConfig, http: Bool) {
-        out.line("upstream up_\(l.name) {")
+    private func upstream(_ out: inout ConfigText, _ name: String, _ b: ProxyPlan.Backend, config: UserConfig) {
+        out.line("upstream up_\(name) {")
         // sessionAffinity: ClientIP (nginx has no timeout for it: the hash is stable while the
         // servers are).
-        if l.entry.affinitySeconds != nil { out.line("    hash $remote_addr consistent;") }
-        let ready = endpoints.ready(l.entry.key, l.port)
+        if b.affinitySeconds != nil { out.line("    hash $remote_addr consistent;") }
         // nginx needs one server per upstream: with no ready endpoint, a placeholder marked down.
-        if ready.isEmpty { out.line("    server 127.0.0.1:9 down;") }
-        for ep in ready {
-            out.line("    server \(ep.address.withPort(ep.port))" + (l.entry.noCheck ? "" : " max_fails=3 fail_timeout=5s") + ";")
+        if b.servers.isEmpty { out.line("    server 127.0.0.1:9 down;") }
+        for ep in b.servers {
+            out.line("    server \(ep.address.withPort(ep.port))" + (b.healthCheck ? " max_fails=3 fail_timeout=5s" : "") + ";")
         }
         for r in config.nginx.upstream where !r.text.isEmpty { out.line("    \(r.text)") }
         // Idle connections to the pods kept per worker (after any balancing method, as nginx
         // requires; an operator's own `keepalive` raw line replaces this one).
-        if http && !config.nginx.upstream.contains(where: { $0.directive == "keepalive" }) {
+        if b.http && !config.nginx.upstream.contains(where: { $0.directive == "keepalive" }) {
             out.line("    keepalive \(options.upstreamKeepalive);")
         }
         out.line("}")
     }
 
-    /// The pair a Service terminates TLS with: its Secret's bundle (cert and key in one file),
-    /// else its pool's `<pool>.pem` + `<pool>.key`.
-    private func certificate(_ vip: AssignmentDocument.VIP, _ entry: AssignmentDocument.ServiceEntry) -> Certificate? {
-        if entry.tlsSecret != nil {
-            return options.serviceCertificates[entry.key].map { Certificate(certificate: $0.rawValue, key: $0.rawValue) }
+    /// The files a certificate is: the Secret's bundle (cert and key in one), else the pool's
+    /// `<pool>.pem` + `<pool>.key`.
+    private func files(_ c: ProxyPlan.Certificate) -> Certificate {
+        switch c {
+        case .secret(let path): Certificate(certificate: path.rawValue, key: path.rawValue)
+        case .pool(let pool):
+            Certificate(certificate: "\(options.certDirectory)/\(pool.rawValue).pem", key: "\(options.certDirectory)/\(pool.rawValue).key")
         }
-        guard options.poolsWithCertificates.contains(vip.pool) else { return nil }
-        return Certificate(certificate: "\(options.certDirectory)/\(vip.pool.rawValue).pem", key: "\(options.certDirectory)/\(vip.pool.rawValue).key")
     }
 
-    private func certificate(_ out: inout ConfigText, _ c: Certificate) {
-        out.line("    ssl_certificate \(c.certificate);")
-        out.line("    ssl_certificate_key \(c.key);")
+    private func certificate(_ out: inout ConfigText, _ c: ProxyPlan.Certificate) {
+        let f = files(c)
+        out.line("    ssl_certificate \(f.certificate);")
+        out.line("    ssl_certificate_key \(f.key);")
         out.line("    ssl_protocols TLSv1.2 TLSv1.3;")
     }
 
-    private func access(_ out: inout ConfigText, _ entry: AssignmentDocument.ServiceEntry) {
-        guard !entry.sourceRanges.isEmpty else { return }
-        for r in entry.sourceRanges { out.line("    allow \(r);") }
+    private func access(_ out: inout ConfigText, _ ranges: [IPNetwork]) {
+        guard !ranges.isEmpty else { return }
+        for r in ranges { out.line("    allow \(r);") }
         out.line("    deny all;")
     }
-}
-
-extension ConfigText {
-    /// A top-level statement (no indentation).
-    mutating func top(_ s: String) { section(s) }
 }

@@ -1,0 +1,148 @@
+/// Every frontend an LB node's proxy serves, decided once (pure) from the assignment document,
+/// the endpoints and the usable certificates: per VIP:port its mode, TLS and certificate, which
+/// Services it routes by host name, each route's backend with its servers and options, and every
+/// Service port that is not routed with a typed reason. `HAProxyRenderer` and `NginxRenderer`
+/// only print a plan; what an engine cannot express is decided here (`ProxyBackend`'s
+/// capabilities), not discovered while printing.
+///
+/// The rules (docs/architecture.md, "The proxy plan"):
+/// - A port's mode and TLS come from `PortPolicy` (the original's rules); TLS termination is off
+///   when its certificate (the Service's Secret, else the pool's bundle) is not usable.
+/// - Several Services on one VIP:port (`loadbalancer/hostnames`) are routed by name. The first by
+///   namespace/name fixes how the port is proxied; a sharer that needs another way, allows
+///   other sources, claims a name an earlier one has, or is a second sharer without names, is not
+///   routed. The sharer without names gets what matches no name; without one, those are refused.
+/// - Port 80 of a VIP redirects to HTTPS when its port 443 terminates TLS for HTTP, every Service
+///   there wants the redirect, and no Service uses TCP port 80 of that VIP.
+package struct ProxyPlan: Sendable, Equatable {
+    /// In the order Services and ports appear in the document (VIP by VIP).
+    package var frontends: [Frontend]
+    /// Service ports the proxy does not serve, and why.
+    package var unrouted: [Unrouted]
+
+    /// A certificate TLS terminates with.
+    package enum Certificate: Sendable, Hashable {
+        /// The pool's bundle in the certificate directory (`<pool>.pem`; nginx also `<pool>.key`).
+        case pool(PoolName)
+        /// The bundle the actor wrote for the Service's `loadbalancer/tls-secret` (cert and key).
+        case secret(SafePath)
+    }
+
+    /// What the plan may use: the pools whose bundle checked out, and the Services whose Secret
+    /// did (with the file written for it).
+    package struct Certificates: Sendable, Hashable {
+        package var pools: Set<PoolName>
+        package var services: [ServiceKey: SafePath]
+        package init(pools: Set<PoolName> = [], services: [ServiceKey: SafePath] = [:]) {
+            self.pools = pools
+            self.services = services
+        }
+    }
+
+    /// One VIP:port.
+    package struct Frontend: Sendable, Equatable {
+        package var vip: IPAddress
+        package var port: UInt16
+        package var proto: TransportProtocol
+        /// Layer 7 (HTTP) rather than layer 4.
+        package var http: Bool
+        package var terminateTLS: Bool
+        /// Claimed by several Services: routed by host name (TLS SNI, HTTP Host).
+        package var sharedByName: Bool
+        /// Sorted by Service; one unless `sharedByName`.
+        package var routes: [Route]
+        /// The route taking what matches no name (the sharer without host names).
+        package var fallback: Int?
+        /// The sources allowed (`loadBalancerSourceRanges`; every route allows the same).
+        package var sourceRanges: [IPNetwork]
+        /// Plain HTTP on port 80 of this VIP answers with a redirect to HTTPS.
+        package var redirectsPort80: Bool
+        /// The VIP carries several Services.
+        package var vipHasSeveralServices: Bool
+
+        /// `<vip>_<port>`: the name printers build identifiers from (never user text).
+        package var identifier: String { vip.identifier + "_" + String(port) }
+    }
+
+    /// One Service behind a frontend.
+    package struct Route: Sendable, Equatable {
+        /// The names it answers (empty: everything, or the fallback of a shared port).
+        package var hostnames: [HostName]
+        package var certificate: Certificate?
+        package var sslRedirect: Bool
+        package var backend: Backend
+    }
+
+    /// Where a route's traffic goes: the Service port's ready endpoints and how to reach them.
+    package struct Backend: Sendable, Equatable {
+        package var service: ServiceKey
+        package var port: AssignmentDocument.Port
+        /// On a port shared by name: a suffix from the Service's key that tells its backend apart.
+        package var nameSuffix: String?
+        package var family: IPFamily
+        package var http: Bool
+        /// The frontend terminates TLS (X-Forwarded-Proto).
+        package var terminateTLS: Bool
+        package var servers: [EndpointAddress]
+        package var healthCheck: Bool
+        /// NodePort backends of externalTrafficPolicy Local Services: kube-proxy's health port.
+        package var nodeHealthPort: UInt16?
+        package var tlsToBackend: Bool
+        package var proxyProtocol: ProxyProtocolVersion?
+        package var affinitySeconds: Int?
+        package var forwardedHeaders: Bool
+    }
+
+    /// A Service port not served, and why.
+    package struct Unrouted: Sendable, Hashable, CustomStringConvertible {
+        package var service: ServiceKey
+        package var reason: UnroutedReason
+        package var description: String { "\(service): \(reason)" }
+    }
+}
+
+/// Why a Service port is not served by the proxy (the actor reports it as a `NotRouted` Event).
+package enum UnroutedReason: Sendable, Hashable, CustomStringConvertible {
+    /// The shared port is proxied as `first` (TLS termination, HTTP); this Service needs `needs`.
+    case proxiedDifferently(place: String, first: PortPolicy, needs: PortPolicy)
+    /// Another sharer already takes what matches no name.
+    case secondFallback(place: String, holder: ServiceKey)
+    /// Names another sharer already answers.
+    case hostnamesTaken(place: String, names: [HostName])
+    /// Sharers must allow the same sources: one frontend checks them before routing.
+    case sourceRangesDiffer(place: String, holder: ServiceKey)
+    /// nginx routes a shared layer-4 port only as TLS passthrough (SNI from the ClientHello).
+    case sharedStreamNotPassthrough(place: String)
+    /// The engine has no proxy for this protocol.
+    case protocolNotProxied(place: String, proto: TransportProtocol, engine: ProxyBackend)
+
+    package var description: String {
+        switch self {
+        case .proxiedDifferently(let place, let first, let needs):
+            "\(place) is shared by host name and proxied as \(Self.describe(first)) there; this Service needs \(Self.describe(needs))"
+        case .secondFallback(let place, let holder):
+            "\(place) already has a Service for names no other sharer answers (\(holder))"
+        case .hostnamesTaken(let place, let names):
+            "host name(s) \(names.map(\.rawValue).sorted().joined(separator: ", ")) on \(place) are already routed to another Service"
+        case .sourceRangesDiffer(let place, let holder):
+            "\(place) is shared by host name with \(holder), whose loadBalancerSourceRanges differ; sharers of a port must allow the same sources"
+        case .sharedStreamNotPassthrough(let place):
+            "\(place) is shared by host name; nginx routes shared stream ports only as TLS passthrough"
+        case .protocolNotProxied(let place, let proto, let engine):
+            "\(proto.rawValue) port \(place) is not proxied: \(engine == .haproxy ? "HAProxy" : "nginx") has no \(proto.rawValue) proxy (the nginx backend proxies UDP; kube-proxy mode serves every protocol)"
+        }
+    }
+
+    private static func describe(_ p: PortPolicy) -> String {
+        (p.terminateTLS ? "terminated TLS" : "no TLS termination") + (p.http ? ", HTTP" : ", TCP")
+    }
+}
+
+extension ProxyBackend {
+    /// Proxies UDP (nginx's stream module).
+    var proxiesUDP: Bool { self == .nginx }
+    /// Sends a PROXY protocol header from an HTTP proxy (nginx can only at layer 4).
+    var proxyProtocolOverHTTP: Bool { self == .haproxy }
+    /// Routes a shared layer-4 port only by the ClientHello's SNI, without terminating TLS.
+    var sharesStreamPortsOnlyAsPassthrough: Bool { self == .nginx }
+}
