@@ -21,7 +21,7 @@ extension ActorController {
                 if certificateProblems[pool] != message {
                     certificateProblems[pool] = message
                     logger.error("certificate problem", metadata: ["pool": "\(pool)", "problem": "\(problem)"])
-                    for key in Set(services).sorted() { await event(key, .certificateInvalid, message) }
+                    for key in Set(services).sorted() { event(key, .certificateInvalid, message) }
                 }
             } else {
                 ok.insert(pool)

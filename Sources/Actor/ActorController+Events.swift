@@ -4,27 +4,29 @@ import KubeClient
 import Logging
 
 extension ActorController {
-    /// An Event on Service `key` (reason and type from the one table).
-    func event(_ key: ServiceKey, _ reason: EventReason, _ message: String) async {
-        let uid = try? await client.get(Service.self, namespace: key.namespace, name: key.name).metadata.uid
-        let ref = ObjectReference(apiVersion: "v1", kind: "Service", namespace: key.namespace, name: key.name, uid: uid)
-        let event = Event.about(ref, type: reason.type, reason: reason.rawValue, message: message, component: settings.component)
-        do { _ = try await client.create(event) } catch {
-            logger.warning("cannot record event", metadata: ["reason": "\(reason.rawValue)", "error": "\(error)"])
-        }
+    /// An Event on Service `key` (reason and type from the one table), handed to the reporter
+    /// with the others of this sync once the data plane is applied (`handReportsOver`).
+    func event(_ key: ServiceKey, _ reason: EventReason, _ message: String) {
+        reports.append(Reporter.EventReport(service: key, reason: reason, message: message))
+    }
+
+    /// Gives the buffered Events to the reporter (it writes them; nothing here waits for the API).
+    func handReportsOver() {
+        for r in reports { reporter.event(r.service, r.reason, r.message) }
+        reports = []
     }
 }
 
 extension ActorController {
     /// Services the proxy does not route on a VIP:port shared by host name: a Warning Event once
     /// per reason; the Service that has the name keeps serving.
-    func reportUnrouted(_ unrouted: [ServiceKey: [String]]) async {
+    func reportUnrouted(_ unrouted: [ServiceKey: [String]]) {
         for (key, reasons) in unrouted.sorted(by: { $0.key < $1.key }) {
             let message = reasons.joined(separator: "; ")
             guard unroutedReported[key] != message else { continue }
             unroutedReported[key] = message
             logger.warning("Service not routed", metadata: ["service": "\(key)", "reason": "\(message)"])
-            await event(key, .notRouted, message)
+            event(key, .notRouted, message)
         }
         for key in unroutedReported.keys where unrouted[key] == nil { unroutedReported[key] = nil }
     }
@@ -32,16 +34,16 @@ extension ActorController {
 
 extension ActorController {
     /// BGP announcements that started or stopped on this node: an Event on each Service of the VIP.
-    func reportAnnouncements(_ announced: Set<IPAddress>, document: AssignmentDocument) async {
+    func reportAnnouncements(_ announced: Set<IPAddress>, document: AssignmentDocument) {
         let started = announced.subtracting(announcedBefore), stopped = announcedBefore.subtracting(announced)
         announcedBefore = announced
         for vip in document.vips where started.contains(vip.address) || stopped.contains(vip.address) {
             let on = started.contains(vip.address)
             logger.info(on ? "VIP announced by BGP" : "VIP withdrawn from BGP", metadata: ["vip": "\(vip.address)"])
             for entry in vip.services {
-                await event(entry.key, on ? .vipAnnounced : .vipWithdrawn,
-                            on ? "VIP \(vip.address) is announced by BGP from node \(settings.nodeName)"
-                               : "VIP \(vip.address) is no longer announced from node \(settings.nodeName)")
+                event(entry.key, on ? .vipAnnounced : .vipWithdrawn,
+                      on ? "VIP \(vip.address) is announced by BGP from node \(settings.nodeName)"
+                         : "VIP \(vip.address) is no longer announced from node \(settings.nodeName)")
             }
         }
         // Withdrawn VIPs whose Service is gone: logged only.

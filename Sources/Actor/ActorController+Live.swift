@@ -22,9 +22,10 @@ extension ActorController {
         for vip in document.vips where arrived.contains(vip.address) {
             logger.info("VIP active on this node", metadata: ["vip": "\(vip.address)"])
             for entry in vip.services {
-                await event(entry.key, .vipActive, "VIP \(vip.address) is now served by node \(settings.nodeName)")
+                event(entry.key, .vipActive, "VIP \(vip.address) is now served by node \(settings.nodeName)")
             }
         }
         for a in left { logger.info("VIP left this node", metadata: ["vip": "\(a)"]) }
+        handReportsOver()
     }
 }

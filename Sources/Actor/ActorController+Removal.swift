@@ -44,25 +44,9 @@ extension ActorController {
         return out
     }
 
-    /// Publishes the groups this node's keepalived now runs (only when they changed).
+    /// Hands the groups this node's keepalived now runs to the reporter, which publishes them
+    /// (only when they changed; retried until they land).
     func publishGroups(_ groups: Set<VRRPGroupID>) async {
-        guard groups != publishedGroups else { return }
-        let name = NodeGroupsRecord.leaseName(node: settings.nodeName)
-        let text = NodeGroupsRecord.format(groups)
-        let now = Timestamp.micro(Date())
-        do {
-            if var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: name) {
-                lease.metadata.annotations = [NodeGroupsRecord.annotation: text]
-                lease.spec = Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)
-                _ = try await client.update(lease)
-            } else {
-                let meta = ObjectMeta(name: name, namespace: settings.namespace, labels: [NodeGroupsRecord.label: "true"],
-                                      annotations: [NodeGroupsRecord.annotation: text])
-                _ = try await client.create(Lease(metadata: meta, spec: Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)))
-            }
-            publishedGroups = groups
-        } catch {
-            logger.warning("cannot publish this node's VRRP groups; will retry", metadata: ["error": "\(error)"])
-        }
+        await reporter.publish(groups)
     }
 }

@@ -73,7 +73,7 @@ extension ActorController {
         for (service, problem) in problems.sorted(by: { $0.key < $1.key }) where secretProblems[service] != problem {
             secretProblems[service] = problem
             logger.error("TLS Secret unusable; TLS termination off for this Service", metadata: ["service": "\(service)", "problem": "\(problem)"])
-            await event(service, .certificateInvalid, "TLS Secret unusable, TLS termination off for this Service: \(problem)")
+            event(service, .certificateInvalid, "TLS Secret unusable, TLS termination off for this Service: \(problem)")
         }
         for service in secretProblems.keys where problems[service] == nil {
             secretProblems[service] = nil

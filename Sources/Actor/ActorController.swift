@@ -12,8 +12,10 @@ import Observability
 /// One consumer: every input change only marks the node dirty (a newest-1 stream), and a single
 /// loop syncs — so at most one sync runs, a change arriving mid-sync causes exactly one more, and
 /// every sync reads the newest inputs. Changes within `settings.coalesce` are applied together.
-/// Files: +Inputs (config, assignments, slices, nodes), +Certificates, +Live (which VIPs are here,
-/// VIPActive Events), +Events.
+/// A sync (+Sync) reads the inputs, plans, applies the plan to the data plane and only then hands
+/// its reports to the `Reporter`, which writes them to the API on its own: a slow API server never
+/// delays the data plane. Files: +Sync, +Inputs (config, assignments, slices, nodes),
+/// +Certificates, +Secrets, +Live (which VIPs are here, VIPActive Events), +Events, +Removal.
 actor ActorController {
     nonisolated let client: KubeClient
     nonisolated let settings: ActorSettings
@@ -21,6 +23,8 @@ actor ActorController {
     nonisolated let metrics: ActorMetrics
     nonisolated let dataPlane: any NodeDataPlane
     nonisolated let readiness: Readiness?
+    /// Writes Events and the published VRRP groups off the sync path.
+    nonisolated let reporter: Reporter
 
     let configMaps: Informer<ConfigMap>
     let slices: Informer<EndpointSlice>
@@ -55,8 +59,9 @@ actor ActorController {
     var lingering = LingeringGroups()
     /// New groups held back here (another node is their preferred node).
     var deferred = DeferredGroups()
-    /// The groups last published in this node's record (nil: not yet).
-    var publishedGroups: Set<VRRPGroupID>?
+    /// Events of the sync (or address change) in progress, handed to the reporter once the data
+    /// plane is applied.
+    var reports: [Reporter.EventReport] = []
     let epoch = ContinuousClock.now
     /// True once a proxy config (or, for kubeproxy, the keepalived config) has been applied.
     private(set) var isReady = false
@@ -76,6 +81,7 @@ actor ActorController {
         self.metrics = metrics
         self.dataPlane = dataPlane
         self.readiness = readiness
+        reporter = Reporter(client: client, settings: settings, logger: logger, metrics: metrics)
         configMaps = Informer(client: client, namespace: settings.namespace)
         slices = Informer(client: client, labelSelector: "kubernetes.io/service-name")
         lbNodes = Informer(client: client, labelSelector: settings.nodeSelector.description)
@@ -112,11 +118,13 @@ actor ActorController {
                 }
             }
             group.addTask { await self.liveLoop() }
+            group.addTask { await self.reporter.run() }
             // The proxy's health decides BGP announcements: a change is a sync.
             await self.dataPlane.onProxyHealthChange { sync.yield() }
             group.addTask { await self.bgpStatusLoop() }
             await self.syncLoop()
             live.finish()
+            self.reporter.stop()
             group.cancelAll()
         }
     }
@@ -137,133 +145,13 @@ actor ActorController {
         }
     }
 
-    /// Recomputes the desired state from the newest inputs and applies what differs.
-    func sync() async {
-        guard await configMaps.hasSynced, await slices.hasSynced, await lbNodes.hasSynced, await ownNode.hasSynced,
-              await groupLeases.hasSynced, await allNodes.hasSynced else { return }
-        if settings.backend != .kubeproxy, !(await secrets.hasSynced) { return }
-        await loadConfig()
-        let before = document
-        await loadDocument()
-        guard let config = effectiveConfig, let document else { return }
-        if before != document { logger.debug("trace: assignments read", metadata: ["vips": "\(document.vips.count)"]) }
-        await updateLingering(previous: before, current: document)
-        deferred.update(previous: before, current: document, node: settings.nodeName, now: monotonicSeconds, delay: 1)
-        // keepalived's VIPs are removed the moment it dies; BGP VIPs on lo are this actor's own.
-        await dataPlane.setPoolNetworks(config.pools.filter { $0.announce == .vrrp }.map(\.network))
-        if !cleanedUp {
-            // Start-up: VIPs left by an earlier run (a SIGKILLed keepalived, a BGP VIP of a
-            // Service deleted meanwhile) must not linger.
-            await dataPlane.removeStaleVIPs(in: config.pools.map(\.network))
-            cleanedUp = true
-        }
-        await detectInterfaces(config, document)
-        let nodePortPools = Set(config.pools.filter { $0.backends == .nodeports }.map(\.name))
-        let endpoints = EndpointMap.resolve(document, slices: await sliceInputs(for: document),
-                                            nodes: nodePortPools.isEmpty ? [] : await backendNodes(), nodePortPools: nodePortPools)
-        let tlsPools = await checkCertificates(config, document)
-        let secretCerts = await secretCertificates(document)
-        let nowEligible = await nodeEligible()
-        metrics.vipsServed(document.vips.count)
-
-        var inputs = NodePlan.Inputs(node: settings.nodeName, eligible: nowEligible, backend: settings.backend, document: document,
-                                     config: config, endpoints: endpoints, tlsPools: tlsPools, interfaces: interfaces)
-        inputs.haproxy.statsSocket = settings.runDirectory + "/haproxy.sock"
-        inputs.haproxy.hardStopAfterSeconds = settings.drainSeconds
-        inputs.haproxy.healthPort = settings.haproxyHealthPort
-        inputs.haproxy.certDirectory = settings.certDirectory
-        inputs.nginx.runDirectory = settings.runDirectory
-        inputs.nginx.shutdownTimeoutSeconds = settings.drainSeconds
-        inputs.nginx.healthPort = settings.nginxHealthPort
-        inputs.nginx.certDirectory = settings.certDirectory
-        inputs.trackFile = try? SafePath(parsing: settings.trackFile)
-        if settings.unicast { inputs.unicastPeers = await peerAddresses() }
-        inputs.lingering = lingering.instances
-        inputs.deferred = deferred.ids
-        inputs.serviceCertificates = secretCerts.byService
-        inputs.certificateDigest = secretCerts.digest
-        inputs.localTrackDirectory = try? SafePath(parsing: settings.runDirectory)
-        inputs.labels = await ownNode.get(settings.nodeName)?.metadata.labels ?? [:]
-        inputs.proxyHealthy = await dataPlane.proxyHealthy()
-        let plan = NodePlan.make(inputs)
-        for s in plan.skipped { logger.error("VRRP group not rendered", metadata: ["group": "\(s)"]) }
-        await reportUnrouted(plan.unrouted)
-        // Secret bundles on disk before the proxy reads them; the local track files before
-        // keepalived reads them.
-        let changedBundles = await dataPlane.installCertificates(secretCerts.bundles)
-        await dataPlane.setLocalTracks(plan.localGroups)
-
-        // An ineligible node hands its VIPs over first (FAULT), before anything else changes.
-        if eligible != plan.holdsVIPs {
-            if !plan.holdsVIPs { logger.warning("node is not an eligible LB node (selector or exclude label): handing its VIPs over") }
-            else if eligible != nil { logger.info("node is an eligible LB node again") }
-            eligible = plan.holdsVIPs
-        }
-        await dataPlane.setEligible(plan.holdsVIPs)
-
-        // The proxy and keepalived apply at the same time: a new VIP's frontend and its address
-        // come up together (a reload takes 50-200 ms; waiting for it before keepalived would add
-        // that to every new VIP). Existing VIPs are unaffected either way.
-        let dataPlane = self.dataPlane
-        async let proxyApplied = dataPlane.applyProxy(plan.proxy)
-        let keepalivedResult: Result<Void, DaemonError>
-        do throws(DaemonError) {
-            try await dataPlane.applyKeepalived(plan.keepalived)
-            keepalivedResult = .success(())
-        } catch {
-            keepalivedResult = .failure(error)
-        }
-        let outcome = await proxyApplied
-        switch keepalivedResult {
-        case .success:
-            metrics.keepalivedApply("ok")
-            logger.debug("trace: keepalived applied")
-            await publishGroups(plan.vrrpGroups)
-        case .failure(let error):
-            metrics.keepalivedApply("failed")
-            logger.error("keepalived config not applied; the running one keeps serving", metadata: ["error": "\(error)"])
-        }
-        record(outcome)
-        if outcome != .unchanged && outcome != .none { logger.debug("trace: proxy applied", metadata: ["outcome": "\(outcome)"]) }
-        // A renewed Secret whose file the running proxy already loaded: replace it in place
-        // (HAProxy's Runtime API; a reload or start has just read the new files anyway).
-        if !changedBundles.isEmpty, outcome == .unchanged || outcome.isRuntime {
-            let (updated, failures) = await dataPlane.refreshCertificates(changedBundles, bundles: secretCerts.bundles)
-            if updated > 0 {
-                metrics.certificatesUpdated(updated)
-                logger.info("certificates replaced in the running proxy (no reload)", metadata: ["count": "\(updated)"])
-            }
-            for f in failures { logger.error("certificate not replaced at runtime", metadata: ["error": "\(f)"]) }
-        }
-        if outcome.applied || settings.backend == .kubeproxy { markReady() }
-        // keepalived reads the proxy's verdict from the track file: refresh it after a (re)start.
-        if outcome == .started { await dataPlane.probeProxy() }
-        // BGP: FRR's config (peers, pools), then the VIPs on lo — their addresses are the
-        // announcements.
-        do throws(DaemonError) {
-            try await dataPlane.applyFRR(plan.frr)
-        } catch {
-            metrics.daemonError(error.code)
-            logger.error("FRR config not applied; the running one keeps serving", metadata: ["error": "\(error)", "code": "\(error.code.rawValue)"])
-        }
-        let failures = await dataPlane.bind(plan.bindings)
-        for failure in failures { logger.error("VIP binding failed", metadata: ["error": "\(failure)"]) }
-        await reportAnnouncements(plan.announced, document: document)
-        liveContinuation.yield()
-        for (daemon, n) in await dataPlane.restarts() { metrics.daemonRestarts(daemon, n) }
-        if case .runtime(_, let deferred) = outcome, deferred > 0 { retry(after: .seconds(2)) }
-        // Lingering instances end when the other nodes' records change (a sync) or at the timeout.
-        if !lingering.entries.isEmpty { retry(after: .seconds(1)) }
-        if let next = deferred.nextRelease { retry(after: .milliseconds(max(10, Int64((next - monotonicSeconds) * 1000) + 10))) }
-    }
-
-    private func markReady() {
+    func markReady() {
         guard !isReady else { return }
         isReady = true
         readiness?.isReady = true
     }
 
-    private func record(_ outcome: ProxyOutcome) {
+    func record(_ outcome: ProxyOutcome) {
         switch outcome {
         case .unchanged, .none: break
         case .started: metrics.proxyApply("start"); logger.info("proxy started")
@@ -280,13 +168,13 @@ actor ActorController {
     }
 
     /// One more sync after `delay` (at most one waiting).
-    private func retry(after delay: Duration) {
+    func retry(after delay: Duration) {
         guard !retryScheduled else { return }
         retryScheduled = true
         let sync = syncContinuation
         Task {
             try? await Task.sleep(for: delay)
-            await self.clearRetry()
+            self.clearRetry()
             sync.yield()
         }
     }

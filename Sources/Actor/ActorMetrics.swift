@@ -1,5 +1,6 @@
 import Core
 import DataPlane
+import KubeClient
 import Metrics
 import Prometheus
 
@@ -57,6 +58,12 @@ final class ActorMetrics: Sendable {
     /// Daemon operations refused, by code (check refused, reload unconfirmed, …).
     func daemonError(_ code: DaemonError.Code) {
         Counter(label: "k8slb_daemon_errors_total", dimensions: [("code", code.rawValue)], factory: factory).increment()
+    }
+
+    /// API writes that failed (`kind`: event, groups), by failure class (transient, conflict,
+    /// permanent): the reporter retries the transient ones.
+    func apiWriteFailed(_ kind: String, _ failure: FailureClass) {
+        Counter(label: "k8slb_api_write_failures_total", dimensions: [("kind", kind), ("class", failure.label)], factory: factory).increment()
     }
 
     func vipsServed(_ count: Int) { Gauge(label: "k8slb_vips", factory: factory).record(Double(count)) }

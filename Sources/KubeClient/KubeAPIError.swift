@@ -45,3 +45,15 @@ package enum FailureClass: Sendable, Equatable {
         }
     }
 }
+
+extension FailureClass {
+    /// For metrics and logs: `transient`, `conflict`, `gone`, `permanent`.
+    package var label: String {
+        switch self {
+        case .transient: "transient"
+        case .conflict: "conflict"
+        case .gone: "gone"
+        case .permanent: "permanent"
+        }
+    }
+}

@@ -30,6 +30,26 @@ struct Router {
         }
     }
 
+    /// A request refused as a fault rule says (recorded like any other).
+    func refuse(_ head: HTTPRequestHead, status code: Int, message: String) -> Reply {
+        server.log.withLock { log in
+            log.append(.init(method: head.method.rawValue, uri: head.uri, authorization: head.headers["Authorization"].first))
+            if log.count > 200 { log.removeFirst(log.count - 200) }
+        }
+        let reason = switch code {
+        case 400: "BadRequest"
+        case 403: "Forbidden"
+        case 404: "NotFound"
+        case 409: "Conflict"
+        case 422: "Invalid"
+        case 429: "TooManyRequests"
+        case 503: "ServiceUnavailable"
+        default: "InternalError"
+        }
+        return .json(HTTPResponseStatus(statusCode: code), APIError(code: code, reason: reason, message: message).status,
+                     extraHeaders: code == 429 ? [("Retry-After", "1")] : [])
+    }
+
     private func admin(_ path: [String], _ query: [String: String]) -> Reply {
         switch path.dropFirst().first {
         case "close-watches": store.closeAllWatches()

@@ -13,6 +13,53 @@ package final class TestAPIServer: Sendable {
     package struct Faults: Sendable {
         package var failNext: [Int] = []  // HTTP codes, consumed one per request
         package var latency: Duration = .zero
+        package var rules: [Rule] = []
+    }
+
+    /// A fault for the requests it matches (all of `segments` among the URL path's segments, and
+    /// `method` when given): handled only after `delay` (the object is written then), and/or
+    /// answered with `status` and `message` instead, for `remaining` requests (nil: until removed).
+    package struct Rule: Sendable {
+        package var method: String?
+        package var segments: [String]
+        package var delay: Duration
+        package var status: Int?
+        package var message: String
+        package var remaining: Int?
+
+        package init(method: String? = nil, segments: [String], delay: Duration = .zero, status: Int? = nil,
+                     message: String = "injected failure", remaining: Int? = nil) {
+            self.method = method
+            self.segments = segments
+            self.delay = delay
+            self.status = status
+            self.message = message
+            self.remaining = remaining
+        }
+
+        func matches(method m: String, uri: String) -> Bool {
+            if let method, method != m { return false }
+            let path = (uri.split(separator: "?").first ?? "").split(separator: "/").map(String.init)
+            return segments.allSatisfy(path.contains)
+        }
+    }
+
+    /// Adds a fault rule (see `Rule`).
+    package func addRule(_ rule: Rule) { faults.withLock { $0.rules.append(rule) } }
+
+    /// Removes every fault rule.
+    package func clearRules() { faults.withLock { $0.rules = [] } }
+
+    /// The first rule matching a request, counted against its `remaining`.
+    func rule(method: String, uri: String) -> Rule? {
+        faults.withLock { f in
+            guard let i = f.rules.firstIndex(where: { $0.matches(method: method, uri: uri) }) else { return nil }
+            let r = f.rules[i]
+            if let n = r.remaining {
+                if n <= 1 { f.rules.remove(at: i) } else { f.rules[i].remaining = n - 1 }
+            }
+            return r
+        }
     }
 
     package let store: ObjectStore
@@ -163,6 +210,18 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             let bytes = Data(body.readableBytesView)
+            if !head.uri.hasPrefix("/testapi/"), let rule = server.rule(method: head.method.rawValue, uri: head.uri) {
+                // Handled (and written) only after the rule's delay, or refused as the rule says.
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let server = self.server
+                context.eventLoop.scheduleTask(in: .nanoseconds(Int64(rule.delay.components.attoseconds / 1_000_000_000) + rule.delay.components.seconds * 1_000_000_000)) {
+                    let (handler, ctx) = loopBound.value
+                    let reply = rule.status.map { Router(server: server).refuse(head, status: $0, message: rule.message) }
+                        ?? Router(server: server).route(head, body: bytes)
+                    handler.respond(context: ctx, head: head, reply: reply)
+                }
+                return
+            }
             let reply = Router(server: server).route(head, body: bytes)
             let latency = server.faults.withLock { $0.latency }
             if latency > .zero && !head.uri.hasPrefix("/testapi/") {

@@ -20,7 +20,7 @@ extension WatcherController {
             lastConfigText = text
             await apply(validated.config)
             metrics.configStale(false)
-            reported[name] = nil
+            reported.clear(.configMap(namespace: settings.namespace, name: settings.configMapName), .invalidConfig)
             if !validated.warnings.isEmpty {
                 await eventOn(configMap: cm, .configWarning, validated.warnings.map(\.description).joined(separator: "; "))
             }
@@ -29,8 +29,7 @@ extension WatcherController {
             metrics.configStale(true)
             let message = "invalid config, keeping the last good one: " + error.errors.prefix(20).map(\.description).joined(separator: "; ")
             logger.error("invalid config", metadata: ["configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
-            if reported[name] != message {
-                reported[name] = message
+            if reported.isNews(.configMap(namespace: settings.namespace, name: settings.configMapName), .invalidConfig, message) {
                 await eventOn(configMap: cm, .invalidConfig, message)
             }
         }
@@ -48,7 +47,7 @@ extension WatcherController {
         for svc in await services.list() { await queue.add(.service(svc.serviceKey)) }
         for orphan in orphans {
             for key in orphan.services {
-                if let svc = await services.get(key.description) { await report(svc, .ipOutsidePool, orphan.description, key: "orphan/\(key)") }
+                if let svc = await services.get(key.description) { await report(svc, .ipOutsidePool, orphan.description) }
             }
         }
     }

@@ -5,11 +5,11 @@ import Logging
 
 /// Events: reasons from the one table (`EventReason`), each problem reported once per object.
 extension WatcherController {
-    /// A Warning Event, unless the same problem was already reported for this object.
-    func report(_ svc: ServiceSummary, _ reason: EventReason, _ message: String, key: String? = nil) async {
-        let k = key ?? svc.key
-        guard reported[k] != message else { return }
-        reported[k] = message
+    /// A Warning Event, unless the same problem was already reported for this Service (and
+    /// reason); a reconcile in progress remembers that it still has it.
+    func report(_ svc: ServiceSummary, _ reason: EventReason, _ message: String) async {
+        reconcileReasons.insert(reason)
+        guard reported.isNews(.service(svc.serviceKey), reason, message) else { return }
         logger.warning("\(reason.rawValue)", metadata: ["service": "\(svc.key)", "message": "\(message)"])
         await event(svc, reason, message)
     }

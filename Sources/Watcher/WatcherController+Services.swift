@@ -5,11 +5,16 @@ import Logging
 
 /// Reconciling one Service: allocate (or release), publish what changed, write the status.
 extension WatcherController {
+    /// The reasons a reconcile decides afresh each time: those it does not report again went away.
+    static let reconcileProblems: Set<EventReason> = [.allocationFailed, .invalidService, .unknownAnnotation, .annotationIgnored]
+
     func reconcile(_ key: ServiceKey) async throws {
         guard let svc = await services.get(key.description) else {
             await release(key)
             return
         }
+        reconcileReasons = []
+        defer { reported.settle(.service(key), current: reconcileReasons, among: Self.reconcileProblems) }
         switch ServicePlan.make(ServiceInput(svc), servedClass: settings.loadBalancerClass) {
         case .notOurs:
             let held = allocator.addresses(of: key)
@@ -24,8 +29,8 @@ extension WatcherController {
             await report(svc, .invalidService, problems.joined(separator: "; "))
         case .serve(let request, let entry, let warnings):
             let unknown = warnings.filter(\.isUnknown), ignored = warnings.filter { !$0.isUnknown }
-            if !unknown.isEmpty { await report(svc, .unknownAnnotation, unknown.map(\.description).joined(separator: "; "), key: "warn/\(key)") }
-            if !ignored.isEmpty { await report(svc, .annotationIgnored, ignored.map(\.description).joined(separator: "; "), key: "ignored/\(key)") }
+            if !unknown.isEmpty { await report(svc, .unknownAnnotation, unknown.map(\.description).joined(separator: "; ")) }
+            if !ignored.isEmpty { await report(svc, .annotationIgnored, ignored.map(\.description).joined(separator: "; ")) }
             guard config != nil else {
                 await report(svc, .allocationFailed, "no k8slb config loaded yet (ConfigMap \(settings.namespace)/\(settings.configMapName))")
                 pending.insert(key)
@@ -42,7 +47,6 @@ extension WatcherController {
                 return
             }
             pending.remove(key)
-            reported[key.description] = nil
             if entries[key] != entry {
                 entries[key] = entry
                 schedulePublish()
@@ -63,8 +67,9 @@ extension WatcherController {
             if settings.statusMode.addresses(fromIngress: svc.ingressPairs).sorted() != addresses.sorted()
                 || !ingressMatches(svc, addresses) {
                 try await writeStatus(svc, addresses)
-                logger.debug("trace: status written", metadata: ["service": "\(key)", "ips": "\(addresses.map(\.description))"])
+                logger.debug("trace: status written", metadata: ["service": "\(key)", "lb.vips": "\(addresses.map(\.description))"])
             }
+            reported.clear(.service(key), .statusNotWritten)
         }
     }
 
@@ -73,7 +78,7 @@ extension WatcherController {
         let freed = allocator.release(key)
         await quarantine(held)
         pending.remove(key)
-        reported[key.description] = nil
+        reported.forget(.service(key))
         if entries.removeValue(forKey: key) != nil || !held.isEmpty { schedulePublish() }
         if !freed.isEmpty { metrics.poolUsage(allocator.usage) }
         // A whole address, or ports on a shared one, may now be free for a waiting Service.

@@ -54,8 +54,10 @@ actor WatcherController {
     var entries: [ServiceKey: AssignmentDocument.ServiceEntry] = [:]
     /// Services waiting for space (pool exhausted, IP taken): retried when addresses are freed.
     var pending = Set<ServiceKey>()
-    /// Last problem reported per object, so an unchanged problem is not reported again.
-    var reported: [String: String] = [:]
+    /// The problems reported per object and reason (each once, until it goes away).
+    var reported = ReportedProblems()
+    /// The reasons the reconcile in progress reported for its Service.
+    var reconcileReasons = Set<EventReason>()
     /// Eligible LB nodes (selector, minus exclude-from-external-load-balancers), sorted.
     var nodes: [String] = []
     /// The VRRP groups last published: their VRIDs are kept (DESIGN §4).
@@ -130,11 +132,31 @@ actor WatcherController {
                 try await process(key)
                 await queue.forget(key)
             } catch {
-                logger.warning("reconcile failed, will retry", metadata: ["key": "\(key)", "error": "\(error)"])
-                await queue.addRateLimited(key)
+                await failed(key, error)
             }
             await queue.done(key)
             metrics.reconciled(ContinuousClock.now - started)
+        }
+    }
+
+    /// A failed reconcile, by class: transient (network, 5xx, 429) and conflicts are retried with
+    /// backoff; a permanent refusal (400, 403, 422: the same request would be refused again) is
+    /// reported on the Service with the API's message and not retried until the Service or the
+    /// config changes (their informers enqueue it again).
+    private func failed(_ key: WatcherKey, _ error: any Error) async {
+        let failure = FailureClass(error)
+        metrics.reconcileFailed(failure)
+        switch failure {
+        case .transient, .conflict, .gone:
+            logger.warning("reconcile failed, will retry", metadata: ["key": "\(key)", "error": "\(error)", "failure": "\(failure.label)"])
+            await queue.addRateLimited(key)
+        case .permanent:
+            await queue.forget(key)
+            logger.error("reconcile refused by the API server; not retried until the object or the config changes",
+                         metadata: ["key": "\(key)", "error": "\(error)"])
+            if case .service(let k) = key, let svc = await services.get(k.description) {
+                await report(svc, .statusNotWritten, "status not written, retried when the Service or the config changes: \(error)")
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import Core
+import KubeClient
 import Metrics
 import Prometheus
 
@@ -29,6 +30,12 @@ final class WatcherMetrics: Sendable {
 
     func failed(reason: String) {
         Counter(label: "k8slb_allocation_failures_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
+    /// Reconciles that failed, by failure class (transient and conflicts are retried; permanent
+    /// ones wait for the object or the config to change).
+    func reconcileFailed(_ failure: FailureClass) {
+        Counter(label: "k8slb_reconcile_failures_total", dimensions: [("class", failure.label)], factory: factory).increment()
     }
 
     func configStale(_ stale: Bool) { Gauge(label: "k8slb_config_stale", factory: factory).record(stale ? 1 : 0) }

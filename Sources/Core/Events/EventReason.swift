@@ -9,6 +9,7 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
     case ipOutsidePool = "IPOutsidePool"
     case unknownAnnotation = "UnknownAnnotation"
     case annotationIgnored = "AnnotationIgnored"
+    case statusNotWritten = "StatusNotWritten"
     // Watcher, on the config ConfigMap.
     case invalidConfig = "InvalidConfig"
     case configWarning = "ConfigWarning"
@@ -37,6 +38,7 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
         case .ipOutsidePool: "a pool edit left the Service's IP outside its pool; it keeps the IP until it is released"
         case .unknownAnnotation: "a loadbalancer/ annotation k8slb does not know (a typo?)"
         case .annotationIgnored: "an annotation whose bad value does not stop the Service (e.g. `proxy-protocol`) is ignored; the Service is served without it"
+        case .statusNotWritten: "the API server refused the Service's status update for good (403, 422, 400: its message is quoted); tried again when the Service or the config changes"
         case .invalidConfig: "the config ConfigMap does not validate; the last good config keeps serving"
         case .configWarning: "the config validates but has something suspicious"
         case .vipActive: "the VIP arrived on an LB node (the node named in the message serves it now)"

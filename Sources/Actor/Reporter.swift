@@ -1,0 +1,133 @@
+import Core
+import Foundation
+import KubeClient
+import Logging
+
+/// Writes what the actor tells the cluster — Events on Services and this node's published VRRP
+/// groups — on tasks of its own, so a slow or unreachable API server never delays a VIP, a proxy
+/// change or keepalived. The sync hands reports over (no await on the API) and moves on.
+///
+/// Events go out in order. A transient failure (network, 5xx, 429, 409) is retried with backoff,
+/// up to `eventAttempts` times, then dropped with a log line (an Event is news, not state); a
+/// permanent one (400, 403, 422: the same request will not succeed) is dropped at once with the
+/// API's message. The groups record is state: only the newest set is written, retried until it
+/// lands (other nodes read it to remove deleted VRRP groups in order).
+actor Reporter {
+    struct EventReport: Sendable {
+        var service: ServiceKey
+        var reason: EventReason
+        var message: String
+    }
+
+    nonisolated let client: KubeClient
+    nonisolated let settings: ActorSettings
+    nonisolated let logger: Logger
+    nonisolated let metrics: ActorMetrics
+    static let eventAttempts = 5
+
+    private let events: AsyncStream<EventReport>
+    private let eventsContinuation: AsyncStream<EventReport>.Continuation
+    private let groupRequests: AsyncStream<Void>
+    private let groupsContinuation: AsyncStream<Void>.Continuation
+    /// The groups to publish (newest), and the set last written.
+    private var wantedGroups: Set<VRRPGroupID>?
+    private(set) var publishedGroups: Set<VRRPGroupID>?
+    /// Events handed over and not yet written or dropped.
+    private(set) var pendingEvents = 0
+
+    init(client: KubeClient, settings: ActorSettings, logger: Logger, metrics: ActorMetrics) {
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+        self.metrics = metrics
+        (events, eventsContinuation) = AsyncStream.makeStream(of: EventReport.self)
+        (groupRequests, groupsContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Hands an Event on Service `service` over (never waits for the API).
+    nonisolated func event(_ service: ServiceKey, _ reason: EventReason, _ message: String) {
+        eventsContinuation.yield(EventReport(service: service, reason: reason, message: message))
+    }
+
+    /// Hands this node's VRRP groups over for publishing (only the newest set is written).
+    func publish(_ groups: Set<VRRPGroupID>) {
+        guard groups != wantedGroups else { return }
+        wantedGroups = groups
+        groupsContinuation.yield()
+    }
+
+    /// Writes until `stop()`; what is pending then is dropped.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.eventLoop() }
+            group.addTask { await self.groupLoop() }
+        }
+    }
+
+    nonisolated func stop() {
+        eventsContinuation.finish()
+        groupsContinuation.finish()
+    }
+
+    private func eventLoop() async {
+        for await e in events {
+            pendingEvents += 1
+            await write(e)
+            pendingEvents -= 1
+        }
+    }
+
+    private func write(_ e: EventReport) async {
+        var backoff = Backoff(base: .milliseconds(500), cap: .seconds(10))
+        for attempt in 1...Self.eventAttempts {
+            do {
+                let uid = try? await client.get(Service.self, namespace: e.service.namespace, name: e.service.name).metadata.uid
+                let ref = ObjectReference(apiVersion: "v1", kind: "Service", namespace: e.service.namespace, name: e.service.name, uid: uid)
+                _ = try await client.create(Event.about(ref, type: e.reason.type, reason: e.reason.rawValue, message: e.message,
+                                                                   component: settings.component))
+                return
+            } catch {
+                let failure = FailureClass(error)
+                metrics.apiWriteFailed("event", failure)
+                if failure == .permanent || attempt == Self.eventAttempts || Task.isCancelled {
+                    logger.warning("cannot record event", metadata: ["k8s.reason": "\(e.reason.rawValue)", "service": "\(e.service)",
+                                                                      "error": "\(error)", "attempts": "\(attempt)"])
+                    return
+                }
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    private func groupLoop() async {
+        var backoff = Backoff(base: .milliseconds(200), cap: .seconds(5))
+        for await _ in groupRequests {
+            while let groups = wantedGroups, groups != publishedGroups, !Task.isCancelled {
+                do {
+                    try await writeGroups(groups)
+                    publishedGroups = groups
+                    backoff.reset()
+                } catch {
+                    metrics.apiWriteFailed("groups", FailureClass(error))
+                    logger.warning("cannot publish this node's VRRP groups; will retry", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: backoff.next())
+                }
+            }
+        }
+    }
+
+    private func writeGroups(_ groups: Set<VRRPGroupID>) async throws {
+        let name = NodeGroupsRecord.leaseName(node: settings.nodeName)
+        let text = NodeGroupsRecord.format(groups)
+        let now = Timestamp.micro(Date())
+        if var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: name) {
+            lease.metadata.annotations = [NodeGroupsRecord.annotation: text]
+            lease.spec = Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)
+            _ = try await client.update(lease)
+        } else {
+            let meta = ObjectMeta(name: name, namespace: settings.namespace, labels: [NodeGroupsRecord.label: "true"],
+                                  annotations: [NodeGroupsRecord.annotation: text])
+            _ = try await client.create(Lease(metadata: meta, spec: Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)))
+        }
+    }
+}
