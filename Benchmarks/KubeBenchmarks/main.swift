@@ -12,8 +12,10 @@ func rate(_ n: Int, _ d: Duration) -> String {
 let server = TestAPIServer(windowSize: 30_000)
 let port = try await server.start()
 let client = KubeClient(config: ClusterConfig(server: "http://127.0.0.1:\(port)"), lanes: 1)
-let svc = Service(metadata: ObjectMeta(name: "web", namespace: "default"),
-                  spec: .init(type: "LoadBalancer", ports: [.init(name: "http", port: 80, targetPort: .int(8080))], selector: ["app": "web"]))
+let svc = Service(
+    metadata: ObjectMeta(name: "web", namespace: "default"),
+    spec: .init(
+        type: "LoadBalancer", ports: [.init(name: "http", port: 80, targetPort: .int(8080))], selector: ["app": "web"]))
 let connectionsBefore = server.connectionsAccepted
 _ = try await client.create(svc)
 let clock = ContinuousClock()
@@ -25,9 +27,10 @@ let getTime = try await clock.measure {
 print("GET Service, \(n) sequential:   \(rate(n, getTime))")
 let patchTime = try await clock.measure {
     for i in 0..<n {
-        _ = try await client.patch(Service.self, namespace: "default", name: "web",
-                                   .merge(Array(#"{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.\#(i % 250 + 1)"}]}}}"#.utf8)),
-                                   subresource: "status")
+        _ = try await client.patch(
+            Service.self, namespace: "default", name: "web",
+            .merge(Array(#"{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.\#(i % 250 + 1)"}]}}}"#.utf8)),
+            subresource: "status")
     }
 }
 print("PATCH status, \(n) sequential:  \(rate(n, patchTime))")
@@ -41,8 +44,10 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     for w in 0..<4 {
         group.addTask {
             for i in stride(from: w, to: events, by: 4) {
-                _ = try await writer.create(ConfigMap(metadata: ObjectMeta(name: "cm-\(i)", namespace: "default"),
-                                                      data: ["key": "value-\(i)", "pool": "default"]))
+                _ = try await writer.create(
+                    ConfigMap(
+                        metadata: ObjectMeta(name: "cm-\(i)", namespace: "default"),
+                        data: ["key": "value-\(i)", "pool": "default"]))
             }
         }
     }
@@ -50,7 +55,9 @@ try await withThrowingTaskGroup(of: Void.self) { group in
 }
 var decoded = 0
 let watchTime = try await clock.measure {
-    for try await event in client.watch(ConfigMap.self, namespace: "default", resourceVersion: start, allowBookmarks: false, timeoutSeconds: 60) {
+    for try await event in client.watch(
+        ConfigMap.self, namespace: "default", resourceVersion: start, allowBookmarks: false, timeoutSeconds: 60)
+    {
         if case .added = event { decoded += 1 }
         if decoded == events { break }
     }

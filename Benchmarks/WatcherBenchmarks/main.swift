@@ -10,32 +10,40 @@ import TestAPIServer
 let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 let watcherPath = binDir.appendingPathComponent("k8slb-watcher").path
 guard FileManager.default.isExecutableFile(atPath: watcherPath) else {
-    print("build k8slb-watcher first (swift build -c release)"); exit(1)
+    print("build k8slb-watcher first (swift build -c release)")
+    exit(1)
 }
 let server = TestAPIServer(windowSize: 50_000)
 let port = try await server.start()
 let client = KubeClient(config: ClusterConfig(server: "http://127.0.0.1:\(port)"), lanes: 8)
-_ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "global", namespace: "k8slb-system"),
-                                      data: ["config": #"{"pools":{"default":{"network":"2001:db8::/64","range":"2001:db8::/64"}}}"#]))
+_ = try await client.create(
+    ConfigMap(
+        metadata: ObjectMeta(name: "global", namespace: "k8slb-system"),
+        data: ["config": #"{"pools":{"default":{"network":"2001:db8::/64","range":"2001:db8::/64"}}}"#]))
 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-wbench-\(UUID().uuidString)")
 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
 let kubeconfig = dir.appendingPathComponent("kubeconfig").path
 try """
-    apiVersion: v1
-    kind: Config
-    clusters: [{name: t, cluster: {server: "http://127.0.0.1:\(port)"}}]
-    users: [{name: t, user: {token: bench}}]
-    contexts: [{name: t, context: {cluster: t, user: t}}]
-    current-context: t
-    """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+apiVersion: v1
+kind: Config
+clusters: [{name: t, cluster: {server: "http://127.0.0.1:\(port)"}}]
+users: [{name: t, user: {token: bench}}]
+contexts: [{name: t, context: {cluster: t, user: t}}]
+current-context: t
+""".write(toFile: kubeconfig, atomically: true, encoding: .utf8)
 let watcher = Process()
 watcher.executableURL = URL(fileURLWithPath: watcherPath)
 watcher.arguments = ["run", "--kubeconfig", kubeconfig, "--metrics-address", "", "--log-level", "error"]
 try watcher.run()
-defer { kill(watcher.processIdentifier, SIGTERM); watcher.waitUntilExit(); try? FileManager.default.removeItem(at: dir) }
+defer {
+    kill(watcher.processIdentifier, SIGTERM)
+    watcher.waitUntilExit()
+    try? FileManager.default.removeItem(at: dir)
+}
 
 func service(_ name: String) -> Service {
-    var spec = Service.Spec(type: "LoadBalancer", ports: [.init(name: "http", port: 80, targetPort: .int(8080))], selector: ["app": name])
+    var spec = Service.Spec(
+        type: "LoadBalancer", ports: [.init(name: "http", port: 80, targetPort: .int(8080))], selector: ["app": name])
     spec.allocateLoadBalancerNodePorts = false  // 10,000 Services would exhaust the 2,768 node ports
     return Service(metadata: ObjectMeta(name: name, namespace: "default"), spec: spec)
 }
@@ -48,7 +56,8 @@ final class Arrivals: Sendable {
 let arrivals = Arrivals()
 let rv = try await client.list(Service.self, namespace: "default").metadata.resourceVersion
 let watchTask = Task {
-    for try await event in client.watch(Service.self, namespace: "default", resourceVersion: rv, allowBookmarks: false) {
+    for try await event in client.watch(Service.self, namespace: "default", resourceVersion: rv, allowBookmarks: false)
+    {
         if case .modified(let s) = event, s.status?.loadBalancer?.ingress?.first?.ip != nil {
             let now = ContinuousClock.now
             arrivals.seen.withLock { if $0[s.metadata.name!] == nil { $0[s.metadata.name!] = now } }
@@ -60,7 +69,8 @@ let watchTask = Task {
 /// RssFile: shared library code mapped from disk).
 func rss(_ pid: Int32, _ field: String = "VmRSS") -> Int {
     guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = s.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }) else { return -1 }
+        let line = s.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
+    else { return -1 }
     return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
 }
 
@@ -86,14 +96,21 @@ for target in [0, 1_000, 10_000] {
         let start = ContinuousClock.now
         _ = try await client.create(service(name))
         while true {
-            if let t = arrivals.seen.withLock({ $0[name] }) { latencies.append(t - start); break }
+            if let t = arrivals.seen.withLock({ $0[name] }) {
+                latencies.append(t - start)
+                break
+            }
             try await Task.sleep(for: .milliseconds(1))
         }
     }
     latencies.sort()
-    func ms(_ d: Duration) -> String { String(format: "%.1f ms", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000) }
-    print("\(target) Services present: create → status p50 \(ms(latencies[49])), p99 \(ms(latencies[98])), max \(ms(latencies[99]))"
-          + "; watcher RSS \(rss(watcher.processIdentifier) / 1024) MiB (anon \(rss(watcher.processIdentifier, "RssAnon") / 1024) MiB, file \(rss(watcher.processIdentifier, "RssFile") / 1024) MiB)")
+    func ms(_ d: Duration) -> String {
+        String(format: "%.1f ms", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000)
+    }
+    print(
+        "\(target) Services present: create → status p50 \(ms(latencies[49])), p99 \(ms(latencies[98])), max \(ms(latencies[99]))"
+            + "; watcher RSS \(rss(watcher.processIdentifier) / 1024) MiB (anon \(rss(watcher.processIdentifier, "RssAnon") / 1024) MiB, file \(rss(watcher.processIdentifier, "RssFile") / 1024) MiB)"
+    )
 }
 watchTask.cancel()
 try await server.stop()

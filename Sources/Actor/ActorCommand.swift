@@ -20,7 +20,8 @@ struct ActorCommand: AsyncParsableCommand {
             and the Services' ready endpoints, renders keepalived and proxy configuration, validates \
             and reloads it without dropping connections, and binds VIPs through netlink.
             """,
-        version: "k8slb-actor \(K8slbVersion.current) (\(NetlinkSocket.libraryVersion); \(CertificateCheck.libraryVersion))",
+        version:
+            "k8slb-actor \(K8slbVersion.current) (\(NetlinkSocket.libraryVersion); \(CertificateCheck.libraryVersion))",
         subcommands: [RunCommand.self, SysctlCommand.self],
         defaultSubcommand: RunCommand.self)
 }
@@ -55,22 +56,37 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("run-dir"), help: "Directory for the generated configs, sockets and pid files.")
     var runDir = "/run/k8slb"
 
-    @Option(name: .customLong("cert-dir"), help: "Directory of the per-pool certificates (<pool>.pem; nginx also <pool>.key).")
+    @Option(
+        name: .customLong("cert-dir"),
+        help: "Directory of the per-pool certificates (<pool>.pem; nginx also <pool>.key).")
     var certDir = "/etc/certs"
 
-    @Option(name: .customLong("tls-secrets"), help: "Where loadbalancer/tls-secret Secrets are read: system (the actor's namespace only) or service-namespace (the Service's namespace first; needs the tls-secrets-any-namespace overlay's ClusterRole).")
+    @Option(
+        name: .customLong("tls-secrets"),
+        help:
+            "Where loadbalancer/tls-secret Secrets are read: system (the actor's namespace only) or service-namespace (the Service's namespace first; needs the tls-secrets-any-namespace overlay's ClusterRole)."
+    )
     var tlsSecrets: TLSSecretScope = .system
 
-    @Option(name: .customLong("advert-interval"), help: "VRRP advert interval in seconds (e.g. 0.1); default: the config's vrrp.advertInterval.")
+    @Option(
+        name: .customLong("advert-interval"),
+        help: "VRRP advert interval in seconds (e.g. 0.1); default: the config's vrrp.advertInterval.")
     var advertInterval: Double?
 
-    @Flag(name: .customLong("unicast"), help: "VRRP by unicast to the other LB nodes' InternalIPs (default: multicast).")
+    @Flag(
+        name: .customLong("unicast"), help: "VRRP by unicast to the other LB nodes' InternalIPs (default: multicast).")
     var unicast = false
 
-    @Option(name: .customLong("node-selector"), help: "Label selector of the LB nodes: this node holds VIPs only while it matches (and is not labelled node.kubernetes.io/exclude-from-external-load-balancers); unicast peers (env NODE_SELECTOR; default \(ActorSettings.defaultNodeSelector)).")
+    @Option(
+        name: .customLong("node-selector"),
+        help:
+            "Label selector of the LB nodes: this node holds VIPs only while it matches (and is not labelled node.kubernetes.io/exclude-from-external-load-balancers); unicast peers (env NODE_SELECTOR; default \(ActorSettings.defaultNodeSelector))."
+    )
     var nodeSelector: String?
 
-    @Option(name: .customLong("netns"), help: "Run the node's network side inside this named network namespace (local demo, tests).")
+    @Option(
+        name: .customLong("netns"),
+        help: "Run the node's network side inside this named network namespace (local demo, tests).")
     var netns: String?
 
     @Option(name: .customLong("haproxy"), help: "haproxy binary.")
@@ -82,13 +98,17 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("nginx"), help: "nginx binary.")
     var nginxBinary = "/usr/sbin/nginx"
 
-    @Option(name: .customLong("frr-dir"), help: "Directory of FRR's daemons (zebra, bfdd, bgpd, frr-reload.py), for BGP pools.")
+    @Option(
+        name: .customLong("frr-dir"),
+        help: "Directory of FRR's daemons (zebra, bfdd, bgpd, frr-reload.py), for BGP pools.")
     var frrDir = "/usr/lib/frr"
 
     @Option(name: .customLong("vtysh"), help: "vtysh binary (BGP pools).")
     var vtyshBinary = "/usr/bin/vtysh"
 
-    @Option(name: .customLong("drain-seconds"), help: "How long old proxy workers may finish connections after a reload or on shutdown.")
+    @Option(
+        name: .customLong("drain-seconds"),
+        help: "How long old proxy workers may finish connections after a reload or on shutdown.")
     var drainSeconds = 30
 
     @Option(name: .customLong("metrics-address"), help: "HOST:PORT for /metrics, /healthz, /readyz ('' disables).")
@@ -104,9 +124,15 @@ struct RunCommand: AsyncParsableCommand {
         for (flag, value) in [("--run-dir", runDir), ("--cert-dir", certDir)] {
             do { _ = try SafePath(parsing: value) } catch { throw ValidationError("\(flag): \(error)") }
         }
-        guard (1...3600).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be between 1 and 3600") }
-        if let a = advertInterval, !(0.01...255).contains(a) { throw ValidationError("--advert-interval must be between 0.01 and 255 seconds") }
-        if let n = netns, !n.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) || n.isEmpty {
+        guard (1...3600).contains(drainSeconds) else {
+            throw ValidationError("--drain-seconds must be between 1 and 3600")
+        }
+        if let a = advertInterval, !(0.01...255).contains(a) {
+            throw ValidationError("--advert-interval must be between 0.01 and 255 seconds")
+        }
+        if let n = netns,
+            !n.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) || n.isEmpty
+        {
             throw ValidationError("--netns: not a namespace name: \(n)")
         }
     }
@@ -136,7 +162,8 @@ struct RunCommand: AsyncParsableCommand {
         settings.nginxBinary = nginxBinary
         settings.frrDirectory = frrDir
         settings.vtyshBinary = vtyshBinary
-        for candidate in ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"] where FileManager.default.isExecutableFile(atPath: candidate) {
+        for candidate in ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
             settings.ipBinary = candidate
             break
         }
@@ -151,10 +178,12 @@ struct RunCommand: AsyncParsableCommand {
         for key in ["net/ipv4/ip_nonlocal_bind", "net/ipv6/ip_nonlocal_bind"] {
             do { try await netlink.sysctl(key, "1") } catch {
                 if settings.backend == .nginx {
-                    logger.error("cannot enable non-local binds; nginx cannot bind VIPs this node does not hold unless they are on already",
-                                 metadata: ["sysctl": "\(key)", "error": "\(error)"])
+                    logger.error(
+                        "cannot enable non-local binds; nginx cannot bind VIPs this node does not hold unless they are on already",
+                        metadata: ["sysctl": "\(key)", "error": "\(error)"])
                 } else {
-                    logger.debug("sysctl not written (not needed)", metadata: ["sysctl": "\(key)", "error": "\(error)"])
+                    logger.debug(
+                        "sysctl not written (not needed)", metadata: ["sysctl": "\(key)", "error": "\(error)"])
                 }
             }
         }
@@ -162,20 +191,31 @@ struct RunCommand: AsyncParsableCommand {
         let client = KubeClient(config: cluster)
         let readiness = Readiness()
         let dataPlane = LocalDataPlane(settings: settings, logger: logger, netlink: netlink)
-        let controller = ActorController(client: client, settings: settings, logger: logger, metrics: metrics, dataPlane: dataPlane,
-                                         readiness: readiness)
-        logger.info("starting", metadata: ["node": "\(settings.nodeName)", "backend": "\(backend.rawValue)", "server": "\(cluster.server)",
-                                           "netns": "\(netns ?? "-")"])
+        let controller = ActorController(
+            client: client, settings: settings, logger: logger, metrics: metrics, dataPlane: dataPlane,
+            readiness: readiness)
+        logger.info(
+            "starting",
+            metadata: [
+                "node": "\(settings.nodeName)", "backend": "\(backend.rawValue)", "server": "\(cluster.server)",
+                "netns": "\(netns ?? "-")",
+            ])
         // Shut down in reverse order: the actor first (keepalived, then the drain), the health
         // endpoint last.
-        let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: HealthService(address: metricsAddress, registry: metrics.registry, readiness: readiness), serviceName: "health"),
-                .init(service: ActorService(controller: controller, dataPlane: dataPlane, readiness: readiness, logger: logger),
-                      successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "actor"),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(
+                        service: HealthService(
+                            address: metricsAddress, registry: metrics.registry, readiness: readiness),
+                        serviceName: "health"),
+                    .init(
+                        service: ActorService(
+                            controller: controller, dataPlane: dataPlane, readiness: readiness, logger: logger),
+                        successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "actor"),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await group.run()
         netlink.stop()
     }

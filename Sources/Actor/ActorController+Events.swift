@@ -35,15 +35,18 @@ extension ActorController {
 extension ActorController {
     /// BGP announcements that started or stopped on this node: an Event on each Service of the VIP.
     func reportAnnouncements(_ announced: Set<IPAddress>, document: AssignmentDocument) {
-        let started = announced.subtracting(announcedBefore), stopped = announcedBefore.subtracting(announced)
+        let started = announced.subtracting(announcedBefore)
+        let stopped = announcedBefore.subtracting(announced)
         announcedBefore = announced
         for vip in document.vips where started.contains(vip.address) || stopped.contains(vip.address) {
             let on = started.contains(vip.address)
             logger.info(on ? "VIP announced by BGP" : "VIP withdrawn from BGP", metadata: ["vip": "\(vip.address)"])
             for entry in vip.services {
-                event(entry.key, on ? .vipAnnounced : .vipWithdrawn,
-                      on ? "VIP \(vip.address) is announced by BGP from node \(settings.nodeName)"
-                         : "VIP \(vip.address) is no longer announced from node \(settings.nodeName)")
+                event(
+                    entry.key, on ? .vipAnnounced : .vipWithdrawn,
+                    on
+                        ? "VIP \(vip.address) is announced by BGP from node \(settings.nodeName)"
+                        : "VIP \(vip.address) is no longer announced from node \(settings.nodeName)")
             }
         }
         // Withdrawn VIPs whose Service is gone: logged only.

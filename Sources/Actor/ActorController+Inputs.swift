@@ -20,14 +20,17 @@ extension ActorController {
         } catch {
             // The watcher reports it on the ConfigMap (Event); the actor keeps the last good one.
             metrics.configStale(true)
-            logger.error("invalid config, keeping the last good one", metadata: ["configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
+            logger.error(
+                "invalid config, keeping the last good one",
+                metadata: ["configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
         }
     }
 
     /// Reads the sharded document; a set whose digests do not match the index (a publish in
     /// progress) is skipped until the next change completes it.
     func loadDocument() async {
-        let namespace = settings.namespace, configMaps = self.configMaps
+        let namespace = settings.namespace
+        let configMaps = self.configMaps
         do {
             if let doc = try await layout.read({ name in await configMaps.get("\(namespace)/\(name)")?.data }) {
                 document = doc
@@ -48,7 +51,8 @@ extension ActorController {
         for vip in document.vips { for e in vip.services { wanted.insert(e.key) } }
         var out: [ServiceKey: [EndpointSliceInput]] = [:]
         for slice in await slices.list() {
-            guard let ns = slice.metadata.namespace, let svc = slice.metadata.labels?["kubernetes.io/service-name"] else { continue }
+            guard let ns = slice.metadata.namespace, let svc = slice.metadata.labels?["kubernetes.io/service-name"]
+            else { continue }
             let key = ServiceKey(namespace: ns, name: svc)
             guard wanted.contains(key), let input = SliceMapping.input(slice, service: key) else { continue }
             out[key, default: []].append(input)
@@ -60,15 +64,19 @@ extension ActorController {
     func detectInterfaces(_ config: UserConfig, _ document: AssignmentDocument) async {
         let used = Set(document.vips.map(\.pool))
         for pool in config.pools where used.contains(pool.name) {
-            if let i = pool.interface { interfaces[pool.name] = i; continue }
+            if let i = pool.interface {
+                interfaces[pool.name] = i
+                continue
+            }
             if let found = await dataPlane.routeInterface(for: pool.network.start) {
                 if interfaces[pool.name] != found {
                     logger.info("pool interface detected", metadata: ["pool": "\(pool.name)", "interface": "\(found)"])
                 }
                 interfaces[pool.name] = found
             } else if interfaces[pool.name] == nil {
-                logger.error("no route covers the pool and it names no interface; its VIPs are not bound",
-                             metadata: ["pool": "\(pool.name)", "network": "\(pool.network)"])
+                logger.error(
+                    "no route covers the pool and it names no interface; its VIPs are not bound",
+                    metadata: ["pool": "\(pool.name)", "network": "\(pool.network)"])
             }
         }
     }
@@ -78,8 +86,9 @@ extension ActorController {
         var peers: [String: IPAddress] = [:]
         for node in await lbNodes.list() {
             guard let name = node.metadata.name,
-                  let internalIP = node.status?.addresses?.first(where: { $0.type == "InternalIP" }),
-                  let a = try? IPAddress(parsing: internalIP.address) else { continue }
+                let internalIP = node.status?.addresses?.first(where: { $0.type == "InternalIP" }),
+                let a = try? IPAddress(parsing: internalIP.address)
+            else { continue }
             peers[name] = a
         }
         return peers
@@ -89,7 +98,9 @@ extension ActorController {
     func backendNodes() async -> [BackendNode] {
         await allNodes.list().compactMap { node in
             guard let name = node.metadata.name else { return nil }
-            let addresses = (node.status?.addresses ?? []).filter { $0.type == "InternalIP" }.compactMap { try? IPAddress(parsing: $0.address) }
+            let addresses = (node.status?.addresses ?? []).filter { $0.type == "InternalIP" }.compactMap {
+                try? IPAddress(parsing: $0.address)
+            }
             let ready = node.status?.conditions?.contains { $0.type == "Ready" && $0.status == "True" } ?? false
             let excluded = node.metadata.labels?[NodeEligibility.excludeLabel] != nil
             return BackendNode(name: name, addresses: addresses, ready: ready, excluded: excluded)

@@ -14,7 +14,8 @@ extension ActorController {
         let vips = Set(document.vips.map(\.address))
         let now = present.intersection(vips)
         guard now != live else { return }
-        let arrived = now.subtracting(live), left = live.subtracting(now)
+        let arrived = now.subtracting(live)
+        let left = live.subtracting(now)
         live = now
         for a in left { metrics.vipLive(a, false) }
         for a in now { metrics.vipLive(a, true) }

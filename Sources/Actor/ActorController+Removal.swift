@@ -23,12 +23,16 @@ extension ActorController {
         let now = monotonicSeconds
         let before = Set(lingering.entries.keys)
         lingering.update(previous: previous, current: current, live: live, now: now)
-        let others = Set(current.nodes + (await lbNodes.list()).compactMap(\.metadata.name)).subtracting([settings.nodeName])
-        lingering.release(others: others.sorted(), records: await groupRecords(), now: now, timeout: Self.removalTimeout)
+        let others = Set(current.nodes + (await lbNodes.list()).compactMap(\.metadata.name)).subtracting([
+            settings.nodeName
+        ])
+        lingering.release(
+            others: others.sorted(), records: await groupRecords(), now: now, timeout: Self.removalTimeout)
         let after = Set(lingering.entries.keys)
         for id in after.subtracting(before) {
-            logger.info("VRRP group gone from the assignments; keeping its instance until the other LB nodes have dropped it",
-                        metadata: ["group": "\(id)"])
+            logger.info(
+                "VRRP group gone from the assignments; keeping its instance until the other LB nodes have dropped it",
+                metadata: ["group": "\(id)"])
         }
         for id in before.subtracting(after) { logger.info("VRRP group dropped", metadata: ["group": "\(id)"]) }
     }
@@ -38,7 +42,8 @@ extension ActorController {
         var out: [String: Set<VRRPGroupID>] = [:]
         for lease in await groupLeases.list() {
             guard let node = lease.spec?.holderIdentity, node != settings.nodeName,
-                  let text = lease.metadata.annotations?[NodeGroupsRecord.annotation] else { continue }
+                let text = lease.metadata.annotations?[NodeGroupsRecord.annotation]
+            else { continue }
             out[node] = NodeGroupsRecord.parse(text)
         }
         return out

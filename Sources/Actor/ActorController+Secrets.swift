@@ -23,7 +23,9 @@ extension ActorController {
         var wanted: [ServiceKey: ResourceName] = [:]
         for vip in document.vips {
             for entry in vip.services {
-                guard let secret = entry.tlsSecret, entry.ports.contains(where: { PortPolicy.resolve(entry, $0).terminateTLS }) else { continue }
+                guard let secret = entry.tlsSecret,
+                    entry.ports.contains(where: { PortPolicy.resolve(entry, $0).terminateTLS })
+                else { continue }
                 wanted[entry.key] = secret
             }
         }
@@ -38,14 +40,20 @@ extension ActorController {
             }
             var found: Secret?
             for ns in namespaces {
-                if let s = await secrets.get("\(ns)/\(name.rawValue)") { found = s; break }
+                if let s = await secrets.get("\(ns)/\(name.rawValue)") {
+                    found = s
+                    break
+                }
             }
-            guard let secret = found, let ns = secret.metadata.namespace, let nsName = try? ResourceName(parsing: ns) else {
+            guard let secret = found, let ns = secret.metadata.namespace, let nsName = try? ResourceName(parsing: ns)
+            else {
                 problems[service] = "Secret \(name) not found in \(namespaces.joined(separator: " or "))"
                 continue
             }
             let label = "\(ns)/\(name)"
-            guard secret.type == "kubernetes.io/tls", let crt = secret.data?["tls.crt"], let key = secret.data?["tls.key"] else {
+            guard secret.type == "kubernetes.io/tls", let crt = secret.data?["tls.crt"],
+                let key = secret.data?["tls.key"]
+            else {
                 problems[service] = "Secret \(label) is not a kubernetes.io/tls Secret with tls.crt and tls.key"
                 continue
             }
@@ -56,7 +64,9 @@ extension ActorController {
             case .success:
                 break
             }
-            guard let path = try? secretDirectory.appending(nsName.rawValue).appending(name.rawValue + ".pem") else { continue }
+            guard let path = try? secretDirectory.appending(nsName.rawValue).appending(name.rawValue + ".pem") else {
+                continue
+            }
             var bundle = crt
             if bundle.last != 0x0A { bundle.append(0x0A) }
             bundle.append(key)
@@ -72,7 +82,9 @@ extension ActorController {
         // Report each Service's problem once per change; clear the ones that went away.
         for (service, problem) in problems.sorted(by: { $0.key < $1.key }) where secretProblems[service] != problem {
             secretProblems[service] = problem
-            logger.error("TLS Secret unusable; TLS termination off for this Service", metadata: ["service": "\(service)", "problem": "\(problem)"])
+            logger.error(
+                "TLS Secret unusable; TLS termination off for this Service",
+                metadata: ["service": "\(service)", "problem": "\(problem)"])
             event(service, .certificateInvalid, "TLS Secret unusable, TLS termination off for this Service: \(problem)")
         }
         for service in secretProblems.keys where problems[service] == nil {

@@ -35,13 +35,16 @@ extension ActorController {
     /// own bookkeeping (lingering and deferred groups).
     func gather() async -> SyncInputs? {
         guard await configMaps.hasSynced, await slices.hasSynced, await lbNodes.hasSynced, await ownNode.hasSynced,
-              await groupLeases.hasSynced, await allNodes.hasSynced else { return nil }
+            await groupLeases.hasSynced, await allNodes.hasSynced
+        else { return nil }
         if settings.backend != .kubeproxy, !(await secrets.hasSynced) { return nil }
         await loadConfig()
         let before = document
         await loadDocument()
         guard let config = effectiveConfig, let document else { return nil }
-        if before != document { logger.debug("trace: assignments read", metadata: ["lb.vips": "\(document.vips.count)"]) }
+        if before != document {
+            logger.debug("trace: assignments read", metadata: ["lb.vips": "\(document.vips.count)"])
+        }
         await updateLingering(previous: before, current: document)
         deferred.update(previous: before, current: document, node: settings.nodeName, now: monotonicSeconds, delay: 1)
         // keepalived's VIPs are removed the moment it dies; BGP VIPs on lo are this actor's own.
@@ -54,14 +57,16 @@ extension ActorController {
         }
         await detectInterfaces(config, document)
         let nodePortPools = Set(config.pools.filter { $0.backends == .nodeports }.map(\.name))
-        let endpoints = EndpointMap.resolve(document, slices: await sliceInputs(for: document),
-                                            nodes: nodePortPools.isEmpty ? [] : await backendNodes(), nodePortPools: nodePortPools)
+        let endpoints = EndpointMap.resolve(
+            document, slices: await sliceInputs(for: document),
+            nodes: nodePortPools.isEmpty ? [] : await backendNodes(), nodePortPools: nodePortPools)
         let tlsPools = await checkCertificates(config, document)
         let secretCerts = await secretCertificates(document)
         metrics.vipsServed(document.vips.count)
 
-        var inputs = NodePlan.Inputs(node: settings.nodeName, eligible: await nodeEligible(), backend: settings.backend, document: document,
-                                     config: config, endpoints: endpoints, tlsPools: tlsPools, interfaces: interfaces)
+        var inputs = NodePlan.Inputs(
+            node: settings.nodeName, eligible: await nodeEligible(), backend: settings.backend, document: document,
+            config: config, endpoints: endpoints, tlsPools: tlsPools, interfaces: interfaces)
         inputs.haproxy.statsSocket = settings.runDirectory + "/haproxy.sock"
         inputs.haproxy.hardStopAfterSeconds = settings.drainSeconds
         inputs.haproxy.healthPort = settings.haproxyHealthPort
@@ -92,8 +97,11 @@ extension ActorController {
         let changedBundles = await dataPlane.installCertificates(secrets.bundles)
         await dataPlane.setLocalTracks(plan.localGroups)
         if eligible != plan.holdsVIPs {
-            if !plan.holdsVIPs { logger.warning("node is not an eligible LB node (selector or exclude label): handing its VIPs over") }
-            else if eligible != nil { logger.info("node is an eligible LB node again") }
+            if !plan.holdsVIPs {
+                logger.warning("node is not an eligible LB node (selector or exclude label): handing its VIPs over")
+            } else if eligible != nil {
+                logger.info("node is an eligible LB node again")
+            }
             eligible = plan.holdsVIPs
         }
         await dataPlane.setEligible(plan.holdsVIPs)
@@ -129,9 +137,13 @@ extension ActorController {
             try await dataPlane.applyFRR(plan.frr)
         } catch {
             metrics.daemonError(error.code)
-            logger.error("FRR config not applied; the running one keeps serving", metadata: ["error": "\(error)", "code": "\(error.code.rawValue)"])
+            logger.error(
+                "FRR config not applied; the running one keeps serving",
+                metadata: ["error": "\(error)", "code": "\(error.code.rawValue)"])
         }
-        for failure in await dataPlane.bind(plan.bindings) { logger.error("VIP binding failed", metadata: ["error": "\(failure)"]) }
+        for failure in await dataPlane.bind(plan.bindings) {
+            logger.error("VIP binding failed", metadata: ["error": "\(failure)"])
+        }
         return Applied(proxy: outcome, keepalived: keepalived)
     }
 
@@ -145,10 +157,13 @@ extension ActorController {
             await publishGroups(plan.vrrpGroups)
         case .failure(let error):
             metrics.keepalivedApply("failed")
-            logger.error("keepalived config not applied; the running one keeps serving", metadata: ["error": "\(error)"])
+            logger.error(
+                "keepalived config not applied; the running one keeps serving", metadata: ["error": "\(error)"])
         }
         record(applied.proxy)
-        if applied.proxy != .unchanged && applied.proxy != .none { logger.debug("trace: proxy applied", metadata: ["outcome": "\(applied.proxy)"]) }
+        if applied.proxy != .unchanged && applied.proxy != .none {
+            logger.debug("trace: proxy applied", metadata: ["outcome": "\(applied.proxy)"])
+        }
         if applied.proxy.applied || settings.backend == .kubeproxy { markReady() }
         reportUnrouted(plan.unrouted)
         reportAnnouncements(plan.announced, document: document)
@@ -163,6 +178,8 @@ extension ActorController {
     func scheduleFollowUps(_ applied: Applied) {
         if case .runtime(_, let deferred) = applied.proxy, deferred > 0 { retry(after: .seconds(2)) }
         if !lingering.entries.isEmpty { retry(after: .seconds(1)) }
-        if let next = deferred.nextRelease { retry(after: .milliseconds(max(10, Int64((next - monotonicSeconds) * 1000) + 10))) }
+        if let next = deferred.nextRelease {
+            retry(after: .milliseconds(max(10, Int64((next - monotonicSeconds) * 1000) + 10)))
+        }
     }
 }

@@ -73,8 +73,11 @@ actor ActorController {
     /// A delayed re-sync already waiting (deferred Runtime API deletes).
     private var retryScheduled = false
 
-    init(client: KubeClient, settings: ActorSettings, logger: Logger, metrics: ActorMetrics, dataPlane: any NodeDataPlane,
-         readiness: Readiness? = nil) {
+    init(
+        client: KubeClient, settings: ActorSettings, logger: Logger, metrics: ActorMetrics,
+        dataPlane: any NodeDataPlane,
+        readiness: Readiness? = nil
+    ) {
         self.client = client
         self.settings = settings
         self.logger = logger
@@ -87,8 +90,9 @@ actor ActorController {
         lbNodes = Informer(client: client, labelSelector: settings.nodeSelector.description)
         ownNode = Informer(client: client, fieldSelector: "metadata.name=\(settings.nodeName)")
         groupLeases = Informer(client: client, namespace: settings.namespace, labelSelector: NodeGroupsRecord.label)
-        secrets = Informer(client: client, namespace: settings.tlsSecretScope == .system ? settings.namespace : nil,
-                           fieldSelector: "type=kubernetes.io/tls")
+        secrets = Informer(
+            client: client, namespace: settings.tlsSecretScope == .system ? settings.namespace : nil,
+            fieldSelector: "type=kubernetes.io/tls")
         allNodes = Informer(client: client)
         layout = AssignmentConfigMaps(base: settings.assignmentsName)
         (syncRequests, syncContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -99,7 +103,8 @@ actor ActorController {
 
     /// Runs until `stop()` (or cancellation); a sync in progress finishes first.
     func run() async {
-        let sync = syncContinuation, live = liveContinuation
+        let sync = syncContinuation
+        let live = liveContinuation
         await dataPlane.monitorAddresses { live.yield() }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.configMaps.run { _ in sync.yield() } }
@@ -154,8 +159,12 @@ actor ActorController {
     func record(_ outcome: ProxyOutcome) {
         switch outcome {
         case .unchanged, .none: break
-        case .started: metrics.proxyApply("start"); logger.info("proxy started")
-        case .reloaded: metrics.proxyApply("reload"); logger.info("proxy reloaded")
+        case .started:
+            metrics.proxyApply("start")
+            logger.info("proxy started")
+        case .reloaded:
+            metrics.proxyApply("reload")
+            logger.info("proxy reloaded")
         case .runtime(let n, _):
             metrics.runtimeCommands(n)
             metrics.proxyApply("runtime")
@@ -163,7 +172,9 @@ actor ActorController {
         case .failed(let error):
             metrics.proxyApply("failed")
             metrics.daemonError(error.code)
-            logger.error("proxy config not applied; the running one keeps serving", metadata: ["error": "\(error)", "code": "\(error.code.rawValue)"])
+            logger.error(
+                "proxy config not applied; the running one keeps serving",
+                metadata: ["error": "\(error)", "code": "\(error.code.rawValue)"])
         }
     }
 

@@ -30,7 +30,8 @@ final class ActorMetrics: Sendable {
 
     /// 1 while `<pool>`'s certificate is unusable (TLS off for that pool).
     func certificateProblem(pool: PoolName, _ problem: Bool) {
-        Gauge(label: "k8slb_certificate_problem", dimensions: [("pool", pool.rawValue)], factory: factory).record(problem ? 1 : 0)
+        Gauge(label: "k8slb_certificate_problem", dimensions: [("pool", pool.rawValue)], factory: factory).record(
+            problem ? 1 : 0)
     }
 
     /// Services whose `loadbalancer/tls-secret` is unusable (TLS off for them).
@@ -45,9 +46,13 @@ final class ActorMetrics: Sendable {
 
     /// One BGP peer's session state, the prefixes announced to it, and its BFD session.
     func bgpPeer(_ peer: BGPStatus.Peer) {
-        Gauge(label: "k8slb_bgp_session_up", dimensions: [("peer", peer.address)], factory: factory).record(peer.established ? 1 : 0)
-        Gauge(label: "k8slb_bgp_prefixes_announced", dimensions: [("peer", peer.address)], factory: factory).record(Double(peer.prefixesSent))
-        if let up = peer.bfdUp { Gauge(label: "k8slb_bfd_up", dimensions: [("peer", peer.address)], factory: factory).record(up ? 1 : 0) }
+        Gauge(label: "k8slb_bgp_session_up", dimensions: [("peer", peer.address)], factory: factory).record(
+            peer.established ? 1 : 0)
+        Gauge(label: "k8slb_bgp_prefixes_announced", dimensions: [("peer", peer.address)], factory: factory).record(
+            Double(peer.prefixesSent))
+        if let up = peer.bfdUp {
+            Gauge(label: "k8slb_bfd_up", dimensions: [("peer", peer.address)], factory: factory).record(up ? 1 : 0)
+        }
     }
 
     /// 1 while this node holds `vip` (VRRP master for it, or bound here without VRRP).
@@ -63,7 +68,10 @@ final class ActorMetrics: Sendable {
     /// API writes that failed (`kind`: event, groups), by failure class (transient, conflict,
     /// permanent): the reporter retries the transient ones.
     func apiWriteFailed(_ kind: String, _ failure: FailureClass) {
-        Counter(label: "k8slb_api_write_failures_total", dimensions: [("kind", kind), ("class", failure.label)], factory: factory).increment()
+        Counter(
+            label: "k8slb_api_write_failures_total", dimensions: [("kind", kind), ("class", failure.label)],
+            factory: factory
+        ).increment()
     }
 
     func vipsServed(_ count: Int) { Gauge(label: "k8slb_vips", factory: factory).record(Double(count)) }

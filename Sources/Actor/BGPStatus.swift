@@ -21,7 +21,8 @@ struct BGPStatus: Sendable, Equatable {
                 guard let peers = (family as? [String: Any])?["peers"] as? [String: Any] else { continue }
                 for (address, value) in peers {
                     guard let p = value as? [String: Any] else { continue }
-                    var peer = byPeer[address] ?? Peer(address: address, established: false, prefixesSent: 0, bfdUp: nil)
+                    var peer =
+                        byPeer[address] ?? Peer(address: address, established: false, prefixesSent: 0, bfdUp: nil)
                     if (p["state"] as? String) == "Established" { peer.established = true }
                     peer.prefixesSent += (p["pfxSnt"] as? Int) ?? 0
                     byPeer[address] = peer

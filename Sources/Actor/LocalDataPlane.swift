@@ -46,18 +46,22 @@ actor LocalDataPlane: NodeDataPlane {
         let launcher = settings.networkNamespace.map { [settings.ipBinary, "netns", "exec", $0] } ?? []
         switch settings.backend {
         case .haproxy:
-            haproxy = HAProxyProcess(paths: .init(binary: settings.haproxyBinary, directory: settings.runDirectory), launcher: launcher)
+            haproxy = HAProxyProcess(
+                paths: .init(binary: settings.haproxyBinary, directory: settings.runDirectory), launcher: launcher)
             nginx = nil
         case .nginx:
             haproxy = nil
-            nginx = NginxProcess(paths: .init(binary: settings.nginxBinary, directory: settings.runDirectory), launcher: launcher)
+            nginx = NginxProcess(
+                paths: .init(binary: settings.nginxBinary, directory: settings.runDirectory), launcher: launcher)
         case .kubeproxy:
             haproxy = nil
             nginx = nil
         }
         let networks = poolNetworks
         let log = logger
-        keepalived = KeepalivedProcess(paths: .init(binary: settings.keepalivedBinary, directory: settings.runDirectory), launcher: launcher) {
+        keepalived = KeepalivedProcess(
+            paths: .init(binary: settings.keepalivedBinary, directory: settings.runDirectory), launcher: launcher
+        ) {
             // keepalived died on its own: its VIPs must go now (a backup is taking them over).
             // VIPs this actor binds itself (no VRRP) are re-added by the next sync.
             Self.removeStale(netlink, networks: networks.value, logger: log)
@@ -65,19 +69,30 @@ actor LocalDataPlane: NodeDataPlane {
         do {
             trackFile = try TrackFile(path: settings.trackFile, proxyHealthy: settings.backend == .kubeproxy)
         } catch {
-            logger.error("cannot write keepalived's track file; keepalived keeps this node's VIPs in FAULT", metadata: ["error": "\(error)"])
+            logger.error(
+                "cannot write keepalived's track file; keepalived keeps this node's VIPs in FAULT",
+                metadata: ["error": "\(error)"])
             trackFile = nil
         }
-        frr = FRRProcess(paths: .init(libexec: settings.frrDirectory, vtysh: settings.vtyshBinary, directory: settings.runDirectory + "/frr"),
-                         launcher: launcher)
+        frr = FRRProcess(
+            paths: .init(
+                libexec: settings.frrDirectory, vtysh: settings.vtyshBinary, directory: settings.runDirectory + "/frr"),
+            launcher: launcher)
         if settings.backend == .kubeproxy {
             probe = nil
         } else {
             let track = trackFile
             let listeners = healthListeners
-            let p = ProxyHealthProbe(settings: .init(port: settings.proxyHealthPort, namespace: settings.networkNamespace)) { ok in
+            let p = ProxyHealthProbe(
+                settings: .init(port: settings.proxyHealthPort, namespace: settings.networkNamespace)
+            ) { ok in
                 track?.set(proxyHealthy: ok)
-                if ok { log.info("proxy healthy") } else { log.warning("proxy health check failing; keepalived hands this node's VIPs over and BGP VIPs are withdrawn") }
+                if ok {
+                    log.info("proxy healthy")
+                } else {
+                    log.warning(
+                        "proxy health check failing; keepalived hands this node's VIPs over and BGP VIPs are withdrawn")
+                }
                 listeners.notify()
             }
             p.start()
@@ -91,7 +106,10 @@ actor LocalDataPlane: NodeDataPlane {
         let base = "\(settings.certDirectory)/\(pool.rawValue)"
         let nginx = settings.backend == .nginx
         return try? await files.run { () throws(DaemonError) -> String? in
-            let result = nginx ? CertificateCheck.pair(certificate: base + ".pem", key: base + ".key") : CertificateCheck.bundle(at: base + ".pem")
+            let result =
+                nginx
+                ? CertificateCheck.pair(certificate: base + ".pem", key: base + ".key")
+                : CertificateCheck.bundle(at: base + ".pem")
             switch result {
             case .success: return nil
             case .failure(let problem): return "\(problem)"
@@ -109,7 +127,8 @@ actor LocalDataPlane: NodeDataPlane {
     func setPoolNetworks(_ networks: [IPRange]) async { poolNetworks.value = networks }
 
     func removeStaleVIPs(in networks: [IPRange]) async {
-        let worker = netlink, log = logger
+        let worker = netlink
+        let log = logger
         _ = try? await files.run { () throws(DaemonError) in Self.removeStale(worker, networks: networks, logger: log) }
     }
 
@@ -120,8 +139,10 @@ actor LocalDataPlane: NodeDataPlane {
         do {
             let removed: [String] = try netlink.runBlocking { sock in
                 var out: [String] = []
-                for a in try sock.addresses() where a.prefixLength == a.address.family.bitWidth
-                    && networks.contains(where: { $0.contains(a.address) }) {
+                for a in try sock.addresses()
+                where a.prefixLength == a.address.family.bitWidth
+                    && networks.contains(where: { $0.contains(a.address) })
+                {
                     try sock.remove(a.address, interface: a.interface)
                     out.append("\(a.address)")
                 }
@@ -145,7 +166,8 @@ actor LocalDataPlane: NodeDataPlane {
             do {
                 try await netlink.run { try $0.add(address, interface: iface.rawValue) }
                 bound[address] = iface
-                logger.info("VIP bound (no VRRP for this pool)", metadata: ["vip": "\(address)", "interface": "\(iface)"])
+                logger.info(
+                    "VIP bound (no VRRP for this pool)", metadata: ["vip": "\(address)", "interface": "\(iface)"])
             } catch { failures.append("cannot bind VIP \(address): \(error)") }
         }
         return failures
@@ -168,14 +190,16 @@ actor LocalDataPlane: NodeDataPlane {
         case .nginx(let config):
             guard let nginx else { return .none }
             do {
-                return try await nginx.apply(config.text, temporaryDirectories: config.temporaryDirectories, workerUser: config.workerUser)
+                return try await nginx.apply(
+                    config.text, temporaryDirectories: config.temporaryDirectories, workerUser: config.workerUser)
                     ? .reloaded : .unchanged
             } catch { return .failed(error) }
         case .haproxy(let rendered):
             guard let haproxy else { return .none }
             if let last = lastHAProxy, haproxy.masterPID != nil {
                 if last.text == rendered.text && pendingDeletes.isEmpty { return .unchanged }
-                if let commands = HAProxyRuntimePlan.commands(from: last, to: rendered, pendingDeletes: pendingDeletes) {
+                if let commands = HAProxyRuntimePlan.commands(from: last, to: rendered, pendingDeletes: pendingDeletes)
+                {
                     do {
                         let deferred = try await haproxy.updateServers(rendered.text, commands: commands)
                         pendingDeletes = Set(deferred)
@@ -225,10 +249,14 @@ actor LocalDataPlane: NodeDataPlane {
             // not answer ARP for them on its other interfaces. Best effort: a container without a
             // writable /proc/sys logs it, and the operator sets them on the host (docs/bgp.md).
             arpSettingsTried = true
-            for (key, value) in [("net/ipv4/conf/all/arp_ignore", "1"), ("net/ipv4/conf/all/arp_announce", "2"),
-                                 ("net/ipv6/conf/all/keep_addr_on_down", "1")] {
+            for (key, value) in [
+                ("net/ipv4/conf/all/arp_ignore", "1"), ("net/ipv4/conf/all/arp_announce", "2"),
+                ("net/ipv6/conf/all/keep_addr_on_down", "1"),
+            ] {
                 do { try await netlink.sysctl(key, value) } catch {
-                    logger.warning("sysctl not written; set it on the host", metadata: ["sysctl": "\(key)", "value": "\(value)", "error": "\(error)"])
+                    logger.warning(
+                        "sysctl not written; set it on the host",
+                        metadata: ["sysctl": "\(key)", "value": "\(value)", "error": "\(error)"])
                 }
             }
         }
@@ -258,7 +286,11 @@ actor LocalDataPlane: NodeDataPlane {
         await frr.shutdownSessions()
         try? await Task.sleep(for: .milliseconds(400))
         let waited = ContinuousClock.now - started
-        logger.info("BGP VIPs withdrawn", metadata: ["ms": "\(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)"])
+        logger.info(
+            "BGP VIPs withdrawn",
+            metadata: [
+                "ms": "\(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)"
+            ])
     }
 
     // MARK: certificates from Secrets, local track files
@@ -268,11 +300,14 @@ actor LocalDataPlane: NodeDataPlane {
         for (path, data) in bundles.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where installed[path] != data {
             let dir = (path.rawValue as NSString).deletingLastPathComponent
             do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(
+                    atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 // Written beside, readable by the owner only, then renamed: the proxy never reads
                 // half a key.
                 let tmp = path.rawValue + ".tmp"
-                guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+                guard
+                    FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600])
+                else {
                     logger.error("cannot write certificate bundle", metadata: ["file": "\(path)"])
                     continue
                 }
@@ -291,7 +326,9 @@ actor LocalDataPlane: NodeDataPlane {
         return changed
     }
 
-    func refreshCertificates(_ changed: [SafePath], bundles: [SafePath: Data]) async -> (updated: Int, failures: [String]) {
+    func refreshCertificates(_ changed: [SafePath], bundles: [SafePath: Data]) async -> (
+        updated: Int, failures: [String]
+    ) {
         guard let haproxy, haproxy.masterPID != nil, let text = lastHAProxy?.text else { return (0, []) }
         var updated = 0
         var failures: [String] = []
@@ -310,10 +347,14 @@ actor LocalDataPlane: NodeDataPlane {
     func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async {
         for g in groups where localTracks[g.file] != g.hasLocalEndpoint {
             do {
-                try (g.hasLocalEndpoint ? "0\n" : "1\n").write(toFile: g.file.rawValue, atomically: true, encoding: .utf8)
+                try (g.hasLocalEndpoint ? "0\n" : "1\n").write(
+                    toFile: g.file.rawValue, atomically: true, encoding: .utf8)
                 localTracks[g.file] = g.hasLocalEndpoint
-                logger.info(g.hasLocalEndpoint ? "a ready local endpoint runs here: may hold the VIP" : "no ready local endpoint here: VIP handed over",
-                            metadata: ["group": "\(g.id)"])
+                logger.info(
+                    g.hasLocalEndpoint
+                        ? "a ready local endpoint runs here: may hold the VIP"
+                        : "no ready local endpoint here: VIP handed over",
+                    metadata: ["group": "\(g.id)"])
             } catch {
                 logger.error("cannot write a local track file", metadata: ["file": "\(g.file)", "error": "\(error)"])
             }
@@ -349,7 +390,9 @@ final class HealthListeners: Sendable {
 enum ChildProcessFiles {
     struct Failure: Error, CustomStringConvertible { let description: String }
     static func rename(_ from: String, _ to: String) throws {
-        guard Glibc.rename(from, to) == 0 else { throw Failure(description: "rename \(from): \(String(cString: strerror(errno)))") }
+        guard Glibc.rename(from, to) == 0 else {
+            throw Failure(description: "rename \(from): \(String(cString: strerror(errno)))")
+        }
     }
 }
 

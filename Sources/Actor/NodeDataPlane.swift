@@ -37,7 +37,9 @@ protocol NodeDataPlane: Sendable {
     func installCertificates(_ bundles: [SafePath: Data]) async -> [SafePath]
     /// Replaces `changed` certificates in the running proxy without a reload (HAProxy Runtime
     /// API; nginx reloads through its config instead): how many were replaced, and failures.
-    func refreshCertificates(_ changed: [SafePath], bundles: [SafePath: Data]) async -> (updated: Int, failures: [String])
+    func refreshCertificates(_ changed: [SafePath], bundles: [SafePath: Data]) async -> (
+        updated: Int, failures: [String]
+    )
     /// Writes the externalTrafficPolicy Local groups' track files ("0": a ready endpoint runs
     /// here; "1": FAULT).
     func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async
@@ -87,6 +89,8 @@ extension NodeDataPlane {
     func proxyHealthy() async -> Bool { true }
     func onProxyHealthChange(_ body: @escaping @Sendable () -> Void) async {}
     func installCertificates(_ bundles: [SafePath: Data]) async -> [SafePath] { [] }
-    func refreshCertificates(_ changed: [SafePath], bundles: [SafePath: Data]) async -> (updated: Int, failures: [String]) { (0, []) }
+    func refreshCertificates(_ changed: [SafePath], bundles: [SafePath: Data]) async -> (
+        updated: Int, failures: [String]
+    ) { (0, []) }
     func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async {}
 }

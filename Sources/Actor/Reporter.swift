@@ -41,7 +41,8 @@ actor Reporter {
         self.logger = logger
         self.metrics = metrics
         (events, eventsContinuation) = AsyncStream.makeStream(of: EventReport.self)
-        (groupRequests, groupsContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (groupRequests, groupsContinuation) = AsyncStream.makeStream(
+            of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Hands an Event on Service `service` over (never waits for the API).
@@ -81,17 +82,25 @@ actor Reporter {
         var backoff = Backoff(base: .milliseconds(500), cap: .seconds(10))
         for attempt in 1...Self.eventAttempts {
             do {
-                let uid = try? await client.get(Service.self, namespace: e.service.namespace, name: e.service.name).metadata.uid
-                let ref = ObjectReference(apiVersion: "v1", kind: "Service", namespace: e.service.namespace, name: e.service.name, uid: uid)
-                _ = try await client.create(Event.about(ref, type: e.reason.type, reason: e.reason.rawValue, message: e.message,
-                                                                   component: settings.component))
+                let uid = try? await client.get(Service.self, namespace: e.service.namespace, name: e.service.name)
+                    .metadata.uid
+                let ref = ObjectReference(
+                    apiVersion: "v1", kind: "Service", namespace: e.service.namespace, name: e.service.name, uid: uid)
+                _ = try await client.create(
+                    Event.about(
+                        ref, type: e.reason.type, reason: e.reason.rawValue, message: e.message,
+                        component: settings.component))
                 return
             } catch {
                 let failure = FailureClass(error)
                 metrics.apiWriteFailed("event", failure)
                 if failure == .permanent || attempt == Self.eventAttempts || Task.isCancelled {
-                    logger.warning("cannot record event", metadata: ["k8s.reason": "\(e.reason.rawValue)", "service": "\(e.service)",
-                                                                      "error": "\(error)", "attempts": "\(attempt)"])
+                    logger.warning(
+                        "cannot record event",
+                        metadata: [
+                            "k8s.reason": "\(e.reason.rawValue)", "service": "\(e.service)",
+                            "error": "\(error)", "attempts": "\(attempt)",
+                        ])
                     return
                 }
                 try? await Task.sleep(for: backoff.next())
@@ -109,7 +118,8 @@ actor Reporter {
                     backoff.reset()
                 } catch {
                     metrics.apiWriteFailed("groups", FailureClass(error))
-                    logger.warning("cannot publish this node's VRRP groups; will retry", metadata: ["error": "\(error)"])
+                    logger.warning(
+                        "cannot publish this node's VRRP groups; will retry", metadata: ["error": "\(error)"])
                     try? await Task.sleep(for: backoff.next())
                 }
             }
@@ -125,9 +135,11 @@ actor Reporter {
             lease.spec = Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)
             _ = try await client.update(lease)
         } else {
-            let meta = ObjectMeta(name: name, namespace: settings.namespace, labels: [NodeGroupsRecord.label: "true"],
-                                  annotations: [NodeGroupsRecord.annotation: text])
-            _ = try await client.create(Lease(metadata: meta, spec: Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)))
+            let meta = ObjectMeta(
+                name: name, namespace: settings.namespace, labels: [NodeGroupsRecord.label: "true"],
+                annotations: [NodeGroupsRecord.annotation: text])
+            _ = try await client.create(
+                Lease(metadata: meta, spec: Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)))
         }
     }
 }

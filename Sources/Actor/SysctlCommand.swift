@@ -23,10 +23,14 @@ struct SysctlCommand: ParsableCommand {
         init(parsing text: String) throws {
             let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2 else { throw ValidationError("\(text): expected KEY=VALUE") }
-            let key = String(parts[0]), value = String(parts[1])
+            let key = String(parts[0])
+            let value = String(parts[1])
             let components = key.split(separator: ".", omittingEmptySubsequences: false)
             guard components.count >= 3, components[0] == "net",
-                  components.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") } })
+                components.allSatisfy({
+                    !$0.isEmpty
+                        && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+                })
             else { throw ValidationError("\(key): not a network sysctl (net.<family>.<name>)") }
             guard !value.isEmpty, value.count <= 20, value.allSatisfy({ $0.isASCII && $0.isNumber }) else {
                 throw ValidationError("\(key): value '\(value)' is not a number")
@@ -45,13 +49,19 @@ struct SysctlCommand: ParsableCommand {
         for text in settings {
             let s = try Setting(parsing: text)
             let fd = open(s.path, O_WRONLY)
-            guard fd >= 0 else { throw ExitError("\(s.key): cannot open \(s.path): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw ExitError("\(s.key): cannot open \(s.path): \(String(cString: strerror(errno)))")
+            }
             let bytes = Array(s.value.utf8)
             let written = write(fd, bytes, bytes.count)
             let failure = errno
             close(fd)
-            guard written == bytes.count else { throw ExitError("\(s.key): cannot write \(s.path): \(String(cString: strerror(failure)))") }
-            let now = (try? String(contentsOfFile: s.path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            guard written == bytes.count else {
+                throw ExitError("\(s.key): cannot write \(s.path): \(String(cString: strerror(failure)))")
+            }
+            let now =
+                (try? String(contentsOfFile: s.path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? "?"
             guard now == s.value else { throw ExitError("\(s.key): wrote \(s.value) but it reads \(now)") }
             print("\(s.key) = \(now)")
         }

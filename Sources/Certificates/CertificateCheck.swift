@@ -54,28 +54,39 @@ package enum CertificateCheck {
     }
 
     /// nginx: `<pool>.pem` and `<pool>.key`.
-    package static func pair(certificate: String, key: String, now: Date = Date()) -> Result<CertificateInfo, CertificateProblem> {
+    package static func pair(certificate: String, key: String, now: Date = Date()) -> Result<
+        CertificateInfo, CertificateProblem
+    > {
         check(certificatePath: certificate, keyPath: key, now: now)
     }
 
     /// A certificate (chain) and key given as bytes (a `kubernetes.io/tls` Secret's `tls.crt`
     /// and `tls.key`); `name` is what messages call it.
-    package static func pair(certificate: Data, key: Data, name: String, now: Date = Date()) -> Result<CertificateInfo, CertificateProblem> {
+    package static func pair(certificate: Data, key: Data, name: String, now: Date = Date()) -> Result<
+        CertificateInfo, CertificateProblem
+    > {
         check(certData: certificate, keyData: key, certificatePath: name, keyPath: name, now: now)
     }
 
-    private static func check(certificatePath: String, keyPath: String, now: Date) -> Result<CertificateInfo, CertificateProblem> {
-        guard FileManager.default.fileExists(atPath: certificatePath) else { return .failure(.missing(certificatePath)) }
+    private static func check(certificatePath: String, keyPath: String, now: Date) -> Result<
+        CertificateInfo, CertificateProblem
+    > {
+        guard FileManager.default.fileExists(atPath: certificatePath) else {
+            return .failure(.missing(certificatePath))
+        }
         guard let certData = FileManager.default.contents(atPath: certificatePath) else {
             return .failure(.unreadable(certificatePath, "permission denied or not a file"))
         }
         guard let keyData = keyPath == certificatePath ? certData : FileManager.default.contents(atPath: keyPath) else {
-            return FileManager.default.fileExists(atPath: keyPath) ? .failure(.unreadable(keyPath, "permission denied")) : .failure(.missing(keyPath))
+            return FileManager.default.fileExists(atPath: keyPath)
+                ? .failure(.unreadable(keyPath, "permission denied")) : .failure(.missing(keyPath))
         }
         return check(certData: certData, keyData: keyData, certificatePath: certificatePath, keyPath: keyPath, now: now)
     }
 
-    private static func check(certData: Data, keyData: Data, certificatePath: String, keyPath: String, now: Date) -> Result<CertificateInfo, CertificateProblem> {
+    private static func check(certData: Data, keyData: Data, certificatePath: String, keyPath: String, now: Date)
+        -> Result<CertificateInfo, CertificateProblem>
+    {
         guard let cert = Certificate(pem: certData) else { return .failure(.noCertificate(certificatePath)) }
         guard let key = PrivateKey(pem: keyData) else { return .failure(.noPrivateKey(keyPath)) }
         guard X509_check_private_key(cert.pointer, key.pointer) == 1 else {
@@ -83,9 +94,14 @@ package enum CertificateCheck {
             return .failure(.keyMismatch(certificatePath))
         }
         var t = time_t(now.timeIntervalSince1970)
-        let notBefore = cert.time(X509_get0_notBefore(cert.pointer)), notAfter = cert.time(X509_get0_notAfter(cert.pointer))
-        if X509_cmp_time(X509_get0_notAfter(cert.pointer), &t) < 0 { return .failure(.expired(certificatePath, notAfter: notAfter)) }
-        if X509_cmp_time(X509_get0_notBefore(cert.pointer), &t) > 0 { return .failure(.notYetValid(certificatePath, notBefore: notBefore)) }
+        let notBefore = cert.time(X509_get0_notBefore(cert.pointer))
+        let notAfter = cert.time(X509_get0_notAfter(cert.pointer))
+        if X509_cmp_time(X509_get0_notAfter(cert.pointer), &t) < 0 {
+            return .failure(.expired(certificatePath, notAfter: notAfter))
+        }
+        if X509_cmp_time(X509_get0_notBefore(cert.pointer), &t) > 0 {
+            return .failure(.notYetValid(certificatePath, notBefore: notBefore))
+        }
         return .success(CertificateInfo(notBefore: notBefore, notAfter: notAfter, serial: cert.serial))
     }
 }
@@ -120,7 +136,8 @@ private final class Certificate {
     func time(_ t: UnsafePointer<ASN1_TIME>?) -> Date {
         guard let t, let epoch = ASN1_TIME_set(nil, 0) else { return .distantPast }
         defer { ASN1_STRING_free(epoch) }
-        var days: Int32 = 0, seconds: Int32 = 0
+        var days: Int32 = 0
+        var seconds: Int32 = 0
         guard ASN1_TIME_diff(&days, &seconds, epoch, t) == 1 else { return .distantPast }
         return Date(timeIntervalSince1970: Double(days) * 86_400 + Double(seconds))
     }

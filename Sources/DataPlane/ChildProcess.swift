@@ -10,10 +10,14 @@ enum ChildProcess {
     /// (keepalived's state changes, HAProxy's alerts, nginx's errors) go to this process's stderr
     /// prefixed `[label]` — what `kubectl logs` shows — except HAProxy's per-proxy "stopped"
     /// notices, one per frontend and backend at every reload (20,000 lines at 10,000 Services).
-    static func spawn(_ arguments: [String], launcher: [String], label: String,
-                      onExit: @escaping @Sendable (Child) -> Void) throws(SpawnError) -> Child {
+    static func spawn(
+        _ arguments: [String], launcher: [String], label: String,
+        onExit: @escaping @Sendable (Child) -> Void
+    ) throws(SpawnError) -> Child {
         let forwarder = LineForwarder(prefix: "[\(label)] ")
-        return try Child.start(launcher + arguments, output: .stream({ data in if !data.isEmpty { forwarder.feed(data) } }), onExit: onExit)
+        return try Child.start(
+            launcher + arguments, output: .stream({ data in if !data.isEmpty { forwarder.feed(data) } }), onExit: onExit
+        )
     }
 
     /// Runs `arguments` (binary first) to completion: status and combined output.
@@ -26,9 +30,10 @@ enum ChildProcess {
     /// recycled PID is never touched. SIGTERM, then SIGKILL after 3 s.
     static func endLeftover(pidFile: String, marker: String) {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1,
-              let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-              String(decoding: cmdline.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).contains(marker) else { return }
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1,
+            let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+            String(decoding: cmdline.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).contains(marker)
+        else { return }
         kill(pid, SIGTERM)
         for _ in 0..<60 where kill(pid, 0) == 0 { usleep(50_000) }
         if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
@@ -90,19 +95,28 @@ package struct DaemonError: Error, CustomStringConvertible, Equatable {
 extension ChildProcess {
     /// Writes `text` to `<path>.tmp`, runs the daemon's own check on it (`check(tmp)`, through
     /// `launcher`), then renames it over `path`. Nothing changes on disk when the check fails.
-    static func install(_ text: String, at path: String, check: (String) -> [String], launcher: [String], daemon: String) throws(DaemonError) {
+    static func install(
+        _ text: String, at path: String, check: (String) -> [String], launcher: [String], daemon: String
+    ) throws(DaemonError) {
         let tmp = path + ".tmp"
-        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw DaemonError(.writeFailed, "cannot write \(tmp): \(error)") }
+        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
+            throw DaemonError(.writeFailed, "cannot write \(tmp): \(error)")
+        }
         let result = run(check(tmp), launcher: launcher)
         guard result.status == 0 else {
-            throw DaemonError(.checkRefused, "\(daemon) rejected the new config, keeping the old one: \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw DaemonError(
+                .checkRefused,
+                "\(daemon) rejected the new config, keeping the old one: \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
         }
         try replace(path, with: tmp)
     }
 
     /// Atomically puts `tmp` in place of `path`.
     static func replace(_ path: String, with tmp: String) throws(DaemonError) {
-        guard rename(tmp, path) == 0 else { throw DaemonError(.writeFailed, "rename \(tmp): \(String(cString: strerror(errno)))") }
+        guard rename(tmp, path) == 0 else {
+            throw DaemonError(.writeFailed, "rename \(tmp): \(String(cString: strerror(errno)))")
+        }
     }
 }
 
@@ -136,8 +150,11 @@ final class Supervisor: @unchecked Sendable {
     private var _restarts = 0
     private var checkedLeftovers = false
 
-    init(_ settings: Settings, prepare: @escaping @Sendable () -> Void = {}, ready: @escaping @Sendable () throws(DaemonError) -> Void = {},
-         onUnexpectedExit: @escaping @Sendable () -> Void = {}) {
+    init(
+        _ settings: Settings, prepare: @escaping @Sendable () -> Void = {},
+        ready: @escaping @Sendable () throws(DaemonError) -> Void = {},
+        onUnexpectedExit: @escaping @Sendable () -> Void = {}
+    ) {
         self.settings = settings
         self.prepare = prepare
         self.ready = ready
@@ -159,13 +176,17 @@ final class Supervisor: @unchecked Sendable {
 
     private func startLocked() throws(DaemonError) {
         if !checkedLeftovers {
-            for file in settings.leftoverPidFiles { ChildProcess.endLeftover(pidFile: file, marker: settings.configPath) }
+            for file in settings.leftoverPidFiles {
+                ChildProcess.endLeftover(pidFile: file, marker: settings.configPath)
+            }
             checkedLeftovers = true
         }
         supervising = true
         prepare()
         do {
-            process = try ChildProcess.spawn(settings.arguments, launcher: settings.launcher, label: settings.daemon) { [weak self] exited in self?.exited(exited) }
+            process = try ChildProcess.spawn(settings.arguments, launcher: settings.launcher, label: settings.daemon) {
+                [weak self] exited in self?.exited(exited)
+            }
         } catch { throw DaemonError(.spawnFailed, "cannot start \(settings.daemon): \(error)") }
         try ready()
     }

@@ -25,11 +25,15 @@ package final class DaemonThread: @unchecked Sendable {
     }
 
     /// Runs `body` on the thread; the caller awaits without holding a pool thread.
-    package func run<T: Sendable>(_ body: @escaping @Sendable () throws(DaemonError) -> T) async throws(DaemonError) -> T {
+    package func run<T: Sendable>(_ body: @escaping @Sendable () throws(DaemonError) -> T) async throws(DaemonError)
+        -> T
+    {
         let result: Result<T, DaemonError> = await withCheckedContinuation { c in
             condition.lock()
             jobs.append {
-                do throws(DaemonError) { c.resume(returning: .success(try body())) } catch { c.resume(returning: .failure(error)) }
+                do throws(DaemonError) { c.resume(returning: .success(try body())) } catch {
+                    c.resume(returning: .failure(error))
+                }
             }
             condition.signal()
             condition.unlock()
@@ -60,11 +64,17 @@ package final class TrackFile: @unchecked Sendable {
     package var holdsVIPs: Bool { lock.withLock { proxyHealthy && eligible } }
 
     package func set(proxyHealthy value: Bool) {
-        lock.withLock { proxyHealthy = value; try? writeLocked() }
+        lock.withLock {
+            proxyHealthy = value
+            try? writeLocked()
+        }
     }
 
     package func set(eligible value: Bool) {
-        lock.withLock { eligible = value; try? writeLocked() }
+        lock.withLock {
+            eligible = value
+            try? writeLocked()
+        }
     }
 
     private func writeLocked() throws(DaemonError) {

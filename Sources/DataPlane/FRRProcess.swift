@@ -43,10 +43,14 @@ package final class FRRProcess: @unchecked Sendable {
         func daemon(_ name: String, extra: [String] = []) -> Supervisor {
             let pid = "\(paths.directory)/\(name).pid"
             return Supervisor(
-                .init(daemon: name,
-                      arguments: ["\(paths.libexec)/\(name)", "-P", "0", "--vty_socket", paths.directory, "-z", paths.zserv,
-                                  "-f", paths.config, "-i", pid, "--log", "stdout", "--log-level", "informational"] + extra,
-                      launcher: launcher, initialBackoff: .milliseconds(200), leftoverPidFiles: [pid], configPath: paths.config),
+                .init(
+                    daemon: name,
+                    arguments: [
+                        "\(paths.libexec)/\(name)", "-P", "0", "--vty_socket", paths.directory, "-z", paths.zserv,
+                        "-f", paths.config, "-i", pid, "--log", "stdout", "--log-level", "informational",
+                    ] + extra,
+                    launcher: launcher, initialBackoff: .milliseconds(200), leftoverPidFiles: [pid],
+                    configPath: paths.config),
                 ready: {
                     // zebra first: the others connect to its zserv socket.
                     guard name == "zebra" else { return }
@@ -89,7 +93,10 @@ package final class FRRProcess: @unchecked Sendable {
         try write(text, to: tmp)
         let check = ChildProcess.run([paths.vtysh, "-C", "-f", tmp])
         guard check.status == 0 else {
-            throw DaemonError(.checkRefused, "vtysh -C rejected the new FRR config, keeping the old one: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw DaemonError(
+                .checkRefused,
+                "vtysh -C rejected the new FRR config, keeping the old one: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
         }
         if bgpd.pid == nil || zebra.pid == nil || bfdd.pid == nil {
             try ChildProcess.replace(paths.config, with: tmp)
@@ -103,10 +110,13 @@ package final class FRRProcess: @unchecked Sendable {
         }
         // Running: change what differs, sessions untouched. frr-reload writes its temporary files
         // into --rundir and, with --confdir, never touches /etc/frr.
-        let reload = ChildProcess.run(["/usr/bin/python3", "\(paths.libexec)/frr-reload.py", "--reload", "--stdout",
-                                       "--vty_socket", paths.directory, "--confdir", paths.directory, "--rundir", paths.directory, tmp])
+        let reload = ChildProcess.run([
+            "/usr/bin/python3", "\(paths.libexec)/frr-reload.py", "--reload", "--stdout",
+            "--vty_socket", paths.directory, "--confdir", paths.directory, "--rundir", paths.directory, tmp,
+        ])
         guard reload.status == 0 else {
-            throw DaemonError(.reloadUnconfirmed, "frr-reload.py failed; the running FRR config stays: \(reload.output.suffix(400))")
+            throw DaemonError(
+                .reloadUnconfirmed, "frr-reload.py failed; the running FRR config stays: \(reload.output.suffix(400))")
         }
         try ChildProcess.replace(paths.config, with: tmp)
         current = text
@@ -136,7 +146,8 @@ package final class FRRProcess: @unchecked Sendable {
             last = r.output
             usleep(20_000)
         }
-        throw DaemonError(.checkRefused, "bfdd did not take its profiles: \(last.trimmingCharacters(in: .whitespacesAndNewlines))")
+        throw DaemonError(
+            .checkRefused, "bfdd did not take its profiles: \(last.trimmingCharacters(in: .whitespacesAndNewlines))")
     }
 
     /// The directory FRR's daemons write (sockets, pid files) after dropping to user `frr`: ours,
@@ -171,7 +182,8 @@ package final class FRRProcess: @unchecked Sendable {
 
     private func shutdownSessionsBlocking() {
         guard let text = lock.withLock({ current }), bgpd.pid != nil else { return }
-        var router: String?, peers: [String] = []
+        var router: String?
+        var peers: [String] = []
         for raw in text.split(separator: "\n") {
             let f = raw.split(separator: " ")
             if f.count == 3, f[0] == "router", f[1] == "bgp" { router = String(raw) }
@@ -204,7 +216,10 @@ package final class FRRProcess: @unchecked Sendable {
         let group = DispatchGroup()
         for d in [bgpd, bfdd, zebra] {
             group.enter()
-            Thread { d.stop(signal: SIGTERM, escalate: .seconds(5)); group.leave() }.start()
+            Thread {
+                d.stop(signal: SIGTERM, escalate: .seconds(5))
+                group.leave()
+            }.start()
         }
         group.wait()
     }

@@ -44,14 +44,21 @@ package final class HAProxyProcess: @unchecked Sendable {
         self.paths = paths
         let masterSocket = paths.masterSocket
         daemon = Supervisor(
-            .init(daemon: "haproxy", arguments: [paths.binary, "-W", "-S", paths.masterSocket, "-p", paths.pidFile, "-f", paths.config],
-                  launcher: launcher, initialBackoff: .milliseconds(50), leftoverPidFiles: [paths.pidFile], configPath: paths.config),
+            .init(
+                daemon: "haproxy",
+                arguments: [paths.binary, "-W", "-S", paths.masterSocket, "-p", paths.pidFile, "-f", paths.config],
+                launcher: launcher, initialBackoff: .milliseconds(50), leftoverPidFiles: [paths.pidFile],
+                configPath: paths.config),
             prepare: { try? FileManager.default.removeItem(atPath: masterSocket) },
             ready: { () throws(DaemonError) in
                 for _ in 0..<500 {
                     if FileManager.default.fileExists(atPath: masterSocket),
-                       let table = (try? MasterCLI.send("show proc", socket: masterSocket)).flatMap(MasterCLI.parseShowProc),
-                       !table.currentWorkers.isEmpty { return }
+                        let table = (try? MasterCLI.send("show proc", socket: masterSocket)).flatMap(
+                            MasterCLI.parseShowProc),
+                        !table.currentWorkers.isEmpty
+                    {
+                        return
+                    }
                     usleep(10_000)
                 }
                 throw DaemonError(.spawnFailed, "haproxy did not come up (no worker in show proc)")
@@ -84,7 +91,8 @@ package final class HAProxyProcess: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if text == current, daemon.pid != nil { return .unchanged }
-        try ChildProcess.install(text, at: paths.config, check: { [paths.binary, "-c", "-q", "-f", $0] }, launcher: [], daemon: "haproxy -c")
+        try ChildProcess.install(
+            text, at: paths.config, check: { [paths.binary, "-c", "-q", "-f", $0] }, launcher: [], daemon: "haproxy -c")
         current = text
         guard let master = daemon.pid else {
             try daemon.start()
@@ -96,12 +104,18 @@ package final class HAProxyProcess: @unchecked Sendable {
         // Polled every 10 ms: the new worker is usually there 50-150 ms after the signal.
         for _ in 0..<500 {
             usleep(10_000)
-            guard let now = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(MasterCLI.parseShowProc) else { continue }
+            guard
+                let now = (try? MasterCLI.send("show proc", socket: paths.masterSocket)).flatMap(
+                    MasterCLI.parseShowProc)
+            else { continue }
             if let before, now.failedReloads > before.failedReloads {
-                throw DaemonError(.reloadUnconfirmed, "reload failed (show proc: failed \(now.failedReloads)); the old workers keep serving")
+                throw DaemonError(
+                    .reloadUnconfirmed,
+                    "reload failed (show proc: failed \(now.failedReloads)); the old workers keep serving")
             }
             if let before, now.masterReloads > before.masterReloads, !now.currentWorkers.isEmpty,
-               Set(now.currentWorkers) != Set(before.currentWorkers) {
+                Set(now.currentWorkers) != Set(before.currentWorkers)
+            {
                 return .reloaded(workers: now.currentWorkers)
             }
         }
@@ -111,7 +125,8 @@ package final class HAProxyProcess: @unchecked Sendable {
     /// Changes servers of the running workers through the Runtime API (no reload) and stores
     /// `text` (the same state) as the config file, so the next reload keeps it (DATAPLANE §1.3).
     /// Throws when any command fails: the caller then applies `text` with a reload instead.
-    package func updateServersBlocking(_ text: String, commands: [HAProxyRuntimeCommand]) throws(ApplyError) -> [String] {
+    package func updateServersBlocking(_ text: String, commands: [HAProxyRuntimeCommand]) throws(ApplyError) -> [String]
+    {
         lock.lock()
         defer { lock.unlock() }
         guard daemon.pid != nil, current != nil else { throw DaemonError(.notRunning, "haproxy is not running") }
@@ -130,7 +145,9 @@ package final class HAProxyProcess: @unchecked Sendable {
             throw DaemonError(.runtimeAPI, "runtime API '\(c.text)': \(trimmed)")
         }
         let tmp = paths.config + ".tmp"
-        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch { throw DaemonError(.writeFailed, "cannot write \(tmp): \(error)") }
+        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
+            throw DaemonError(.writeFailed, "cannot write \(tmp): \(error)")
+        }
         try ChildProcess.replace(paths.config, with: tmp)
         current = text
         return deferred
@@ -152,12 +169,14 @@ package final class HAProxyProcess: @unchecked Sendable {
         do {
             let set = try MasterCLI.send("set ssl cert \(path)", payload: body, socket: paths.statsSocket)
             guard set.contains("Transaction created") || set.contains("Transaction updated") else {
-                throw DaemonError(.runtimeAPI, "set ssl cert \(path): \(set.trimmingCharacters(in: .whitespacesAndNewlines))")
+                throw DaemonError(
+                    .runtimeAPI, "set ssl cert \(path): \(set.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
             let commit = try MasterCLI.send("commit ssl cert \(path)", socket: paths.statsSocket)
             guard commit.contains("Success!") else {
                 _ = try? MasterCLI.send("abort ssl cert \(path)", socket: paths.statsSocket)
-                throw DaemonError(.runtimeAPI, "commit ssl cert \(path): \(commit.trimmingCharacters(in: .whitespacesAndNewlines))")
+                throw DaemonError(
+                    .runtimeAPI, "commit ssl cert \(path): \(commit.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
         } catch let e as DaemonError {
             throw e

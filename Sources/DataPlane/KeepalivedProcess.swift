@@ -33,14 +33,21 @@ package final class KeepalivedProcess: @unchecked Sendable {
         self.launcher = launcher
         let vrrpPidFile = paths.vrrpPidFile
         daemon = Supervisor(
-            .init(daemon: "keepalived",
-                  arguments: [paths.binary, "-n", "-l", "-P", "-f", paths.config, "-p", paths.pidFile, "-r", paths.vrrpPidFile],
-                  launcher: launcher, initialBackoff: .milliseconds(200), leftoverPidFiles: [paths.pidFile, paths.vrrpPidFile],
-                  configPath: paths.config),
+            .init(
+                daemon: "keepalived",
+                arguments: [
+                    paths.binary, "-n", "-l", "-P", "-f", paths.config, "-p", paths.pidFile, "-r", paths.vrrpPidFile,
+                ],
+                launcher: launcher, initialBackoff: .milliseconds(200),
+                leftoverPidFiles: [paths.pidFile, paths.vrrpPidFile],
+                configPath: paths.config),
             onUnexpectedExit: {
                 // A VRRP child may outlive the main process: end it too (its PID from its own pid file).
-                if let vrrp = (try? String(contentsOfFile: vrrpPidFile, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }),
-                   kill(vrrp, 0) == 0 {
+                if let vrrp = (try? String(contentsOfFile: vrrpPidFile, encoding: .utf8)).flatMap({
+                    Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                }),
+                    kill(vrrp, 0) == 0
+                {
                     kill(vrrp, SIGKILL)
                 }
                 cleanup()
@@ -70,7 +77,9 @@ package final class KeepalivedProcess: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if text == current, daemon.pid != nil { return }
-        try ChildProcess.install(text, at: paths.config, check: { [paths.binary, "-t", "-f", $0] }, launcher: launcher, daemon: "keepalived -t")
+        try ChildProcess.install(
+            text, at: paths.config, check: { [paths.binary, "-t", "-f", $0] }, launcher: launcher,
+            daemon: "keepalived -t")
         current = text
         if let pid = daemon.pid {
             kill(pid, SIGHUP)

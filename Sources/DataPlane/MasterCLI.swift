@@ -10,7 +10,9 @@ package enum MasterCLI {
     /// Sends `command` and returns the whole reply (the connection is closed by the master).
     /// `payload`: a multi-line argument (`set ssl cert PATH <<` + lines + an empty line); it must
     /// hold no empty line itself.
-    package static func send(_ command: String, payload: String? = nil, socket path: String, timeout: Duration = .seconds(2)) throws(Failure) -> String {
+    package static func send(
+        _ command: String, payload: String? = nil, socket path: String, timeout: Duration = .seconds(2)
+    ) throws(Failure) -> String {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -19,13 +21,17 @@ package enum MasterCLI {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw Failure(description: "socket path too long: \(path)") }
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            throw Failure(description: "socket path too long: \(path)")
+        }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
             for (i, b) in bytes.enumerated() { raw[i] = b }
             raw[bytes.count] = 0
         }
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard rc == 0 else { throw Failure(description: "connect \(path): \(String(cString: strerror(errno)))") }
         // The master CLI keeps the connection open after a reply; "; quit" makes it close.
@@ -56,7 +62,11 @@ package enum MasterCLI {
     /// Parses `show proc` (HAProxy 2.6):
     /// `<PID> master 0 [failed: 0] …` then `# workers`, `<PID> worker …`, `# old workers`, ….
     package static func parseShowProc(_ text: String) -> ProcessTable? {
-        var reloads = 0, failed = 0, section = "", current: [Int32] = [], old: [Int32] = []
+        var reloads = 0
+        var failed = 0
+        var section = ""
+        var current: [Int32] = []
+        var old: [Int32] = []
         var sawMaster = false
         for raw in text.split(separator: "\n") {
             let line = raw.trimmingCharacters(in: .whitespaces)
@@ -76,6 +86,8 @@ package enum MasterCLI {
                 if section.contains("old") { old.append(pid) } else { current.append(pid) }
             }
         }
-        return sawMaster ? ProcessTable(masterReloads: reloads, failedReloads: failed, currentWorkers: current, oldWorkers: old) : nil
+        return sawMaster
+            ? ProcessTable(masterReloads: reloads, failedReloads: failed, currentWorkers: current, oldWorkers: old)
+            : nil
     }
 }

@@ -28,9 +28,13 @@ package final class NginxProcess: @unchecked Sendable {
     package init(paths: Paths, launcher: [String] = []) {
         self.paths = paths
         self.launcher = launcher
-        daemon = Supervisor(.init(daemon: "nginx", arguments: [paths.binary, "-e", "stderr", "-c", paths.config, "-g", "daemon off; master_process on;"],
-                                  launcher: launcher, initialBackoff: .milliseconds(100), leftoverPidFiles: [paths.directory + "/nginx.pid"],
-                                  configPath: paths.config))
+        daemon = Supervisor(
+            .init(
+                daemon: "nginx",
+                arguments: [paths.binary, "-e", "stderr", "-c", paths.config, "-g", "daemon off; master_process on;"],
+                launcher: launcher, initialBackoff: .milliseconds(100),
+                leftoverPidFiles: [paths.directory + "/nginx.pid"],
+                configPath: paths.config))
     }
 
     package var restarts: Int { daemon.restarts }
@@ -39,7 +43,9 @@ package final class NginxProcess: @unchecked Sendable {
     /// `applyBlocking` on the daemon's own thread, after creating `temporaryDirectories` owned by
     /// `workerUser` (`prepareDirectories`).
     @discardableResult
-    package func apply(_ text: String, temporaryDirectories: [String] = [], workerUser: String = "nobody") async throws(ApplyError) -> Bool {
+    package func apply(_ text: String, temporaryDirectories: [String] = [], workerUser: String = "nobody")
+        async throws(ApplyError) -> Bool
+    {
         try await thread.run { () throws(DaemonError) in
             try Self.prepareDirectories(temporaryDirectories, owner: workerUser)
             return try self.applyBlocking(text)
@@ -60,7 +66,10 @@ package final class NginxProcess: @unchecked Sendable {
         var uid = geteuid()
         if root {
             guard let entry = getpwnam(owner) else {
-                throw DaemonError(.spawnFailed, "nginx's worker user '\(owner)' does not exist here: name another with a 'user' line in nginx.global")
+                throw DaemonError(
+                    .spawnFailed,
+                    "nginx's worker user '\(owner)' does not exist here: name another with a 'user' line in nginx.global"
+                )
             }
             uid = entry.pointee.pw_uid
         }
@@ -74,7 +83,10 @@ package final class NginxProcess: @unchecked Sendable {
                 if chown(path, uid, gid_t.max) == 0 { continue }
                 // Ours from an earlier start as another user: made again below.
                 guard rmdir(path) == 0 else {
-                    throw DaemonError(.writeFailed, "\(path) is owned by uid \(st.st_uid), not \(owner) (\(uid)), and cannot be changed: \(String(cString: strerror(errno)))")
+                    throw DaemonError(
+                        .writeFailed,
+                        "\(path) is owned by uid \(st.st_uid), not \(owner) (\(uid)), and cannot be changed: \(String(cString: strerror(errno)))"
+                    )
                 }
             }
             if root {
@@ -86,12 +98,17 @@ package final class NginxProcess: @unchecked Sendable {
                 if made == 0 { _ = rmdir(path) } else if failure == EEXIST { continue }
             }
             guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
-                throw DaemonError(.writeFailed, "cannot create nginx's temporary directory \(path): \(String(cString: strerror(errno)))")
+                throw DaemonError(
+                    .writeFailed,
+                    "cannot create nginx's temporary directory \(path): \(String(cString: strerror(errno)))")
             }
             if root && chown(path, uid, gid_t.max) != 0 {
                 let reason = String(cString: strerror(errno))
                 _ = rmdir(path)
-                throw DaemonError(.writeFailed, "cannot create \(path) for nginx's workers (\(owner)): neither as that user (needs CAP_SETUID and a parent it may write) nor by chown (\(reason); needs CAP_CHOWN)")
+                throw DaemonError(
+                    .writeFailed,
+                    "cannot create \(path) for nginx's workers (\(owner)): neither as that user (needs CAP_SETUID and a parent it may write) nor by chown (\(reason); needs CAP_CHOWN)"
+                )
             }
         }
     }
@@ -107,7 +124,9 @@ package final class NginxProcess: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if text == current, daemon.pid != nil { return false }
-        try ChildProcess.install(text, at: paths.config, check: { [paths.binary, "-t", "-q", "-e", "stderr", "-c", $0] }, launcher: launcher, daemon: "nginx -t")
+        try ChildProcess.install(
+            text, at: paths.config, check: { [paths.binary, "-t", "-q", "-e", "stderr", "-c", $0] }, launcher: launcher,
+            daemon: "nginx -t")
         current = text
         if let pid = daemon.pid {
             kill(pid, SIGHUP)

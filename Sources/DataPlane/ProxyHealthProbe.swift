@@ -101,7 +101,8 @@ package final class ProxyHealthProbe: @unchecked Sendable {
             if let changed { onChange(changed) }
             for w in done { w.resume(returning: verdict) }
             condition.lock()
-            let deadline = Date().addingTimeInterval(Double(settings.interval.components.attoseconds) / 1e18 + Double(settings.interval.components.seconds))
+            let deadline = Date().addingTimeInterval(
+                Double(settings.interval.components.attoseconds) / 1e18 + Double(settings.interval.components.seconds))
             while !wake && !stopped && condition.wait(until: deadline) {}
             wake = false
             let end = stopped
@@ -122,7 +123,8 @@ package final class ProxyHealthProbe: @unchecked Sendable {
     /// One `GET /healthz` to 127.0.0.1:`port`: true on an HTTP 200 within `timeout`.
     static func get(port: UInt16, timeout: Duration) -> Bool {
         let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(
+            AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -130,7 +132,9 @@ package final class ProxyHealthProbe: @unchecked Sendable {
         addr.sin_port = port.bigEndian
         addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         if rc != 0 {
             guard errno == EINPROGRESS, wait(fd, Int16(POLLOUT), ms) else { return false }

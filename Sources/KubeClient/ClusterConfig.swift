@@ -11,7 +11,9 @@ package struct ClusterConfig: Sendable {
     /// The namespace of the current context / service account.
     package var namespace: String
 
-    package init(server: String, tls: TLSSettings = TLSSettings(), token: TokenSource? = nil, namespace: String = "default") {
+    package init(
+        server: String, tls: TLSSettings = TLSSettings(), token: TokenSource? = nil, namespace: String = "default"
+    ) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
         self.tls = tls
         self.token = token
@@ -21,7 +23,10 @@ package struct ClusterConfig: Sendable {
     /// A bearer token, fixed or read from a file that is re-read when it changes (service-account
     /// tokens are rotated on disk by the kubelet).
     package final class TokenSource: Sendable {
-        private enum Origin { case fixed(String), file(String) }
+        private enum Origin {
+            case fixed(String)
+            case file(String)
+        }
         private let origin: Origin
         private let cache = Mutex<(mtime: Date?, token: String)>((nil, ""))
 
@@ -34,8 +39,11 @@ package struct ClusterConfig: Sendable {
             case .fixed(let t): return t
             case .file(let path):
                 let mtime = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-                if let cached = cache.withLock({ c -> String? in c.mtime == mtime && mtime != nil ? c.token : nil }) { return cached }
-                let token = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                if let cached = cache.withLock({ c -> String? in c.mtime == mtime && mtime != nil ? c.token : nil }) {
+                    return cached
+                }
+                let token = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
                 cache.withLock { $0 = (mtime, token) }
                 return token
             }
@@ -48,45 +56,61 @@ package struct ClusterConfig: Sendable {
     }
 
     /// What both executables accept: `--kubeconfig`, else `KUBECONFIG`, else in-cluster credentials.
-    package static func resolve(kubeconfig flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClusterConfig {
+    package static func resolve(
+        kubeconfig flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ClusterConfig {
         if let path = flag ?? environment["KUBECONFIG"], !path.isEmpty { return try kubeconfig(path: path) }
         return try inCluster(environment: environment)
     }
 
     /// In-cluster: `KUBERNETES_SERVICE_HOST/PORT` and the service-account directory.
-    package static func inCluster(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                  serviceAccountDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount") throws -> ClusterConfig {
-        guard let host = environment["KUBERNETES_SERVICE_HOST"], let port = environment["KUBERNETES_SERVICE_PORT"] else {
-            throw LoadError(description: "not running in a cluster: KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set (use --kubeconfig)")
+    package static func inCluster(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        serviceAccountDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount"
+    ) throws -> ClusterConfig {
+        guard let host = environment["KUBERNETES_SERVICE_HOST"], let port = environment["KUBERNETES_SERVICE_PORT"]
+        else {
+            throw LoadError(
+                description:
+                    "not running in a cluster: KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set (use --kubeconfig)"
+            )
         }
         let hostPart = host.contains(":") ? "[\(host)]" : host
         let caPath = serviceAccountDirectory + "/ca.crt"
         guard let ca = FileManager.default.contents(atPath: caPath) else {
             throw LoadError(description: "cannot read the service-account CA bundle \(caPath)")
         }
-        let namespace = (try? String(contentsOfFile: serviceAccountDirectory + "/namespace", encoding: .utf8))?
+        let namespace =
+            (try? String(contentsOfFile: serviceAccountDirectory + "/namespace", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "default"
-        return ClusterConfig(server: "https://\(hostPart):\(port)", tls: TLSSettings(caPEM: Array(ca)),
-                             token: TokenSource(file: serviceAccountDirectory + "/token"), namespace: namespace)
+        return ClusterConfig(
+            server: "https://\(hostPart):\(port)", tls: TLSSettings(caPEM: Array(ca)),
+            token: TokenSource(file: serviceAccountDirectory + "/token"), namespace: namespace)
     }
 
     /// From a kubeconfig file (current context unless `context` is given).
     package static func kubeconfig(path: String, context wanted: String? = nil) throws -> ClusterConfig {
-        guard let data = FileManager.default.contents(atPath: path) else { throw LoadError(description: "cannot read kubeconfig \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LoadError(description: "cannot read kubeconfig \(path)")
+        }
         guard let root = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) as? [String: Any] else {
             throw LoadError(description: "\(path): not a kubeconfig (expected a YAML mapping)")
         }
         let dir = (path as NSString).deletingLastPathComponent
         func named(_ list: String, _ name: String, _ inner: String) throws -> [String: Any] {
             let entries = root[list] as? [[String: Any]] ?? []
-            guard let entry = entries.first(where: { $0["name"] as? String == name }), let body = entry[inner] as? [String: Any] else {
+            guard let entry = entries.first(where: { $0["name"] as? String == name }),
+                let body = entry[inner] as? [String: Any]
+            else {
                 throw LoadError(description: "\(path): \(list) has no entry named \"\(name)\"")
             }
             return body
         }
         func file(_ p: String) throws -> [UInt8] {
             let full = p.hasPrefix("/") ? p : dir + "/" + p
-            guard let d = FileManager.default.contents(atPath: full) else { throw LoadError(description: "\(path): cannot read \(full)") }
+            guard let d = FileManager.default.contents(atPath: full) else {
+                throw LoadError(description: "\(path): cannot read \(full)")
+            }
             return Array(d)
         }
         func base64(_ s: String, _ field: String) throws -> [UInt8] {
@@ -99,28 +123,46 @@ package struct ClusterConfig: Sendable {
             throw LoadError(description: "\(path): no current-context")
         }
         let context = try named("contexts", contextName, "context")
-        guard let clusterName = context["cluster"] as? String else { throw LoadError(description: "\(path): context \"\(contextName)\" names no cluster") }
+        guard let clusterName = context["cluster"] as? String else {
+            throw LoadError(description: "\(path): context \"\(contextName)\" names no cluster")
+        }
         let cluster = try named("clusters", clusterName, "cluster")
         guard let server = cluster["server"] as? String, !server.isEmpty else {
             throw LoadError(description: "\(path): cluster \"\(clusterName)\" has no server")
         }
         var tls = TLSSettings()
-        if let ca = cluster["certificate-authority-data"] as? String { tls.caPEM = try base64(ca, "certificate-authority-data") }
-        else if let ca = cluster["certificate-authority"] as? String { tls.caPEM = try file(ca) }
+        if let ca = cluster["certificate-authority-data"] as? String {
+            tls.caPEM = try base64(ca, "certificate-authority-data")
+        } else if let ca = cluster["certificate-authority"] as? String {
+            tls.caPEM = try file(ca)
+        }
         tls.insecureSkipVerify = cluster["insecure-skip-tls-verify"] as? Bool ?? false
         var token: TokenSource?
         if let userName = context["user"] as? String, !userName.isEmpty {
             let user = try named("users", userName, "user")
             if user["exec"] != nil || user["auth-provider"] != nil {
-                throw LoadError(description: "\(path): user \"\(userName)\" uses exec/auth-provider credentials, which k8slb does not run; use a token or client certificate")
+                throw LoadError(
+                    description:
+                        "\(path): user \"\(userName)\" uses exec/auth-provider credentials, which k8slb does not run; use a token or client certificate"
+                )
             }
-            if let t = user["token"] as? String { token = TokenSource(token: t) }
-            else if let f = user["tokenFile"] as? String { token = TokenSource(file: f.hasPrefix("/") ? f : dir + "/" + f) }
-            if let c = user["client-certificate-data"] as? String { tls.clientCertificatePEM = try base64(c, "client-certificate-data") }
-            else if let c = user["client-certificate"] as? String { tls.clientCertificatePEM = try file(c) }
-            if let k = user["client-key-data"] as? String { tls.clientKeyPEM = try base64(k, "client-key-data") }
-            else if let k = user["client-key"] as? String { tls.clientKeyPEM = try file(k) }
+            if let t = user["token"] as? String {
+                token = TokenSource(token: t)
+            } else if let f = user["tokenFile"] as? String {
+                token = TokenSource(file: f.hasPrefix("/") ? f : dir + "/" + f)
+            }
+            if let c = user["client-certificate-data"] as? String {
+                tls.clientCertificatePEM = try base64(c, "client-certificate-data")
+            } else if let c = user["client-certificate"] as? String {
+                tls.clientCertificatePEM = try file(c)
+            }
+            if let k = user["client-key-data"] as? String {
+                tls.clientKeyPEM = try base64(k, "client-key-data")
+            } else if let k = user["client-key"] as? String {
+                tls.clientKeyPEM = try file(k)
+            }
         }
-        return ClusterConfig(server: server, tls: tls, token: token, namespace: context["namespace"] as? String ?? "default")
+        return ClusterConfig(
+            server: server, tls: tls, token: token, namespace: context["namespace"] as? String ?? "default")
     }
 }

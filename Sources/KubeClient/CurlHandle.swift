@@ -47,8 +47,9 @@ final class CurlHandle {
             try check(ccurl_easy_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body.count))
             // COPYPOSTFIELDS copies: the buffer need not outlive this call.
             let code = body.withUnsafeBytes { p in
-                ccurl_easy_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS,
-                                          UnsafeMutableRawPointer(mutating: p.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+                ccurl_easy_setopt_pointer(
+                    handle, CURLOPT_COPYPOSTFIELDS,
+                    UnsafeMutableRawPointer(mutating: p.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
             }
             try check(code)
         } else if request.method == "GET" {
@@ -58,37 +59,46 @@ final class CurlHandle {
         try applyTLS(tls)
 
         let box = Unmanaged.passUnretained(sink).toOpaque()
-        try check(ccurl_easy_setopt_write_callback(handle, CURLOPT_WRITEFUNCTION, { ptr, size, count, user in
-            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
-            let n = size * count
-            let buffer = UnsafeRawBufferPointer(start: ptr, count: n)
-            if let onChunk = sink.onChunk { return onChunk(buffer) ? n : 0 }
-            sink.body.append(contentsOf: buffer)
-            return n
-        }))
+        try check(
+            ccurl_easy_setopt_write_callback(
+                handle, CURLOPT_WRITEFUNCTION,
+                { ptr, size, count, user in
+                    let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+                    let n = size * count
+                    let buffer = UnsafeRawBufferPointer(start: ptr, count: n)
+                    if let onChunk = sink.onChunk { return onChunk(buffer) ? n : 0 }
+                    sink.body.append(contentsOf: buffer)
+                    return n
+                }))
         try check(ccurl_easy_setopt_pointer(handle, CURLOPT_WRITEDATA, box))
-        try check(ccurl_easy_setopt_header_callback(handle, { ptr, size, count, user in
-            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
-            let n = size * count
-            let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
-            if line.hasPrefix("HTTP/") {  // a new response (after 100/redirect)
-                sink.headers = [:]
-                let fields = line.split(separator: " ")
-                if fields.count >= 2, let code = Int(fields[1]) { sink.status = code }
-            }
-            if let colon = line.firstIndex(of: ":") {
-                let name = line[..<colon].lowercased()
-                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-                sink.headers[name] = value
-            }
-            return n
-        }))
+        try check(
+            ccurl_easy_setopt_header_callback(
+                handle,
+                { ptr, size, count, user in
+                    let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+                    let n = size * count
+                    let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
+                    if line.hasPrefix("HTTP/") {  // a new response (after 100/redirect)
+                        sink.headers = [:]
+                        let fields = line.split(separator: " ")
+                        if fields.count >= 2, let code = Int(fields[1]) { sink.status = code }
+                    }
+                    if let colon = line.firstIndex(of: ":") {
+                        let name = line[..<colon].lowercased()
+                        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+                        sink.headers[name] = value
+                    }
+                    return n
+                }))
         try check(ccurl_easy_setopt_pointer(handle, CURLOPT_HEADERDATA, box))
         try check(ccurl_easy_setopt_long(handle, CURLOPT_NOPROGRESS, 0))
-        try check(ccurl_easy_setopt_xferinfo_callback(handle, { user, _, _, _, _ in
-            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
-            return sink.isCancelled() ? 1 : 0
-        }))
+        try check(
+            ccurl_easy_setopt_xferinfo_callback(
+                handle,
+                { user, _, _, _, _ in
+                    let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+                    return sink.isCancelled() ? 1 : 0
+                }))
         try check(ccurl_easy_setopt_pointer(handle, CURLOPT_XFERINFODATA, box))
 
         let result = curl_easy_perform(handle)

@@ -7,7 +7,10 @@ package struct HTTPRequest: Sendable {
     /// Whole-request timeout in milliseconds; 0 = none (watch streams).
     package var timeoutMilliseconds: Int
 
-    package init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeoutMilliseconds: Int = 30_000) {
+    package init(
+        method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+        timeoutMilliseconds: Int = 30_000
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -33,7 +36,10 @@ package struct TLSSettings: Sendable, Equatable {
     /// Only when the kubeconfig says `insecure-skip-tls-verify: true`.
     package var insecureSkipVerify = false
 
-    package init(caPEM: [UInt8]? = nil, clientCertificatePEM: [UInt8]? = nil, clientKeyPEM: [UInt8]? = nil, insecureSkipVerify: Bool = false) {
+    package init(
+        caPEM: [UInt8]? = nil, clientCertificatePEM: [UInt8]? = nil, clientKeyPEM: [UInt8]? = nil,
+        insecureSkipVerify: Bool = false
+    ) {
         self.caPEM = caPEM
         self.clientCertificatePEM = clientCertificatePEM
         self.clientKeyPEM = clientKeyPEM

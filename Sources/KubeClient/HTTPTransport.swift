@@ -23,7 +23,11 @@ package final class HTTPTransport: Sendable {
 
     /// Performs one request and returns the whole response.
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let lane = lanes[next.withLock { n in defer { n = (n + 1) % lanes.count }; return n }]
+        let lane = lanes[
+            next.withLock { n in
+                defer { n = (n + 1) % lanes.count }
+                return n
+            }]
         let tls = self.tls.withLock { $0 }
         return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<HTTPResponse, any Error>) in
             lane.queue.async {

@@ -30,8 +30,10 @@ package actor Informer<T: KubeResource> {
     package private(set) var listCount = 0
     package private(set) var watchCount = 0
 
-    package init(client: KubeClient, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
-                 backoff: Backoff = Backoff(), watchTimeoutSeconds: ClosedRange<Int> = 300...600) {
+    package init(
+        client: KubeClient, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+        backoff: Backoff = Backoff(), watchTimeoutSeconds: ClosedRange<Int> = 300...600
+    ) {
         self.client = client
         self.namespace = namespace
         self.labelSelector = labelSelector
@@ -65,9 +67,10 @@ package actor Informer<T: KubeResource> {
             }
             do {
                 watchCount += 1
-                let stream = client.watch(T.self, namespace: namespace, resourceVersion: resourceVersion, labelSelector: labelSelector,
-                                          fieldSelector: fieldSelector, allowBookmarks: true,
-                                          timeoutSeconds: Int.random(in: watchTimeout))
+                let stream = client.watch(
+                    T.self, namespace: namespace, resourceVersion: resourceVersion, labelSelector: labelSelector,
+                    fieldSelector: fieldSelector, allowBookmarks: true,
+                    timeoutSeconds: Int.random(in: watchTimeout))
                 for try await event in stream {
                     switch event {
                     case .added(let o), .modified(let o):
@@ -99,7 +102,8 @@ package actor Informer<T: KubeResource> {
     /// Lists everything and turns the difference to the cache into changes.
     private func relist(_ handler: @Sendable (Change) async -> Void) async throws {
         listCount += 1
-        let list = try await client.listAll(T.self, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector)
+        let list = try await client.listAll(
+            T.self, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector)
         var fresh: [String: Box] = [:]
         for item in list.items { fresh[item.key] = Box(item) }
         let previous = objects
@@ -108,7 +112,9 @@ package actor Informer<T: KubeResource> {
         for key in fresh.keys.sorted() {
             let new = fresh[key]!.value
             if let old = previous[key]?.value {
-                if old.metadata.resourceVersion != new.metadata.resourceVersion { await handler(.updated(old: old, new: new)) }
+                if old.metadata.resourceVersion != new.metadata.resourceVersion {
+                    await handler(.updated(old: old, new: new))
+                }
             } else {
                 await handler(.added(new))
             }

@@ -37,10 +37,15 @@ package enum FailureClass: Sendable, Equatable {
         switch error {
         case is TransportError: self = .transient
         case let e as KubeAPIError:
-            if e.code == 429 || e.code >= 500 { self = .transient }
-            else if e.isGone { self = .gone }
-            else if e.isConflict { self = .conflict }
-            else { self = .permanent }
+            if e.code == 429 || e.code >= 500 {
+                self = .transient
+            } else if e.isGone {
+                self = .gone
+            } else if e.isConflict {
+                self = .conflict
+            } else {
+                self = .permanent
+            }
         default: self = .permanent
         }
     }

@@ -25,11 +25,15 @@ package final class KubeClient: Sendable {
         }
 
         var bytes: [UInt8] {
-            switch self { case .merge(let b), .json(let b), .strategicMerge(let b): b }
+            switch self {
+            case .merge(let b), .json(let b), .strategicMerge(let b): b
+            }
         }
 
         /// A merge patch from an Encodable value.
-        package static func mergeEncoding(_ value: some Encodable) throws -> PatchBody { .merge(Array(try KubeClient.encoder.encode(value))) }
+        package static func mergeEncoding(_ value: some Encodable) throws -> PatchBody {
+            .merge(Array(try KubeClient.encoder.encode(value)))
+        }
     }
 
     // MARK: operations
@@ -38,8 +42,10 @@ package final class KubeClient: Sendable {
         try await call(T.self, "GET", path(T.self, namespace, name))
     }
 
-    package func list<T: KubeResource>(_ type: T.Type, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
-                                       limit: Int? = nil, continueToken: String? = nil) async throws -> KubeList<T> {
+    package func list<T: KubeResource>(
+        _ type: T.Type, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+        limit: Int? = nil, continueToken: String? = nil
+    ) async throws -> KubeList<T> {
         var q: [(String, String)] = []
         if let labelSelector { q.append(("labelSelector", labelSelector)) }
         if let fieldSelector { q.append(("fieldSelector", fieldSelector)) }
@@ -49,12 +55,17 @@ package final class KubeClient: Sendable {
     }
 
     /// Every item, following `continue` tokens page by page; the RV is the first page's.
-    package func listAll<T: KubeResource>(_ type: T.Type, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
-                                          pageSize: Int = 500) async throws -> KubeList<T> {
-        var page = try await list(T.self, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector, limit: pageSize)
+    package func listAll<T: KubeResource>(
+        _ type: T.Type, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+        pageSize: Int = 500
+    ) async throws -> KubeList<T> {
+        var page = try await list(
+            T.self, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector, limit: pageSize)
         var all = page
         while let token = page.metadata.continue, !token.isEmpty {
-            page = try await list(T.self, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector, limit: pageSize, continueToken: token)
+            page = try await list(
+                T.self, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector,
+                limit: pageSize, continueToken: token)
             all.items += page.items
         }
         all.metadata.continue = nil
@@ -62,39 +73,53 @@ package final class KubeClient: Sendable {
     }
 
     package func create<T: KubeResource>(_ object: T) async throws -> T {
-        try await call(T.self, "POST", path(T.self, object.metadata.namespace, nil), body: Array(Self.encoder.encode(object)))
+        try await call(
+            T.self, "POST", path(T.self, object.metadata.namespace, nil), body: Array(Self.encoder.encode(object)))
     }
 
     /// PUT: the object's `metadata.resourceVersion` is the precondition (409 when stale).
     package func update<T: KubeResource>(_ object: T) async throws -> T {
-        try await call(T.self, "PUT", path(T.self, object.metadata.namespace, object.metadata.name ?? ""), body: Array(Self.encoder.encode(object)))
+        try await call(
+            T.self, "PUT", path(T.self, object.metadata.namespace, object.metadata.name ?? ""),
+            body: Array(Self.encoder.encode(object)))
     }
 
     /// PUT of the status subresource.
     package func updateStatus<T: KubeResource>(_ object: T) async throws -> T {
-        try await call(T.self, "PUT", path(T.self, object.metadata.namespace, object.metadata.name ?? "", sub: "status"), body: Array(Self.encoder.encode(object)))
+        try await call(
+            T.self, "PUT", path(T.self, object.metadata.namespace, object.metadata.name ?? "", sub: "status"),
+            body: Array(Self.encoder.encode(object)))
     }
 
-    package func patch<T: KubeResource>(_ type: T.Type, namespace: String? = nil, name: String, _ patch: PatchBody,
-                                        subresource: String? = nil) async throws -> T {
-        try await call(T.self, "PATCH", path(T.self, namespace, name, sub: subresource), body: patch.bytes,
-                       contentType: patch.contentType)
+    package func patch<T: KubeResource>(
+        _ type: T.Type, namespace: String? = nil, name: String, _ patch: PatchBody,
+        subresource: String? = nil
+    ) async throws -> T {
+        try await call(
+            T.self, "PATCH", path(T.self, namespace, name, sub: subresource), body: patch.bytes,
+            contentType: patch.contentType)
     }
 
     /// Deletes; with `resourceVersion`, only if the object is still at it.
-    package func delete<T: KubeResource>(_ type: T.Type, namespace: String? = nil, name: String, resourceVersion: String? = nil) async throws {
+    package func delete<T: KubeResource>(
+        _ type: T.Type, namespace: String? = nil, name: String, resourceVersion: String? = nil
+    ) async throws {
         var body: [UInt8]?
         if let resourceVersion {
-            body = Array(#"{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"resourceVersion":"\#(resourceVersion)"}}"#.utf8)
+            body = Array(
+                #"{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"resourceVersion":"\#(resourceVersion)"}}"#
+                    .utf8)
         }
         _ = try await raw("DELETE", path(T.self, namespace, name), body: body)
     }
 
     /// A watch stream from `resourceVersion`. Ends when the server ends it (timeout, restart);
     /// an `.error` event carries 410 Gone. Cancelling the consumer closes the connection.
-    package func watch<T: KubeResource>(_ type: T.Type, namespace: String? = nil, resourceVersion: String?, labelSelector: String? = nil,
-                                        fieldSelector: String? = nil, allowBookmarks: Bool = true,
-                                        timeoutSeconds: Int? = nil) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
+    package func watch<T: KubeResource>(
+        _ type: T.Type, namespace: String? = nil, resourceVersion: String?, labelSelector: String? = nil,
+        fieldSelector: String? = nil, allowBookmarks: Bool = true,
+        timeoutSeconds: Int? = nil
+    ) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
         var q: [(String, String)] = [("watch", "true")]
         if let resourceVersion { q.append(("resourceVersion", resourceVersion)) }
         if allowBookmarks { q.append(("allowWatchBookmarks", "true")) }
@@ -117,10 +142,15 @@ package final class KubeClient: Sendable {
                         switch part {
                         case .head(let s, _): status = s
                         case .body(let bytes):
-                            if status >= 300 { errorBody += bytes; continue }
+                            if status >= 300 {
+                                errorBody += bytes
+                                continue
+                            }
                             for event in try decoder.feed(bytes) { continuation.yield(event) }
                         case .end(let s):
-                            if s >= 300 || status >= 300 { throw Self.apiError(max(s, status), errorBody, headers: [:]) }
+                            if s >= 300 || status >= 300 {
+                                throw Self.apiError(max(s, status), errorBody, headers: [:])
+                            }
                         }
                     }
                     continuation.finish()
@@ -140,18 +170,25 @@ package final class KubeClient: Sendable {
         return e
     }()
 
-    private func call<R: Decodable>(_ type: R.Type, _ method: String, _ path: String, body: [UInt8]? = nil,
-                                    contentType: String = "application/json") async throws -> R {
+    private func call<R: Decodable>(
+        _ type: R.Type, _ method: String, _ path: String, body: [UInt8]? = nil,
+        contentType: String = "application/json"
+    ) async throws -> R {
         let response = try await raw(method, path, body: body, contentType: contentType)
         return try JSONDecoder().decode(R.self, from: Data(response.body))
     }
 
     /// Performs a request; non-2xx answers become `KubeAPIError` with the server's Status.
-    package func raw(_ method: String, _ path: String, body: [UInt8]? = nil, contentType: String = "application/json") async throws -> HTTPResponse {
-        let request = HTTPRequest(method: method, url: config.server + path,
-                                  headers: try requestHeaders(contentType: body == nil ? nil : contentType), body: body)
+    package func raw(_ method: String, _ path: String, body: [UInt8]? = nil, contentType: String = "application/json")
+        async throws -> HTTPResponse
+    {
+        let request = HTTPRequest(
+            method: method, url: config.server + path,
+            headers: try requestHeaders(contentType: body == nil ? nil : contentType), body: body)
         let response = try await transport.send(request)
-        guard (200..<300).contains(response.status) else { throw Self.apiError(response.status, response.body, headers: response.headers) }
+        guard (200..<300).contains(response.status) else {
+            throw Self.apiError(response.status, response.body, headers: response.headers)
+        }
         return response
     }
 
@@ -164,13 +201,16 @@ package final class KubeClient: Sendable {
 
     static func apiError(_ code: Int, _ body: [UInt8], headers: [String: String]) -> KubeAPIError {
         let status = try? JSONDecoder().decode(APIStatus.self, from: Data(body))
-        return KubeAPIError(code: code, reason: status?.reason ?? "Unknown",
-                            message: status?.message ?? String(decoding: body.prefix(300), as: UTF8.self),
-                            retryAfterSeconds: headers["retry-after"].flatMap { Int($0) })
+        return KubeAPIError(
+            code: code, reason: status?.reason ?? "Unknown",
+            message: status?.message ?? String(decoding: body.prefix(300), as: UTF8.self),
+            retryAfterSeconds: headers["retry-after"].flatMap { Int($0) })
     }
 
-    func path<T: KubeResource>(_ type: T.Type, _ namespace: String?, _ name: String?, sub: String? = nil,
-                               query: [(String, String)] = []) -> String {
+    func path<T: KubeResource>(
+        _ type: T.Type, _ namespace: String?, _ name: String?, sub: String? = nil,
+        query: [(String, String)] = []
+    ) -> String {
         var p = T.apiVersion.contains("/") ? "/apis/\(T.apiVersion)" : "/api/\(T.apiVersion)"
         if T.namespaced, let namespace { p += "/namespaces/\(Self.escape(namespace))" }
         p += "/\(T.plural)"
@@ -204,9 +244,18 @@ struct WatchLineDecoder<T: KubeResource> {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             type = try c.decode(String.self, forKey: .type)
             switch type {
-            case "ERROR": status = try c.decode(APIStatus.self, forKey: .object); object = nil; bookmarkRV = nil
-            case "BOOKMARK": bookmarkRV = try c.decode(Meta.self, forKey: .object).metadata?.resourceVersion; object = nil; status = nil
-            default: object = try c.decode(T.self, forKey: .object); status = nil; bookmarkRV = nil
+            case "ERROR":
+                status = try c.decode(APIStatus.self, forKey: .object)
+                object = nil
+                bookmarkRV = nil
+            case "BOOKMARK":
+                bookmarkRV = try c.decode(Meta.self, forKey: .object).metadata?.resourceVersion
+                object = nil
+                status = nil
+            default:
+                object = try c.decode(T.self, forKey: .object)
+                status = nil
+                bookmarkRV = nil
             }
         }
     }
@@ -226,7 +275,9 @@ struct WatchLineDecoder<T: KubeResource> {
             case "BOOKMARK": events.append(.bookmark(resourceVersion: env.bookmarkRV ?? ""))
             case "ERROR":
                 let s = env.status
-                events.append(.error(KubeAPIError(code: s?.code ?? 500, reason: s?.reason ?? "Unknown", message: s?.message ?? "")))
+                events.append(
+                    .error(
+                        KubeAPIError(code: s?.code ?? 500, reason: s?.reason ?? "Unknown", message: s?.message ?? "")))
             default: break
             }
         }

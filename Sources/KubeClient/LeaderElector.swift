@@ -60,10 +60,14 @@ package actor LeaderElector<C: Clock> where C.Duration == Duration {
     package func tryAcquireOrRenew() async -> Bool {
         let now = Timestamp.micro(Date())
         do {
-            guard var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: settings.name) else {
-                let spec = Lease.Spec(holderIdentity: settings.identity, leaseDurationSeconds: Int(settings.leaseDuration.components.seconds),
-                                      acquireTime: now, renewTime: now, leaseTransitions: 0)
-                _ = try await client.create(Lease(metadata: ObjectMeta(name: settings.name, namespace: settings.namespace), spec: spec))
+            guard var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: settings.name)
+            else {
+                let spec = Lease.Spec(
+                    holderIdentity: settings.identity,
+                    leaseDurationSeconds: Int(settings.leaseDuration.components.seconds),
+                    acquireTime: now, renewTime: now, leaseTransitions: 0)
+                _ = try await client.create(
+                    Lease(metadata: ObjectMeta(name: settings.name, namespace: settings.namespace), spec: spec))
                 observed = (spec, clock.now)
                 return true
             }
@@ -93,7 +97,8 @@ package actor LeaderElector<C: Clock> where C.Duration == Duration {
     /// Hands the lease back (empty holder) so a standby takes over at once.
     private func release() async {
         guard var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: settings.name),
-              lease.spec?.holderIdentity == settings.identity else { return }
+            lease.spec?.holderIdentity == settings.identity
+        else { return }
         lease.spec?.holderIdentity = ""
         lease.spec?.leaseDurationSeconds = 1
         lease.spec?.renewTime = Timestamp.micro(Date())

@@ -13,7 +13,10 @@ package struct ObjectMeta: Codable, Sendable, Equatable {
     package var labels: [String: String]?
     package var annotations: [String: String]?
 
-    package init(name: String? = nil, namespace: String? = nil, labels: [String: String]? = nil, annotations: [String: String]? = nil) {
+    package init(
+        name: String? = nil, namespace: String? = nil, labels: [String: String]? = nil,
+        annotations: [String: String]? = nil
+    ) {
         self.name = name
         self.namespace = namespace
         self.labels = labels
@@ -65,8 +68,10 @@ package struct Condition: Codable, Sendable, Equatable {
     package var lastTransitionTime: String?
     package var observedGeneration: Int64?
 
-    package init(type: String, status: String, reason: String? = nil, message: String? = nil,
-                 lastTransitionTime: String? = nil, observedGeneration: Int64? = nil) {
+    package init(
+        type: String, status: String, reason: String? = nil, message: String? = nil,
+        lastTransitionTime: String? = nil, observedGeneration: Int64? = nil
+    ) {
         self.type = type
         self.status = status
         self.reason = reason
@@ -133,7 +138,10 @@ package struct Service: KubeResource, Equatable {
         package var targetPort: IntOrString?
         package var nodePort: Int?
 
-        package init(name: String? = nil, protocol: String? = nil, port: Int, targetPort: IntOrString? = nil, nodePort: Int? = nil) {
+        package init(
+            name: String? = nil, protocol: String? = nil, port: Int, targetPort: IntOrString? = nil,
+            nodePort: Int? = nil
+        ) {
             self.name = name
             self.protocol = `protocol`
             self.port = port
@@ -173,7 +181,8 @@ package struct Service: KubeResource, Equatable {
 
 /// discovery.k8s.io/v1 EndpointSlice.
 package struct EndpointSlice: KubeResource, Equatable {
-    package static let apiVersion = "discovery.k8s.io/v1", kind = "EndpointSlice", plural = "endpointslices", namespaced = true
+    package static let apiVersion = "discovery.k8s.io/v1", kind = "EndpointSlice", plural = "endpointslices",
+        namespaced = true
     package var apiVersion: String? = EndpointSlice.apiVersion
     package var kind: String? = EndpointSlice.kind
     package var metadata: ObjectMeta
@@ -301,8 +310,10 @@ package struct Event: KubeResource, Equatable {
     package var reportingComponent: String?
     package var reportingInstance: String?
 
-    package init(metadata: ObjectMeta, involvedObject: ObjectReference, reason: String, message: String, type: String,
-                 component: String, timestamp: String) {
+    package init(
+        metadata: ObjectMeta, involvedObject: ObjectReference, reason: String, message: String, type: String,
+        component: String, timestamp: String
+    ) {
         self.metadata = metadata
         self.involvedObject = involvedObject
         self.reason = reason
@@ -334,7 +345,10 @@ package struct ObjectReference: Codable, Sendable, Equatable {
     package var uid: String?
     package var resourceVersion: String?
 
-    package init(apiVersion: String? = nil, kind: String? = nil, namespace: String? = nil, name: String? = nil, uid: String? = nil) {
+    package init(
+        apiVersion: String? = nil, kind: String? = nil, namespace: String? = nil, name: String? = nil,
+        uid: String? = nil
+    ) {
         self.apiVersion = apiVersion
         self.kind = kind
         self.namespace = namespace
@@ -363,8 +377,10 @@ package struct Lease: KubeResource, Equatable {
         package var acquireTime: String?
         package var renewTime: String?
         package var leaseTransitions: Int?
-        package init(holderIdentity: String? = nil, leaseDurationSeconds: Int? = nil, acquireTime: String? = nil,
-                     renewTime: String? = nil, leaseTransitions: Int? = nil) {
+        package init(
+            holderIdentity: String? = nil, leaseDurationSeconds: Int? = nil, acquireTime: String? = nil,
+            renewTime: String? = nil, leaseTransitions: Int? = nil
+        ) {
             self.holderIdentity = holderIdentity
             self.leaseDurationSeconds = leaseDurationSeconds
             self.acquireTime = acquireTime

@@ -18,7 +18,8 @@ package enum Timestamp {
             let s = String(v)
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
-        var out = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
+        var out =
+            "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
             + "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
         if micro {
             let us = Int32(((interval - interval.rounded(.down)) * 1_000_000).rounded(.down))

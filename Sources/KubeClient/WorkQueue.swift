@@ -38,7 +38,10 @@ package actor WorkQueue<Key: Hashable & Sendable, C: Clock> where C.Duration == 
     /// Queues `key` unless it is already waiting.
     package func add(_ key: Key) {
         guard !isShutDown else { return }
-        if processing.contains(key) { dirty.insert(key); return }
+        if processing.contains(key) {
+            dirty.insert(key)
+            return
+        }
         guard queued.insert(key).inserted else { return }
         if let waiter = waiters.popFirst() {
             queued.remove(key)
@@ -52,7 +55,10 @@ package actor WorkQueue<Key: Hashable & Sendable, C: Clock> where C.Duration == 
     /// Queues `key` once `delay` has passed on the queue's clock.
     package func add(_ key: Key, after delay: Duration) {
         guard !isShutDown else { return }
-        guard delay > .zero else { add(key); return }
+        guard delay > .zero else {
+            add(key)
+            return
+        }
         sequence += 1
         delayed.insert(Delayed(due: clock.now.advanced(by: delay), sequence: sequence, key: key))
         armTimer()

@@ -8,7 +8,9 @@ package final class NetlinkSocket {
     private let sock: OpaquePointer
 
     package init() throws(NetlinkError) {
-        guard let s = nl_socket_alloc() else { throw NetlinkError(operation: "socket", code: -1, message: "out of memory") }
+        guard let s = nl_socket_alloc() else {
+            throw NetlinkError(operation: "socket", code: -1, message: "out of memory")
+        }
         let rc = nl_connect(s, NETLINK_ROUTE)
         guard rc == 0 else {
             nl_socket_free(s)
@@ -36,10 +38,16 @@ package final class NetlinkSocket {
     package func add(_ address: IPAddress, interface: String, label: String? = nil) throws(NetlinkError) {
         let op = "add \(address)/\(address.family.bitWidth) on \(interface)"
         let (addr, local) = try make(address, interface: interface, op: op)
-        defer { rtnl_addr_put(addr); nl_addr_put(local) }
+        defer {
+            rtnl_addr_put(addr)
+            nl_addr_put(local)
+        }
         if let label, address.family == .ipv4 {
             let rc = rtnl_addr_set_label(addr, label)
-            guard rc == 0 else { throw NetlinkError(operation: op, code: rc, message: "label \(label): \(String(cString: nl_geterror(rc)))") }
+            guard rc == 0 else {
+                throw NetlinkError(
+                    operation: op, code: rc, message: "label \(label): \(String(cString: nl_geterror(rc)))")
+            }
         }
         if address.family == .ipv6 {
             rtnl_addr_set_flags(addr, UInt32(IFA_F_NODAD))
@@ -54,23 +62,32 @@ package final class NetlinkSocket {
     package func remove(_ address: IPAddress, interface: String) throws(NetlinkError) {
         let op = "remove \(address)/\(address.family.bitWidth) from \(interface)"
         let (addr, local) = try make(address, interface: interface, op: op)
-        defer { rtnl_addr_put(addr); nl_addr_put(local) }
+        defer {
+            rtnl_addr_put(addr)
+            nl_addr_put(local)
+        }
         let rc = rtnl_addr_delete(sock, addr, 0)
-        guard rc == 0 || rc == -NLE_NOADDR else { throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc))) }
+        guard rc == 0 || rc == -NLE_NOADDR else {
+            throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc)))
+        }
     }
 
     /// Every address on every interface.
     package func addresses() throws(NetlinkError) -> [Address] {
         var cache: OpaquePointer?
         let rc = rtnl_addr_alloc_cache(sock, &cache)
-        guard rc == 0, let cache else { throw NetlinkError(operation: "list addresses", code: rc, message: String(cString: nl_geterror(rc))) }
+        guard rc == 0, let cache else {
+            throw NetlinkError(operation: "list addresses", code: rc, message: String(cString: nl_geterror(rc)))
+        }
         defer { nl_cache_free(cache) }
         var out: [Address] = []
         var obj = nl_cache_get_first(cache)
         while let o = obj {
             if let local = rtnl_addr_get_local(o), let ip = Self.ipAddress(local) {
-                out.append(Address(interface: Self.name(rtnl_addr_get_ifindex(o)), address: ip,
-                                   prefixLength: Int(rtnl_addr_get_prefixlen(o)), flags: rtnl_addr_get_flags(o)))
+                out.append(
+                    Address(
+                        interface: Self.name(rtnl_addr_get_ifindex(o)), address: ip,
+                        prefixLength: Int(rtnl_addr_get_prefixlen(o)), flags: rtnl_addr_get_flags(o)))
             }
             obj = nl_cache_get_next(o)
         }
@@ -83,18 +100,23 @@ package final class NetlinkSocket {
         var cache: OpaquePointer?
         let family = address.family == .ipv4 ? AF_INET : AF_INET6
         let rc = rtnl_route_alloc_cache(sock, family, 0, &cache)
-        guard rc == 0, let cache else { throw NetlinkError(operation: "list routes", code: rc, message: String(cString: nl_geterror(rc))) }
+        guard rc == 0, let cache else {
+            throw NetlinkError(operation: "list routes", code: rc, message: String(cString: nl_geterror(rc)))
+        }
         defer { nl_cache_free(cache) }
         var best: (prefix: Int, ifindex: Int32)?
         var obj = nl_cache_get_first(cache)
         while let route = obj {
             obj = nl_cache_get_next(route)
             guard rtnl_route_get_table(route) == 254, rtnl_route_get_nnexthops(route) > 0,
-                  let dst = rtnl_route_get_dst(route) else { continue }
+                let dst = rtnl_route_get_dst(route)
+            else { continue }
             let prefix = Int(nl_addr_get_prefixlen(dst))
             let network: IPAddress? = prefix == 0 ? IPAddress(family: address.family, value: 0) : Self.ipAddress(dst)
             guard let network, network.family == address.family else { continue }
-            let mask = prefix == 0 ? UInt128(0) : ~((UInt128(1) << (address.family.bitWidth - prefix)) - 1) & address.family.maxValue
+            let mask =
+                prefix == 0
+                ? UInt128(0) : ~((UInt128(1) << (address.family.bitWidth - prefix)) - 1) & address.family.maxValue
             guard address.value & mask == network.value & mask else { continue }
             guard let nh = rtnl_route_nexthop_n(route, 0) else { continue }
             let ifindex = rtnl_route_nh_get_ifindex(nh)
@@ -103,12 +125,19 @@ package final class NetlinkSocket {
         return best.map { Self.name($0.ifindex) }
     }
 
-    private func make(_ address: IPAddress, interface: String, op: String) throws(NetlinkError) -> (OpaquePointer, OpaquePointer) {
+    private func make(_ address: IPAddress, interface: String, op: String) throws(NetlinkError) -> (
+        OpaquePointer, OpaquePointer
+    ) {
         let index = if_nametoindex(interface)
-        guard index != 0 else { throw NetlinkError(operation: op, code: -1, message: "no interface named \(interface)") }
+        guard index != 0 else {
+            throw NetlinkError(operation: op, code: -1, message: "no interface named \(interface)")
+        }
         var local: OpaquePointer?
-        let rc = nl_addr_parse("\(address)/\(address.family.bitWidth)", address.family == .ipv4 ? AF_INET : AF_INET6, &local)
-        guard rc == 0, let local else { throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc))) }
+        let rc = nl_addr_parse(
+            "\(address)/\(address.family.bitWidth)", address.family == .ipv4 ? AF_INET : AF_INET6, &local)
+        guard rc == 0, let local else {
+            throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc)))
+        }
         guard let addr = rtnl_addr_alloc() else {
             nl_addr_put(local)
             throw NetlinkError(operation: op, code: -1, message: "out of memory")
@@ -116,7 +145,8 @@ package final class NetlinkSocket {
         rtnl_addr_set_ifindex(addr, Int32(index))
         let set = rtnl_addr_set_local(addr, local)
         guard set == 0 else {
-            rtnl_addr_put(addr); nl_addr_put(local)
+            rtnl_addr_put(addr)
+            nl_addr_put(local)
             throw NetlinkError(operation: op, code: set, message: String(cString: nl_geterror(set)))
         }
         return (addr, local)

@@ -23,14 +23,19 @@ package final class NetlinkWorker: @unchecked Sendable {
             if let namespace {
                 let fd = open("/run/netns/\(namespace)", O_RDONLY)
                 if fd < 0 || clibc_setns_net(fd) != 0 {
-                    failure = NetlinkError(operation: "setns", code: -1, message: "network namespace \(namespace): \(String(cString: strerror(errno)))")
+                    failure = NetlinkError(
+                        operation: "setns", code: -1,
+                        message: "network namespace \(namespace): \(String(cString: strerror(errno)))")
                 }
                 if fd >= 0 { close(fd) }
             }
             if failure == nil {
                 do throws(NetlinkError) { socket = try NetlinkSocket() } catch { failure = error }
             }
-            ready.lock(); started = true; ready.signal(); ready.unlock()
+            ready.lock()
+            started = true
+            ready.signal()
+            ready.unlock()
             guard failure == nil else { return }
             loop()
         }
@@ -46,7 +51,10 @@ package final class NetlinkWorker: @unchecked Sendable {
         while true {
             condition.lock()
             while jobs.isEmpty && !stopped { condition.wait() }
-            if jobs.isEmpty && stopped { condition.unlock(); return }
+            if jobs.isEmpty && stopped {
+                condition.unlock()
+                return
+            }
             let job = jobs.removeFirst()
             condition.unlock()
             job()
@@ -90,9 +98,14 @@ package final class NetlinkWorker: @unchecked Sendable {
         try await run { _ in
             let path = "/proc/sys/" + key
             if let current = try? String(contentsOfFile: path, encoding: .utf8),
-               current.trimmingCharacters(in: .whitespacesAndNewlines) == value { return }
+                current.trimmingCharacters(in: .whitespacesAndNewlines) == value
+            {
+                return
+            }
             let fd = open(path, O_WRONLY)
-            guard fd >= 0 else { throw NetlinkError(operation: "sysctl \(key)", code: -1, message: String(cString: strerror(errno))) }
+            guard fd >= 0 else {
+                throw NetlinkError(operation: "sysctl \(key)", code: -1, message: String(cString: strerror(errno)))
+            }
             defer { close(fd) }
             let bytes = Array(value.utf8)
             guard write(fd, bytes, bytes.count) == bytes.count else {
@@ -108,10 +121,16 @@ package final class NetlinkWorker: @unchecked Sendable {
             guard let sk = nl_socket_alloc() else { return }
             if let namespace {
                 let fd = open("/run/netns/\(namespace)", O_RDONLY)
-                if fd >= 0 { _ = clibc_setns_net(fd); close(fd) }
+                if fd >= 0 {
+                    _ = clibc_setns_net(fd)
+                    close(fd)
+                }
             }
             nl_socket_disable_seq_check(sk)
-            guard nl_connect(sk, NETLINK_ROUTE) == 0 else { nl_socket_free(sk); return }
+            guard nl_connect(sk, NETLINK_ROUTE) == 0 else {
+                nl_socket_free(sk)
+                return
+            }
             _ = nl_socket_add_membership(sk, Int32(RTNLGRP_IPV4_IFADDR.rawValue))
             _ = nl_socket_add_membership(sk, Int32(RTNLGRP_IPV6_IFADDR.rawValue))
             _ = nl_socket_set_nonblocking(sk)

@@ -17,8 +17,12 @@ package final class HealthServer: Sendable {
     }
 
     /// Starts a server on `address` (`HOST:PORT`); nil when the address is empty (disabled).
-    package static func serve(address: String, registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool) async throws -> HealthServer? {
-        guard !address.isEmpty, let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
+    package static func serve(
+        address: String, registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool
+    ) async throws -> HealthServer? {
+        guard !address.isEmpty, let colon = address.lastIndex(of: ":"),
+            let port = Int(address[address.index(after: colon)...])
+        else { return nil }
         let server = HealthServer(registry: registry, ready: ready)
         _ = try await server.start(host: String(address[..<colon]), port: port)
         return server
@@ -26,7 +30,8 @@ package final class HealthServer: Sendable {
 
     /// Listens on `host:port` (0 = any free port); returns the bound port.
     package func start(host: String, port: Int) async throws -> Int {
-        let registry = self.registry, ready = self.ready
+        let registry = self.registry
+        let ready = self.ready
         let ch = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -40,7 +45,10 @@ package final class HealthServer: Sendable {
     }
 
     package func stop() async throws {
-        let ch = channel.withLock { c in defer { c = nil }; return c }
+        let ch = channel.withLock { c in
+            defer { c = nil }
+            return c
+        }
         try await ch?.close().get()
         try await group.shutdownGracefully()
     }
@@ -62,14 +70,20 @@ package final class HealthServer: Sendable {
             case .head(let h): uri = h.uri
             case .body: break
             case .end:
-                let (status, type, body): (HTTPResponseStatus, String, [UInt8]) = switch uri.split(separator: "?").first.map(String.init) ?? "" {
-                case "/metrics": (.ok, "text/plain; version=0.0.4", registry.emitToBuffer())
-                case "/healthz", "/livez": (.ok, "text/plain", Array("ok\n".utf8))
-                case "/readyz": ready() ? (.ok, "text/plain", Array("ok\n".utf8)) : (.serviceUnavailable, "text/plain", Array("not ready\n".utf8))
-                default: (.notFound, "text/plain", Array("not found\n".utf8))
-                }
+                let (status, type, body): (HTTPResponseStatus, String, [UInt8]) =
+                    switch uri.split(separator: "?").first.map(String.init) ?? "" {
+                    case "/metrics": (.ok, "text/plain; version=0.0.4", registry.emitToBuffer())
+                    case "/healthz", "/livez": (.ok, "text/plain", Array("ok\n".utf8))
+                    case "/readyz":
+                        ready()
+                            ? (.ok, "text/plain", Array("ok\n".utf8))
+                            : (.serviceUnavailable, "text/plain", Array("not ready\n".utf8))
+                    default: (.notFound, "text/plain", Array("not found\n".utf8))
+                    }
                 let headers = HTTPHeaders([("Content-Type", type), ("Content-Length", String(body.count))])
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+                context.write(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                    promise: nil)
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             }

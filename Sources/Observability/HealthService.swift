@@ -29,7 +29,10 @@ package struct HealthService: Service {
 
     package func run() async throws {
         let readiness = self.readiness
-        guard let server = try await HealthServer.serve(address: address, registry: registry, ready: { readiness.isReady }) else {
+        guard
+            let server = try await HealthServer.serve(
+                address: address, registry: registry, ready: { readiness.isReady })
+        else {
             try? await gracefulShutdown()
             return
         }

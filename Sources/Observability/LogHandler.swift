@@ -27,7 +27,9 @@ package struct K8slbLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
         if let error = event.error { merged["error"] = "\(error)" }
-        let meta = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let meta =
+            merged.isEmpty
+            ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let line = "\(Self.timestamp(Date())) \(event.level) \(label):\(meta) [\(event.source)] \(event.message)\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
@@ -38,8 +40,11 @@ package struct K8slbLogHandler: LogHandler {
         var parts = tm()
         gmtime_r(&t, &parts)
         let ms = Int((date.timeIntervalSince1970 - Double(t)) * 1000)
-        func pad(_ v: Int32, _ n: Int = 2) -> String { String(repeating: "0", count: max(0, n - String(v).count)) + String(v) }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(ms), 3))Z"
+        func pad(_ v: Int32, _ n: Int = 2) -> String {
+            String(repeating: "0", count: max(0, n - String(v).count)) + String(v)
+        }
+        return
+            "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(ms), 3))Z"
     }
 }
 

@@ -66,7 +66,8 @@ package final class Child: @unchecked Sendable {
 
     /// Blocks until the child has exited or `timeout` has passed; the exit status or nil.
     package func wait(timeout: Duration) -> Int32? {
-        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        let deadline = Date().addingTimeInterval(
+            Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
         return condition.withLock {
             while status == nil, condition.wait(until: deadline) {}
             return status
@@ -75,8 +76,10 @@ package final class Child: @unchecked Sendable {
 
     /// Starts `arguments` (an absolute binary path first). `onExit` runs on the reaper thread once
     /// the child has exited (after `exitStatus` is set).
-    package static func start(_ arguments: [String], environment: [String: String]? = nil, output: Output = .discard,
-                              onExit: (@Sendable (Child) -> Void)? = nil) throws(SpawnError) -> Child {
+    package static func start(
+        _ arguments: [String], environment: [String: String]? = nil, output: Output = .discard,
+        onExit: (@Sendable (Child) -> Void)? = nil
+    ) throws(SpawnError) -> Child {
         var readEnd: Int32 = -1
         let pid = try spawn(arguments, environment: environment, output: output, readEnd: &readEnd)
         let child = Child(pid: pid)
@@ -111,10 +114,13 @@ package final class Child: @unchecked Sendable {
     /// Runs `arguments` (an absolute binary path first) to completion on the calling thread: its
     /// exit status and combined stdout and stderr. A child that cannot start gives status -1 and
     /// the reason as output.
-    package static func run(_ arguments: [String], environment: [String: String]? = nil) -> (status: Int32, output: String) {
+    package static func run(_ arguments: [String], environment: [String: String]? = nil) -> (
+        status: Int32, output: String
+    ) {
         var readEnd: Int32 = -1
         let pid: Int32
-        do { pid = try spawn(arguments, environment: environment, output: .stream({ _ in }), readEnd: &readEnd) } catch {
+        do { pid = try spawn(arguments, environment: environment, output: .stream({ _ in }), readEnd: &readEnd) } catch
+        {
             return (-1, error.description)
         }
         var output: [UInt8] = []
@@ -144,7 +150,9 @@ package final class Child: @unchecked Sendable {
         return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
     }
 
-    private static func spawn(_ arguments: [String], environment: [String: String]?, output: Output, readEnd: inout Int32) throws(SpawnError) -> Int32 {
+    private static func spawn(
+        _ arguments: [String], environment: [String: String]?, output: Output, readEnd: inout Int32
+    ) throws(SpawnError) -> Int32 {
         guard let binary = arguments.first else { throw SpawnError(description: "nothing to run") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -154,7 +162,8 @@ package final class Child: @unchecked Sendable {
         defer { posix_spawnattr_destroy(&attributes) }
         // No signal blocked (Swift's threads block nearly all) and every signal at its default
         // disposition (an ignored SIGPIPE would otherwise carry over through exec).
-        var none = sigset_t(), all = sigset_t()
+        var none = sigset_t()
+        var all = sigset_t()
         sigemptyset(&none)
         sigfillset(&all)
         posix_spawnattr_setsigmask(&attributes, &none)
@@ -187,15 +196,21 @@ package final class Child: @unchecked Sendable {
 
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
-        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { env in env.map { strdup("\($0.key)=\($0.value)") } + [nil] }
-        defer { envp?.forEach { free($0) } }
-        var pid: Int32 = 0
-        let rc: Int32 = if let envp { posix_spawn(&pid, binary, &actions, &attributes, argv, envp) } else {
-            posix_spawn(&pid, binary, &actions, &attributes, argv, Glibc.environ)
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { env in
+            env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         }
+        defer { for e in envp ?? [] { free(e) } }
+        var pid: Int32 = 0
+        let rc: Int32 =
+            if let envp { posix_spawn(&pid, binary, &actions, &attributes, argv, envp) } else {
+                posix_spawn(&pid, binary, &actions, &attributes, argv, Glibc.environ)
+            }
         if writeEnd >= 0 { close(writeEnd) }
         guard rc == 0 else {
-            if readEnd >= 0 { close(readEnd); readEnd = -1 }
+            if readEnd >= 0 {
+                close(readEnd)
+                readEnd = -1
+            }
             throw SpawnError(description: "cannot start \(binary): \(String(cString: strerror(rc)))")
         }
         return pid

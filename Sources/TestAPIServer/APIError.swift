@@ -8,7 +8,8 @@ struct APIError: Error {
     var status: JSON {
         var s: JSON = .object([
             "kind": .string("Status"), "apiVersion": .string("v1"), "metadata": .object([:]),
-            "status": .string("Failure"), "message": .string(message), "reason": .string(reason), "code": .int(Int64(code)),
+            "status": .string("Failure"), "message": .string(message), "reason": .string(reason),
+            "code": .int(Int64(code)),
         ])
         if let details { s["details"] = details }
         return s
@@ -16,22 +17,28 @@ struct APIError: Error {
 
     static func notFound(_ r: ResourceType, _ name: String) -> APIError {
         let resource = r.group.isEmpty ? r.plural : "\(r.plural).\(r.group)"
-        return APIError(code: 404, reason: "NotFound", message: "\(resource) \"\(name)\" not found",
-                        details: .object(["name": .string(name), "kind": .string(r.plural)].merging(
-                            r.group.isEmpty ? [:] : ["group": .string(r.group)]) { a, _ in a }))
+        return APIError(
+            code: 404, reason: "NotFound", message: "\(resource) \"\(name)\" not found",
+            details: .object(
+                ["name": .string(name), "kind": .string(r.plural)].merging(
+                    r.group.isEmpty ? [:] : ["group": .string(r.group)]
+                ) { a, _ in a }))
     }
 
     static func alreadyExists(_ r: ResourceType, _ name: String) -> APIError {
         let resource = r.group.isEmpty ? r.plural : "\(r.plural).\(r.group)"
-        return APIError(code: 409, reason: "AlreadyExists", message: "\(resource) \"\(name)\" already exists",
-                        details: .object(["name": .string(name), "kind": .string(r.plural)]))
+        return APIError(
+            code: 409, reason: "AlreadyExists", message: "\(resource) \"\(name)\" already exists",
+            details: .object(["name": .string(name), "kind": .string(r.plural)]))
     }
 
     static func conflict(_ r: ResourceType, _ name: String) -> APIError {
         let resource = r.group.isEmpty ? r.plural : "\(r.plural).\(r.group)"
-        return APIError(code: 409, reason: "Conflict",
-                        message: "Operation cannot be fulfilled on \(resource) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again",
-                        details: .object(["name": .string(name), "kind": .string(r.plural)]))
+        return APIError(
+            code: 409, reason: "Conflict",
+            message:
+                "Operation cannot be fulfilled on \(resource) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again",
+            details: .object(["name": .string(name), "kind": .string(r.plural)]))
     }
 
     static func badRequest(_ message: String) -> APIError {
@@ -42,11 +49,17 @@ struct APIError: Error {
     static func invalid(_ r: ResourceType, _ name: String, _ causes: [FieldError]) -> APIError {
         let joined = causes.map(\.text)
         let list = joined.count == 1 ? joined[0] : "[" + joined.joined(separator: ", ") + "]"
-        return APIError(code: 422, reason: "Invalid", message: "\(r.kind) \"\(name)\" is invalid: \(list)",
-                        details: .object([
-                            "name": .string(name), "kind": .string(r.kind),
-                            "causes": .array(causes.map { .object(["reason": .string($0.reason), "message": .string($0.detail), "field": .string($0.field)]) }),
-                        ]))
+        return APIError(
+            code: 422, reason: "Invalid", message: "\(r.kind) \"\(name)\" is invalid: \(list)",
+            details: .object([
+                "name": .string(name), "kind": .string(r.kind),
+                "causes": .array(
+                    causes.map {
+                        .object([
+                            "reason": .string($0.reason), "message": .string($0.detail), "field": .string($0.field),
+                        ])
+                    }),
+            ]))
     }
 
     static func expired(_ message: String) -> APIError { APIError(code: 410, reason: "Expired", message: message) }
@@ -61,15 +74,17 @@ struct FieldError {
     var text: String { "\(field): \(detail)" }
 
     static func required(_ field: String, _ extra: String = "") -> FieldError {
-        FieldError(field: field, reason: "FieldValueRequired", detail: "Required value" + (extra.isEmpty ? "" : ": \(extra)"))
+        FieldError(
+            field: field, reason: "FieldValueRequired", detail: "Required value" + (extra.isEmpty ? "" : ": \(extra)"))
     }
 
     static func invalid(_ field: String, _ value: JSON?, _ why: String) -> FieldError {
-        let shown: String = switch value {
-        case .string(let s)?: "\"\(s)\""
-        case let v?: v.scalarText ?? "\(v)"
-        case nil: "null"
-        }
+        let shown: String =
+            switch value {
+            case .string(let s)?: "\"\(s)\""
+            case let v?: v.scalarText ?? "\(v)"
+            case nil: "null"
+            }
         return FieldError(field: field, reason: "FieldValueInvalid", detail: "Invalid value: \(shown): \(why)")
     }
 
@@ -78,7 +93,10 @@ struct FieldError {
     }
 
     static func notSupported(_ field: String, _ value: String, _ allowed: [String]) -> FieldError {
-        FieldError(field: field, reason: "FieldValueNotSupported",
-                   detail: "Unsupported value: \"\(value)\": supported values: \(allowed.map { "\"\($0)\"" }.joined(separator: ", "))")
+        FieldError(
+            field: field, reason: "FieldValueNotSupported",
+            detail:
+                "Unsupported value: \"\(value)\": supported values: \(allowed.map { "\"\($0)\"" }.joined(separator: ", "))"
+        )
     }
 }

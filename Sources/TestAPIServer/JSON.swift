@@ -13,13 +13,21 @@ package enum JSON: Sendable, Equatable, Codable {
 
     package init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int64.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSON].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSON].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? c.decode(Int64.self) {
+            self = .int(i)
+        } else if let d = try? c.decode(Double.self) {
+            self = .double(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSON].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSON].self))
+        }
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -64,7 +72,10 @@ package enum JSON: Sendable, Equatable, Codable {
             return cur
         }
         set {
-            guard let first = path.first else { if let newValue { self = newValue }; return }
+            guard let first = path.first else {
+                if let newValue { self = newValue }
+                return
+            }
             if case .object = self {} else { self = .object([:]) }
             var child = self[first] ?? .object([:])
             if path.count == 1 {

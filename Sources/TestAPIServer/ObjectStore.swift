@@ -37,7 +37,10 @@ package final class ObjectStore: Sendable {
     /// How many past events watch can replay.
     let windowSize: Int
 
-    package init(windowSize: Int = 1000, namespaces: [String] = ["default", "kube-system", "kube-public", "kube-node-lease", "k8slb-system"]) {
+    package init(
+        windowSize: Int = 1000,
+        namespaces: [String] = ["default", "kube-system", "kube-public", "kube-node-lease", "k8slb-system"]
+    ) {
         self.windowSize = windowSize
         for ns in namespaces {
             _ = try? create(.namespaces, namespace: nil, body: .object(["metadata": .object(["name": .string(ns)])]))
@@ -55,14 +58,17 @@ package final class ObjectStore: Sendable {
         return obj
     }
 
-    func list(_ r: ResourceType, namespace: String?, labels: LabelSelector?, fields: FieldSelector?,
-              limit: Int?, continueToken: String?) throws(APIError) -> JSON {
+    func list(
+        _ r: ResourceType, namespace: String?, labels: LabelSelector?, fields: FieldSelector?,
+        limit: Int?, continueToken: String?
+    ) throws(APIError) -> JSON {
         let (rv, all) = state.withLock { s in (s.rv, s.objects[r.id] ?? [:]) }
         var start = ""
         var listRV = rv
         if let token = continueToken, !token.isEmpty {
             guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8),
-                  let sep = text.firstIndex(of: "|"), let tokenRV = Int64(text[..<sep]) else {
+                let sep = text.firstIndex(of: "|"), let tokenRV = Int64(text[..<sep])
+            else {
                 throw .badRequest("continue key is not valid: illegal base64 data")
             }
             start = String(text[text.index(after: sep)...])
@@ -91,7 +97,9 @@ package final class ObjectStore: Sendable {
     /// `data` values must be base64, and a kubernetes.io/tls Secret needs tls.crt and tls.key.
     static func prepareSecret(_ obj: inout JSON, name: String) throws(APIError) {
         var data = obj["data"]?.objectValue ?? [:]
-        for (k, v) in obj["stringData"]?.objectValue ?? [:] { data[k] = .string(Data((v.stringValue ?? "").utf8).base64EncodedString()) }
+        for (k, v) in obj["stringData"]?.objectValue ?? [:] {
+            data[k] = .string(Data((v.stringValue ?? "").utf8).base64EncodedString())
+        }
         obj["stringData"] = nil
         var errors: [FieldError] = []
         for (k, v) in data where Data(base64Encoded: v.stringValue ?? "") == nil {
@@ -155,7 +163,8 @@ package final class ObjectStore: Sendable {
     }
 
     /// PUT, of the object or its status subresource.
-    func update(_ r: ResourceType, namespace: String?, name: String, body: JSON, status: Bool) throws(APIError) -> JSON {
+    func update(_ r: ResourceType, namespace: String?, name: String, body: JSON, status: Bool) throws(APIError) -> JSON
+    {
         guard case .object = body else { throw .badRequest("the body of the request was not an object") }
         try Self.checkKind(body, r)
         if let bodyName = body[path: ["metadata", "name"]]?.stringValue, bodyName != name {
@@ -165,15 +174,19 @@ package final class ObjectStore: Sendable {
             let key = Self.key(r.namespaced ? namespace : nil, name)
             guard let old = s.objects[r.id]?[key] else { throw .notFound(r, name) }
             if let rv = body[path: ["metadata", "resourceVersion"]]?.stringValue, !rv.isEmpty,
-               rv != old[path: ["metadata", "resourceVersion"]]?.stringValue {
+                rv != old[path: ["metadata", "resourceVersion"]]?.stringValue
+            {
                 throw .conflict(r, name)
             }
-            return try Self.write(&s, r, key: key, name: name, old: old, new: body, status: status, windowSize: windowSize)
+            return try Self.write(
+                &s, r, key: key, name: name, old: old, new: body, status: status, windowSize: windowSize)
         }
     }
 
     /// PATCH (merge, JSON, strategic merge), of the object or its status subresource.
-    func patch(_ r: ResourceType, namespace: String?, name: String, contentType: String, body: Data, status: Bool) throws(APIError) -> JSON {
+    func patch(_ r: ResourceType, namespace: String?, name: String, contentType: String, body: Data, status: Bool)
+        throws(APIError) -> JSON
+    {
         let patch: JSON
         do { patch = try JSON.parse(body) } catch { throw .badRequest("error decoding patch: \(error)") }
         return try state.withLock { s throws(APIError) -> JSON in
@@ -189,14 +202,19 @@ package final class ObjectStore: Sendable {
                 case .failure(let e): throw APIError(code: 422, reason: "Invalid", message: e.message)
                 }
             default:
-                throw APIError(code: 415, reason: "UnsupportedMediaType",
-                               message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json")
+                throw APIError(
+                    code: 415, reason: "UnsupportedMediaType",
+                    message:
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
+                )
             }
             if let rv = patched[path: ["metadata", "resourceVersion"]]?.stringValue,
-               rv != old[path: ["metadata", "resourceVersion"]]?.stringValue {
+                rv != old[path: ["metadata", "resourceVersion"]]?.stringValue
+            {
                 throw .conflict(r, name)
             }
-            return try Self.write(&s, r, key: key, name: name, old: old, new: patched, status: status, windowSize: windowSize)
+            return try Self.write(
+                &s, r, key: key, name: name, old: old, new: patched, status: status, windowSize: windowSize)
         }
     }
 
@@ -205,12 +223,18 @@ package final class ObjectStore: Sendable {
             let key = Self.key(r.namespaced ? namespace : nil, name)
             guard let old = s.objects[r.id]?[key] else { throw .notFound(r, name) }
             if let rv = options?[path: ["preconditions", "resourceVersion"]]?.stringValue,
-               rv != old[path: ["metadata", "resourceVersion"]]?.stringValue {
+                rv != old[path: ["metadata", "resourceVersion"]]?.stringValue
+            {
                 throw .conflict(r, name)
             }
-            if let uid = options?[path: ["preconditions", "uid"]]?.stringValue, uid != old[path: ["metadata", "uid"]]?.stringValue {
-                throw APIError(code: 409, reason: "Conflict",
-                               message: "Precondition failed: UID in precondition: \(uid), UID in object meta: \(old[path: ["metadata", "uid"]]?.stringValue ?? "")")
+            if let uid = options?[path: ["preconditions", "uid"]]?.stringValue,
+                uid != old[path: ["metadata", "uid"]]?.stringValue
+            {
+                throw APIError(
+                    code: 409, reason: "Conflict",
+                    message:
+                        "Precondition failed: UID in precondition: \(uid), UID in object meta: \(old[path: ["metadata", "uid"]]?.stringValue ?? "")"
+                )
             }
             if r == .services { s.services.release(old["spec"]) }
             if r == .namespaces {
@@ -228,10 +252,13 @@ package final class ObjectStore: Sendable {
 
     /// Registers a watch. `resourceVersion` nil/""/"0" sends the current objects as ADDED first;
     /// N replays the window after N, or fails with 410 when N was compacted away.
-    func watch(_ r: ResourceType, namespace: String?, labels: LabelSelector?, fields: FieldSelector?, resourceVersion: String?,
-               send: @escaping @Sendable (JSON) -> Void, close: @escaping @Sendable () -> Void) throws(APIError) -> Int {
+    func watch(
+        _ r: ResourceType, namespace: String?, labels: LabelSelector?, fields: FieldSelector?, resourceVersion: String?,
+        send: @escaping @Sendable (JSON) -> Void, close: @escaping @Sendable () -> Void
+    ) throws(APIError) -> Int {
         try state.withLock { s throws(APIError) -> Int in
-            let watcher = Watcher(resource: r, namespace: namespace, labels: labels, fields: fields, send: send, close: close)
+            let watcher = Watcher(
+                resource: r, namespace: namespace, labels: labels, fields: fields, send: send, close: close)
             if let text = resourceVersion, !text.isEmpty, text != "0" {
                 guard let from = Int64(text) else { throw .badRequest("invalid resource version \(text)") }
                 if from < s.compactedRV {
@@ -262,10 +289,14 @@ package final class ObjectStore: Sendable {
     func sendBookmark(_ id: Int) {
         state.withLock { s in
             guard let w = s.watchers[id] else { return }
-            w.send(.object(["type": .string("BOOKMARK"), "object": .object([
-                "kind": .string(w.resource.kind), "apiVersion": .string(w.resource.apiVersion),
-                "metadata": .object(["resourceVersion": .string(String(s.rv))]),
-            ])]))
+            w.send(
+                .object([
+                    "type": .string("BOOKMARK"),
+                    "object": .object([
+                        "kind": .string(w.resource.kind), "apiVersion": .string(w.resource.apiVersion),
+                        "metadata": .object(["resourceVersion": .string(String(s.rv))]),
+                    ]),
+                ]))
         }
     }
 
@@ -293,11 +324,16 @@ package final class ObjectStore: Sendable {
 
     // MARK: internals
 
-    private static func write(_ s: inout State, _ r: ResourceType, key: String, name: String, old: JSON, new: JSON,
-                              status: Bool, windowSize: Int) throws(APIError) -> JSON {
+    private static func write(
+        _ s: inout State, _ r: ResourceType, key: String, name: String, old: JSON, new: JSON,
+        status: Bool, windowSize: Int
+    ) throws(APIError) -> JSON {
         var obj: JSON
         if status {
-            guard r.hasStatus else { throw APIError(code: 404, reason: "NotFound", message: "the server could not find the requested resource") }
+            guard r.hasStatus else {
+                throw APIError(
+                    code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+            }
             obj = old
             obj["status"] = new["status"]
             if r == .services {
@@ -329,8 +365,10 @@ package final class ObjectStore: Sendable {
     }
 
     /// Stamps a new resourceVersion, stores (or removes) the object, records and fans out the event.
-    private static func commit(_ s: inout State, _ r: ResourceType, key: String, type: String, _ object: JSON, old: JSON?,
-                               windowSize: Int) -> JSON {
+    private static func commit(
+        _ s: inout State, _ r: ResourceType, key: String, type: String, _ object: JSON, old: JSON?,
+        windowSize: Int
+    ) -> JSON {
         s.rv += 1
         var obj = object
         obj[path: ["metadata", "resourceVersion"]] = .string(String(s.rv))
@@ -373,19 +411,26 @@ package final class ObjectStore: Sendable {
 
     private static func checkKind(_ obj: JSON, _ r: ResourceType) throws(APIError) {
         if let kind = obj["kind"]?.stringValue, !kind.isEmpty, kind != r.kind {
-            throw .badRequest("the API version in the data (\(obj["apiVersion"]?.stringValue ?? "")) does not match the expected API version (\(r.apiVersion))")
+            throw .badRequest(
+                "the API version in the data (\(obj["apiVersion"]?.stringValue ?? "")) does not match the expected API version (\(r.apiVersion))"
+            )
         }
     }
 
     /// DNS-1035 label for Services, DNS-1123 subdomain otherwise.
     private static func nameProblem(_ name: String, _ r: ResourceType) -> String? {
-        let allowed = name.allSatisfy { ($0.isLowercase && $0.isASCII && $0.isLetter) || ($0.isNumber && $0.isASCII) || $0 == "-" || (r != .services && $0 == ".") }
+        let allowed = name.allSatisfy {
+            ($0.isLowercase && $0.isASCII && $0.isLetter) || ($0.isNumber && $0.isASCII) || $0 == "-"
+                || (r != .services && $0 == ".")
+        }
         if r == .services {
             if name.count > 63 || !allowed || !(name.first?.isLetter ?? false) || name.hasSuffix("-") {
-                return "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+                return
+                    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
             }
         } else if name.count > 253 || !allowed || name.hasPrefix("-") || name.hasSuffix("-") || name.hasPrefix(".") {
-            return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+            return
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
         }
         return nil
     }

@@ -1,4 +1,5 @@
 import Foundation
+
 /// The patch formats `kubectl` and controllers send.
 enum Patch {
     /// RFC 7386 JSON merge patch.
@@ -29,7 +30,9 @@ enum Patch {
                 doc = try set(doc, pointer, try value(op), insert: false)
             case "remove": doc = try remove(doc, pointer)
             case "test":
-                guard try get(doc, pointer) == (try value(op)) else { throw PatchError(message: "test operation failed at \(path)") }
+                guard try get(doc, pointer) == (try value(op)) else {
+                    throw PatchError(message: "test operation failed at \(path)")
+                }
             case "move", "copy":
                 guard let from = op["from"]?.stringValue else { throw PatchError(message: "\(name) needs \"from\"") }
                 let fromPointer = try parsePointer(from)
@@ -63,7 +66,9 @@ enum Patch {
                 guard let next = o[k] else { throw PatchError(message: "path not found: \(k)") }
                 cur = next
             case .array(let a):
-                guard let i = Int(k), a.indices.contains(i) else { throw PatchError(message: "index out of range: \(k)") }
+                guard let i = Int(k), a.indices.contains(i) else {
+                    throw PatchError(message: "index out of range: \(k)")
+                }
                 cur = a[i]
             default: throw PatchError(message: "path not found: \(k)")
             }
@@ -76,18 +81,27 @@ enum Patch {
         let rest = Array(path.dropFirst())
         switch doc {
         case .object(var o):
-            if rest.isEmpty { o[k] = v } else {
+            if rest.isEmpty {
+                o[k] = v
+            } else {
                 guard let child = o[k] else { throw PatchError(message: "path not found: \(k)") }
                 o[k] = try set(child, rest, v, insert: insert)
             }
             return .object(o)
         case .array(var a):
             if rest.isEmpty {
-                if k == "-" && insert { a.append(v); return .array(a) }
-                guard let i = Int(k), i >= 0, i <= a.count, insert || i < a.count else { throw PatchError(message: "index out of range: \(k)") }
+                if k == "-" && insert {
+                    a.append(v)
+                    return .array(a)
+                }
+                guard let i = Int(k), i >= 0, i <= a.count, insert || i < a.count else {
+                    throw PatchError(message: "index out of range: \(k)")
+                }
                 if insert { a.insert(v, at: i) } else { a[i] = v }
             } else {
-                guard let i = Int(k), a.indices.contains(i) else { throw PatchError(message: "index out of range: \(k)") }
+                guard let i = Int(k), a.indices.contains(i) else {
+                    throw PatchError(message: "index out of range: \(k)")
+                }
                 a[i] = try set(a[i], rest, v, insert: insert)
             }
             return .array(a)
@@ -128,7 +142,10 @@ enum Patch {
         }
         var orders: [String: [JSON]] = [:]
         for (k, v) in p {
-            if k.hasPrefix("$setElementOrder/") { orders[String(k.dropFirst("$setElementOrder/".count))] = v.arrayValue ?? [] ; continue }
+            if k.hasPrefix("$setElementOrder/") {
+                orders[String(k.dropFirst("$setElementOrder/".count))] = v.arrayValue ?? []
+                continue
+            }
             if k.hasPrefix("$deleteFromPrimitiveList/") {
                 let field = String(k.dropFirst("$deleteFromPrimitiveList/".count))
                 let drop = v.arrayValue ?? []
@@ -137,7 +154,10 @@ enum Patch {
             }
             if k.hasPrefix("$") { continue }
             let childPath = path + [k]
-            if v == .null { t[k] = nil; continue }
+            if v == .null {
+                t[k] = nil
+                continue
+            }
             if case .array(let items) = v, let mergeKey = mergeKeys[childPath.joined(separator: ".")] {
                 var merged = t[k]?.arrayValue ?? []
                 for item in items {
@@ -164,7 +184,8 @@ enum Patch {
             }
         }
         for (field, order) in orders {
-            guard let mergeKey = mergeKeys[(path + [field]).joined(separator: ".")], let items = t[field]?.arrayValue else { continue }
+            guard let mergeKey = mergeKeys[(path + [field]).joined(separator: ".")], let items = t[field]?.arrayValue
+            else { continue }
             let ids = order.compactMap { $0[mergeKey] }
             let ordered = ids.compactMap { id in items.first { $0[mergeKey] == id } }
             let rest = items.filter { item in !ids.contains { $0 == item[mergeKey] } }

@@ -14,12 +14,16 @@ enum KubeProtobuf {
     static let magic: [UInt8] = [0x6B, 0x38, 0x73, 0x00]
 
     /// The kinds decoded, by `apiVersion/kind`.
-    static let kinds: [String: Schema] = ["v1/Namespace": namespace, "v1/ConfigMap": configMap, "v1/Secret": secret, "v1/Service": service]
+    static let kinds: [String: Schema] = [
+        "v1/Namespace": namespace, "v1/ConfigMap": configMap, "v1/Secret": secret, "v1/Service": service,
+    ]
 
     static func decode(_ data: Data) throws(APIError) -> JSON {
         let bytes = [UInt8](data)
         guard bytes.starts(with: magic) else { throw .badRequest("protobuf body without the k8s envelope") }
-        var apiVersion = "", kind = "", raw: [UInt8] = []
+        var apiVersion = ""
+        var kind = ""
+        var raw: [UInt8] = []
         do {
             var outer = Reader(bytes[magic.count...])
             while let (field, value) = try outer.next() {
@@ -35,7 +39,9 @@ enum KubeProtobuf {
                 }
             }
             guard let schema = kinds["\(apiVersion)/\(kind)"] else {
-                throw Failure("protobuf bodies are decoded for \(kinds.keys.sorted().joined(separator: ", ")) only; send \(apiVersion)/\(kind) as JSON")
+                throw Failure(
+                    "protobuf bodies are decoded for \(kinds.keys.sorted().joined(separator: ", ")) only; send \(apiVersion)/\(kind) as JSON"
+                )
             }
             guard case .object(var object) = try message(raw[...], schema) else { throw Failure("not an object") }
             object["apiVersion"] = .string(apiVersion)
@@ -48,7 +54,10 @@ enum KubeProtobuf {
         }
     }
 
-    struct Failure: Error { let message: String; init(_ m: String) { message = m } }
+    struct Failure: Error {
+        let message: String
+        init(_ m: String) { message = m }
+    }
 
     // MARK: schemas
 
@@ -73,9 +82,12 @@ enum KubeProtobuf {
     typealias Schema = [Int: Field]
 
     static let objectMeta: Schema = [
-        1: Field(name: "name", type: .string), 2: Field(name: "generateName", type: .string), 3: Field(name: "namespace", type: .string),
-        5: Field(name: "uid", type: .string), 6: Field(name: "resourceVersion", type: .string), 7: Field(name: "generation", type: .int),
-        11: Field(name: "labels", type: .map(bytesValues: false)), 12: Field(name: "annotations", type: .map(bytesValues: false)),
+        1: Field(name: "name", type: .string), 2: Field(name: "generateName", type: .string),
+        3: Field(name: "namespace", type: .string),
+        5: Field(name: "uid", type: .string), 6: Field(name: "resourceVersion", type: .string),
+        7: Field(name: "generation", type: .int),
+        11: Field(name: "labels", type: .map(bytesValues: false)),
+        12: Field(name: "annotations", type: .map(bytesValues: false)),
         14: Field(name: "finalizers", type: .string, repeated: true),
     ]
     static let namespace: Schema = [
@@ -93,23 +105,33 @@ enum KubeProtobuf {
         5: Field(name: "immutable", type: .bool),
     ]
     static let servicePort: Schema = [
-        1: Field(name: "name", type: .string), 2: Field(name: "protocol", type: .string), 3: Field(name: "port", type: .int),
-        4: Field(name: "targetPort", type: .intOrString), 5: Field(name: "nodePort", type: .int), 6: Field(name: "appProtocol", type: .string),
+        1: Field(name: "name", type: .string), 2: Field(name: "protocol", type: .string),
+        3: Field(name: "port", type: .int),
+        4: Field(name: "targetPort", type: .intOrString), 5: Field(name: "nodePort", type: .int),
+        6: Field(name: "appProtocol", type: .string),
     ]
     static let serviceSpec: Schema = [
-        1: Field(name: "ports", type: .message(servicePort), repeated: true), 2: Field(name: "selector", type: .map(bytesValues: false)),
+        1: Field(name: "ports", type: .message(servicePort), repeated: true),
+        2: Field(name: "selector", type: .map(bytesValues: false)),
         3: Field(name: "clusterIP", type: .string), 4: Field(name: "type", type: .string),
         5: Field(name: "externalIPs", type: .string, repeated: true), 7: Field(name: "sessionAffinity", type: .string),
-        8: Field(name: "loadBalancerIP", type: .string), 9: Field(name: "loadBalancerSourceRanges", type: .string, repeated: true),
+        8: Field(name: "loadBalancerIP", type: .string),
+        9: Field(name: "loadBalancerSourceRanges", type: .string, repeated: true),
         10: Field(name: "externalName", type: .string), 11: Field(name: "externalTrafficPolicy", type: .string),
         12: Field(name: "healthCheckNodePort", type: .int), 13: Field(name: "publishNotReadyAddresses", type: .bool),
-        14: Field(name: "sessionAffinityConfig", type: .message([1: Field(name: "clientIP", type: .message([1: Field(name: "timeoutSeconds", type: .int)]))])),
+        14: Field(
+            name: "sessionAffinityConfig",
+            type: .message([1: Field(name: "clientIP", type: .message([1: Field(name: "timeoutSeconds", type: .int)]))])
+        ),
         17: Field(name: "ipFamilyPolicy", type: .string), 18: Field(name: "clusterIPs", type: .string, repeated: true),
-        19: Field(name: "ipFamilies", type: .string, repeated: true), 20: Field(name: "allocateLoadBalancerNodePorts", type: .bool),
+        19: Field(name: "ipFamilies", type: .string, repeated: true),
+        20: Field(name: "allocateLoadBalancerNodePorts", type: .bool),
         21: Field(name: "loadBalancerClass", type: .string), 22: Field(name: "internalTrafficPolicy", type: .string),
         23: Field(name: "trafficDistribution", type: .string),
     ]
-    static let service: Schema = [1: Field(name: "metadata", type: .message(objectMeta)), 2: Field(name: "spec", type: .message(serviceSpec))]
+    static let service: Schema = [
+        1: Field(name: "metadata", type: .message(objectMeta)), 2: Field(name: "spec", type: .message(serviceSpec)),
+    ]
 
     // MARK: decoding
 
@@ -143,16 +165,21 @@ enum KubeProtobuf {
             let m = try message(b, s)
             return m.objectValue?.isEmpty == true ? nil : m
         case (.map(let bytesValues), .bytes(let b)):
-            var key = "", val: JSON = .string("")
+            var key = ""
+            var val: JSON = .string("")
             var r = Reader(b)
             while let (f, v) = try r.next() {
                 guard case .bytes(let s) = v else { continue }
                 if f == 1 { key = String(decoding: s, as: UTF8.self) }
-                if f == 2 { val = .string(bytesValues ? Data(s).base64EncodedString() : String(decoding: s, as: UTF8.self)) }
+                if f == 2 {
+                    val = .string(bytesValues ? Data(s).base64EncodedString() : String(decoding: s, as: UTF8.self))
+                }
             }
             return .object([key: val])
         case (.intOrString, .bytes(let b)):
-            var kind: UInt64 = 0, int: UInt64 = 0, str = ""
+            var kind: UInt64 = 0
+            var int: UInt64 = 0
+            var str = ""
             var r = Reader(b)
             while let (f, v) = try r.next() {
                 switch (f, v) {
@@ -171,7 +198,11 @@ enum KubeProtobuf {
 
     /// Protobuf wire format: (field number, value) pairs.
     struct Reader {
-        enum Value { case varint(UInt64), bytes(ArraySlice<UInt8>), fixed }
+        enum Value {
+            case varint(UInt64)
+            case bytes(ArraySlice<UInt8>)
+            case fixed
+        }
         struct Truncated: Error {}
         private var bytes: ArraySlice<UInt8>
 
@@ -183,14 +214,18 @@ enum KubeProtobuf {
             let number = Int(tag >> 3)
             switch tag & 7 {
             case 0: return (number, .varint(try varint()))
-            case 1: try skip(8); return (number, .fixed)
+            case 1:
+                try skip(8)
+                return (number, .fixed)
             case 2:
                 let n = Int(try varint())
                 guard n >= 0, bytes.count >= n else { throw Truncated() }
                 let v = bytes.prefix(n)
                 bytes = bytes.dropFirst(n)
                 return (number, .bytes(v))
-            case 5: try skip(4); return (number, .fixed)
+            case 5:
+                try skip(4)
+                return (number, .fixed)
             default: throw Failure("unsupported protobuf wire type \(tag & 7)")
             }
         }
@@ -201,7 +236,8 @@ enum KubeProtobuf {
         }
 
         private mutating func varint() throws -> UInt64 {
-            var result: UInt64 = 0, shift: UInt64 = 0
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
             while let b = bytes.first {
                 bytes = bytes.dropFirst()
                 result |= UInt64(b & 0x7F) << shift

@@ -36,9 +36,11 @@ package struct ResourceType: Sendable, Hashable {
     package static let events = ResourceType(
         group: "", version: "v1", plural: "events", kind: "Event", namespaced: true, hasStatus: false,
         shortNames: ["ev"],
-        fieldSelectors: ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-                         "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-                         "reason", "reportingComponent", "source", "type"],
+        fieldSelectors: [
+            "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+            "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+            "reason", "reportingComponent", "source", "type",
+        ],
         mergeKeys: [:])
     package static let namespaces = ResourceType(
         group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false, hasStatus: true,
@@ -50,7 +52,9 @@ package struct ResourceType: Sendable, Hashable {
         group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true,
         hasStatus: false, shortNames: [], fieldSelectors: [], mergeKeys: [:])
 
-    package static let all: [ResourceType] = [services, configMaps, secrets, endpoints, nodes, events, namespaces, endpointSlices, leases]
+    package static let all: [ResourceType] = [
+        services, configMaps, secrets, endpoints, nodes, events, namespaces, endpointSlices, leases,
+    ]
 
     static func find(group: String, version: String, plural: String) -> ResourceType? {
         all.first { $0.group == group && $0.version == version && $0.plural == plural }

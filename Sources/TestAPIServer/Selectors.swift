@@ -1,4 +1,5 @@
 import Foundation
+
 /// A parsed label selector (`a=b,c!=d,e in (x,y),f notin (z),g,!h`).
 struct LabelSelector {
     enum Requirement {
@@ -15,19 +16,31 @@ struct LabelSelector {
     init(parsing text: String) throws(APIError) {
         var reqs: [Requirement] = []
         var parts: [String] = []
-        var depth = 0, current = ""
+        var depth = 0
+        var current = ""
         for ch in text {
             if ch == "(" { depth += 1 } else if ch == ")" { depth -= 1 }
-            if ch == "," && depth == 0 { parts.append(current); current = "" } else { current.append(ch) }
+            if ch == "," && depth == 0 {
+                parts.append(current)
+                current = ""
+            } else {
+                current.append(ch)
+            }
         }
         if !current.isEmpty { parts.append(current) }
         for raw in parts {
             let part = raw.trimmingCharacters(in: " ")
             if part.isEmpty { continue }
             if let r = part.range(of: " notin ") {
-                reqs.append(.notIn(String(part[..<r.lowerBound]).trimmingCharacters(in: " "), try Self.set(String(part[r.upperBound...]))))
+                reqs.append(
+                    .notIn(
+                        String(part[..<r.lowerBound]).trimmingCharacters(in: " "),
+                        try Self.set(String(part[r.upperBound...]))))
             } else if let r = part.range(of: " in ") {
-                reqs.append(.in(String(part[..<r.lowerBound]).trimmingCharacters(in: " "), try Self.set(String(part[r.upperBound...]))))
+                reqs.append(
+                    .in(
+                        String(part[..<r.lowerBound]).trimmingCharacters(in: " "),
+                        try Self.set(String(part[r.upperBound...]))))
             } else if let r = part.range(of: "!=") {
                 reqs.append(.notEquals(String(part[..<r.lowerBound]), String(part[r.upperBound...])))
             } else if let r = part.range(of: "==") {
@@ -48,7 +61,9 @@ struct LabelSelector {
 
     private static func set(_ text: String) throws(APIError) -> Set<String> {
         let t = text.trimmingCharacters(in: " ")
-        guard t.hasPrefix("("), t.hasSuffix(")") else { throw APIError.badRequest("unable to parse requirement: expected ( values )") }
+        guard t.hasPrefix("("), t.hasSuffix(")") else {
+            throw APIError.badRequest("unable to parse requirement: expected ( values )")
+        }
         return Set(t.dropFirst().dropLast().split(separator: ",").map { String($0).trimmingCharacters(in: " ") })
     }
 
@@ -76,7 +91,10 @@ struct FieldSelector {
         for part in text.split(separator: ",") {
             let p = String(part)
             let negate = p.contains("!=")
-            let pieces = negate ? p.components(separatedBy: "!=") : p.replacingOccurrences(of: "==", with: "=").components(separatedBy: "=")
+            let pieces =
+                negate
+                ? p.components(separatedBy: "!=")
+                : p.replacingOccurrences(of: "==", with: "=").components(separatedBy: "=")
             guard pieces.count == 2 else { throw APIError.badRequest("invalid field selector: \(p)") }
             let field = pieces[0]
             guard field == "metadata.name" || field == "metadata.namespace" || r.fieldSelectors.contains(field) else {

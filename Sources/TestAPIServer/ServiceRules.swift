@@ -45,17 +45,21 @@ struct ServiceRules {
             }
         }
         // Ports.
-        let needsNodePorts = type == "NodePort" || (type == "LoadBalancer" && spec["allocateLoadBalancerNodePorts"] != .bool(false))
+        let needsNodePorts =
+            type == "NodePort" || (type == "LoadBalancer" && spec["allocateLoadBalancerNodePorts"] != .bool(false))
         var ports = spec["ports"]?.arrayValue ?? []
         let headless = spec["clusterIP"] == .string("None")
         if ports.isEmpty && type != "ExternalName" && !headless { errors.append(.required("spec.ports")) }
-        var seen = Set<String>(), names = Set<String>()
+        var seen = Set<String>()
+        var names = Set<String>()
         let oldPorts = oldSpec?["ports"]?.arrayValue ?? []
         for i in ports.indices {
             let f = "spec.ports[\(i)]"
             if ports[i]["protocol"] == nil { ports[i]["protocol"] = .string("TCP") }
             let proto = ports[i]["protocol"]?.stringValue ?? ""
-            if !["TCP", "UDP", "SCTP"].contains(proto) { errors.append(.notSupported("\(f).protocol", proto, ["SCTP", "TCP", "UDP"])) }
+            if !["TCP", "UDP", "SCTP"].contains(proto) {
+                errors.append(.notSupported("\(f).protocol", proto, ["SCTP", "TCP", "UDP"]))
+            }
             guard let port = ports[i]["port"]?.intValue, (1...65535).contains(port) else {
                 errors.append(.invalid("\(f).port", ports[i]["port"], "must be between 1 and 65535, inclusive"))
                 continue
@@ -65,32 +69,50 @@ struct ServiceRules {
             case .int(let t)? where !(1...65535).contains(t):
                 errors.append(.invalid("\(f).targetPort", .int(t), "must be between 1 and 65535, inclusive"))
             case .string(let s)? where !Self.isPortName(s):
-                errors.append(.invalid("\(f).targetPort", .string(s), "must contain at least one letter (a-z), only lowercase alphanumerics and '-', at most 15 characters"))
+                errors.append(
+                    .invalid(
+                        "\(f).targetPort", .string(s),
+                        "must contain at least one letter (a-z), only lowercase alphanumerics and '-', at most 15 characters"
+                    ))
             default: break
             }
             if !seen.insert("\(port)/\(proto)").inserted {
-                errors.append(.duplicate(f, "core.ServicePort{Name:\"\(ports[i]["name"]?.stringValue ?? "")\", Protocol:\"\(proto)\", Port:\(port)}"))
+                errors.append(
+                    .duplicate(
+                        f,
+                        "core.ServicePort{Name:\"\(ports[i]["name"]?.stringValue ?? "")\", Protocol:\"\(proto)\", Port:\(port)}"
+                    ))
             }
             let name = ports[i]["name"]?.stringValue ?? ""
             if ports.count > 1 && name.isEmpty { errors.append(.required("\(f).name")) }
             if !name.isEmpty && !names.insert(name).inserted { errors.append(.duplicate("\(f).name", "\"\(name)\"")) }
             if needsNodePorts {
                 if ports[i]["nodePort"] == nil,
-                   let kept = oldPorts.first(where: { $0["port"] == ports[i]["port"] && $0["protocol"] == ports[i]["protocol"] })?["nodePort"] {
+                    let kept = oldPorts.first(where: {
+                        $0["port"] == ports[i]["port"] && $0["protocol"] == ports[i]["protocol"]
+                    })?["nodePort"]
+                {
                     ports[i]["nodePort"] = kept
                 }
                 if let np = ports[i]["nodePort"]?.intValue {
                     let ownedBefore = oldPorts.contains { $0["nodePort"]?.intValue == np }
                     if !(30000...32767).contains(np) {
-                        errors.append(.invalid("\(f).nodePort", .int(np), "provided port is not in the valid range. The range of valid ports is 30000-32767"))
+                        errors.append(
+                            .invalid(
+                                "\(f).nodePort", .int(np),
+                                "provided port is not in the valid range. The range of valid ports is 30000-32767"))
                     } else if usedNodePorts.contains(np) && !ownedBefore {
                         errors.append(.invalid("\(f).nodePort", .int(np), "provided port is already allocated"))
                     }
                 } else if usedNodePorts.count >= 32767 - 30000 + 1 {
-                    errors.append(FieldError(field: "\(f).nodePort", reason: "FieldValueInvalid",
-                                             detail: "Internal error occurred: failed to allocate a nodePort: range is full"))
+                    errors.append(
+                        FieldError(
+                            field: "\(f).nodePort", reason: "FieldValueInvalid",
+                            detail: "Internal error occurred: failed to allocate a nodePort: range is full"))
                 } else {
-                    while usedNodePorts.contains(nextNodePort) { nextNodePort = nextNodePort >= 32767 ? 30000 : nextNodePort + 1 }
+                    while usedNodePorts.contains(nextNodePort) {
+                        nextNodePort = nextNodePort >= 32767 ? 30000 : nextNodePort + 1
+                    }
                     ports[i]["nodePort"] = .int(nextNodePort)
                     usedNodePorts.insert(nextNodePort)
                 }
@@ -101,7 +123,10 @@ struct ServiceRules {
         if !ports.isEmpty || spec["ports"] != nil { spec["ports"] = .array(ports) }
         for (i, r) in (spec["loadBalancerSourceRanges"]?.arrayValue ?? []).enumerated() {
             if !Self.isCIDR(r.stringValue ?? "") {
-                errors.append(.invalid("spec.loadBalancerSourceRanges[\(i)]", r, "must be a list of IP ranges. For example, 10.240.0.0/24,10.250.0.0/24 "))
+                errors.append(
+                    .invalid(
+                        "spec.loadBalancerSourceRanges[\(i)]", r,
+                        "must be a list of IP ranges. For example, 10.240.0.0/24,10.250.0.0/24 "))
             }
         }
         if let ip = spec["loadBalancerIP"]?.stringValue, !ip.isEmpty, !Self.isIP(ip) {
@@ -132,7 +157,10 @@ struct ServiceRules {
         guard var ingress = obj[path: ["status", "loadBalancer", "ingress"]]?.arrayValue else { return [] }
         for i in ingress.indices {
             if let ip = ingress[i]["ip"]?.stringValue {
-                if !isIP(ip) { errors.append(.invalid("status.loadBalancer.ingress[\(i)].ip", .string(ip), "must be a valid IP address")) }
+                if !isIP(ip) {
+                    errors.append(
+                        .invalid("status.loadBalancer.ingress[\(i)].ip", .string(ip), "must be a valid IP address"))
+                }
                 if ingress[i]["ipMode"] == nil { ingress[i]["ipMode"] = .string("VIP") }
             }
             if let mode = ingress[i]["ipMode"]?.stringValue, !["VIP", "Proxy"].contains(mode) {
@@ -145,7 +173,9 @@ struct ServiceRules {
 
     static func isPortName(_ s: String) -> Bool {
         !s.isEmpty && s.count <= 15 && s.contains(where: { $0.isLetter })
-            && s.allSatisfy { ($0.isLetter && $0.isLowercase && $0.isASCII) || ($0.isNumber && $0.isASCII) || $0 == "-" }
+            && s.allSatisfy {
+                ($0.isLetter && $0.isLowercase && $0.isASCII) || ($0.isNumber && $0.isASCII) || $0 == "-"
+            }
             && !s.hasPrefix("-") && !s.hasSuffix("-") && !s.contains("--")
     }
 
@@ -154,7 +184,8 @@ struct ServiceRules {
             return s.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } && s.filter({ $0 == ":" }).count >= 2
         }
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isNumber) && Int(p)! <= 255 }
+        return parts.count == 4
+            && parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isNumber) && Int(p)! <= 255 }
     }
 
     static func isCIDR(_ s: String) -> Bool {

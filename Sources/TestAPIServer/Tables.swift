@@ -13,15 +13,24 @@ enum Tables {
         let cols = columns(r)
         return .object([
             "kind": .string("Table"), "apiVersion": .string("meta.k8s.io/v1"), "metadata": listMeta,
-            "columnDefinitions": .array(cols.map {
-                .object(["name": .string($0.name), "type": .string($0.type), "format": .string($0.name == "Name" ? "name" : ""),
-                         "description": .string(""), "priority": .int(Int64($0.priority))])
-            }),
-            "rows": .array(objects.map { obj in
-                .object(["cells": .array(cols.map { $0.cell(obj, now) }),
-                         "object": .object(["kind": .string("PartialObjectMetadata"), "apiVersion": .string("meta.k8s.io/v1"),
-                                            "metadata": obj["metadata"] ?? .object([:])])])
-            }),
+            "columnDefinitions": .array(
+                cols.map {
+                    .object([
+                        "name": .string($0.name), "type": .string($0.type),
+                        "format": .string($0.name == "Name" ? "name" : ""),
+                        "description": .string(""), "priority": .int(Int64($0.priority)),
+                    ])
+                }),
+            "rows": .array(
+                objects.map { obj in
+                    .object([
+                        "cells": .array(cols.map { $0.cell(obj, now) }),
+                        "object": .object([
+                            "kind": .string("PartialObjectMetadata"), "apiVersion": .string("meta.k8s.io/v1"),
+                            "metadata": obj["metadata"] ?? .object([:]),
+                        ]),
+                    ])
+                }),
         ])
     }
 
@@ -47,26 +56,43 @@ enum Tables {
                 age,
                 Column(name: "Selector", type: "string", priority: 1) { obj, _ in
                     let sel = (obj[path: ["spec", "selector"]]?.objectValue ?? [:]).compactMapValues(\.stringValue)
-                    return .string(sel.isEmpty ? "<none>" : sel.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))
+                    return .string(
+                        sel.isEmpty
+                            ? "<none>"
+                            : sel.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))
                 },
             ]
         case .events:
             return [
                 Column(name: "Last Seen", type: "string", priority: 0) { obj, now in
-                    .string(age(obj["lastTimestamp"]?.stringValue ?? obj["eventTime"]?.stringValue ?? obj[path: ["metadata", "creationTimestamp"]]?.stringValue, now))
+                    .string(
+                        age(
+                            obj["lastTimestamp"]?.stringValue ?? obj["eventTime"]?.stringValue
+                                ?? obj[path: ["metadata", "creationTimestamp"]]?.stringValue, now))
                 },
                 Column(name: "Type", type: "string", priority: 0, cell: str("type")),
                 Column(name: "Reason", type: "string", priority: 0, cell: str("reason")),
                 Column(name: "Object", type: "string", priority: 0) { obj, _ in
-                    .string("\((obj[path: ["involvedObject", "kind"]]?.stringValue ?? "").lowercased())/\(obj[path: ["involvedObject", "name"]]?.stringValue ?? "")")
+                    .string(
+                        "\((obj[path: ["involvedObject", "kind"]]?.stringValue ?? "").lowercased())/\(obj[path: ["involvedObject", "name"]]?.stringValue ?? "")"
+                    )
                 },
                 Column(name: "Message", type: "string", priority: 0, cell: str("message")),
             ]
         case .configMaps:
-            return [name, Column(name: "Data", type: "integer", priority: 0) { obj, _ in .int(Int64(obj["data"]?.objectValue?.count ?? 0)) }, age]
+            return [
+                name,
+                Column(name: "Data", type: "integer", priority: 0) { obj, _ in
+                    .int(Int64(obj["data"]?.objectValue?.count ?? 0))
+                }, age,
+            ]
         case .secrets:
-            return [name, Column(name: "Type", type: "string", priority: 0, cell: str("type")),
-                    Column(name: "Data", type: "integer", priority: 0) { obj, _ in .int(Int64(obj["data"]?.objectValue?.count ?? 0)) }, age]
+            return [
+                name, Column(name: "Type", type: "string", priority: 0, cell: str("type")),
+                Column(name: "Data", type: "integer", priority: 0) { obj, _ in
+                    .int(Int64(obj["data"]?.objectValue?.count ?? 0))
+                }, age,
+            ]
         case .namespaces:
             return [name, Column(name: "Status", type: "string", priority: 0, cell: str("status.phase")), age]
         case .leases:
@@ -129,15 +155,21 @@ enum Tables {
 /// Discovery documents so real `kubectl` finds our kinds.
 enum Discovery {
     static func version() -> JSON {
-        .object(["major": .string("1"), "minor": .string("32"), "gitVersion": .string("v1.32.0+k8slb-testapi"),
-                 "gitCommit": .string("0000000000000000000000000000000000000000"), "gitTreeState": .string("clean"),
-                 "buildDate": .string("2026-01-01T00:00:00Z"), "goVersion": .string("n/a"), "compiler": .string("swift"),
-                 "platform": .string("linux/amd64")])
+        .object([
+            "major": .string("1"), "minor": .string("32"), "gitVersion": .string("v1.32.0+k8slb-testapi"),
+            "gitCommit": .string("0000000000000000000000000000000000000000"), "gitTreeState": .string("clean"),
+            "buildDate": .string("2026-01-01T00:00:00Z"), "goVersion": .string("n/a"), "compiler": .string("swift"),
+            "platform": .string("linux/amd64"),
+        ])
     }
 
     static func coreVersions() -> JSON {
-        .object(["kind": .string("APIVersions"), "versions": .array([.string("v1")]),
-                 "serverAddressByClientCIDRs": .array([.object(["clientCIDR": .string("0.0.0.0/0"), "serverAddress": .string("127.0.0.1")])])])
+        .object([
+            "kind": .string("APIVersions"), "versions": .array([.string("v1")]),
+            "serverAddressByClientCIDRs": .array([
+                .object(["clientCIDR": .string("0.0.0.0/0"), "serverAddress": .string("127.0.0.1")])
+            ]),
+        ])
     }
 
     static var groups: [String] { Array(Set(ResourceType.all.map(\.group).filter { !$0.isEmpty })).sorted() }
@@ -145,12 +177,16 @@ enum Discovery {
     static func group(_ g: String) -> JSON {
         let v = ResourceType.all.first { $0.group == g }!.version
         let gv: JSON = .object(["groupVersion": .string("\(g)/\(v)"), "version": .string(v)])
-        return .object(["kind": .string("APIGroup"), "apiVersion": .string("v1"), "name": .string(g),
-                        "versions": .array([gv]), "preferredVersion": gv])
+        return .object([
+            "kind": .string("APIGroup"), "apiVersion": .string("v1"), "name": .string(g),
+            "versions": .array([gv]), "preferredVersion": gv,
+        ])
     }
 
     static func groupList() -> JSON {
-        .object(["kind": .string("APIGroupList"), "apiVersion": .string("v1"), "groups": .array(groups.map { group($0) })])
+        .object([
+            "kind": .string("APIGroupList"), "apiVersion": .string("v1"), "groups": .array(groups.map { group($0) }),
+        ])
     }
 
     static func resourceList(group: String, version: String) -> JSON? {
@@ -158,20 +194,27 @@ enum Discovery {
         guard !rs.isEmpty else { return nil }
         var resources: [JSON] = []
         for r in rs {
-            resources.append(.object([
-                "name": .string(r.plural), "singularName": .string(r.singular), "namespaced": .bool(r.namespaced),
-                "kind": .string(r.kind),
-                "verbs": .array(["create", "delete", "get", "list", "patch", "update", "watch"].map { .string($0) }),
-                "shortNames": .array(r.shortNames.map { .string($0) }),
-            ]))
+            resources.append(
+                .object([
+                    "name": .string(r.plural), "singularName": .string(r.singular), "namespaced": .bool(r.namespaced),
+                    "kind": .string(r.kind),
+                    "verbs": .array(
+                        ["create", "delete", "get", "list", "patch", "update", "watch"].map { .string($0) }),
+                    "shortNames": .array(r.shortNames.map { .string($0) }),
+                ]))
             if r.hasStatus {
-                resources.append(.object(["name": .string("\(r.plural)/status"), "singularName": .string(""),
-                                          "namespaced": .bool(r.namespaced), "kind": .string(r.kind),
-                                          "verbs": .array(["get", "patch", "update"].map { .string($0) })]))
+                resources.append(
+                    .object([
+                        "name": .string("\(r.plural)/status"), "singularName": .string(""),
+                        "namespaced": .bool(r.namespaced), "kind": .string(r.kind),
+                        "verbs": .array(["get", "patch", "update"].map { .string($0) }),
+                    ]))
             }
         }
-        return .object(["kind": .string("APIResourceList"), "apiVersion": .string("v1"),
-                        "groupVersion": .string(group.isEmpty ? version : "\(group)/\(version)"), "resources": .array(resources)])
+        return .object([
+            "kind": .string("APIResourceList"), "apiVersion": .string("v1"),
+            "groupVersion": .string(group.isEmpty ? version : "\(group)/\(version)"), "resources": .array(resources),
+        ])
     }
 }
 
@@ -180,7 +223,9 @@ enum Discovery {
 enum OpenAPI {
     static func root() -> JSON {
         var paths: [String: JSON] = [:]
-        for gv in Set(ResourceType.all.map { $0.group.isEmpty ? "api/\($0.version)" : "apis/\($0.group)/\($0.version)" }) {
+        for gv in Set(
+            ResourceType.all.map { $0.group.isEmpty ? "api/\($0.version)" : "apis/\($0.group)/\($0.version)" })
+        {
             paths[gv] = .object(["serverRelativeURL": .string("/openapi/v3/\(gv)")])
         }
         return .object(["paths": .object(paths)])
@@ -190,16 +235,24 @@ enum OpenAPI {
         let rs = ResourceType.all.filter { $0.group == group && $0.version == version }
         guard !rs.isEmpty else { return nil }
         var paths: [String: JSON] = [:]
-        let param: JSON = .object(["name": .string("fieldValidation"), "in": .string("query"), "schema": .object(["type": .string("string")])])
+        let param: JSON = .object([
+            "name": .string("fieldValidation"), "in": .string("query"), "schema": .object(["type": .string("string")]),
+        ])
         for r in rs {
             let prefix = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
-            let path = r.namespaced ? "\(prefix)/namespaces/{namespace}/\(r.plural)/{name}" : "\(prefix)/\(r.plural)/{name}"
+            let path =
+                r.namespaced ? "\(prefix)/namespaces/{namespace}/\(r.plural)/{name}" : "\(prefix)/\(r.plural)/{name}"
             let gvk: JSON = .object(["group": .string(group), "version": .string(version), "kind": .string(r.kind)])
-            let op: JSON = .object(["x-kubernetes-group-version-kind": gvk, "parameters": .array([param]),
-                                    "responses": .object(["200": .object(["description": .string("OK")])])])
+            let op: JSON = .object([
+                "x-kubernetes-group-version-kind": gvk, "parameters": .array([param]),
+                "responses": .object(["200": .object(["description": .string("OK")])]),
+            ])
             paths[path] = .object(["patch": op, "put": op])
         }
-        return .object(["openapi": .string("3.0.0"), "info": .object(["title": .string("Kubernetes"), "version": .string("v1.32.0")]),
-                        "paths": .object(paths)])
+        return .object([
+            "openapi": .string("3.0.0"),
+            "info": .object(["title": .string("Kubernetes"), "version": .string("v1.32.0")]),
+            "paths": .object(paths),
+        ])
     }
 }

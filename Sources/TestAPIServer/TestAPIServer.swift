@@ -27,8 +27,10 @@ package final class TestAPIServer: Sendable {
         package var message: String
         package var remaining: Int?
 
-        package init(method: String? = nil, segments: [String], delay: Duration = .zero, status: Int? = nil,
-                     message: String = "injected failure", remaining: Int? = nil) {
+        package init(
+            method: String? = nil, segments: [String], delay: Duration = .zero, status: Int? = nil,
+            message: String = "injected failure", remaining: Int? = nil
+        ) {
             self.method = method
             self.segments = segments
             self.delay = delay
@@ -87,8 +89,9 @@ package final class TestAPIServer: Sendable {
 
     package init(windowSize: Int = 1000, bookmarkInterval: Duration = .seconds(5), threads: Int = 2) {
         self.store = ObjectStore(windowSize: windowSize)
-        self.bookmarkInterval = .nanoseconds(Int64(bookmarkInterval.components.seconds) * 1_000_000_000
-                                             + bookmarkInterval.components.attoseconds / 1_000_000_000)
+        self.bookmarkInterval = .nanoseconds(
+            Int64(bookmarkInterval.components.seconds) * 1_000_000_000
+                + bookmarkInterval.components.attoseconds / 1_000_000_000)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     }
 
@@ -141,21 +144,39 @@ package final class TestAPIServer: Sendable {
                 .failure(.init(description: "\(what) in namespace \(namespace): \(String(cString: strerror(errno)))"))
             }
             let nsfd = open("/run/netns/\(namespace)", O_RDONLY)
-            guard nsfd >= 0 else { result = fail("open"); return }
+            guard nsfd >= 0 else {
+                result = fail("open")
+                return
+            }
             defer { close(nsfd) }
-            guard clibc_setns_net(nsfd) == 0 else { result = fail("setns"); return }
+            guard clibc_setns_net(nsfd) == 0 else {
+                result = fail("setns")
+                return
+            }
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = UInt16(port).bigEndian
-            guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { result = .failure(.init(description: "not an IPv4 address: \(host)")); return }
+            guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else {
+                result = .failure(.init(description: "not an IPv4 address: \(host)"))
+                return
+            }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { result = fail("socket"); return }
+            guard fd >= 0 else {
+                result = fail("socket")
+                return
+            }
             var one: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
             let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
-            guard rc == 0, Glibc.listen(fd, 256) == 0 else { result = fail("bind \(host):\(port)"); close(fd); return }
+            guard rc == 0, Glibc.listen(fd, 256) == 0 else {
+                result = fail("bind \(host):\(port)")
+                close(fd)
+                return
+            }
             result = .success(fd)
         }
         thread.start()
@@ -166,7 +187,10 @@ package final class TestAPIServer: Sendable {
     /// Stops listening, ends every watch, and shuts the event loops down.
     package func stop() async throws {
         store.closeAllWatches()
-        let all = channels.withLock { c in defer { c = [] }; return c }
+        let all = channels.withLock { c in
+            defer { c = [] }
+            return c
+        }
         for ch in all { try? await ch.close().get() }
         try await group.shutdownGracefully()
     }
@@ -185,8 +209,9 @@ package final class TestAPIServer: Sendable {
 /// What the router decided to answer.
 enum Reply {
     case json(HTTPResponseStatus, JSON, extraHeaders: [(String, String)] = [])
-    case watch(ResourceType, namespace: String?, labels: LabelSelector?, fields: FieldSelector?, rv: String?,
-               bookmarks: Bool, timeout: Int?)
+    case watch(
+        ResourceType, namespace: String?, labels: LabelSelector?, fields: FieldSelector?, rv: String?,
+        bookmarks: Bool, timeout: Int?)
 }
 
 final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
@@ -214,9 +239,14 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
                 // Handled (and written) only after the rule's delay, or refused as the rule says.
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 let server = self.server
-                context.eventLoop.scheduleTask(in: .nanoseconds(Int64(rule.delay.components.attoseconds / 1_000_000_000) + rule.delay.components.seconds * 1_000_000_000)) {
+                context.eventLoop.scheduleTask(
+                    in: .nanoseconds(
+                        Int64(rule.delay.components.attoseconds / 1_000_000_000) + rule.delay.components.seconds
+                            * 1_000_000_000)
+                ) {
                     let (handler, ctx) = loopBound.value
-                    let reply = rule.status.map { Router(server: server).refuse(head, status: $0, message: rule.message) }
+                    let reply =
+                        rule.status.map { Router(server: server).refuse(head, status: $0, message: rule.message) }
                         ?? Router(server: server).route(head, body: bytes)
                     handler.respond(context: ctx, head: head, reply: reply)
                 }
@@ -226,7 +256,11 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             let latency = server.faults.withLock { $0.latency }
             if latency > .zero && !head.uri.hasPrefix("/testapi/") {
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                context.eventLoop.scheduleTask(in: .nanoseconds(Int64(latency.components.attoseconds / 1_000_000_000) + latency.components.seconds * 1_000_000_000)) {
+                context.eventLoop.scheduleTask(
+                    in: .nanoseconds(
+                        Int64(latency.components.attoseconds / 1_000_000_000) + latency.components.seconds
+                            * 1_000_000_000)
+                ) {
                     let (handler, ctx) = loopBound.value
                     handler.respond(context: ctx, head: head, reply: reply)
                 }
@@ -243,7 +277,9 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(data.count))])
             for (k, v) in extra { headers.add(name: k, value: v) }
             if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+                promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: data)))), promise: nil)
             let keepAlive = head.isKeepAlive
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [channel = context.channel] _ in
@@ -254,10 +290,14 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func startWatch(context: ChannelHandlerContext, head: HTTPRequestHead, _ r: ResourceType, _ ns: String?,
-                            _ labels: LabelSelector?, _ fields: FieldSelector?, _ rv: String?, _ bookmarks: Bool, _ timeout: Int?) {
+    private func startWatch(
+        context: ChannelHandlerContext, head: HTTPRequestHead, _ r: ResourceType, _ ns: String?,
+        _ labels: LabelSelector?, _ fields: FieldSelector?, _ rv: String?, _ bookmarks: Bool, _ timeout: Int?
+    ) {
         let headers = HTTPHeaders([("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])
-        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil
+        )
         let channel = context.channel
         let ended = ManagedAtomic(false)
         let send: @Sendable (JSON) -> Void = { event in
@@ -278,8 +318,9 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let store = server.store
         do {
-            let id = try store.watch(r, namespace: ns, labels: labels, fields: fields, resourceVersion: rv,
-                                     send: send, close: { end(true) })
+            let id = try store.watch(
+                r, namespace: ns, labels: labels, fields: fields, resourceVersion: rv,
+                send: send, close: { end(true) })
             watchID = id
             if bookmarks {
                 let interval = server.bookmarkInterval
@@ -311,5 +352,10 @@ final class ManagedAtomic: Sendable {
     private let value: Mutex<Bool>
     init(_ v: Bool) { value = Mutex(v) }
     func load() -> Bool { value.withLock { $0 } }
-    func exchange(_ v: Bool) -> Bool { value.withLock { old in defer { old = v }; return old } }
+    func exchange(_ v: Bool) -> Bool {
+        value.withLock { old in
+            defer { old = v }
+            return old
+        }
+    }
 }

@@ -53,8 +53,12 @@ package enum ConnectProbe {
         """#
 
     /// Starts the probe inside network namespace `namespace` (through `ip netns exec`).
-    package static func start(ip: String, python: String, namespace: String, host: String, port: Int, seconds: Double, every ms: Double) throws -> Child {
-        try Child.start([ip, "netns", "exec", namespace, python, "-c", script, host, "\(port)", "\(seconds)", "\(ms)"], output: .capture)
+    package static func start(
+        ip: String, python: String, namespace: String, host: String, port: Int, seconds: Double, every ms: Double
+    ) throws -> Child {
+        try Child.start(
+            [ip, "netns", "exec", namespace, python, "-c", script, host, "\(port)", "\(seconds)", "\(ms)"],
+            output: .capture)
     }
 
     /// Waits for the probe and parses its attempts.

@@ -34,7 +34,10 @@ package final class ManualClock: Clock, Sendable {
     package var sleeping: Int { state.withLock { $0.sleepers.count } }
 
     package func sleep(until deadline: Instant, tolerance: Duration?) async throws {
-        let id = state.withLock { s in defer { s.nextID += 1 }; return s.nextID }
+        let id = state.withLock { s in
+            defer { s.nextID += 1 }
+            return s.nextID
+        }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 let resumeNow: Bool = state.withLock { s in
@@ -70,8 +73,10 @@ package final class ManualClock: Clock, Sendable {
 
 /// Polls `condition` every `poll` until it holds or `timeout` (real time) passes; true when it
 /// held. The one poller of the test targets (conditions may throw: a throw counts as false).
-package func eventually(_ timeout: Duration = .seconds(10), every poll: Duration = .milliseconds(20),
-                        _ condition: () async throws -> Bool) async -> Bool {
+package func eventually(
+    _ timeout: Duration = .seconds(10), every poll: Duration = .milliseconds(20),
+    _ condition: () async throws -> Bool
+) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if (try? await condition()) == true { return true }
@@ -84,7 +89,13 @@ package func eventually(_ timeout: Duration = .seconds(10), every poll: Duration
 package final class InFlightCounter: Sendable {
     private let state = Mutex((inFlight: 0, max: 0, total: 0))
     package init() {}
-    package func enter() { state.withLock { s in s.inFlight += 1; s.max = max(s.max, s.inFlight); s.total += 1 } }
+    package func enter() {
+        state.withLock { s in
+            s.inFlight += 1
+            s.max = max(s.max, s.inFlight)
+            s.total += 1
+        }
+    }
     package func leave() { state.withLock { $0.inFlight -= 1 } }
     /// The most that ran at the same time.
     package var maxInFlight: Int { state.withLock { $0.max } }

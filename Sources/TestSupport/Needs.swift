@@ -17,7 +17,11 @@ package struct Needs: Sendable {
     /// These package executables, built.
     package static func built(_ names: String...) -> Needs { Needs(built: names) }
 
-    package func and(built names: String...) -> Needs { var n = self; n.built += names; return n }
+    package func and(built names: String...) -> Needs {
+        var n = self
+        n.built += names
+        return n
+    }
 
     /// What is missing ("" when nothing is).
     package var missing: String {

@@ -18,7 +18,9 @@ package func which(_ name: String) -> String? {
 
 /// Runs a command to completion, returning its status and combined output.
 @discardableResult
-package func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+package func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (
+    status: Int32, output: String
+) {
     let r = Child.run([path] + args, environment: environment)
     if r.status == -1 { throw SpawnError(description: r.output) }  // it did not start
     return r
@@ -37,20 +39,22 @@ package func builtExecutable(_ name: String) -> String? {
 /// Writes a kubeconfig for the test API server at `http://127.0.0.1:<port>` to `path`.
 package func writeKubeconfig(port: Int, token: String, to path: String) throws {
     try """
-        apiVersion: v1
-        kind: Config
-        clusters: [{name: t, cluster: {server: "http://127.0.0.1:\(port)"}}]
-        users: [{name: t, user: {token: \(token)}}]
-        contexts: [{name: t, context: {cluster: t, user: t}}]
-        current-context: t
-        """.write(toFile: path, atomically: true, encoding: .utf8)
+    apiVersion: v1
+    kind: Config
+    clusters: [{name: t, cluster: {server: "http://127.0.0.1:\(port)"}}]
+    users: [{name: t, user: {token: \(token)}}]
+    contexts: [{name: t, context: {cluster: t, user: t}}]
+    current-context: t
+    """.write(toFile: path, atomically: true, encoding: .utf8)
 }
 
 /// Runs a command to completion with its output in a file, and returns status and output. For
 /// commands that leave a daemon behind holding their stdout (`podman run -d` leaves conmon):
 /// `run` reads a pipe to its end, which would wait for the daemon.
 package func runDetaching(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-run-\(UUID().uuidString.prefix(8)).out").path
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "k8slb-run-\(UUID().uuidString.prefix(8)).out"
+    ).path
     defer { unlink(out) }
     let status = try Child.start([path] + args, output: .file(out)).waitUntilExit()
     return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
@@ -69,7 +73,10 @@ package final class CPUBurners {
 
     /// Ends them (SIGKILL to our own PIDs).
     package func stop() {
-        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        for p in processes where p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
     }
 
     deinit { stop() }

@@ -17,14 +17,22 @@ package func makeTestCertificates(openssl: String, dir: String, _ certs: [(file:
         let r = try run(openssl, args)
         guard r.status == 0 else { throw NamespaceError(message: "openssl \(args.first ?? ""): \(r.output)") }
     }
-    try sh(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=k8slb-test-ca",
-            "-keyout", "\(dir)/ca.key", "-out", "\(dir)/ca.crt"])
+    try sh([
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+        "/CN=k8slb-test-ca",
+        "-keyout", "\(dir)/ca.key", "-out", "\(dir)/ca.crt",
+    ])
     for (file, name) in certs {
         try "subjectAltName=DNS:\(name)\n".write(toFile: "\(dir)/\(file).ext", atomically: true, encoding: .utf8)
-        try sh(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=\(name)",
-                "-keyout", "\(dir)/\(file).key", "-out", "\(dir)/\(file).csr"])
-        try sh(["x509", "-req", "-in", "\(dir)/\(file).csr", "-CA", "\(dir)/ca.crt", "-CAkey", "\(dir)/ca.key", "-CAcreateserial",
-                "-days", "1", "-extfile", "\(dir)/\(file).ext", "-out", "\(dir)/\(file).crt"])
+        try sh([
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=\(name)",
+            "-keyout", "\(dir)/\(file).key", "-out", "\(dir)/\(file).csr",
+        ])
+        try sh([
+            "x509", "-req", "-in", "\(dir)/\(file).csr", "-CA", "\(dir)/ca.crt", "-CAkey", "\(dir)/ca.key",
+            "-CAcreateserial",
+            "-days", "1", "-extfile", "\(dir)/\(file).ext", "-out", "\(dir)/\(file).crt",
+        ])
     }
 }
 
@@ -52,7 +60,9 @@ private enum LeftoverNamespaces {
 
     /// The owner PID in a namespace name made with `namespaceSuffix`, when it is not ours.
     static func owner(_ name: String) -> Int32? {
-        guard name.hasPrefix("k8slb-"), let last = name.split(separator: "-").last, last.hasPrefix("p") else { return nil }
+        guard name.hasPrefix("k8slb-"), let last = name.split(separator: "-").last, last.hasPrefix("p") else {
+            return nil
+        }
         let parts = last.dropFirst().split(separator: "x")
         guard parts.count == 2, let pid = Int32(parts[0]), pid > 1, pid != getpid() else { return nil }
         return pid
@@ -60,15 +70,21 @@ private enum LeftoverNamespaces {
 
     @discardableResult
     static func remove(ip: String) -> [String] {
-        let names = Child.run([ip, "netns", "list"]).output.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+        let names = Child.run([ip, "netns", "list"]).output.split(separator: "\n").compactMap {
+            $0.split(separator: " ").first.map(String.init)
+        }
         let dead = names.filter { name in owner(name).map { kill($0, 0) != 0 && errno == ESRCH } ?? false }
         guard !dead.isEmpty else { return [] }
         var pids = Set<Int32>()
         for n in dead {
-            for line in Child.run([ip, "netns", "pids", n]).output.split(separator: "\n") { if let p = Int32(line) { pids.insert(p) } }
+            for line in Child.run([ip, "netns", "pids", n]).output.split(separator: "\n") {
+                if let p = Int32(line) { pids.insert(p) }
+            }
         }
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = Int32(entry), pid != getpid(), let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            guard let pid = Int32(entry), pid != getpid(),
+                let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            else { continue }
             let cmdline = String(decoding: raw.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
             if dead.contains(where: { cmdline.contains($0) }) { pids.insert(pid) }
         }
@@ -115,7 +131,9 @@ package final class Topology {
         try sh(["-n", ns("sw"), "link", "set", peer, "master", "br0", "up"])
         try sh(["-n", name, "link", "set", "eth0", "up"])
         // IPv6 test addresses skip duplicate address detection (usable at once).
-        for a in addresses { try sh(["-n", name, "addr", "add", a, "dev", "eth0"] + (a.contains(":") ? ["nodad"] : [])) }
+        for a in addresses {
+            try sh(["-n", name, "addr", "add", a, "dev", "eth0"] + (a.contains(":") ? ["nodad"] : []))
+        }
     }
 
     package func bridge() throws {
@@ -135,11 +153,16 @@ package final class Topology {
         children.append(p)
         if let port {
             for _ in 0..<500 {
-                guard p.isRunning else { throw NamespaceError(message: "\(args.joined(separator: " ")) exited with \(p.exitStatus ?? -1)") }
-                if try !run(ip, ["netns", "exec", ns(role), "ss", "-Hltn", "sport = :\(port)"]).output.isEmpty { return p }
+                guard p.isRunning else {
+                    throw NamespaceError(message: "\(args.joined(separator: " ")) exited with \(p.exitStatus ?? -1)")
+                }
+                if try !run(ip, ["netns", "exec", ns(role), "ss", "-Hltn", "sport = :\(port)"]).output.isEmpty {
+                    return p
+                }
                 usleep(10_000)
             }
-            throw NamespaceError(message: "nothing listens on port \(port) in \(role) 5 s after starting \(args.joined(separator: " "))")
+            throw NamespaceError(
+                message: "nothing listens on port \(port) in \(role) 5 s after starting \(args.joined(separator: " "))")
         }
         return p
     }
@@ -158,7 +181,6 @@ package final class Topology {
         for n in namespaces.reversed() { _ = try? run(ip, ["netns", "del", n]) }
     }
 }
-
 
 /// A network namespace of a test's own for the daemons' config checks: `eth0` and `lb0` (a veth
 /// pair, the interface names the fixtures use), `lo` up, non-local binds on (nginx -t binds its
@@ -181,8 +203,14 @@ package final class CheckNamespace {
         name = "k8slb-ck-\(namespaceSuffix(ip: ip))"
         let add = try run(ip, ["netns", "add", name])
         guard add.status == 0 else { throw NamespaceError(message: "ip netns add: \(add.output)") }
-        for args in [["-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "lb0"], ["-n", name, "link", "set", "lo", "up"],
-                     ["netns", "exec", name, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind"]] {
+        for args in [
+            ["-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "lb0"],
+            ["-n", name, "link", "set", "lo", "up"],
+            [
+                "netns", "exec", name, "sh", "-c",
+                "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind",
+            ],
+        ] {
             let r = try run(ip, args)
             guard r.status == 0 else {
                 delete()

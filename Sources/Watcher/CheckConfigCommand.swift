@@ -12,13 +12,16 @@ struct CheckConfigCommand: ParsableCommand {
             pool and exits 0. Warnings go to standard error and do not fail the check.
             """)
 
-    @Argument(help: "The config JSON, or a ConfigMap (YAML or JSON, multi-document manifests too); '-' reads standard input.")
+    @Argument(
+        help: "The config JSON, or a ConfigMap (YAML or JSON, multi-document manifests too); '-' reads standard input.")
     var file: String
 
     func run() throws {
         let data: Data
         do {
-            data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile()
+            data =
+                file == "-"
+                ? FileHandle.standardInput.readDataToEndOfFile()
                 : try Data(contentsOf: URL(fileURLWithPath: file))
         } catch {
             print("error: cannot read \(file): \(error.localizedDescription)")

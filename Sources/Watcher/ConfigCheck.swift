@@ -19,11 +19,13 @@ enum ConfigCheck {
         }
         do {
             let validated = try UserConfig.parse(json)
-            return Report(ok: true, lines: validated.config.pools.map(summary),
-                          warnings: validated.warnings.map(\.description))
+            return Report(
+                ok: true, lines: validated.config.pools.map(summary),
+                warnings: validated.warnings.map(\.description))
         } catch {
-            return Report(ok: false, lines: error.errors.map { "error: \($0)" },
-                          warnings: error.warnings.map(\.description))
+            return Report(
+                ok: false, lines: error.errors.map { "error: \($0)" },
+                warnings: error.warnings.map(\.description))
         }
     }
 
@@ -69,6 +71,9 @@ enum ConfigSource {
         if candidates.isEmpty {
             throw Failure(description: "no ConfigMap with data.config found (expected ConfigMap \"global\")")
         }
-        throw Failure(description: "several ConfigMaps hold data.config and none is named \"global\": \(candidates.map(\.name).joined(separator: ", "))")
+        throw Failure(
+            description:
+                "several ConfigMaps hold data.config and none is named \"global\": \(candidates.map(\.name).joined(separator: ", "))"
+        )
     }
 }

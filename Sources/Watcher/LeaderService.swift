@@ -16,7 +16,11 @@ struct LeaderService: ServiceLifecycle.Service {
 
     func run() async throws {
         let elector = LeaderElector(client: client, settings: election)
-        let client = self.client, settings = self.settings, logger = self.logger, metrics = self.metrics, readiness = self.readiness
+        let client = self.client
+        let settings = self.settings
+        let logger = self.logger
+        let metrics = self.metrics
+        let readiness = self.readiness
         metrics.isLeader(false)
         readiness.isReady = true  // a standby is ready
         await cancelWhenGracefulShutdown {
@@ -24,7 +28,8 @@ struct LeaderService: ServiceLifecycle.Service {
                 metrics.isLeader(true)
                 readiness.isReady = false
                 logger.info("leading")
-                let controller = WatcherController(client: client, settings: settings, logger: logger, metrics: metrics, readiness: readiness)
+                let controller = WatcherController(
+                    client: client, settings: settings, logger: logger, metrics: metrics, readiness: readiness)
                 await controller.run()
                 metrics.isLeader(false)
                 readiness.isReady = true

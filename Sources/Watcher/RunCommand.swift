@@ -28,16 +28,22 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Name of the published assignments ConfigMap (shards are <name>-N).")
     var assignments = "assignments"
 
-    @Option(name: .customLong("node-selector"), help: "Label selector of the LB nodes (env NODE_SELECTOR; default \(WatcherSettings.defaultNodeSelector)).")
+    @Option(
+        name: .customLong("node-selector"),
+        help: "Label selector of the LB nodes (env NODE_SELECTOR; default \(WatcherSettings.defaultNodeSelector)).")
     var nodeSelector: String?
 
-    @Option(name: .customLong("load-balancer-class"), help: "spec.loadBalancerClass to serve; default: Services without a class.")
+    @Option(
+        name: .customLong("load-balancer-class"),
+        help: "spec.loadBalancerClass to serve; default: Services without a class.")
     var loadBalancerClass: String?
 
-    @Option(name: .customLong("status-mode"), help: "ip (Kubernetes 1.30+, with --ip-mode) or hostname (older clusters).")
+    @Option(
+        name: .customLong("status-mode"), help: "ip (Kubernetes 1.30+, with --ip-mode) or hostname (older clusters).")
     var statusMode: StatusModeFlag = .ip
 
-    @Option(name: .customLong("ip-mode"), help: "status ipMode: Proxy for the haproxy/nginx backends, VIP for kubeproxy.")
+    @Option(
+        name: .customLong("ip-mode"), help: "status ipMode: Proxy for the haproxy/nginx backends, VIP for kubeproxy.")
     var ipMode: IPModeFlag = .proxy
 
     @Option(name: .customLong("hostname-suffix"), help: "DNS suffix in hostname mode: <ip-with-dashes>.<suffix>.")
@@ -92,8 +98,9 @@ struct RunCommand: AsyncParsableCommand {
         let client = KubeClient(config: cluster)
         let metrics = WatcherMetrics()
         let readiness = Readiness()
-        var election = LeaderElection.Settings(namespace: namespace, name: lease,
-                                               identity: identity ?? env["POD_NAME"] ?? ProcessInfo.processInfo.hostName)
+        var election = LeaderElection.Settings(
+            namespace: namespace, name: lease,
+            identity: identity ?? env["POD_NAME"] ?? ProcessInfo.processInfo.hostName)
         election.leaseDuration = .seconds(leaseDuration)
         election.renewDeadline = .seconds(renewDeadline)
         election.retryPeriod = .seconds(retryPeriod)
@@ -101,15 +108,21 @@ struct RunCommand: AsyncParsableCommand {
 
         // Shut down in reverse order: the leader first (stop writing, then release the lease),
         // the health endpoint last.
-        let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: HealthService(address: metricsAddress, registry: metrics.registry, readiness: readiness), serviceName: "health"),
-                .init(service: LeaderService(client: client, election: election, settings: settings, logger: logger, metrics: metrics,
-                                             readiness: readiness),
-                      successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "leader"),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(
+                        service: HealthService(
+                            address: metricsAddress, registry: metrics.registry, readiness: readiness),
+                        serviceName: "health"),
+                    .init(
+                        service: LeaderService(
+                            client: client, election: election, settings: settings, logger: logger, metrics: metrics,
+                            readiness: readiness),
+                        successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "leader"),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await group.run()
         logger.info("stopped")
     }

@@ -20,4 +20,3 @@ struct WatcherCommand: AsyncParsableCommand {
         subcommands: [RunCommand.self, CheckConfigCommand.self],
         defaultSubcommand: RunCommand.self)
 }
-

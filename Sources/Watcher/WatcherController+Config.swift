@@ -22,14 +22,20 @@ extension WatcherController {
             metrics.configStale(false)
             reported.clear(.configMap(namespace: settings.namespace, name: settings.configMapName), .invalidConfig)
             if !validated.warnings.isEmpty {
-                await eventOn(configMap: cm, .configWarning, validated.warnings.map(\.description).joined(separator: "; "))
+                await eventOn(
+                    configMap: cm, .configWarning, validated.warnings.map(\.description).joined(separator: "; "))
             }
             logger.info("config loaded", metadata: ["pools": "\(validated.config.pools.map(\.name.rawValue))"])
         } catch {
             metrics.configStale(true)
-            let message = "invalid config, keeping the last good one: " + error.errors.prefix(20).map(\.description).joined(separator: "; ")
-            logger.error("invalid config", metadata: ["configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
-            if reported.isNews(.configMap(namespace: settings.namespace, name: settings.configMapName), .invalidConfig, message) {
+            let message =
+                "invalid config, keeping the last good one: "
+                + error.errors.prefix(20).map(\.description).joined(separator: "; ")
+            logger.error(
+                "invalid config", metadata: ["configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
+            if reported.isNews(
+                .configMap(namespace: settings.namespace, name: settings.configMapName), .invalidConfig, message)
+            {
                 await eventOn(configMap: cm, .invalidConfig, message)
             }
         }
@@ -47,7 +53,9 @@ extension WatcherController {
         for svc in await services.list() { await queue.add(.service(svc.serviceKey)) }
         for orphan in orphans {
             for key in orphan.services {
-                if let svc = await services.get(key.description) { await report(svc, .ipOutsidePool, orphan.description) }
+                if let svc = await services.get(key.description) {
+                    await report(svc, .ipOutsidePool, orphan.description)
+                }
             }
         }
     }

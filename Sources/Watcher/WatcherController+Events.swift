@@ -15,20 +15,30 @@ extension WatcherController {
     }
 
     func event(_ svc: ServiceSummary, _ reason: EventReason, _ message: String) async {
-        let ref = ObjectReference(apiVersion: "v1", kind: "Service", namespace: svc.metadata.namespace, name: svc.metadata.name, uid: svc.metadata.uid)
-        await record(ref, namespace: svc.metadata.namespace ?? "default", name: svc.metadata.name ?? "service", reason, message)
+        let ref = ObjectReference(
+            apiVersion: "v1", kind: "Service", namespace: svc.metadata.namespace, name: svc.metadata.name,
+            uid: svc.metadata.uid)
+        await record(
+            ref, namespace: svc.metadata.namespace ?? "default", name: svc.metadata.name ?? "service", reason, message)
     }
 
     func eventOn(configMap cm: ConfigMap, _ reason: EventReason, _ message: String) async {
-        let ref = ObjectReference(apiVersion: "v1", kind: "ConfigMap", namespace: cm.metadata.namespace, name: cm.metadata.name, uid: cm.metadata.uid)
-        await record(ref, namespace: cm.metadata.namespace ?? settings.namespace, name: cm.metadata.name ?? "config", reason, message)
+        let ref = ObjectReference(
+            apiVersion: "v1", kind: "ConfigMap", namespace: cm.metadata.namespace, name: cm.metadata.name,
+            uid: cm.metadata.uid)
+        await record(
+            ref, namespace: cm.metadata.namespace ?? settings.namespace, name: cm.metadata.name ?? "config", reason,
+            message)
     }
 
-    private func record(_ ref: ObjectReference, namespace: String, name: String, _ reason: EventReason, _ message: String) async {
+    private func record(
+        _ ref: ObjectReference, namespace: String, name: String, _ reason: EventReason, _ message: String
+    ) async {
         var object = ref
         object.namespace = namespace
         object.name = name
-        let event = Event.about(object, type: reason.type, reason: reason.rawValue, message: message, component: settings.component)
+        let event = Event.about(
+            object, type: reason.type, reason: reason.rawValue, message: message, component: settings.component)
         do { _ = try await client.create(event) } catch {
             logger.warning("cannot record event", metadata: ["reason": "\(reason.rawValue)", "error": "\(error)"])
         }

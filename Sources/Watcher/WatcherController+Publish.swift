@@ -18,15 +18,20 @@ extension WatcherController {
         let now = ContinuousClock.now
         // kube-proxy mode: a VIP whose Services all keep the client address (externalTrafficPolicy
         // Local) gets an instance of its own, held only by a node running one of its endpoints.
-        let local = settings.kubeProxyForwards
-            ? Set(vips.values.filter { !$0.services.isEmpty && $0.services.allSatisfy(\.localTraffic) }.map(\.address)) : []
+        let local =
+            settings.kubeProxyForwards
+            ? Set(vips.values.filter { !$0.services.isEmpty && $0.services.allSatisfy(\.localTraffic) }.map(\.address))
+            : []
         // BGP pools' VIPs are announced by every LB node: no VRRP group for them.
         let bgpPools = Set(config?.pools.filter { $0.announce == .bgp }.map(\.name) ?? [])
-        let plan = VRRPPlan.make(vips: vips.values.filter { !bgpPools.contains($0.pool) }.map { ($0.address, $0.pool) }, nodes: nodes, previous: groups,
-                                 vridOffset: config?.vrrp.vridOffset ?? 0, reserved: reservedVRIDs(now: now), local: local)
+        let plan = VRRPPlan.make(
+            vips: vips.values.filter { !bgpPools.contains($0.pool) }.map { ($0.address, $0.pool) }, nodes: nodes,
+            previous: groups,
+            vridOffset: config?.vrrp.vridOffset ?? 0, reserved: reservedVRIDs(now: now), local: local)
         quarantineVanishedGroups(previous: groups, plan: plan.groups, now: now)
         if !plan.unplaced.isEmpty {
-            logger.error("VRRP id space full: VIPs without a group", metadata: ["vips": "\(plan.unplaced.map(\.description))"])
+            logger.error(
+                "VRRP id space full: VIPs without a group", metadata: ["vips": "\(plan.unplaced.map(\.description))"])
         }
         groups = plan.groups
         for address in vips.keys { vips[address]!.vrid = plan.vridOf[address] }
@@ -58,8 +63,12 @@ extension WatcherController {
             for i in lastShards.keys where i >= encoded.shards.count { lastShards[i] = nil }
             metrics.published(shards: encoded.shards.count, bytes: encoded.shards.reduce(0) { $0 + $1.count })
             if !writes.isEmpty {
-                logger.debug("trace: assignments published", metadata: ["vips": "\(doc.vips.count)", "writes": "\(writes.count)",
-                                                                          "ms": "\((ContinuousClock.now - started).milliseconds)"])
+                logger.debug(
+                    "trace: assignments published",
+                    metadata: [
+                        "vips": "\(doc.vips.count)", "writes": "\(writes.count)",
+                        "ms": "\((ContinuousClock.now - started).milliseconds)",
+                    ])
             }
             // Encoding a large document leaves a large freed heap behind; hand it back.
             _ = clibc_malloc_trim()
@@ -82,9 +91,12 @@ extension WatcherController {
                 return
             } catch let e as KubeAPIError where e.isNotFound {
                 do {
-                    _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: w.name, namespace: settings.namespace,
-                                                                               labels: ["app.kubernetes.io/managed-by": "k8slb-watcher"]),
-                                                          data: [w.key: w.text]))
+                    _ = try await client.create(
+                        ConfigMap(
+                            metadata: ObjectMeta(
+                                name: w.name, namespace: settings.namespace,
+                                labels: ["app.kubernetes.io/managed-by": "k8slb-watcher"]),
+                            data: [w.key: w.text]))
                     return
                 } catch let e as KubeAPIError where e.isAlreadyExists { continue }
             } catch let e as KubeAPIError where e.isConflict {

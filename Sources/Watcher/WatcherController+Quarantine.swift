@@ -10,7 +10,9 @@ import Logging
 extension WatcherController {
     /// The allocator entry that holds a freed address during its quarantine (never a real
     /// Service: `-` is no valid namespace; never published: it has no entry).
-    static func quarantineKey(_ address: IPAddress) -> ServiceKey { ServiceKey(namespace: "-", name: "released-\(address)") }
+    static func quarantineKey(_ address: IPAddress) -> ServiceKey {
+        ServiceKey(namespace: "-", name: "released-\(address)")
+    }
 
     /// Holds every address of `assignments` nobody holds any more, and frees it after the quarantine.
     func quarantine(_ assignments: [AddressAssignment]) async {
@@ -18,10 +20,14 @@ extension WatcherController {
         for a in assignments where allocator.holders(of: a.address).isEmpty {
             let key = Self.quarantineKey(a.address)
             // Not static and under a key of its own: no Service can share it meanwhile.
-            let request = AllocationRequest(service: key, pools: [a.pool], ports: [],
-                                            sharingKey: try? SharingKey(parsing: "k8slb-quarantine-" + String(a.address.description.map { $0.isLetter || $0.isNumber ? $0 : "-" })))
+            let request = AllocationRequest(
+                service: key, pools: [a.pool], ports: [],
+                sharingKey: try? SharingKey(
+                    parsing: "k8slb-quarantine-"
+                        + String(a.address.description.map { $0.isLetter || $0.isNumber ? $0 : "-" })))
             if (try? allocator.restore(request, addresses: [a.address])) != nil {
-                logger.debug("address quarantined", metadata: ["ip": "\(a.address)", "seconds": "\(settings.releaseQuarantine)"])
+                logger.debug(
+                    "address quarantined", metadata: ["ip": "\(a.address)", "seconds": "\(settings.releaseQuarantine)"])
                 await queue.add(.quarantineOver(a.address), after: settings.releaseQuarantine)
             }
         }

@@ -6,7 +6,9 @@ import Logging
 /// Reconciling one Service: allocate (or release), publish what changed, write the status.
 extension WatcherController {
     /// The reasons a reconcile decides afresh each time: those it does not report again went away.
-    static let reconcileProblems: Set<EventReason> = [.allocationFailed, .invalidService, .unknownAnnotation, .annotationIgnored]
+    static let reconcileProblems: Set<EventReason> = [
+        .allocationFailed, .invalidService, .unknownAnnotation, .annotationIgnored,
+    ]
 
     func reconcile(_ key: ServiceKey) async throws {
         guard let svc = await services.get(key.description) else {
@@ -20,19 +22,28 @@ extension WatcherController {
             let held = allocator.addresses(of: key)
             await release(key)
             if !held.isEmpty {
-                await event(svc, .ipReleased,
-                            "Released IP \(held.map(\.address.description).joined(separator: ", ")): no longer a LoadBalancer Service handled by k8slb")
+                await event(
+                    svc, .ipReleased,
+                    "Released IP \(held.map(\.address.description).joined(separator: ", ")): no longer a LoadBalancer Service handled by k8slb"
+                )
             }
             if !svc.ingressPairs.isEmpty && (!held.isEmpty || hasOurIngress(svc)) { try await writeStatus(svc, []) }
         case .invalid(let problems):
             metrics.failed(reason: EventReason.invalidService.rawValue)
             await report(svc, .invalidService, problems.joined(separator: "; "))
         case .serve(let request, let entry, let warnings):
-            let unknown = warnings.filter(\.isUnknown), ignored = warnings.filter { !$0.isUnknown }
-            if !unknown.isEmpty { await report(svc, .unknownAnnotation, unknown.map(\.description).joined(separator: "; ")) }
-            if !ignored.isEmpty { await report(svc, .annotationIgnored, ignored.map(\.description).joined(separator: "; ")) }
+            let unknown = warnings.filter(\.isUnknown)
+            let ignored = warnings.filter { !$0.isUnknown }
+            if !unknown.isEmpty {
+                await report(svc, .unknownAnnotation, unknown.map(\.description).joined(separator: "; "))
+            }
+            if !ignored.isEmpty {
+                await report(svc, .annotationIgnored, ignored.map(\.description).joined(separator: "; "))
+            }
             guard config != nil else {
-                await report(svc, .allocationFailed, "no k8slb config loaded yet (ConfigMap \(settings.namespace)/\(settings.configMapName))")
+                await report(
+                    svc, .allocationFailed,
+                    "no k8slb config loaded yet (ConfigMap \(settings.namespace)/\(settings.configMapName))")
                 pending.insert(key)
                 return
             }
@@ -59,15 +70,19 @@ extension WatcherController {
                     await quarantine(dropped)
                     requeuePending()
                 }
-                await event(svc, .ipAllocated,
-                            "Assigned IP " + assigned.map { "\($0.address) from pool \($0.pool)" }.joined(separator: ", "))
+                await event(
+                    svc, .ipAllocated,
+                    "Assigned IP " + assigned.map { "\($0.address) from pool \($0.pool)" }.joined(separator: ", "))
             }
             metrics.poolUsage(allocator.usage)
             let addresses = assigned.map(\.address)
             if settings.statusMode.addresses(fromIngress: svc.ingressPairs).sorted() != addresses.sorted()
-                || !ingressMatches(svc, addresses) {
+                || !ingressMatches(svc, addresses)
+            {
                 try await writeStatus(svc, addresses)
-                logger.debug("trace: status written", metadata: ["service": "\(key)", "lb.vips": "\(addresses.map(\.description))"])
+                logger.debug(
+                    "trace: status written",
+                    metadata: ["service": "\(key)", "lb.vips": "\(addresses.map(\.description))"])
             }
             reported.clear(.service(key), .statusNotWritten)
         }
@@ -95,20 +110,27 @@ extension WatcherController {
     func ingressMatches(_ svc: ServiceSummary, _ addresses: [IPAddress]) -> Bool {
         let want = settings.statusMode.ingress(for: addresses)
         let have = svc.status?.loadBalancer?.ingress ?? []
-        return want.count == have.count && zip(want, have).allSatisfy { $0.ip == $1.ip && $0.hostname == $1.hostname && $0.ipMode == $1.ipMode }
+        return want.count == have.count
+            && zip(want, have).allSatisfy { $0.ip == $1.ip && $0.hostname == $1.hostname && $0.ipMode == $1.ipMode }
     }
 
     func hasOurIngress(_ svc: ServiceSummary) -> Bool {
         guard let config else { return false }
-        return settings.statusMode.addresses(fromIngress: svc.ingressPairs).contains { a in config.pools.contains { $0.network.contains(a) } }
+        return settings.statusMode.addresses(fromIngress: svc.ingressPairs).contains { a in
+            config.pools.contains { $0.network.contains(a) }
+        }
     }
 
     func writeStatus(_ svc: ServiceSummary, _ addresses: [IPAddress]) async throws {
-        let ingress = settings.statusMode.ingress(for: addresses).map { Service.Ingress(ip: $0.ip, hostname: $0.hostname, ipMode: $0.ipMode) }
+        let ingress = settings.statusMode.ingress(for: addresses).map {
+            Service.Ingress(ip: $0.ip, hostname: $0.hostname, ipMode: $0.ipMode)
+        }
         struct Body: Encodable { let status: Service.Status }
         let body = try KubeClient.PatchBody(Body(status: Service.Status(loadBalancer: .init(ingress: ingress))))
         do {
-            _ = try await client.patch(Service.self, namespace: svc.metadata.namespace, name: svc.metadata.name ?? "", body, subresource: "status")
+            _ = try await client.patch(
+                Service.self, namespace: svc.metadata.namespace, name: svc.metadata.name ?? "", body,
+                subresource: "status")
         } catch let e as KubeAPIError where e.isNotFound {
             // Deleted meanwhile: the delete event releases it.
         }

@@ -25,18 +25,25 @@ extension WatcherController {
                 if !addresses.isEmpty { unassigned.append(input.key) }  // reconcile clears its stale status
                 continue
             case .serve(let request, let entry, _):
-                guard !addresses.isEmpty else { unassigned.append(input.key); continue }
+                guard !addresses.isEmpty else {
+                    unassigned.append(input.key)
+                    continue
+                }
                 do {
                     try allocator.restore(request, addresses: addresses)
                     entries[input.key] = entry
                     assigned.append(input.key)
                 } catch {
-                    logger.warning("cannot restore assignment", metadata: ["service": "\(input.key)", "error": "\(error)"])
+                    logger.warning(
+                        "cannot restore assignment", metadata: ["service": "\(input.key)", "error": "\(error)"])
                     unassigned.append(input.key)
                 }
             case .invalid:
                 // Keep serving what it had: hold its addresses with what was last published.
-                guard !addresses.isEmpty else { unassigned.append(input.key); continue }
+                guard !addresses.isEmpty else {
+                    unassigned.append(input.key)
+                    continue
+                }
                 let old = published[input.key]?.entry
                 let ports = Set((old?.ports ?? []).map { PortKey($0.proto, $0.port) })
                 let request = AllocationRequest(service: input.key, staticAddresses: addresses, ports: ports)
@@ -44,7 +51,9 @@ extension WatcherController {
                 assigned.append(input.key)
             }
         }
-        logger.info("restored assignments", metadata: ["services": "\(assigned.count)", "addresses": "\(allocator.assignedAddressCount)"])
+        logger.info(
+            "restored assignments",
+            metadata: ["services": "\(assigned.count)", "addresses": "\(allocator.assignedAddressCount)"])
         for key in assigned { await queue.add(.service(key)) }
         for key in unassigned { await queue.add(.service(key)) }
         schedulePublish()
@@ -52,13 +61,18 @@ extension WatcherController {
 
     /// The published document, by Service: what to restore when a status is missing.
     func readPublished() async -> [ServiceKey: (addresses: [IPAddress], entry: AssignmentDocument.ServiceEntry)] {
-        let client = self.client, namespace = settings.namespace
+        let client = self.client
+        let namespace = settings.namespace
         do {
-            guard let published = try await layout.readPublished({ name in
-                do { return try await client.get(ConfigMap.self, namespace: namespace, name: name).data } catch let e as KubeAPIError where e.isNotFound {
-                    return nil
-                }
-            }) else { return [:] }
+            guard
+                let published = try await layout.readPublished({ name in
+                    do { return try await client.get(ConfigMap.self, namespace: namespace, name: name).data } catch let
+                        e as KubeAPIError where e.isNotFound
+                    {
+                        return nil
+                    }
+                })
+            else { return [:] }
             let doc = published.document
             groups = doc.groups
             lastShards = published.shardDigests
@@ -69,7 +83,8 @@ extension WatcherController {
             }
             return out
         } catch {
-            logger.warning("published assignments unreadable; restoring from Service status only", metadata: ["error": "\(error)"])
+            logger.warning(
+                "published assignments unreadable; restoring from Service status only", metadata: ["error": "\(error)"])
             return [:]
         }
     }

@@ -77,17 +77,22 @@ actor WatcherController {
     let publishRequests: AsyncStream<Void>
     let publishContinuation: AsyncStream<Void>.Continuation
 
-    init(client: KubeClient, settings: WatcherSettings, logger: Logger, metrics: WatcherMetrics, readiness: Readiness? = nil) {
+    init(
+        client: KubeClient, settings: WatcherSettings, logger: Logger, metrics: WatcherMetrics,
+        readiness: Readiness? = nil
+    ) {
         self.client = client
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
         self.readiness = readiness
         services = Informer(client: client)
-        configMaps = Informer(client: client, namespace: settings.namespace, fieldSelector: "metadata.name=\(settings.configMapName)")
+        configMaps = Informer(
+            client: client, namespace: settings.namespace, fieldSelector: "metadata.name=\(settings.configMapName)")
         nodeInformer = Informer(client: client, labelSelector: settings.nodeSelector.description)
         layout = AssignmentConfigMaps(base: settings.assignmentsName)
-        (publishRequests, publishContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (publishRequests, publishContinuation) = AsyncStream.makeStream(
+            of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     // MARK: running
@@ -98,14 +103,20 @@ actor WatcherController {
         let queue = self.queue
         let publishContinuation = self.publishContinuation
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.services.run { change in
-                switch change {
-                case .added(let s), .updated(_, let s), .deleted(let s): await queue.add(.service(s.serviceKey))
-                case .synced: break
+            group.addTask {
+                await self.services.run { change in
+                    switch change {
+                    case .added(let s), .updated(_, let s), .deleted(let s): await queue.add(.service(s.serviceKey))
+                    case .synced: break
+                    }
                 }
-            } }
-            group.addTask { await self.configMaps.run { change in if case .synced = change {} else { await queue.add(.config) } } }
-            group.addTask { await self.nodeInformer.run { change in if case .synced = change {} else { await queue.add(.nodes) } } }
+            }
+            group.addTask {
+                await self.configMaps.run { change in if case .synced = change {} else { await queue.add(.config) } }
+            }
+            group.addTask {
+                await self.nodeInformer.run { change in if case .synced = change {} else { await queue.add(.nodes) } }
+            }
             group.addTask { await self.publishLoop() }
             group.addTask {
                 await withTaskCancellationHandler {
@@ -148,14 +159,19 @@ actor WatcherController {
         metrics.reconcileFailed(failure)
         switch failure {
         case .transient, .conflict, .gone:
-            logger.warning("reconcile failed, will retry", metadata: ["key": "\(key)", "error": "\(error)", "failure": "\(failure.label)"])
+            logger.warning(
+                "reconcile failed, will retry",
+                metadata: ["key": "\(key)", "error": "\(error)", "failure": "\(failure.label)"])
             await queue.addRateLimited(key)
         case .permanent:
             await queue.forget(key)
-            logger.error("reconcile refused by the API server; not retried until the object or the config changes",
-                         metadata: ["key": "\(key)", "error": "\(error)"])
+            logger.error(
+                "reconcile refused by the API server; not retried until the object or the config changes",
+                metadata: ["key": "\(key)", "error": "\(error)"])
             if case .service(let k) = key, let svc = await services.get(k.description) {
-                await report(svc, .statusNotWritten, "status not written, retried when the Service or the config changes: \(error)")
+                await report(
+                    svc, .statusNotWritten,
+                    "status not written, retried when the Service or the config changes: \(error)")
             }
         }
     }

@@ -11,8 +11,10 @@ final class WatcherMetrics: Sendable {
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25),
-                                                   .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5)]
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5),
+        ]
         self.factory = factory
     }
 
@@ -29,13 +31,15 @@ final class WatcherMetrics: Sendable {
     func allocated() { Counter(label: "k8slb_allocations_total", factory: factory).increment() }
 
     func failed(reason: String) {
-        Counter(label: "k8slb_allocation_failures_total", dimensions: [("reason", reason)], factory: factory).increment()
+        Counter(label: "k8slb_allocation_failures_total", dimensions: [("reason", reason)], factory: factory)
+            .increment()
     }
 
     /// Reconciles that failed, by failure class (transient and conflicts are retried; permanent
     /// ones wait for the object or the config to change).
     func reconcileFailed(_ failure: FailureClass) {
-        Counter(label: "k8slb_reconcile_failures_total", dimensions: [("class", failure.label)], factory: factory).increment()
+        Counter(label: "k8slb_reconcile_failures_total", dimensions: [("class", failure.label)], factory: factory)
+            .increment()
     }
 
     func configStale(_ stale: Bool) { Gauge(label: "k8slb_config_stale", factory: factory).record(stale ? 1 : 0) }

@@ -30,8 +30,11 @@ final class ActorHarness {
 
     static func tools() -> Tools? {
         guard getuid() == 0, let ip = which("ip"), let haproxy = which("haproxy"), let keepalived = which("keepalived"),
-              let curl = which("curl"), let python = which("python3") else {
-            if requireIntegration { Issue.record("root, iproute2, haproxy, keepalived, curl and python3 are required when CI=true") }
+            let curl = which("curl"), let python = which("python3")
+        else {
+            if requireIntegration {
+                Issue.record("root, iproute2, haproxy, keepalived, curl and python3 are required when CI=true")
+            }
             return nil
         }
         return Tools(ip: ip, haproxy: haproxy, keepalived: keepalived, curl: curl, python: python)
@@ -52,7 +55,9 @@ final class ActorHarness {
     static var binary: String? { builtExecutable("k8slb-actor") }
 
     init(ip: String) async throws {
-        guard let binary = Self.binary else { throw NamespaceError(message: "k8slb-actor binary not found beside the tests") }
+        guard let binary = Self.binary else {
+            throw NamespaceError(message: "k8slb-actor binary not found beside the tests")
+        }
         self.binary = binary
         topo = Topology(ip: ip)
         server = TestAPIServer(windowSize: 20_000, bookmarkInterval: .milliseconds(500))
@@ -81,17 +86,24 @@ final class ActorHarness {
     }
 
     /// Starts `k8slb-actor` for LB node `node` (namespace `topo.ns(node)`).
-    func startActor(_ node: String, backend: String = "haproxy", certDir: String? = nil, logLevel: String = "info", extra: [String] = []) throws {
+    func startActor(
+        _ node: String, backend: String = "haproxy", certDir: String? = nil, logLevel: String = "info",
+        extra: [String] = []
+    ) throws {
         let dir = work.appendingPathComponent(node)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let log = work.appendingPathComponent("actor-\(node).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let metrics = nextMetricsPort
         nextMetricsPort += 1
-        let p = try Child.start([binary, "run", "--kubeconfig", kubeconfig, "--node-name", node, "--netns", topo.ns(node), "--backend", backend,
-                                 "--run-dir", dir.path, "--cert-dir", certDir ?? work.appendingPathComponent("certs").path,
-                                 "--metrics-address", "127.0.0.1:\(metrics)", "--log-level", logLevel, "--drain-seconds", "2"] + extra,
-                                output: .file(log.path))
+        let p = try Child.start(
+            [
+                binary, "run", "--kubeconfig", kubeconfig, "--node-name", node, "--netns", topo.ns(node), "--backend",
+                backend,
+                "--run-dir", dir.path, "--cert-dir", certDir ?? work.appendingPathComponent("certs").path,
+                "--metrics-address", "127.0.0.1:\(metrics)", "--log-level", logLevel, "--drain-seconds", "2",
+            ] + extra,
+            output: .file(log.path))
         actors[node] = p
         metricsPorts[node] = metrics
     }
@@ -99,12 +111,18 @@ final class ActorHarness {
     /// Starts `k8slb-watcher` (the real binary) against the test API server; log in
     /// `watcher.log`. Ended in `tearDown`.
     func startWatcher(logLevel: String = "info", extra: [String] = []) throws {
-        guard let binary = builtExecutable("k8slb-watcher") else { throw NamespaceError(message: "k8slb-watcher not built beside the tests") }
+        guard let binary = builtExecutable("k8slb-watcher") else {
+            throw NamespaceError(message: "k8slb-watcher not built beside the tests")
+        }
         let log = work.appendingPathComponent("watcher.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let p = try Child.start([binary, "run", "--kubeconfig", kubeconfig, "--metrics-address", "", "--log-level", logLevel, "--identity", "bench",
-                                 "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1"] + extra,
-                                output: .file(log.path))
+        let p = try Child.start(
+            [
+                binary, "run", "--kubeconfig", kubeconfig, "--metrics-address", "", "--log-level", logLevel,
+                "--identity", "bench",
+                "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1",
+            ] + extra,
+            output: .file(log.path))
         actors["watcher"] = p
     }
 
@@ -139,14 +157,17 @@ final class ActorHarness {
             cm.data = ["config": json]
             _ = try await client.update(cm)
         } else {
-            _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "global", namespace: "k8slb-system"), data: ["config": json]))
+            _ = try await client.create(
+                ConfigMap(metadata: ObjectMeta(name: "global", namespace: "k8slb-system"), data: ["config": json]))
         }
     }
 
     /// Publishes `document` as the watcher does (shards, then the index).
     func publish(_ document: AssignmentDocument) async throws {
         let shards = try AssignmentShards.encode(document)
-        for (i, bytes) in shards.shards.enumerated() { try await put("assignments-\(i)", key: "vips", String(decoding: bytes, as: UTF8.self)) }
+        for (i, bytes) in shards.shards.enumerated() {
+            try await put("assignments-\(i)", key: "vips", String(decoding: bytes, as: UTF8.self))
+        }
         try await put("assignments", key: "index", String(decoding: shards.indexBytes, as: UTF8.self))
     }
 
@@ -155,22 +176,30 @@ final class ActorHarness {
             cm.data = [key: text]
             _ = try await client.update(cm)
         } else {
-            _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: name, namespace: "k8slb-system"), data: [key: text]))
+            _ = try await client.create(
+                ConfigMap(metadata: ObjectMeta(name: name, namespace: "k8slb-system"), data: [key: text]))
         }
     }
 
     /// Creates the Service object (for Events) — assignments come from `publish`.
     func createService(_ key: ServiceKey, ports: [(String, Int)]) async throws {
-        let spec = Service.Spec(type: "LoadBalancer", ports: ports.map { .init(name: $0.0, port: $0.1, targetPort: .int(8080)) }, selector: ["app": key.name])
+        let spec = Service.Spec(
+            type: "LoadBalancer", ports: ports.map { .init(name: $0.0, port: $0.1, targetPort: .int(8080)) },
+            selector: ["app": key.name])
         _ = try await client.create(Service(metadata: ObjectMeta(name: key.name, namespace: key.namespace), spec: spec))
     }
 
     /// Creates or replaces the EndpointSlice `name` of Service `key`.
-    func setSlice(_ key: ServiceKey, name: String, addresses: [String], ports: [(String?, String, Int)], notReady: Set<String> = []) async throws {
-        let slice = EndpointSlice(metadata: ObjectMeta(name: name, namespace: key.namespace, labels: ["kubernetes.io/service-name": key.name]),
-                                  addressType: addresses.first?.contains(":") == true ? "IPv6" : "IPv4",
-                                  endpoints: addresses.map { .init(addresses: [$0], ready: !notReady.contains($0)) },
-                                  ports: ports.map { .init(name: $0.0, protocol: $0.1, port: $0.2) })
+    func setSlice(
+        _ key: ServiceKey, name: String, addresses: [String], ports: [(String?, String, Int)],
+        notReady: Set<String> = []
+    ) async throws {
+        let slice = EndpointSlice(
+            metadata: ObjectMeta(
+                name: name, namespace: key.namespace, labels: ["kubernetes.io/service-name": key.name]),
+            addressType: addresses.first?.contains(":") == true ? "IPv6" : "IPv4",
+            endpoints: addresses.map { .init(addresses: [$0], ready: !notReady.contains($0)) },
+            ports: ports.map { .init(name: $0.0, protocol: $0.1, port: $0.2) })
         if var existing = try? await client.get(EndpointSlice.self, namespace: key.namespace, name: name) {
             existing.endpoints = slice.endpoints
             existing.ports = slice.ports
@@ -189,7 +218,9 @@ final class ActorHarness {
 
     /// LB nodes holding `vip` on eth0.
     func holders(_ vip: String, among nodes: [String]) throws -> [String] {
-        try nodes.filter { try topo.exec($0, [topo.ip, "-o", "addr", "show", "dev", "eth0"]).output.contains(" \(vip)/") }
+        try nodes.filter {
+            try topo.exec($0, [topo.ip, "-o", "addr", "show", "dev", "eth0"]).output.contains(" \(vip)/")
+        }
     }
 
     /// The common scenario: LB nodes `nodes` (192.0.2.11, .12, …), a backend at 192.0.2.21:8080
@@ -201,14 +232,21 @@ final class ActorHarness {
         try topo.host("be", addresses: ["192.0.2.21/24"])
         try topo.host("cl", addresses: ["192.0.2.100/24"])
         try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-        try topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path], listening: 8080)
-        try await writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
+        try topo.spawn(
+            "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path],
+            listening: 8080)
+        try await writeConfig(
+            #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#
+        )
         let web = ServiceKey(namespace: "default", name: "web")
         try await createService(web, ports: [("http", 80)])
-        let entry = AssignmentDocument.ServiceEntry(key: web, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
+        let entry = AssignmentDocument.ServiceEntry(
+            key: web, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
         let vip = try IPAddress(parsing: "192.0.2.50")
         let plan = VRRPPlan.make(vips: [(vip, .default)], nodes: nodes, previous: [], vridOffset: 0)
-        let doc = AssignmentDocument(vips: [.init(address: vip, pool: .default, services: [entry], vrid: plan.vridOf[vip])], nodes: nodes, groups: plan.groups)
+        let doc = AssignmentDocument(
+            vips: [.init(address: vip, pool: .default, services: [entry], vrid: plan.vridOf[vip])], nodes: nodes,
+            groups: plan.groups)
         try await publish(doc)
         try await setSlice(web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
         return doc
@@ -223,6 +261,8 @@ final class ActorHarness {
         for node in actors.keys.sorted() { stopActor(node) }
         topo.tearDown()
         try? await server.stop()
-        if ProcessInfo.processInfo.environment["K8SLB_KEEP_TEST_LOGS"] == nil { try? FileManager.default.removeItem(at: work) }
+        if ProcessInfo.processInfo.environment["K8SLB_KEEP_TEST_LOGS"] == nil {
+            try? FileManager.default.removeItem(at: work)
+        }
     }
 }

@@ -1,13 +1,14 @@
-@testable import Actor
 import Core
 import DataPlane
 import Foundation
 import KubeClient
 import Logging
 import Synchronization
-import Testing
 import TestAPIServer
 import TestSupport
+import Testing
+
+@testable import Actor
 
 /// A data plane that records what the controller asks of it (no daemons, no root): certificate
 /// checks can be made slow, to hold a sync at an await while inputs change.
@@ -58,27 +59,36 @@ actor RecordingDataPlane: NodeDataPlane {
         let server = TestAPIServer(windowSize: 5000, bookmarkInterval: .milliseconds(500))
         let port = try await server.start()
         let client = KubeClient(config: ClusterConfig(server: "http://127.0.0.1:\(port)"))
-        _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "global", namespace: "k8slb-system"), data: [
-            "config": #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":0.1}}"#]))
+        _ = try await client.create(
+            ConfigMap(
+                metadata: ObjectMeta(name: "global", namespace: "k8slb-system"),
+                data: [
+                    "config":
+                        #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":0.1}}"#
+                ]))
         // One TLS Service (port 443): every sync checks its pool's certificate.
-        let entry = AssignmentDocument.ServiceEntry(key: web, ports: [.init(name: "https", port: 443, targetPort: .number(8443))])
+        let entry = AssignmentDocument.ServiceEntry(
+            key: web, ports: [.init(name: "https", port: 443, targetPort: .number(8443))])
         let vip = try IPAddress(parsing: "192.0.2.50")
         let plan = VRRPPlan.make(vips: [(vip, .default)], nodes: ["lb-a", "lb-b"], previous: [], vridOffset: 0)
-        let doc = AssignmentDocument(vips: [.init(address: vip, pool: .default, services: [entry], vrid: plan.vridOf[vip])],
-                                     nodes: ["lb-a", "lb-b"], groups: plan.groups)
+        let doc = AssignmentDocument(
+            vips: [.init(address: vip, pool: .default, services: [entry], vrid: plan.vridOf[vip])],
+            nodes: ["lb-a", "lb-b"], groups: plan.groups)
         let encoded = try AssignmentShards.encode(doc)
         let layout = AssignmentConfigMaps(base: "assignments")
         for w in layout.plan(encoded, previous: [:], previousIndex: nil).writes {
-            _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: w.name, namespace: "k8slb-system"), data: [w.key: w.text]))
+            _ = try await client.create(
+                ConfigMap(metadata: ObjectMeta(name: w.name, namespace: "k8slb-system"), data: [w.key: w.text]))
         }
         try await setSlice(client, endpoint: "198.51.100.1")
         return (server, client)
     }
 
     static func setSlice(_ client: KubeClient, endpoint: String) async throws {
-        let slice = EndpointSlice(metadata: ObjectMeta(name: "web-1", namespace: "default", labels: ["kubernetes.io/service-name": "web"]),
-                                  addressType: "IPv4", endpoints: [.init(addresses: [endpoint], ready: true)],
-                                  ports: [.init(name: "https", protocol: "TCP", port: 8443)])
+        let slice = EndpointSlice(
+            metadata: ObjectMeta(name: "web-1", namespace: "default", labels: ["kubernetes.io/service-name": "web"]),
+            addressType: "IPv4", endpoints: [.init(addresses: [endpoint], ready: true)],
+            ports: [.init(name: "https", protocol: "TCP", port: 8443)])
         if var existing = try? await client.get(EndpointSlice.self, namespace: "default", name: "web-1") {
             existing.endpoints = slice.endpoints
             _ = try await client.update(existing)
@@ -87,13 +97,16 @@ actor RecordingDataPlane: NodeDataPlane {
         }
     }
 
-    static func controller(_ client: KubeClient, _ dataPlane: RecordingDataPlane, _ counter: InFlightCounter, node: String = "lb-a") -> ActorController {
+    static func controller(
+        _ client: KubeClient, _ dataPlane: RecordingDataPlane, _ counter: InFlightCounter, node: String = "lb-a"
+    ) -> ActorController {
         var settings = ActorSettings(nodeName: node)
         settings.coalesce = .milliseconds(10)
         settings.onSync = { $0 == .started ? counter.enter() : counter.leave() }
         var logger = Logger(label: "test-actor")
         logger.logLevel = .critical
-        return ActorController(client: client, settings: settings, logger: logger, metrics: ActorMetrics(), dataPlane: dataPlane)
+        return ActorController(
+            client: client, settings: settings, logger: logger, metrics: ActorMetrics(), dataPlane: dataPlane)
     }
 
     /// The overlap the old controller allowed: a sync suspended in a slow certificate check while
@@ -106,16 +119,25 @@ actor RecordingDataPlane: NodeDataPlane {
         let counter = InFlightCounter()
         let controller = Self.controller(client, dataPlane, counter)
         let run = Task { await controller.run() }
-        #expect(await eventually(.seconds(10)) { await dataPlane.certificateChecks >= 1 }, "the first sync is in its slow certificate check")
+        #expect(
+            await eventually(.seconds(10)) { await dataPlane.certificateChecks >= 1 },
+            "the first sync is in its slow certificate check")
         try await Self.setSlice(client, endpoint: "198.51.100.2")
-        #expect(await eventually(.seconds(10)) { await dataPlane.haproxyTexts.last?.contains("ep_198_51_100_2_8443") == true })
+        #expect(
+            await eventually(.seconds(10)) {
+                await dataPlane.haproxyTexts.last?.contains("ep_198_51_100_2_8443") == true
+            })
         try await Task.sleep(for: .milliseconds(300))
         let texts = await dataPlane.haproxyTexts
-        print("actor loop: \(counter.total) syncs, at most \(counter.maxInFlight) at once; configs applied: \(texts.map { $0.contains("ep_198_51_100_2") ? "new" : "old" })")
+        print(
+            "actor loop: \(counter.total) syncs, at most \(counter.maxInFlight) at once; configs applied: \(texts.map { $0.contains("ep_198_51_100_2") ? "new" : "old" })"
+        )
         #expect(counter.maxInFlight == 1, "at most one sync at a time")
         #expect(texts.last?.contains("ep_198_51_100_1_8443") == false, "the newest endpoint is what stays applied")
         if let firstNew = texts.firstIndex(where: { $0.contains("ep_198_51_100_2") }) {
-            #expect(!texts[firstNew...].contains { $0.contains("ep_198_51_100_1_8443") }, "an older state is never applied after a newer one")
+            #expect(
+                !texts[firstNew...].contains { $0.contains("ep_198_51_100_1_8443") },
+                "an older state is never applied after a newer one")
         }
         controller.stop()
         await run.value
@@ -134,7 +156,10 @@ actor RecordingDataPlane: NodeDataPlane {
             try await Self.setSlice(client, endpoint: "198.51.100.\(i)")
             try await Task.sleep(for: .milliseconds(15))
         }
-        #expect(await eventually(.seconds(15)) { await dataPlane.haproxyTexts.last?.contains("ep_198_51_100_30_8443") == true })
+        #expect(
+            await eventually(.seconds(15)) {
+                await dataPlane.haproxyTexts.last?.contains("ep_198_51_100_30_8443") == true
+            })
         let syncs = counter.total
         print("actor loop: 29 endpoint changes applied in \(syncs) syncs, at most \(counter.maxInFlight) at once")
         #expect(counter.maxInFlight == 1)
@@ -160,12 +185,16 @@ actor RecordingDataPlane: NodeDataPlane {
             _ = try await client.update(node)
         }
         try await relabel([:])
-        #expect(await eventually { await dataPlane.eligibility.last == false }, "no type=loadBalancer: hand the VIPs over")
-        #expect(await dataPlane.keepaliveds.last?.contains("vrrp_instance") == true, "instances kept (FAULT), not dropped")
+        #expect(
+            await eventually { await dataPlane.eligibility.last == false }, "no type=loadBalancer: hand the VIPs over")
+        #expect(
+            await dataPlane.keepaliveds.last?.contains("vrrp_instance") == true, "instances kept (FAULT), not dropped")
         try await relabel(["type": "loadBalancer"])
         #expect(await eventually { await dataPlane.eligibility.last == true })
         try await relabel(["type": "loadBalancer", NodeEligibility.excludeLabel: "true"])
-        #expect(await eventually { await dataPlane.eligibility.last == false }, "exclude-from-external-load-balancers honoured")
+        #expect(
+            await eventually { await dataPlane.eligibility.last == false },
+            "exclude-from-external-load-balancers honoured")
         controller.stop()
         await run.value
     }

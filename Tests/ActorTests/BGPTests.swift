@@ -16,8 +16,12 @@ struct BGPTests {
     static let nodes = ["lb-a", "lb-b"]
 
     /// BFD timers of the test (and the benchmark: K8SLB_BFD_MS, K8SLB_BFD_MULT).
-    static var bfdMilliseconds: Int { Int(ProcessInfo.processInfo.environment["K8SLB_BFD_MS"] ?? "") ?? BFDSettings.default.receiveMilliseconds }
-    static var bfdMultiplier: Int { Int(ProcessInfo.processInfo.environment["K8SLB_BFD_MULT"] ?? "") ?? BFDSettings.default.multiplier }
+    static var bfdMilliseconds: Int {
+        Int(ProcessInfo.processInfo.environment["K8SLB_BFD_MS"] ?? "") ?? BFDSettings.default.receiveMilliseconds
+    }
+    static var bfdMultiplier: Int {
+        Int(ProcessInfo.processInfo.environment["K8SLB_BFD_MULT"] ?? "") ?? BFDSettings.default.multiplier
+    }
 
     static var config: String {
         #"""
@@ -107,7 +111,10 @@ struct BGPTests {
             try topo.sh(["netns", "add", topo.ns("cl")])
             topo.namespaces.append(topo.ns("cl"))
             try topo.sh(["-n", topo.ns("cl"), "link", "set", "lo", "up"])
-            try topo.sh(["-n", topo.ns("router"), "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", topo.ns("cl")])
+            try topo.sh([
+                "-n", topo.ns("router"), "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns",
+                topo.ns("cl"),
+            ])
             try topo.sh(["-n", topo.ns("router"), "link", "set", "eth1", "up"])
             try topo.sh(["-n", topo.ns("cl"), "link", "set", "eth0", "up"])
             try topo.sh(["-n", topo.ns("router"), "addr", "add", "198.51.100.1/24", "dev", "eth1"])
@@ -120,11 +127,22 @@ struct BGPTests {
                 try topo.sh(["-n", ns, "route", "add", "198.51.100.0/24", "via", "192.0.2.1"])
             }
             // Forwarding and L4 hashing over the next hops (FRR.md §0.3).
-            _ = try topo.exec("router", ["sh", "-c", "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1"])
+            _ = try topo.exec(
+                "router",
+                [
+                    "sh", "-c",
+                    "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1",
+                ])
             for node in BGPTests.nodes {
-                _ = try topo.exec(node, ["sh", "-c", "sysctl -qw net.ipv6.conf.all.keep_addr_on_down=1 net.ipv6.conf.eth0.keep_addr_on_down=1"])
+                _ = try topo.exec(
+                    node,
+                    [
+                        "sh", "-c",
+                        "sysctl -qw net.ipv6.conf.all.keep_addr_on_down=1 net.ipv6.conf.eth0.keep_addr_on_down=1",
+                    ])
             }
-            let echo = "import http.server,sys\nclass H(http.server.BaseHTTPRequestHandler):\n protocol_version='HTTP/1.0'\n def do_GET(self):\n"
+            let echo =
+                "import http.server,sys\nclass H(http.server.BaseHTTPRequestHandler):\n protocol_version='HTTP/1.0'\n def do_GET(self):\n"
                 + "  b=(self.client_address[0]+' \\n').encode();self.send_response(200);self.send_header('Content-Length',str(len(b)));self.end_headers();self.wfile.write(b)\n"
                 + " def log_message(self,*a): pass\nhttp.server.ThreadingHTTPServer.request_queue_size=1024\nhttp.server.ThreadingHTTPServer(('0.0.0.0',8080),H).serve_forever()\n"
             try topo.spawn("be", [tools.python, "-c", echo], listening: 8080)
@@ -140,8 +158,10 @@ struct BGPTests {
                 let key = ServiceKey(namespace: "default", name: name)
                 try await h.createService(key, ports: [("http", 80)])
                 try await h.setSlice(key, name: "\(name)-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
-                vips.append(.init(address: try IPAddress(parsing: address), pool: try PoolName(parsing: pool),
-                                  services: [.init(key: key, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])]))
+                vips.append(
+                    .init(
+                        address: try IPAddress(parsing: address), pool: try PoolName(parsing: pool),
+                        services: [.init(key: key, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])]))
             }
             try await h.publish(AssignmentDocument(vips: vips, nodes: BGPTests.nodes))
             for node in BGPTests.nodes { try h.startActor(node) }
@@ -151,9 +171,11 @@ struct BGPTests {
 
         /// The router's next hops for `vip` (kernel FIB).
         func nextHops(_ vip: String) throws -> [String] {
-            let out = try h.topo.exec("router", [tools.ip, vip.contains(":") ? "-6" : "-4", "route", "show", vip]).output
+            let out = try h.topo.exec("router", [tools.ip, vip.contains(":") ? "-6" : "-4", "route", "show", vip])
+                .output
             var hops: [String] = []
-            for token in out.split(whereSeparator: { $0 == " " || $0 == "\n" }).enumerated() where token.element == "via" {
+            for token in out.split(whereSeparator: { $0 == " " || $0 == "\n" }).enumerated()
+            where token.element == "via" {
                 let all = out.split(whereSeparator: { $0 == " " || $0 == "\n" })
                 if token.offset + 1 < all.count { hops.append(String(all[token.offset + 1])) }
             }
@@ -162,7 +184,9 @@ struct BGPTests {
 
         /// Runs the probe in the client namespace for `seconds`.
         func probe(_ vip: String, seconds: Double, every ms: Double = 5) throws -> Child {
-            try ConnectProbe.start(ip: tools.ip, python: tools.python, namespace: h.topo.ns("cl"), host: vip, port: 80, seconds: seconds, every: ms)
+            try ConnectProbe.start(
+                ip: tools.ip, python: tools.python, namespace: h.topo.ns("cl"), host: vip, port: 80, seconds: seconds,
+                every: ms)
         }
 
         static func results(_ p: Child) -> [(t: Int64, ok: Bool, node: String)] {
@@ -197,10 +221,21 @@ struct BGPTests {
     @Test func ecmpOverEveryLBNode() async throws {
         try await Self.with { s in
             let ok = await s.converged()
-            #expect(ok, "router next hops v4 \((try? s.nextHops(Self.vip4)) ?? []), v6 \((try? s.nextHops(Self.vip6)) ?? []); actor log:\n\(s.h.log("lb-a"))")
+            #expect(
+                ok,
+                "router next hops v4 \((try? s.nextHops(Self.vip4)) ?? []), v6 \((try? s.nextHops(Self.vip6)) ?? []); actor log:\n\(s.h.log("lb-a"))"
+            )
             guard ok else { return }
-            print("bgp: router next hops for \(Self.vip4): \(try s.nextHops(Self.vip4)); for \(Self.vip6): \(try s.nextHops(Self.vip6))")
-            let bgp = try s.h.topo.exec("router", ["vtysh", "--vty_socket", s.h.work.appendingPathComponent("router-frr").path, "-c", "show ip route \(Self.vip4)/32 json"]).output
+            print(
+                "bgp: router next hops for \(Self.vip4): \(try s.nextHops(Self.vip4)); for \(Self.vip6): \(try s.nextHops(Self.vip6))"
+            )
+            let bgp = try s.h.topo.exec(
+                "router",
+                [
+                    "vtysh", "--vty_socket", s.h.work.appendingPathComponent("router-frr").path, "-c",
+                    "show ip route \(Self.vip4)/32 json",
+                ]
+            ).output
             #expect(bgp.contains("\"internalNextHopActiveNum\":2"), "FRR's view: \(bgp)")
             for vip in [Self.vip4, Self.vip6] {
                 let p = try s.probe(vip, seconds: 2, every: 5)
@@ -208,12 +243,17 @@ struct BGPTests {
                 var perNode: [String: Int] = [:]
                 for x in r where x.ok { perNode[x.node, default: 0] += 1 }
                 let failed = r.filter { !$0.ok }.count
-                print("bgp: \(r.count) new connections to \(vip): per LB node \(perNode.sorted { $0.key < $1.key }), \(failed) failed")
+                print(
+                    "bgp: \(r.count) new connections to \(vip): per LB node \(perNode.sorted { $0.key < $1.key }), \(failed) failed"
+                )
                 #expect(failed == 0)
                 let fair = Double(r.count) / 2
                 #expect(perNode.count == 2 && perNode.values.allSatisfy { Double($0) >= fair / 3 }, "spread \(perNode)")
             }
-            #expect(await eventually(.seconds(10)) { try s.h.metric("lb-a", #"k8slb_bgp_session_up{peer="192.0.2.1"}"#) == 1 })
+            #expect(
+                await eventually(.seconds(10)) {
+                    try s.h.metric("lb-a", #"k8slb_bgp_session_up{peer="192.0.2.1"}"#) == 1
+                })
             #expect(try s.h.metric("lb-a", #"k8slb_bgp_prefixes_announced{peer="192.0.2.1"}"#) == 1)
             #expect(try s.h.metric("lb-a", #"k8slb_bfd_up{peer="192.0.2.1"}"#) == 1)
             let events = try await s.h.events(ServiceKey(namespace: "default", name: "web"))
@@ -242,7 +282,9 @@ struct BGPTests {
                 // When the router's FIB loses lb-a (BFD down → bgpd → zebra → kernel).
                 var routeChanged: Double?
                 for _ in 0..<300 where routeChanged == nil {
-                    if (try? s.nextHops(Self.vip4)) == ["192.0.2.12"] { routeChanged = Double(Scenario.now() - down) / 1e9 }
+                    if (try? s.nextHops(Self.vip4)) == ["192.0.2.12"] {
+                        routeChanged = Double(Scenario.now() - down) / 1e9
+                    }
                     usleep(3_000)
                 }
                 let r = Scenario.results(p)
@@ -251,7 +293,9 @@ struct BGPTests {
                 let outage = Double((firstOKAfter ?? down) - down) / 1e9
                 outages.append(outage)
                 let hops = try s.nextHops(Self.vip4)
-                print("bgp failover trial \(trial): outage for new connections \(String(format: "%.3f", outage)) s (\(r.filter { !$0.ok }.count) of \(r.count) attempts failed); the router's route lost lb-a after \(routeChanged.map { String(format: "%.3f s", $0) } ?? "never"); next hops now \(hops)")
+                print(
+                    "bgp failover trial \(trial): outage for new connections \(String(format: "%.3f", outage)) s (\(r.filter { !$0.ok }.count) of \(r.count) attempts failed); the router's route lost lb-a after \(routeChanged.map { String(format: "%.3f s", $0) } ?? "never"); next hops now \(hops)"
+                )
                 #expect(hops == ["192.0.2.12"], "lb-a's next hop removed")
                 #expect(outage < 1.0, "outage \(outage) s")
                 try s.h.topo.sh(["-n", s.h.topo.ns("sw"), "link", "set", peer, "up"])
@@ -259,7 +303,9 @@ struct BGPTests {
                 try await Task.sleep(for: .seconds(1))
             }
             let sorted = outages.sorted()
-            print("bgp failover: \(trials) trials, BFD \(Self.bfdMilliseconds) ms x \(Self.bfdMultiplier): worst \(String(format: "%.3f", sorted.last ?? 0)) s, median \(String(format: "%.3f", sorted[sorted.count / 2])) s")
+            print(
+                "bgp failover: \(trials) trials, BFD \(Self.bfdMilliseconds) ms x \(Self.bfdMultiplier): worst \(String(format: "%.3f", sorted.last ?? 0)) s, median \(String(format: "%.3f", sorted[sorted.count / 2])) s"
+            )
         }
     }
 
@@ -281,7 +327,8 @@ struct BGPTests {
             let downsBefore = await downs()
             let burners = try CPUBurners()
             defer { burners.stop() }
-            var samples = 0, degraded = 0
+            var samples = 0
+            var degraded = 0
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .seconds(seconds) {
                 try await Task.sleep(for: .milliseconds(100))
@@ -290,7 +337,9 @@ struct BGPTests {
             }
             burners.stop()
             let flaps = await downs() - downsBefore
-            print("bgp saturation: \(Int(seconds)) s with \(burners.processes.count) busy loops on \(ProcessInfo.processInfo.activeProcessorCount) cores, BFD \(Self.bfdMilliseconds) ms x \(Self.bfdMultiplier): \(samples) samples, \(degraded) with a next hop missing, \(flaps) BFD session-down events")
+            print(
+                "bgp saturation: \(Int(seconds)) s with \(burners.processes.count) busy loops on \(ProcessInfo.processInfo.activeProcessorCount) cores, BFD \(Self.bfdMilliseconds) ms x \(Self.bfdMultiplier): \(samples) samples, \(degraded) with a next hop missing, \(flaps) BFD session-down events"
+            )
             #expect(degraded == 0 && flaps == 0, "flapping under saturation")
         }
     }
@@ -311,7 +360,9 @@ struct BGPTests {
             let r = Scenario.results(p)
             let failed = r.filter { !$0.ok }
             let onA = r.filter { $0.ok && $0.node == "192.0.2.11" && $0.t > term }.last
-            print("bgp SIGTERM: actor exited after \(String(format: "%.2f", Double(exited - term) / 1e9)) s; \(r.count) new connections, \(failed.count) failed\(failed.map { String(format: " (started %.3f s after the signal)", Double($0.t - term) / 1e9) }.joined()); last one served by lb-a \(onA.map { String(format: "%.3f s", Double($0.t - term) / 1e9) } ?? "before the signal") after it")
+            print(
+                "bgp SIGTERM: actor exited after \(String(format: "%.2f", Double(exited - term) / 1e9)) s; \(r.count) new connections, \(failed.count) failed\(failed.map { String(format: " (started %.3f s after the signal)", Double($0.t - term) / 1e9) }.joined()); last one served by lb-a \(onA.map { String(format: "%.3f s", Double($0.t - term) / 1e9) } ?? "before the signal") after it"
+            )
             // At most one: the routers withdraw lb-a while it still serves, but a handshake that is
             // in flight at the very moment the router's FIB switches has its SYN answered by lb-a
             // and its next packet hashed to lb-b (a RST; FRR.md §5 saw the same, 0-1 per switch).
@@ -319,14 +370,19 @@ struct BGPTests {
             #expect(failed.count <= 1, "new connections failed during the rolling restart: \(failed.count)")
             #expect(try s.nextHops(Self.vip4) == ["192.0.2.12"])
             let log = s.h.log("lb-a")
-            let withdrawn = log.range(of: "BGP VIPs withdrawn")?.lowerBound, drained = log.range(of: "proxy")?.lowerBound
+            let withdrawn = log.range(of: "BGP VIPs withdrawn")?.lowerBound
+            let drained = log.range(of: "proxy")?.lowerBound
             #expect(withdrawn != nil, "the actor logs the withdrawal before draining")
             _ = drained
 
             // lb-b's HAProxy hangs (SIGSTOP): it withdraws; it comes back: it announces again.
-            let pids = try String(contentsOfFile: s.h.work.appendingPathComponent("lb-b/haproxy.pid").path, encoding: .utf8)
-                .split(whereSeparator: \.isNewline).compactMap { Int32($0) }
-            let workers = try s.h.topo.exec("lb-b", ["pgrep", "-P", "\(pids.first ?? 0)"]).output.split(whereSeparator: \.isNewline).compactMap { Int32($0) }
+            let pids = try String(
+                contentsOfFile: s.h.work.appendingPathComponent("lb-b/haproxy.pid").path, encoding: .utf8
+            )
+            .split(whereSeparator: \.isNewline).compactMap { Int32($0) }
+            let workers = try s.h.topo.exec("lb-b", ["pgrep", "-P", "\(pids.first ?? 0)"]).output.split(
+                whereSeparator: \.isNewline
+            ).compactMap { Int32($0) }
             for pid in pids + workers { kill(pid, SIGSTOP) }
             let stopped = ContinuousClock.now
             let gone = await eventually(.seconds(5)) { try s.nextHops(Self.vip4).isEmpty }
@@ -334,7 +390,9 @@ struct BGPTests {
             for pid in pids + workers { kill(pid, SIGCONT) }
             print("bgp: lb-b's HAProxy hung: route withdrawn after \(took)")
             #expect(gone, "a node whose proxy does not answer withdraws")
-            #expect(await eventually(.seconds(10)) { try s.nextHops(Self.vip4) == ["192.0.2.12"] }, "announced again once the proxy answers")
+            #expect(
+                await eventually(.seconds(10)) { try s.nextHops(Self.vip4) == ["192.0.2.12"] },
+                "announced again once the proxy answers")
         }
     }
 
@@ -344,9 +402,13 @@ struct BGPTests {
             let ok = await s.converged()
             #expect(ok, "not converged")
             guard ok else { return }
-            for (bad, path) in [(#""asn": 4294967296"#, "bgp.peers[0].asn"), (#""asn": 64512, "families": ["ipv5"]"#, "bgp.peers[0].families[0]"),
-                                (#""asn": 64512, "password": "x\ny""#, "bgp.peers[0].password")] {
-                let text = #"{"pools": {"edge": {"network": "203.0.113.0/24", "range": "203.0.113.10-203.0.113.20", "announce": "bgp"}}, "bgp": {"asn": 64513, "peers": [{"address": "192.0.2.1", "#
+            for (bad, path) in [
+                (#""asn": 4294967296"#, "bgp.peers[0].asn"),
+                (#""asn": 64512, "families": ["ipv5"]"#, "bgp.peers[0].families[0]"),
+                (#""asn": 64512, "password": "x\ny""#, "bgp.peers[0].password"),
+            ] {
+                let text =
+                    #"{"pools": {"edge": {"network": "203.0.113.0/24", "range": "203.0.113.10-203.0.113.20", "announce": "bgp"}}, "bgp": {"asn": 64513, "peers": [{"address": "192.0.2.1", "#
                     + bad + "}]}}"
                 do throws(ConfigValidationError) {
                     _ = try UserConfig.parse(text)

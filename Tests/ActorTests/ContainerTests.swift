@@ -2,9 +2,9 @@ import Core
 import Foundation
 import Glibc
 import KubeClient
-import Testing
 import TestAPIServer
 import TestSupport
+import Testing
 
 /// The image `scripts/image` builds, run exactly as each overlay's manifests say: the pod specs
 /// come from `kubectl kustomize manifests/overlays/<overlay>` (`PodSpec`: init containers,
@@ -32,26 +32,38 @@ import TestSupport
     struct Tools { let ip, podman, curl, python, kubectl, nft: String }
 
     static func tools() throws -> Tools? {
-        guard getuid() == 0, let ip = which("ip"), let podman = which("podman"), which("runc") != nil, let curl = which("curl"),
-              let python = which("python3"), let kubectl = which("kubectl"), let nft = which("nft") else {
-            if requireIntegration { Issue.record("root, iproute2, podman, runc, curl, python3, kubectl and nft are required when CI=true") }
+        guard getuid() == 0, let ip = which("ip"), let podman = which("podman"), which("runc") != nil,
+            let curl = which("curl"),
+            let python = which("python3"), let kubectl = which("kubectl"), let nft = which("nft")
+        else {
+            if requireIntegration {
+                Issue.record("root, iproute2, podman, runc, curl, python3, kubectl and nft are required when CI=true")
+            }
             return nil
         }
         guard try run(podman, ["image", "exists", image]).status == 0 else {
-            if requireIntegration { Issue.record("image \(image) is not in local storage: scripts/image builds it (scripts/test runs it first)") }
+            if requireIntegration {
+                Issue.record(
+                    "image \(image) is not in local storage: scripts/image builds it (scripts/test runs it first)")
+            }
             return nil
         }
         return Tools(ip: ip, podman: podman, curl: curl, python: python, kubectl: kubectl, nft: nft)
     }
 
     /// `podman run` arguments for container `c` of `pod`, the way the kubelet would run it.
-    static func runArguments(_ pod: PodSpec, _ c: PodSpec.Container, name: String, netns: String, detach: Bool,
-                             volumes: [String: String], fields: [String: String], env extra: [String: String], mounts extraMounts: [String]) throws -> [String] {
+    static func runArguments(
+        _ pod: PodSpec, _ c: PodSpec.Container, name: String, netns: String, detach: Bool,
+        volumes: [String: String], fields: [String: String], env extra: [String: String], mounts extraMounts: [String]
+    ) throws -> [String] {
         var limit = rlimit()
         getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
         let nofile = min(Int(limit.rlim_max), 65_536)
-        var a = ["--runtime", "runc", "--cgroup-manager", "cgroupfs", "run", detach ? "-d" : "--rm", "--name", name,
-                 "--network", "ns:/run/netns/\(netns)", "--ulimit", "nofile=\(nofile):\(nofile)", "--ulimit", "nproc=4096:4096"]
+        var a = [
+            "--runtime", "runc", "--cgroup-manager", "cgroupfs", "run", detach ? "-d" : "--rm", "--name", name,
+            "--network", "ns:/run/netns/\(netns)", "--ulimit", "nofile=\(nofile):\(nofile)", "--ulimit",
+            "nproc=4096:4096",
+        ]
         if !c.allowPrivilegeEscalation { a += ["--security-opt", "no-new-privileges"] }
         if c.privileged {
             a.append("--privileged")
@@ -64,8 +76,11 @@ import TestSupport
         if c.readOnlyRoot { a += ["--read-only", "--read-only-tmpfs=false"] }
         if let u = c.runAsUser { a += ["--user", "\(u):\(c.runAsGroup ?? u)"] }
         for m in c.mounts {
-            guard let dir = volumes[m.volume] else { throw NamespaceError(message: "\(name): mount of unknown volume \(m.volume)") }
-            let readOnly = m.readOnly || { if case .secret = pod.volumes[m.volume] { return true } else { return false } }()
+            guard let dir = volumes[m.volume] else {
+                throw NamespaceError(message: "\(name): mount of unknown volume \(m.volume)")
+            }
+            let readOnly =
+                m.readOnly || { if case .secret = pod.volumes[m.volume] { return true } else { return false } }()
             a += ["-v", "\(dir):\(m.path)" + (readOnly ? ":ro" : "")]
         }
         for m in extraMounts { a += ["-v", m] }
@@ -73,12 +88,17 @@ import TestSupport
             switch e.source {
             case .value(let v): a += ["-e", "\(e.name)=\(v)"]
             case .field(let path):
-                guard let v = fields[path] else { throw NamespaceError(message: "\(name): env \(e.name) from field \(path), which the test does not provide") }
+                guard let v = fields[path] else {
+                    throw NamespaceError(
+                        message: "\(name): env \(e.name) from field \(path), which the test does not provide")
+                }
                 a += ["-e", "\(e.name)=\(v)"]
             }
         }
         for (k, v) in extra.sorted(by: { $0.key < $1.key }) { a += ["-e", "\(k)=\(v)"] }
-        guard let entrypoint = c.command.first else { throw NamespaceError(message: "\(name): no command (the manifests give one for every container)") }
+        guard let entrypoint = c.command.first else {
+            throw NamespaceError(message: "\(name): no command (the manifests give one for every container)")
+        }
         let quoted = c.command.map { "\"\($0)\"" }.joined(separator: ",")
         a += ["--entrypoint", "[\(quoted)]", image]
         _ = entrypoint
@@ -98,8 +118,10 @@ import TestSupport
 
     /// Runs `pod` on `node` (its network namespace) as the kubelet would: volumes made, init
     /// containers to completion in order (stopping at the first that fails), then the containers.
-    static func start(_ tools: Tools, _ pod: PodSpec, podName: String, netns: String, node: String, work: URL,
-                      secrets: [String: [String: String]], env: [String: String], mounts: [String], started: inout [String]) throws -> StartedPod {
+    static func start(
+        _ tools: Tools, _ pod: PodSpec, podName: String, netns: String, node: String, work: URL,
+        secrets: [String: [String: String]], env: [String: String], mounts: [String], started: inout [String]
+    ) throws -> StartedPod {
         var dirs: [String: String] = [:]
         for (name, volume) in pod.volumes {
             let dir = work.appendingPathComponent("\(podName)-\(name)")
@@ -118,14 +140,20 @@ import TestSupport
         let fields = ["spec.nodeName": node, "metadata.name": podName]
         var result = StartedPod(containers: [], initExits: [])
         for c in pod.initContainers {
-            let args = try runArguments(pod, c, name: "\(podName)-init-\(c.name)", netns: netns, detach: false, volumes: dirs, fields: fields, env: env, mounts: mounts)
+            let args = try runArguments(
+                pod, c, name: "\(podName)-init-\(c.name)", netns: netns, detach: false, volumes: dirs, fields: fields,
+                env: env, mounts: mounts)
             let r = try podman(tools, args)
             result.initExits.append((c.name, r.status, r.output.trimmingCharacters(in: .whitespacesAndNewlines)))
             guard r.status == 0 else { return result }
         }
         for c in pod.containers {
             let name = "\(podName)-\(c.name)"
-            let r = try podman(tools, runArguments(pod, c, name: name, netns: netns, detach: true, volumes: dirs, fields: fields, env: env, mounts: mounts))
+            let r = try podman(
+                tools,
+                runArguments(
+                    pod, c, name: name, netns: netns, detach: true, volumes: dirs, fields: fields, env: env,
+                    mounts: mounts))
             guard r.status == 0 else { throw NamespaceError(message: "podman run \(name): \(r.output)") }
             started.append(name)
             result.containers.append((name, c))
@@ -135,8 +163,13 @@ import TestSupport
 
     /// The processes in a container: (name, uid, effective capabilities).
     static func processes(_ tools: Tools, _ container: String) throws -> [(name: String, uid: String, caps: UInt64)] {
-        let out = try podman(tools, ["exec", container, "/bin/sh", "-c",
-                                     "for p in /proc/[0-9]*; do echo \"$(cat $p/comm) $(awk '/^Uid:/{print $3}' $p/status) $(awk '/^CapEff:/{print $2}' $p/status)\"; done"]).output
+        let out = try podman(
+            tools,
+            [
+                "exec", container, "/bin/sh", "-c",
+                "for p in /proc/[0-9]*; do echo \"$(cat $p/comm) $(awk '/^Uid:/{print $3}' $p/status) $(awk '/^CapEff:/{print $2}' $p/status)\"; done",
+            ]
+        ).output
         return out.split(separator: "\n").compactMap { line in
             let f = line.split(separator: " ").map(String.init)
             guard f.count == 3, let caps = UInt64(f[2], radix: 16) else { return nil }
@@ -145,8 +178,11 @@ import TestSupport
     }
 
     static func capabilityNames(_ mask: UInt64) -> String {
-        let names = [0: "CHOWN", 1: "DAC_OVERRIDE", 3: "FOWNER", 4: "FSETID", 5: "KILL", 6: "SETGID", 7: "SETUID", 8: "SETPCAP",
-                     10: "NET_BIND_SERVICE", 12: "NET_ADMIN", 13: "NET_RAW", 18: "SYS_CHROOT", 21: "SYS_ADMIN", 27: "MKNOD", 29: "AUDIT_WRITE", 31: "SETFCAP"]
+        let names = [
+            0: "CHOWN", 1: "DAC_OVERRIDE", 3: "FOWNER", 4: "FSETID", 5: "KILL", 6: "SETGID", 7: "SETUID", 8: "SETPCAP",
+            10: "NET_BIND_SERVICE", 12: "NET_ADMIN", 13: "NET_RAW", 18: "SYS_CHROOT", 21: "SYS_ADMIN", 27: "MKNOD",
+            29: "AUDIT_WRITE", 31: "SETFCAP",
+        ]
         let set = (0..<41).filter { mask & (UInt64(1) << UInt64($0)) != 0 }.map { names[$0] ?? "cap\($0)" }
         return set.isEmpty ? "none" : set.joined(separator: ",")
     }
@@ -155,7 +191,8 @@ import TestSupport
     func overlayRunsAsItsManifestsSayAndFailsOver(_ overlay: String) async throws {
         guard let tools = try Self.tools() else { return }
         guard let docs = try ManifestTests.render("overlays/\(overlay)") else { return }
-        let watcherPod = try PodSpec(docs, kind: "Deployment"), actorPod = try PodSpec(docs, kind: "DaemonSet")
+        let watcherPod = try PodSpec(docs, kind: "Deployment")
+        let actorPod = try PodSpec(docs, kind: "DaemonSet")
         #expect(actorPod.hostNetwork && !watcherPod.hostNetwork)
 
         let topo = Topology(ip: tools.ip)
@@ -172,7 +209,9 @@ import TestSupport
             }
             topo.tearDown()
             try? await server.stop()
-            if ProcessInfo.processInfo.environment["K8SLB_KEEP_TEST_LOGS"] == nil { try? FileManager.default.removeItem(at: work) }
+            if ProcessInfo.processInfo.environment["K8SLB_KEEP_TEST_LOGS"] == nil {
+                try? FileManager.default.removeItem(at: work)
+            }
         }
         do {
             try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -187,34 +226,49 @@ import TestSupport
             try topo.host("cl", addresses: ["192.0.2.100/24"])
             try await server.listen(inNamespace: topo.ns("api"), host: "192.0.2.5", port: 8080)
             try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path], listening: 8080)
+            try topo.spawn(
+                "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path],
+                listening: 8080)
             // The containers' way to the API server: a kubeconfig for the listener on the bridge.
             let kubeconfigPath = work.appendingPathComponent("kubeconfig").path
             try writeKubeconfig(port: 8080, token: "k8slb", to: kubeconfigPath)
-            let kubeconfig = try String(contentsOfFile: kubeconfigPath, encoding: .utf8).replacingOccurrences(of: "127.0.0.1:8080", with: "192.0.2.5:8080")
+            let kubeconfig = try String(contentsOfFile: kubeconfigPath, encoding: .utf8).replacingOccurrences(
+                of: "127.0.0.1:8080", with: "192.0.2.5:8080")
             try kubeconfig.write(toFile: kubeconfigPath, atomically: true, encoding: .utf8)
             chmod(kubeconfigPath, 0o644)
             // The operator's: the shipped example config, applied as the README says.
             let local = work.appendingPathComponent("kubeconfig-local").path
             try writeKubeconfig(port: port, token: "admin", to: local)
-            let applied = try run(tools.kubectl, ["--kubeconfig", local, "apply", "-k", ManifestTests.manifests.appendingPathComponent("config").path])
-            print("container[\(overlay)]: kubectl apply -k manifests/config: \(applied.output.trimmingCharacters(in: .whitespacesAndNewlines))")
+            let applied = try run(
+                tools.kubectl,
+                ["--kubeconfig", local, "apply", "-k", ManifestTests.manifests.appendingPathComponent("config").path])
+            print(
+                "container[\(overlay)]: kubectl apply -k manifests/config: \(applied.output.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
             #expect(applied.status == 0)
 
             for (node, address) in [("lb-a", "192.0.2.11"), ("lb-b", "192.0.2.12")] {
-                _ = try await client.create(Node(metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
-                                                 addresses: [.init(type: "InternalIP", address: address)]))
+                _ = try await client.create(
+                    Node(
+                        metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
+                        addresses: [.init(type: "InternalIP", address: address)]))
             }
-            let spec = Service.Spec(type: "LoadBalancer", ports: [.init(name: "http", port: 80, targetPort: .int(8080))], selector: ["app": "web"])
+            let spec = Service.Spec(
+                type: "LoadBalancer", ports: [.init(name: "http", port: 80, targetPort: .int(8080))],
+                selector: ["app": "web"])
             _ = try await client.create(Service(metadata: ObjectMeta(name: "web", namespace: "default"), spec: spec))
-            _ = try await client.create(EndpointSlice(metadata: ObjectMeta(name: "web-1", namespace: "default", labels: ["kubernetes.io/service-name": "web"]),
-                                                      addressType: "IPv4", endpoints: [.init(addresses: ["192.0.2.21"], ready: true)],
-                                                      ports: [.init(name: "http", protocol: "TCP", port: 8080)]))
+            _ = try await client.create(
+                EndpointSlice(
+                    metadata: ObjectMeta(
+                        name: "web-1", namespace: "default", labels: ["kubernetes.io/service-name": "web"]),
+                    addressType: "IPv4", endpoints: [.init(addresses: ["192.0.2.21"], ready: true)],
+                    ports: [.init(name: "http", protocol: "TCP", port: 8080)]))
             if overlay == "kubeproxy" {
                 // kube-proxy's part on each LB node (what its nftables mode installs for a
                 // LoadBalancer IP with ipMode VIP): DNAT to the endpoint, masquerade the rest.
                 for node in ["lb-a", "lb-b"] {
-                    let rules = "table ip kubeproxy { chain pre { type nat hook prerouting priority dstnat; ip daddr \(Self.vip) tcp dport 80 dnat to 192.0.2.21:8080; }; "
+                    let rules =
+                        "table ip kubeproxy { chain pre { type nat hook prerouting priority dstnat; ip daddr \(Self.vip) tcp dport 80 dnat to 192.0.2.21:8080; }; "
                         + "chain post { type nat hook postrouting priority srcnat; ip daddr 192.0.2.21 tcp dport 8080 masquerade; }; }"
                     let r = try topo.exec(node, [tools.nft, rules])
                     #expect(r.status == 0, "nft on \(node): \(r.output)")
@@ -225,11 +279,13 @@ import TestSupport
 
             let env = ["KUBECONFIG": "/etc/k8slb/kubeconfig"]
             let mounts = ["\(kubeconfigPath):/etc/k8slb/kubeconfig:ro"]
-            let watcher = try Self.start(tools, watcherPod, podName: "k8slb-watcher-\(topo.id)", netns: topo.ns("api"), node: "api", work: work,
-                                         secrets: [:], env: env, mounts: mounts, started: &containers)
+            let watcher = try Self.start(
+                tools, watcherPod, podName: "k8slb-watcher-\(topo.id)", netns: topo.ns("api"), node: "api", work: work,
+                secrets: [:], env: env, mounts: mounts, started: &containers)
             var ingress: String?
             for _ in 0..<100 where ingress == nil {
-                ingress = try? await client.get(Service.self, namespace: "default", name: "web").status?.loadBalancer?.ingress?.first?.ip
+                ingress = try? await client.get(Service.self, namespace: "default", name: "web").status?.loadBalancer?
+                    .ingress?.first?.ip
                 if ingress == nil { try await Task.sleep(for: .milliseconds(100)) }
             }
             print("container[\(overlay)]: watcher wrote ingress \(ingress ?? "none")")
@@ -237,11 +293,15 @@ import TestSupport
 
             var actors: [String: StartedPod] = [:]
             for node in ["lb-a", "lb-b"] {
-                let pod = try Self.start(tools, actorPod, podName: "k8slb-actor-\(node)-\(topo.id)", netns: topo.ns(node), node: node, work: work,
-                                         secrets: ["k8slb-certs": [:]], env: env, mounts: mounts, started: &containers)
+                let pod = try Self.start(
+                    tools, actorPod, podName: "k8slb-actor-\(node)-\(topo.id)", netns: topo.ns(node), node: node,
+                    work: work,
+                    secrets: ["k8slb-certs": [:]], env: env, mounts: mounts, started: &containers)
                 for (e, spec) in zip(pod.initExits, actorPod.initContainers) {
-                    print("container[\(overlay)]: \(node) init container \(e.name) (\(spec.privileged ? "privileged" : Self.capabilityNames(PodSpec.capabilityMask(spec))), "
-                          + "user \(spec.runAsUser.map(String.init) ?? "root")) exited \(e.status): \(e.output.replacingOccurrences(of: "\n", with: "; "))")
+                    print(
+                        "container[\(overlay)]: \(node) init container \(e.name) (\(spec.privileged ? "privileged" : Self.capabilityNames(PodSpec.capabilityMask(spec))), "
+                            + "user \(spec.runAsUser.map(String.init) ?? "root")) exited \(e.status): \(e.output.replacingOccurrences(of: "\n", with: "; "))"
+                    )
                     #expect(e.status == 0, "init container \(e.name) on \(node)")
                 }
                 #expect(pod.initExits.count == actorPod.initContainers.count)
@@ -249,7 +309,9 @@ import TestSupport
             }
 
             func holders() throws -> [String] {
-                try ["lb-a", "lb-b"].filter { try topo.exec($0, [tools.ip, "-o", "addr", "show", "dev", "eth0"]).output.contains(" \(Self.vip)/") }
+                try ["lb-a", "lb-b"].filter {
+                    try topo.exec($0, [tools.ip, "-o", "addr", "show", "dev", "eth0"]).output.contains(" \(Self.vip)/")
+                }
             }
             func serves(timeout: String = "1") throws -> Bool {
                 try topo.exec("cl", [tools.curl, "-s", "-m", timeout, "http://\(Self.vip)/"]).output == "backend\n"
@@ -262,7 +324,8 @@ import TestSupport
                 if stable < 5 { try await Task.sleep(for: .milliseconds(100)) }
             }
             let holder = try holders().first ?? "none"
-            print("container[\(overlay)]: VIP \(Self.vip) served from inside the actor container on \(holder): \(served)")
+            print(
+                "container[\(overlay)]: VIP \(Self.vip) served from inside the actor container on \(holder): \(served)")
             #expect(served && stable >= 5, "the VIP serves from exactly one LB node")
 
             // Who runs inside each container, as which user, with which capabilities: never more
@@ -271,22 +334,33 @@ import TestSupport
             for (name, spec) in all {
                 let granted = PodSpec.capabilityMask(spec)
                 let procs = try Self.processes(tools, name)
-                print("container[\(overlay)]: \(spec.name) granted \(Self.capabilityNames(granted)); user \(spec.runAsUser.map(String.init) ?? "root (image default)"); "
-                      + "read-only root \(spec.readOnlyRoot), privileged \(spec.privileged)")
+                print(
+                    "container[\(overlay)]: \(spec.name) granted \(Self.capabilityNames(granted)); user \(spec.runAsUser.map(String.init) ?? "root (image default)"); "
+                        + "read-only root \(spec.readOnlyRoot), privileged \(spec.privileged)")
                 for p in procs where p.name != "sh" && p.name != "awk" && p.name != "cat" {
                     print("container[\(overlay)]:   \(p.name) uid \(p.uid) caps \(Self.capabilityNames(p.caps))")
-                    #expect(p.caps & ~granted == 0, "\(p.name) in \(name) holds \(Self.capabilityNames(p.caps & ~granted)) beyond its grant")
+                    #expect(
+                        p.caps & ~granted == 0,
+                        "\(p.name) in \(name) holds \(Self.capabilityNames(p.caps & ~granted)) beyond its grant")
                 }
                 if let u = spec.runAsUser { #expect(procs.contains { $0.uid == String(u) }, "\(name) runs as \(u)") }
                 if spec.command.first?.hasSuffix("k8slb-actor") == true {
                     let names = Set(procs.map(\.name))
                     var expected: Set<String> = ["k8slb-actor", "keepalived"]
                     if overlay != "kubeproxy" { expected.insert(overlay) }
-                    #expect(names.isSuperset(of: expected), "\(expected.sorted()) run in the actor's container: \(names.sorted())")
+                    #expect(
+                        names.isSuperset(of: expected),
+                        "\(expected.sorted()) run in the actor's container: \(names.sorted())")
                 }
             }
-            let inspect = try Self.podman(tools, ["inspect", "--format", "privileged={{.HostConfig.Privileged}} readonly={{.HostConfig.ReadonlyRootfs}}",
-                                                 "k8slb-actor-\(holder)-\(topo.id)-actor"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let inspect = try Self.podman(
+                tools,
+                [
+                    "inspect", "--format",
+                    "privileged={{.HostConfig.Privileged}} readonly={{.HostConfig.ReadonlyRootfs}}",
+                    "k8slb-actor-\(holder)-\(topo.id)-actor",
+                ]
+            ).output.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(inspect == "privileged=false readonly=true", "\(inspect)")
 
             // Takeover: the holder's link goes down; the other node's container serves the VIP.
@@ -295,17 +369,25 @@ import TestSupport
             try topo.sh(["-n", topo.ns(holder), "link", "set", "eth0", "down"])
             var back: Double?
             for _ in 0..<100 where back == nil {
-                if (try? serves(timeout: "0.2")) == true { back = Date().timeIntervalSince(down) } else { try await Task.sleep(for: .milliseconds(10)) }
+                if (try? serves(timeout: "0.2")) == true {
+                    back = Date().timeIntervalSince(down)
+                } else {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
             }
             let now = try holders()
-            print("container[\(overlay)]: \(holder)'s link down; VIP served again after \(back.map { String(format: "%.3f", $0) } ?? "never") s, now held by \(now)")
+            print(
+                "container[\(overlay)]: \(holder)'s link down; VIP served again after \(back.map { String(format: "%.3f", $0) } ?? "never") s, now held by \(now)"
+            )
             #expect(back != nil && now.contains(other), "the other LB node's container took the VIP over")
 
             // The daemons loaded the example config without an alert or emergency, and the actor
             // logged no failed sysctl.
             for node in ["lb-a", "lb-b"] {
                 let logs = try Self.podman(tools, ["logs", "k8slb-actor-\(node)-\(topo.id)-actor"]).output
-                let bad = logs.split(separator: "\n").filter { $0.contains("[ALERT]") || $0.contains("[emerg]") || $0.contains("sysctl") }
+                let bad = logs.split(separator: "\n").filter {
+                    $0.contains("[ALERT]") || $0.contains("[emerg]") || $0.contains("sysctl")
+                }
                 #expect(bad.isEmpty, "\(node): \(bad.joined(separator: "\n"))")
             }
         } catch {

@@ -12,7 +12,9 @@ import Testing
 /// status and curls the VIP from the client; the stage trace comes from the processes' logs
 /// (millisecond timestamps, `trace:` lines at debug level). `scripts/bench` runs it with
 /// K8SLB_E2E_TRIALS=20; CI runs 4 trials as a smoke run.
-@Suite(.serialized, .needs(.root("ip", "haproxy", "keepalived", "curl", "python3").and(built: "k8slb-actor", "k8slb-watcher")))
+@Suite(
+    .serialized,
+    .needs(.root("ip", "haproxy", "keepalived", "curl", "python3").and(built: "k8slb-actor", "k8slb-watcher")))
 struct EndToEndBenchmarkTests {
     struct Trial {
         var newInstance: Bool
@@ -39,7 +41,9 @@ struct EndToEndBenchmarkTests {
     /// `also`, when given).
     static func mark(_ log: String, _ match: String, also: String? = nil, after t0: Date) -> Double? {
         for line in log.split(separator: "\n") where line.contains(match) && (also.map { line.contains($0) } ?? true) {
-            guard let first = line.split(separator: " ").first, let t = stamp.date(from: String(first)), t >= t0 else { continue }
+            guard let first = line.split(separator: " ").first, let t = stamp.date(from: String(first)), t >= t0 else {
+                continue
+            }
             return t.timeIntervalSince(t0) * 1000
         }
         return nil
@@ -61,14 +65,20 @@ struct EndToEndBenchmarkTests {
             let nodes = ["lb-a", "lb-b"]
             for (i, node) in nodes.enumerated() {
                 try h.topo.host(node, addresses: ["192.0.2.\(11 + i)/24"])
-                _ = try await h.client.create(Node(metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
-                                                   addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
+                _ = try await h.client.create(
+                    Node(
+                        metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
+                        addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
             }
             try h.topo.host("be", addresses: ["192.0.2.21/24", "192.0.2.22/24"])
             try h.topo.host("cl", addresses: ["192.0.2.100/24"])
             try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path], listening: 8080)
-            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}},"vrrp":{"advertInterval":0.1}}"#)
+            try h.topo.spawn(
+                "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path],
+                listening: 8080)
+            try await h.writeConfig(
+                #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}},"vrrp":{"advertInterval":0.1}}"#
+            )
             try h.startWatcher(logLevel: "debug")
             for node in nodes { try h.startActor(node, backend: backend, logLevel: "debug", extra: extra) }
             try await Task.sleep(for: .seconds(2))
@@ -77,7 +87,10 @@ struct EndToEndBenchmarkTests {
             /// not a new group's preferred one adds the group 1 s later, by design: the counts of
             /// instances differ between the nodes for that long.)
             func instances(_ node: String) -> [String: Set<String>] {
-                let text = (try? String(contentsOfFile: h.work.appendingPathComponent("\(node)/keepalived.conf").path, encoding: .utf8)) ?? ""
+                let text =
+                    (try? String(
+                        contentsOfFile: h.work.appendingPathComponent("\(node)/keepalived.conf").path, encoding: .utf8))
+                    ?? ""
                 var result: [String: Set<String>] = [:]
                 for block in text.components(separatedBy: "vrrp_instance ").dropFirst() {
                     let words = block.split(whereSeparator: \.isWhitespace)
@@ -98,9 +111,12 @@ struct EndToEndBenchmarkTests {
                 let deadline = Date().addingTimeInterval(10)
                 while first == nil && Date() < deadline {
                     if ip == nil {
-                        ip = try await h.client.get(Service.self, namespace: "default", name: key.name).status?.loadBalancer?.ingress?.first?.ip
+                        ip = try await h.client.get(Service.self, namespace: "default", name: key.name).status?
+                            .loadBalancer?.ingress?.first?.ip
                     }
-                    if let ip, try h.topo.exec("cl", [tools.curl, "-s", "-m", "0.3", "http://\(ip)/"]).output == "backend\n" {
+                    if let ip,
+                        try h.topo.exec("cl", [tools.curl, "-s", "-m", "0.3", "http://\(ip)/"]).output == "backend\n"
+                    {
                         first = Date().timeIntervalSince(t0) * 1000
                     } else {
                         try await Task.sleep(for: .milliseconds(5))
@@ -111,20 +127,30 @@ struct EndToEndBenchmarkTests {
                 var stages: [(String, Double)] = []
                 for m in Self.stageMarks {
                     let log = h.log(m.process == "watcher" ? "watcher" : holder)
-                    let also: String? = m.match == "trace: status written" ? "default/s\(i)" : (m.match.hasPrefix("VIP active") ? ip : nil)
+                    let also: String? =
+                        m.match == "trace: status written"
+                        ? "default/s\(i)" : (m.match.hasPrefix("VIP active") ? ip : nil)
                     if let ms = Self.mark(log, m.match, also: also, after: t0) { stages.append((m.name, ms)) }
                 }
                 // New instance: the one holding the VIP on its holder did not exist there before.
-                let instance = ip.flatMap { ip in after[nodes.firstIndex(of: holder)!].first { $0.value.contains(ip) }?.key }
-                let trial = Trial(newInstance: instance.map { before[nodes.firstIndex(of: holder)!][$0] == nil } ?? true,
-                                  stages: stages, firstRequest: first)
+                let instance = ip.flatMap { ip in
+                    after[nodes.firstIndex(of: holder)!].first { $0.value.contains(ip) }?.key
+                }
+                let trial = Trial(
+                    newInstance: instance.map { before[nodes.firstIndex(of: holder)!][$0] == nil } ?? true,
+                    stages: stages, firstRequest: first)
                 results.append(trial)
                 let trace = stages.map { "\($0.0) \(Int($0.1))" }.joined(separator: ", ")
-                print("e2e trial \(i + 1) (\(trial.newInstance ? "new VRRP instance" : "joins a running instance"), VIP \(ip ?? "-") on \(holder)): \(trace), first request \(first.map { "\(Int($0)) ms" } ?? "never")")
+                print(
+                    "e2e trial \(i + 1) (\(trial.newInstance ? "new VRRP instance" : "joins a running instance"), VIP \(ip ?? "-") on \(holder)): \(trace), first request \(first.map { "\(Int($0)) ms" } ?? "never")"
+                )
                 #expect(first != nil, "trial \(i + 1): the VIP never served")
                 try await Task.sleep(for: .milliseconds(300))
             }
-            for (label, group) in [("joins a running instance", results.filter { !$0.newInstance }), ("new VRRP instance", results.filter(\.newInstance))] {
+            for (label, group) in [
+                ("joins a running instance", results.filter { !$0.newInstance }),
+                ("new VRRP instance", results.filter(\.newInstance)),
+            ] {
                 let firsts = group.compactMap(\.firstRequest)
                 guard !firsts.isEmpty else { continue }
                 var stageSummary: [String] = []
@@ -132,7 +158,9 @@ struct EndToEndBenchmarkTests {
                     let values = group.compactMap { t in t.stages.first { $0.0 == m.name }?.1 }
                     if !values.isEmpty { stageSummary.append("\(m.name) \(Int(Self.percentile(values, 0.5)))") }
                 }
-                print("e2e\(backend == "haproxy" ? "" : " (\(backend))"): created → first request, \(label): \(firsts.count) trials, median \(Int(Self.percentile(firsts, 0.5))) ms, p99 \(Int(Self.percentile(firsts, 0.99))) ms, worst \(Int(firsts.max()!)) ms; stage medians (ms): \(stageSummary.joined(separator: ", "))")
+                print(
+                    "e2e\(backend == "haproxy" ? "" : " (\(backend))"): created → first request, \(label): \(firsts.count) trials, median \(Int(Self.percentile(firsts, 0.5))) ms, p99 \(Int(Self.percentile(firsts, 0.99))) ms, worst \(Int(firsts.max()!)) ms; stage medians (ms): \(stageSummary.joined(separator: ", "))"
+                )
             }
             // An endpoint change (a second ready pod for s0, then gone again) → applied on every
             // LB node (the Runtime API update logged by both actors).
@@ -140,7 +168,9 @@ struct EndToEndBenchmarkTests {
             for round in 0..<max(4, trials / 2) {
                 let t0 = Date()
                 let addresses = round % 2 == 0 ? ["192.0.2.21", "192.0.2.22"] : ["192.0.2.21"]
-                try await h.setSlice(ServiceKey(namespace: "default", name: "s0"), name: "s0-1", addresses: addresses, ports: [("http", "TCP", 8080)])
+                try await h.setSlice(
+                    ServiceKey(namespace: "default", name: "s0"), name: "s0-1", addresses: addresses,
+                    ports: [("http", "TCP", 8080)])
                 var marks: [Double] = []
                 _ = await eventually(.seconds(5)) {
                     marks = nodes.compactMap { Self.mark(h.log($0), "trace: proxy applied", after: t0) }
@@ -151,7 +181,9 @@ struct EndToEndBenchmarkTests {
             }
             #expect(!applied.isEmpty, "endpoint changes reached every LB node")
             if !applied.isEmpty {
-                print("e2e\(backend == "haproxy" ? "" : " (\(backend))"): endpoint change → applied on every LB node: \(applied.count) changes, median \(Int(Self.percentile(applied, 0.5))) ms, p99 \(Int(Self.percentile(applied, 0.99))) ms, worst \(Int(applied.max()!)) ms")
+                print(
+                    "e2e\(backend == "haproxy" ? "" : " (\(backend))"): endpoint change → applied on every LB node: \(applied.count) changes, median \(Int(Self.percentile(applied, 0.5))) ms, p99 \(Int(Self.percentile(applied, 0.99))) ms, worst \(Int(applied.max()!)) ms"
+                )
             }
         }
     }
@@ -171,21 +203,29 @@ struct EndToEndBenchmarkTests {
             try h.topo.host("be", addresses: ["192.0.2.21/24"])
             try h.topo.host("cl", addresses: ["192.0.2.100/24"])
             try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn("be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path], listening: 8080)
-            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}},"vrrp":{"advertInterval":0.1}}"#)
+            try h.topo.spawn(
+                "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path],
+                listening: 8080)
+            try await h.writeConfig(
+                #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}},"vrrp":{"advertInterval":0.1}}"#
+            )
             try h.startWatcher()
             for node in nodes { try h.startActor(node) }
             var resurrected = 0
             for round in 0..<rounds {
                 let key = ServiceKey(namespace: "default", name: "d\(round)")
                 try await h.createService(key, ports: [("http", 80)])
-                try await h.setSlice(key, name: "d\(round)-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
+                try await h.setSlice(
+                    key, name: "d\(round)-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
                 var ip: String?
-                #expect(await eventually(.seconds(10)) {
-                    ip = try await h.client.get(Service.self, namespace: "default", name: key.name).status?.loadBalancer?.ingress?.first?.ip
-                    guard let ip else { return false }
-                    return try h.holders(ip, among: nodes).count == 1 && h.topo.exec("cl", [tools.curl, "-s", "-m", "0.5", "http://\(ip)/"]).output == "backend\n"
-                })
+                #expect(
+                    await eventually(.seconds(10)) {
+                        ip = try await h.client.get(Service.self, namespace: "default", name: key.name).status?
+                            .loadBalancer?.ingress?.first?.ip
+                        guard let ip else { return false }
+                        return try h.holders(ip, among: nodes).count == 1
+                            && h.topo.exec("cl", [tools.curl, "-s", "-m", "0.5", "http://\(ip)/"]).output == "backend\n"
+                    })
                 guard let ip else { continue }
                 let holder = try h.holders(ip, among: nodes).first ?? "?"
                 // Every other round the other node's actor is slow (stopped) while the delete
@@ -195,9 +235,12 @@ struct EndToEndBenchmarkTests {
                 try await h.client.delete(Service.self, namespace: "default", name: key.name)
                 try await h.client.delete(EndpointSlice.self, namespace: "default", name: "d\(round)-1")
                 let deleted = ContinuousClock.now
-                var gone: Duration?, elsewhere: [String] = []
+                var gone: Duration?
+                var elsewhere: [String] = []
                 while ContinuousClock.now - deleted < .seconds(4) {
-                    if let slow, ContinuousClock.now - deleted > .seconds(1.5), let p = h.actors[slow] { kill(p.processIdentifier, SIGCONT) }
+                    if let slow, ContinuousClock.now - deleted > .seconds(1.5), let p = h.actors[slow] {
+                        kill(p.processIdentifier, SIGCONT)
+                    }
                     let now = try h.holders(ip, among: nodes)
                     for n in now where n != holder && !elsewhere.contains(n) { elsewhere.append(n) }
                     if now.isEmpty, gone == nil { gone = ContinuousClock.now - deleted }
@@ -206,7 +249,9 @@ struct EndToEndBenchmarkTests {
                 }
                 if let slow, let p = h.actors[slow] { kill(p.processIdentifier, SIGCONT) }
                 if !elsewhere.isEmpty { resurrected += 1 }
-                print("deleted VIP \(ip) (held by \(holder)\(slow.map { ", \($0)'s actor stopped for 1.5 s" } ?? "")): gone from every node after \(gone.map { "\($0)" } ?? "never"); seen on another node: \(elsewhere.isEmpty ? "no" : "\(elsewhere)")")
+                print(
+                    "deleted VIP \(ip) (held by \(holder)\(slow.map { ", \($0)'s actor stopped for 1.5 s" } ?? "")): gone from every node after \(gone.map { "\($0)" } ?? "never"); seen on another node: \(elsewhere.isEmpty ? "no" : "\(elsewhere)")"
+                )
                 #expect(elsewhere.isEmpty, "the deleted VIP \(ip) turned up on \(elsewhere)")
                 #expect(gone != nil && gone! < .seconds(slow == nil ? 2 : 3.5), "the deleted VIP left every node")
             }
@@ -233,26 +278,30 @@ struct EndToEndBenchmarkTests {
             // backend here is a small HAProxy answering "backend".
             let backendConfig = h.work.appendingPathComponent("backend.cfg").path
             try """
-                global
-                    maxconn 4096
-                defaults
-                    mode http
-                    timeout client 5s
-                    timeout connect 5s
-                    timeout server 5s
-                frontend be
-                    bind 0.0.0.0:8080
-                    http-request return status 200 content-type text/plain string "backend\\n"
+            global
+                maxconn 4096
+            defaults
+                mode http
+                timeout client 5s
+                timeout connect 5s
+                timeout server 5s
+            frontend be
+                bind 0.0.0.0:8080
+                http-request return status 200 content-type text/plain string "backend\\n"
 
-                """.write(toFile: backendConfig, atomically: true, encoding: .utf8)
+            """.write(toFile: backendConfig, atomically: true, encoding: .utf8)
             try h.topo.spawn("be", [tools.haproxy, "-db", "-f", backendConfig], listening: 8080)
             // The pool holds none of the topology's own addresses (.11, .12, .21, .100): with
             // .50-.200 the 51st VIP was the client's .100, and while the holder had it bound, its
             // answers to the client were delivered to itself — the one failed request every run
             // that this test once allowed.
-            try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.128-192.0.2.254"}},"vrrp":{"advertInterval":0.1}}"#)
+            try await h.writeConfig(
+                #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.128-192.0.2.254"}},"vrrp":{"advertInterval":0.1}}"#
+            )
             if ProcessInfo.processInfo.environment["K8SLB_MIGRATE_REQ"] != nil {
-                for node in nodes { _ = try h.topo.exec(node, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/tcp_migrate_req"]) }
+                for node in nodes {
+                    _ = try h.topo.exec(node, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/tcp_migrate_req"])
+                }
             }
             try h.startWatcher()
             for node in nodes { try h.startActor(node) }
@@ -260,36 +309,64 @@ struct EndToEndBenchmarkTests {
             try await h.createService(a, ports: [("http", 80)])
             try await h.setSlice(a, name: "a-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
             var ip: String?
-            #expect(await eventually(.seconds(10)) {
-                ip = try await h.client.get(Service.self, namespace: "default", name: "a").status?.loadBalancer?.ingress?.first?.ip
-                guard let ip else { return false }
-                return try h.topo.exec("cl", [tools.curl, "-s", "-m", "0.5", "http://\(ip)/"]).output == "backend\n"
-            })
+            #expect(
+                await eventually(.seconds(10)) {
+                    ip = try await h.client.get(Service.self, namespace: "default", name: "a").status?.loadBalancer?
+                        .ingress?.first?.ip
+                    guard let ip else { return false }
+                    return try h.topo.exec("cl", [tools.curl, "-s", "-m", "0.5", "http://\(ip)/"]).output == "backend\n"
+                })
             guard let ip else { return }
             if ProcessInfo.processInfo.environment["K8SLB_CAPTURE"] != nil, let tcpdump = which("tcpdump") {
-                try h.topo.spawn("cl", [tcpdump, "-i", "eth0", "-n", "-e", "-tt", "-w", h.work.appendingPathComponent("cl.pcap").path, "arp or (tcp and host \(ip) and tcp[tcpflags] & (tcp-syn|tcp-rst) != 0)"])
+                try h.topo.spawn(
+                    "cl",
+                    [
+                        tcpdump, "-i", "eth0", "-n", "-e", "-tt", "-w", h.work.appendingPathComponent("cl.pcap").path,
+                        "arp or (tcp and host \(ip) and tcp[tcpflags] & (tcp-syn|tcp-rst) != 0)",
+                    ])
                 for node in nodes {
                     // The holder's side: every packet of A's port, and every address change (with
                     // timestamps: a flicker of A's address is shorter than the sampler's period).
-                    try h.topo.spawn(node, [tcpdump, "-i", "any", "-n", "-e", "-tt", "-w", h.work.appendingPathComponent("\(node).pcap").path, "arp or (tcp port 80)"])
-                    try h.topo.spawn(node, ["sh", "-c", "exec \(tools.ip) -ts monitor address route > \(h.work.appendingPathComponent("\(node)-monitor.txt").path)"])
+                    try h.topo.spawn(
+                        node,
+                        [
+                            tcpdump, "-i", "any", "-n", "-e", "-tt", "-w",
+                            h.work.appendingPathComponent("\(node).pcap").path, "arp or (tcp port 80)",
+                        ])
+                    try h.topo.spawn(
+                        node,
+                        [
+                            "sh", "-c",
+                            "exec \(tools.ip) -ts monitor address route > \(h.work.appendingPathComponent("\(node)-monitor.txt").path)",
+                        ])
                 }
             }
             let results = h.work.appendingPathComponent("a.txt").path
-            let client = try h.topo.spawn("cl", ["bash", "-c",
-                "while true; do t=$EPOCHREALTIME; c=$(\(tools.curl) -sS -o /dev/null -m 3 -w '%{http_code}' http://\(ip)/ 2>>\(results).err); echo $c >> \(results); [ \"$c\" = 200 ] || echo \"$t $c\" >> \(results).err; done"])
+            let client = try h.topo.spawn(
+                "cl",
+                [
+                    "bash", "-c",
+                    "while true; do t=$EPOCHREALTIME; c=$(\(tools.curl) -sS -o /dev/null -m 3 -w '%{http_code}' http://\(ip)/ 2>>\(results).err); echo $c >> \(results); [ \"$c\" = 200 ] || echo \"$t $c\" >> \(results).err; done",
+                ])
             // Where A's VIP is, sampled from the LB namespaces while the others come and go.
             let samples = h.work.appendingPathComponent("holders.txt").path
-            let sampler = try h.topo.spawn("cl", ["bash", "-c",
-                "while true; do a=$(\(tools.ip) netns exec \(h.topo.ns("lb-a")) \(tools.ip) -o addr show dev eth0 | grep -c ' \(ip)/'); b=$(\(tools.ip) netns exec \(h.topo.ns("lb-b")) \(tools.ip) -o addr show dev eth0 | grep -c ' \(ip)/'); echo \"$EPOCHREALTIME $a$b\" >> \(samples); done"])
+            let sampler = try h.topo.spawn(
+                "cl",
+                [
+                    "bash", "-c",
+                    "while true; do a=$(\(tools.ip) netns exec \(h.topo.ns("lb-a")) \(tools.ip) -o addr show dev eth0 | grep -c ' \(ip)/'); b=$(\(tools.ip) netns exec \(h.topo.ns("lb-b")) \(tools.ip) -o addr show dev eth0 | grep -c ' \(ip)/'); echo \"$EPOCHREALTIME $a$b\" >> \(samples); done",
+                ])
             for i in 0..<count {
                 let k = ServiceKey(namespace: "default", name: "c\(i)")
                 try await h.createService(k, ports: [("http", 80)])
                 try await h.setSlice(k, name: "c\(i)-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
             }
-            #expect(await eventually(.seconds(30)) {
-                try await h.client.listAll(Service.self, namespace: "default").items.filter { $0.status?.loadBalancer?.ingress?.isEmpty == false }.count == count + 1
-            }, "every Service got its IP")
+            #expect(
+                await eventually(.seconds(30)) {
+                    try await h.client.listAll(Service.self, namespace: "default").items.filter {
+                        $0.status?.loadBalancer?.ingress?.isEmpty == false
+                    }.count == count + 1
+                }, "every Service got its IP")
             if ProcessInfo.processInfo.environment["K8SLB_CAPTURE"] != nil {
                 for node in nodes {
                     let ss = try h.topo.exec(node, ["ss", "-ltnpe", "sport = :80"]).output
@@ -297,7 +374,8 @@ struct EndToEndBenchmarkTests {
                 }
             }
             try await Task.sleep(for: .seconds(2))
-            let addPhase = ((try? String(contentsOfFile: results, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0 != "200" }.count
+            let addPhase = ((try? String(contentsOfFile: results, encoding: .utf8)) ?? "").split(separator: "\n").filter
+            { $0 != "200" }.count
             print("VIP churn: failed while adding: \(addPhase)")
             for i in 0..<count {
                 try await h.client.delete(Service.self, namespace: "default", name: "c\(i)")
@@ -310,18 +388,31 @@ struct EndToEndBenchmarkTests {
             sampler.waitUntilExit()
             if ProcessInfo.processInfo.environment["K8SLB_CAPTURE"] != nil {
                 for node in nodes {
-                    let counters = try h.topo.exec(node, ["nstat", "-az", "TcpExtListenDrops", "IpInAddrErrors", "IpExtInNoRoutes", "IpInDiscards", "TcpExtTCPReqQFullDrop"]).output
-                    print("VIP churn: \(node) TCP counters: \(counters.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ", omittingEmptySubsequences: true).prefix(2).joined(separator: "=") }.joined(separator: " "))")
+                    let counters = try h.topo.exec(
+                        node,
+                        [
+                            "nstat", "-az", "TcpExtListenDrops", "IpInAddrErrors", "IpExtInNoRoutes", "IpInDiscards",
+                            "TcpExtTCPReqQFullDrop",
+                        ]
+                    ).output
+                    print(
+                        "VIP churn: \(node) TCP counters: \(counters.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ", omittingEmptySubsequences: true).prefix(2).joined(separator: "=") }.joined(separator: " "))"
+                    )
                 }
             }
-            let held = ((try? String(contentsOfFile: samples, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { $0.split(separator: " ").last }
+            let held = ((try? String(contentsOfFile: samples, encoding: .utf8)) ?? "").split(separator: "\n").compactMap
+            { $0.split(separator: " ").last }
             var changes: [String] = []
             for (prev, cur) in zip(held, held.dropFirst()) where prev != cur { changes.append("\(prev)→\(cur)") }
-            print("VIP churn: VIP A on (lb-a lb-b) sampled \(held.count) times; changes: \(changes.isEmpty ? "none" : changes.joined(separator: " "))")
+            print(
+                "VIP churn: VIP A on (lb-a lb-b) sampled \(held.count) times; changes: \(changes.isEmpty ? "none" : changes.joined(separator: " "))"
+            )
             let lines = ((try? String(contentsOfFile: results, encoding: .utf8)) ?? "").split(separator: "\n")
             let failed = lines.filter { $0 != "200" }.count
             let reloads = try nodes.map { try h.metric($0, #"k8slb_proxy_applies_total{result="reload"}"#) }
-            print("VIP churn: \(count) VIPs added and removed; requests through VIP \(ip): \(lines.count - failed) ok, \(failed) failed \(Set(lines.filter { $0 != "200" }).sorted()); HAProxy reloads per node \(reloads.map { Int($0) })")
+            print(
+                "VIP churn: \(count) VIPs added and removed; requests through VIP \(ip): \(lines.count - failed) ok, \(failed) failed \(Set(lines.filter { $0 != "200" }).sorted()); HAProxy reloads per node \(reloads.map { Int($0) })"
+            )
             #expect(failed == 0 && lines.count > 100, "no failed request on the VIP already served")
         }
     }

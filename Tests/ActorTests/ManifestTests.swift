@@ -1,7 +1,7 @@
 import Core
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Yams
 
 /// The deployment manifests as an operator applies them (`kubectl kustomize` of each overlay)
@@ -34,12 +34,15 @@ import Yams
             if requireIntegration { Issue.record("kubectl is required when CI=true") }
             return nil
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-kust-\(UUID().uuidString.prefix(8))")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "k8slb-kust-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let up = String(repeating: "../", count: dir.standardizedFileURL.pathComponents.count - 1)
         let base = up + manifests.standardizedFileURL.path.dropFirst()
-        try ("resources: [\(base)/\(overlay)]\ncomponents: [" + components.map { "\(base)/\($0)" }.joined(separator: ", ") + "]\n")
+        try
+            ("resources: [\(base)/\(overlay)]\ncomponents: ["
+            + components.map { "\(base)/\($0)" }.joined(separator: ", ") + "]\n")
             .write(to: dir.appendingPathComponent("kustomization.yaml"), atomically: true, encoding: .utf8)
         let r = try run(kubectl, ["kustomize", "--load-restrictor", "LoadRestrictionsNone", dir.path])
         guard r.status == 0 else {
@@ -72,7 +75,8 @@ import Yams
         var checked = 0
         for kind in ["Deployment", "DaemonSet"] {
             for c in Self.containers(Self.podSpec(docs, kind: kind)) {
-                guard let command = (c["command"] as? [String])?.first, command.hasPrefix("/usr/local/bin/k8slb-") else { continue }
+                guard let command = (c["command"] as? [String])?.first, command.hasPrefix("/usr/local/bin/k8slb-")
+                else { continue }
                 let name = URL(fileURLWithPath: command).lastPathComponent
                 guard let binary = builtExecutable(name) else {
                     Issue.record("\(name) not built beside the tests")
@@ -115,8 +119,12 @@ import Yams
             let pod = Self.podSpec(docs, kind: kind)
             for c in Self.containers(pod) + Self.containers(pod, "initContainers") {
                 images += 1
-                #expect(c["image"] as? String == "k8slb:\(K8slbVersion.current)", "\(overlay) \(kind): \(c["image"] ?? "-")")
-                #expect(c["imagePullPolicy"] as? String == "IfNotPresent", "\(overlay) \(kind): a node-imported image must be used")
+                #expect(
+                    c["image"] as? String == "k8slb:\(K8slbVersion.current)", "\(overlay) \(kind): \(c["image"] ?? "-")"
+                )
+                #expect(
+                    c["imagePullPolicy"] as? String == "IfNotPresent",
+                    "\(overlay) \(kind): a node-imported image must be used")
             }
         }
         #expect(images >= 2)
@@ -127,7 +135,9 @@ import Yams
         guard let docs = try Self.render("overlays/\(overlay)") else { return }
         let ns = docs.first { $0["kind"] as? String == "Namespace" }
         let labels = (ns?["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
-        #expect(labels["pod-security.kubernetes.io/enforce"] == "privileged", "hostNetwork + NET_ADMIN is refused under baseline")
+        #expect(
+            labels["pod-security.kubernetes.io/enforce"] == "privileged",
+            "hostNetwork + NET_ADMIN is refused under baseline")
 
         let actorPod = Self.podSpec(docs, kind: "DaemonSet")
         #expect(actorPod?["hostNetwork"] as? Bool == true)
@@ -137,7 +147,9 @@ import Yams
         let caps = sc["capabilities"] as? [String: Any] ?? [:]
         #expect(sc["privileged"] as? Bool != true)
         #expect(caps["drop"] as? [String] == ["ALL"])
-        let expected: Set<String> = overlay == "nginx" ? ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID"]
+        let expected: Set<String> =
+            overlay == "nginx"
+            ? ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID"]
             : ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE"]
         #expect(Set(caps["add"] as? [String] ?? []) == expected)
         #expect(sc["readOnlyRootFilesystem"] as? Bool == true)
@@ -153,7 +165,8 @@ import Yams
         #expect(wsc["readOnlyRootFilesystem"] as? Bool == true)
         #expect((wsc["capabilities"] as? [String: Any])?["drop"] as? [String] == ["ALL"])
         let kinds = Set(docs.compactMap { $0["kind"] as? String })
-        #expect(kinds.isSuperset(of: ["Namespace", "ServiceAccount", "ClusterRole", "Role", "Deployment", "DaemonSet"]))
+        #expect(
+            kinds.isSuperset(of: ["Namespace", "ServiceAccount", "ClusterRole", "Role", "Deployment", "DaemonSet"]))
     }
 
     /// The opt-in component for Secrets in the Services' namespaces, added to an overlay as the
@@ -164,14 +177,18 @@ import Yams
             if requireIntegration { Issue.record("k8slb-actor is required when CI=true") }
             return
         }
-        guard let docs = try Self.render(overlay: "overlays/haproxy", components: ["components/tls-secrets-any-namespace"]) else { return }
+        guard
+            let docs = try Self.render(
+                overlay: "overlays/haproxy", components: ["components/tls-secrets-any-namespace"])
+        else { return }
         let args = Self.args(Self.containers(Self.podSpec(docs, kind: "DaemonSet")).first ?? [:])
         #expect(Self.value("--tls-secrets", args) == "service-namespace")
         #expect(try run(actorBinary, args + ["--help"]).status == 0, "the actor accepts \(args)")
         func secretsRules(_ docs: [[String: Any]], kind: String) -> [String] {
             docs.filter { $0["kind"] as? String == kind }.compactMap { d -> String? in
                 let rules = d["rules"] as? [[String: Any]] ?? []
-                return rules.contains { ($0["resources"] as? [String])?.contains("secrets") == true } ? (d["metadata"] as? [String: Any])?["name"] as? String : nil
+                return rules.contains { ($0["resources"] as? [String])?.contains("secrets") == true }
+                    ? (d["metadata"] as? [String: Any])?["name"] as? String : nil
             }
         }
         #expect(secretsRules(docs, kind: "ClusterRole") == ["k8slb-actor-tls-secrets"])
@@ -186,8 +203,10 @@ import Yams
         guard let docs = try Self.render(overlay: "overlays/haproxy", components: ["components/bgp"]) else { return }
         let pod = Self.podSpec(docs, kind: "DaemonSet")
         let actor = Self.containers(pod).first ?? [:]
-        let caps = ((actor["securityContext"] as? [String: Any])?["capabilities"] as? [String: Any])?["add"] as? [String] ?? []
-        #expect(Set(caps) == ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID", "SYS_ADMIN", "CHOWN", "KILL"])
+        let caps =
+            ((actor["securityContext"] as? [String: Any])?["capabilities"] as? [String: Any])?["add"] as? [String] ?? []
+        #expect(
+            Set(caps) == ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID", "SYS_ADMIN", "CHOWN", "KILL"])
         let mounts = actor["volumeMounts"] as? [[String: Any]] ?? []
         #expect(mounts.contains { $0["mountPath"] as? String == "/var/tmp/frr" })
         #expect((actor["securityContext"] as? [String: Any])?["privileged"] as? Bool != true)

@@ -1,5 +1,6 @@
 import PropertyBased
 import Testing
+
 @testable import Core
 
 @Suite struct IPAddressParsingTests {
@@ -49,7 +50,9 @@ import Testing
     }
 
     @Test func ordersByFamilyThenValue() throws {
-        let a = try IPAddress(parsing: "255.255.255.255"), b = try IPAddress(parsing: "::"), c = try IPAddress(parsing: "::1")
+        let a = try IPAddress(parsing: "255.255.255.255")
+        let b = try IPAddress(parsing: "::")
+        let c = try IPAddress(parsing: "::1")
         #expect(a < b && b < c)
         #expect(try IPAddress(parsing: "10.0.0.9") < IPAddress(parsing: "10.0.0.10"))
     }

@@ -1,5 +1,6 @@
 import PropertyBased
 import Testing
+
 @testable import Core
 
 private func ip(_ s: String) -> IPAddress { try! IPAddress(parsing: s) }
@@ -16,10 +17,13 @@ private let v4 = pool("default", "192.0.2.0/24", "192.0.2.10-192.0.2.12")
 private let v6 = pool("v6", "2001:db8::/64", "2001:db8::/64")
 private let ext = pool("external", "198.51.100.0/24", "198.51.100.50-198.51.100.51")
 
-private func request(_ n: String, pools: [String] = ["default"], policy: IPFamilyPolicy = .singleStack,
-                     static addresses: [String] = [], ports: Set<PortKey> = tcp(80), sharing: String? = nil) -> AllocationRequest {
-    AllocationRequest(service: svc(n), pools: pools.map(name), familyPolicy: policy,
-                      staticAddresses: addresses.map(ip), ports: ports, sharingKey: sharing.map(key))
+private func request(
+    _ n: String, pools: [String] = ["default"], policy: IPFamilyPolicy = .singleStack,
+    static addresses: [String] = [], ports: Set<PortKey> = tcp(80), sharing: String? = nil
+) -> AllocationRequest {
+    AllocationRequest(
+        service: svc(n), pools: pools.map(name), familyPolicy: policy,
+        staticAddresses: addresses.map(ip), ports: ports, sharingKey: sharing.map(key))
 }
 
 private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.description) }
@@ -43,7 +47,9 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
         #expect(alloc.addresses(of: svc("d")).isEmpty)
         #expect(alloc.release(svc("b")) == [ip("192.0.2.11")])
         #expect(addresses(try alloc.assign(request("d"))) == ["192.0.2.11"])
-        #expect(AllocationError.poolExhausted(name("default")).description == "pool \"default\" is exhausted: no free address in its range")
+        #expect(
+            AllocationError.poolExhausted(name("default")).description
+                == "pool \"default\" is exhausted: no free address in its range")
     }
 
     @Test func staticMustLieInTheNetwork() throws {
@@ -56,7 +62,8 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
         #expect(throws: AllocationError.reservedAddress(ip("192.0.2.255"), pool: name("default"))) {
             try alloc.assign(request("b", static: ["192.0.2.255"]))
         }
-        #expect(AllocationError.outsideNetwork(ip("198.51.100.7"), pool: name("default")).description
+        #expect(
+            AllocationError.outsideNetwork(ip("198.51.100.7"), pool: name("default")).description
                 == "static IP 198.51.100.7 is outside pool \"default\"")
         // A static address inside the range is taken out of the dynamic space.
         try alloc.assign(request("c", static: ["192.0.2.10"]))
@@ -69,7 +76,9 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
         #expect(throws: AllocationError.addressInUse(ip("192.0.2.10"), by: [svc("a")])) {
             try alloc.assign(request("b", static: ["192.0.2.10"], ports: tcp(443)))
         }
-        #expect(AllocationError.addressInUse(ip("192.0.2.10"), by: [svc("a")]).description == "IP 192.0.2.10 is taken by default/a")
+        #expect(
+            AllocationError.addressInUse(ip("192.0.2.10"), by: [svc("a")]).description
+                == "IP 192.0.2.10 is taken by default/a")
     }
 
     @Test func sameStaticIPWithDisjointPortsIsShared() throws {
@@ -80,14 +89,18 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
         // Same port, different protocol is disjoint too.
         try alloc.assign(request("dns2", static: ["192.0.2.100"], ports: [PortKey(.udp, 80)]))
         // A clash is refused with the port named.
-        #expect(throws: AllocationError.portConflict(ip("192.0.2.100"), with: svc("web"), ports: [PortKey(.tcp, 443)])) {
+        #expect(throws: AllocationError.portConflict(ip("192.0.2.100"), with: svc("web"), ports: [PortKey(.tcp, 443)]))
+        {
             try alloc.assign(request("clash", static: ["192.0.2.100"], ports: tcp(443, 8443)))
         }
         // Deleting one sharer keeps the IP for the rest.
         #expect(alloc.release(svc("web")).isEmpty)
         #expect(alloc.holders(of: ip("192.0.2.100")) == [svc("dns"), svc("dns2")])
         // Now the clashing one fits.
-        #expect(addresses(try alloc.assign(request("clash", static: ["192.0.2.100"], ports: tcp(443, 8443)))) == ["192.0.2.100"])
+        #expect(
+            addresses(try alloc.assign(request("clash", static: ["192.0.2.100"], ports: tcp(443, 8443)))) == [
+                "192.0.2.100"
+            ])
     }
 
     @Test func sharingKeyLetsDynamicServicesShare() throws {
@@ -103,7 +116,10 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
             try alloc.assign(request("e", static: ["192.0.2.10"], ports: tcp(9000), sharing: "third"))
         }
         // Same key and a static request: shares.
-        #expect(addresses(try alloc.assign(request("f", static: ["192.0.2.10"], ports: tcp(9000), sharing: "k"))) == ["192.0.2.10"])
+        #expect(
+            addresses(try alloc.assign(request("f", static: ["192.0.2.10"], ports: tcp(9000), sharing: "k"))) == [
+                "192.0.2.10"
+            ])
         // Last sharer gone: address is free again.
         for n in ["a", "b", "f"] { alloc.release(svc(n)) }
         #expect(alloc.holders(of: ip("192.0.2.10")).isEmpty)
@@ -127,7 +143,9 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
         #expect(alloc.usage.first { $0.pool == .default }?.dynamicFree == 3)
         try alloc.assign(request("x", pools: ["external"]))
         try alloc.assign(request("b"))
-        #expect(throws: AllocationError.poolExhausted(name("external"))) { try alloc.assign(request("b", pools: ["external"])) }
+        #expect(throws: AllocationError.poolExhausted(name("external"))) {
+            try alloc.assign(request("b", pools: ["external"]))
+        }
         #expect(addresses(alloc.addresses(of: svc("b"))) == ["192.0.2.10"])
     }
 
@@ -147,9 +165,13 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
 
     @Test func ipv6SlashSixtyFour() throws {
         var alloc = IPAllocator(pools: [v6])
-        #expect(addresses(try alloc.assign(request("a", pools: ["v6"]))) == ["2001:db8::1"])  // ::0 is the subnet-router anycast
+        // ::0 is the subnet-router anycast address.
+        #expect(addresses(try alloc.assign(request("a", pools: ["v6"]))) == ["2001:db8::1"])
         #expect(addresses(try alloc.assign(request("b", pools: ["v6"]))) == ["2001:db8::2"])
-        #expect(addresses(try alloc.assign(request("c", pools: ["v6"], static: ["2001:db8::ffff:ffff:ffff:ffff"]))) == ["2001:db8::ffff:ffff:ffff:ffff"])
+        #expect(
+            addresses(try alloc.assign(request("c", pools: ["v6"], static: ["2001:db8::ffff:ffff:ffff:ffff"]))) == [
+                "2001:db8::ffff:ffff:ffff:ffff"
+            ])
         let usage = try #require(alloc.usage.first)
         #expect(usage.dynamicSize == UInt128(1) << 64 - 1)
         #expect(usage.dynamicFree == UInt128(1) << 64 - 4)
@@ -157,16 +179,26 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
 
     @Test func dualStackTakesOnePerFamily() throws {
         var alloc = IPAllocator(pools: [v4, v6])
-        #expect(addresses(try alloc.assign(request("a", pools: ["default", "v6"], policy: .requireDualStack))) == ["192.0.2.10", "2001:db8::1"])
-        #expect(addresses(try alloc.assign(request("b", pools: ["v6", "default"], policy: .preferDualStack))) == ["192.0.2.11", "2001:db8::2"])
+        #expect(
+            addresses(try alloc.assign(request("a", pools: ["default", "v6"], policy: .requireDualStack))) == [
+                "192.0.2.10", "2001:db8::1",
+            ])
+        #expect(
+            addresses(try alloc.assign(request("b", pools: ["v6", "default"], policy: .preferDualStack))) == [
+                "192.0.2.11", "2001:db8::2",
+            ])
         // PreferDualStack with one family available is single-stack.
         #expect(addresses(try alloc.assign(request("c", policy: .preferDualStack))) == ["192.0.2.12"])
         // SingleStack with two pools: the first listed pool's family.
         #expect(addresses(try alloc.assign(request("d", pools: ["v6", "default"]))) == ["2001:db8::3"])
         // Static per family.
         alloc.release(svc("a"))
-        #expect(addresses(try alloc.assign(request("e", pools: ["default", "v6"], policy: .requireDualStack,
-                                                   static: ["192.0.2.50", "2001:db8::50"]))) == ["192.0.2.50", "2001:db8::50"])
+        #expect(
+            addresses(
+                try alloc.assign(
+                    request(
+                        "e", pools: ["default", "v6"], policy: .requireDualStack,
+                        static: ["192.0.2.50", "2001:db8::50"]))) == ["192.0.2.50", "2001:db8::50"])
         // Dual-stack failure in one family changes nothing.
         try alloc.assign(request("f"))
         #expect(throws: AllocationError.poolExhausted(.default)) {
@@ -210,13 +242,16 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
 
     @Test func poolRemovedOrShrunkIsReportedNeverMoved() throws {
         var alloc = IPAllocator(pools: [v4, ext])
-        try alloc.assign(request("a"))                                   // 192.0.2.10
-        try alloc.assign(request("b"))                                   // 192.0.2.11
-        try alloc.assign(request("c", pools: ["external"]))              // 198.51.100.50
+        try alloc.assign(request("a"))  // 192.0.2.10
+        try alloc.assign(request("b"))  // 192.0.2.11
+        try alloc.assign(request("c", pools: ["external"]))  // 198.51.100.50
         let shrunk = pool("default", "192.0.2.0/28", "192.0.2.11-192.0.2.12")  // .10 still in network, outside range
         let orphans = alloc.reconfigure(pools: [shrunk])
         #expect(orphans.map(\.address) == [ip("198.51.100.50")])
-        #expect(orphans.first?.description == "IP 198.51.100.50 of default/c belongs to pool \"external\", which was removed; kept until the Service changes or is deleted")
+        #expect(
+            orphans.first?.description
+                == "IP 198.51.100.50 of default/c belongs to pool \"external\", which was removed; kept until the Service changes or is deleted"
+        )
         // Unchanged requests keep their addresses, even the orphaned one.
         #expect(addresses(try alloc.assign(request("a"))) == ["192.0.2.10"])
         #expect(addresses(try alloc.assign(request("c", pools: ["external"]))) == ["198.51.100.50"])
@@ -225,7 +260,10 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
         #expect(addresses(try alloc.assign(request("d"))) == ["192.0.2.12"])
         // Shrinking the network past an address orphans it.
         let tighter = pool("default", "192.0.2.0/29", "192.0.2.1-192.0.2.6")
-        #expect(alloc.reconfigure(pools: [tighter]).map(\.address) == [ip("192.0.2.10"), ip("192.0.2.11"), ip("192.0.2.12"), ip("198.51.100.50")])
+        #expect(
+            alloc.reconfigure(pools: [tighter]).map(\.address) == [
+                ip("192.0.2.10"), ip("192.0.2.11"), ip("192.0.2.12"), ip("198.51.100.50"),
+            ])
         // Deleting an orphan's service frees it for good.
         alloc.release(svc("c"))
         #expect(alloc.orphans.map(\.address) == [ip("192.0.2.10"), ip("192.0.2.11"), ip("192.0.2.12")])
@@ -251,11 +289,15 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
 
     static let small = pool("default", "192.0.2.0/27", "192.0.2.1-192.0.2.8")
 
-    static let opGen = PropertyBased.zip(Gen.bool, Gen.int(in: 0...11), Gen.int(in: -1...12), Gen.int(in: 0...3), Gen.int(in: -1...1))
-        .map { isAssign, s, st, port, share -> Op in
-            isAssign ? .assign(service: s, staticIndex: st < 0 ? nil : st, port: UInt16(80 + port), sharing: share < 0 ? nil : share)
-                : .release(service: s)
-        }
+    static let opGen = PropertyBased.zip(
+        Gen.bool, Gen.int(in: 0...11), Gen.int(in: -1...12), Gen.int(in: 0...3), Gen.int(in: -1...1)
+    )
+    .map { isAssign, s, st, port, share -> Op in
+        isAssign
+            ? .assign(
+                service: s, staticIndex: st < 0 ? nil : st, port: UInt16(80 + port), sharing: share < 0 ? nil : share)
+            : .release(service: s)
+    }
 
     @Test func neverDoubleAssignsAndCountsStayExact() async {
         await propertyCheck(count: 300, input: Self.opGen.array(of: 1...120)) { ops in
@@ -264,9 +306,10 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
             for op in ops {
                 switch op {
                 case .assign(let s, let st, let port, let share):
-                    let r = AllocationRequest(service: svc("s\(s)"),
-                                              staticAddresses: st.map { [IPAddress(ipv4: 0xC000_0200 + UInt32($0))] } ?? [],
-                                              ports: tcp(port), sharingKey: share.map { key("k\($0)") })
+                    let r = AllocationRequest(
+                        service: svc("s\(s)"),
+                        staticAddresses: st.map { [IPAddress(ipv4: 0xC000_0200 + UInt32($0))] } ?? [],
+                        ports: tcp(port), sharingKey: share.map { key("k\($0)") })
                     if let got = try? alloc.assign(r) { model[r.service] = (r, got.map(\.address)) }
                 case .release(let s):
                     alloc.release(svc("s\(s)"))
@@ -276,14 +319,20 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
                 var byAddress: [IPAddress: [AllocationRequest]] = [:]
                 for (_, (r, addrs)) in model { for a in addrs { byAddress[a, default: []].append(r) } }
                 for (address, reqs) in byAddress where reqs.count > 1 {
-                    for i in reqs.indices { for j in reqs.indices where i < j {
-                        let a = reqs[i], b = reqs[j]
-                        #expect(a.ports.isDisjoint(with: b.ports), "\(address): \(a.service) and \(b.service) share ports")
-                        let consent = (a.sharingKey != nil && a.sharingKey == b.sharingKey)
-                            || (a.staticAddresses.contains(address) && b.staticAddresses.contains(address)
-                                && (a.sharingKey == nil || b.sharingKey == nil))
-                        #expect(consent, "\(address) held by \(a.service) and \(b.service) without consent")
-                    } }
+                    for i in reqs.indices {
+                        for j in reqs.indices where i < j {
+                            let a = reqs[i]
+                            let b = reqs[j]
+                            #expect(
+                                a.ports.isDisjoint(with: b.ports),
+                                "\(address): \(a.service) and \(b.service) share ports")
+                            let consent =
+                                (a.sharingKey != nil && a.sharingKey == b.sharingKey)
+                                || (a.staticAddresses.contains(address) && b.staticAddresses.contains(address)
+                                    && (a.sharingKey == nil || b.sharingKey == nil))
+                            #expect(consent, "\(address) held by \(a.service) and \(b.service) without consent")
+                        }
+                    }
                 }
                 // Invariant 2: the allocator agrees with the model.
                 for (address, reqs) in byAddress { #expect(alloc.holders(of: address) == reqs.map(\.service).sorted()) }
@@ -299,9 +348,10 @@ private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.d
         await propertyCheck(count: 200, input: Self.opGen.array(of: 1...60)) { ops in
             var alloc = IPAllocator(pools: [Self.small])
             for case .assign(let s, let st, let port, let share) in ops {
-                let r = AllocationRequest(service: svc("s\(s)"),
-                                          staticAddresses: st.map { [IPAddress(ipv4: 0xC000_0200 + UInt32($0))] } ?? [],
-                                          ports: tcp(port), sharingKey: share.map { key("k\($0)") })
+                let r = AllocationRequest(
+                    service: svc("s\(s)"),
+                    staticAddresses: st.map { [IPAddress(ipv4: 0xC000_0200 + UInt32($0))] } ?? [],
+                    ports: tcp(port), sharingKey: share.map { key("k\($0)") })
                 guard let first = try? alloc.assign(r) else { continue }
                 let before = alloc.usage
                 #expect((try? alloc.assign(r)) == first)

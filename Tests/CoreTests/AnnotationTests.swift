@@ -1,5 +1,6 @@
 import PropertyBased
 import Testing
+
 @testable import Core
 
 @Suite struct AnnotationTests {
@@ -13,9 +14,13 @@ import Testing
     @Test func everyAnnotationIsDeclaredOnce() {
         let keys = ServiceAnnotations.table.map(\.key)
         #expect(Set(keys).count == keys.count)
-        #expect(keys == ["loadbalancer/pool", "loadbalancer/ssl", "loadbalancer/mode", "loadbalancer/sslbackend",
-                         "loadbalancer/sslredirect", "loadbalancer/nocheck", "loadbalancer/ip", "loadbalancer/sharing-key",
-                         "loadbalancer/proxy-protocol", "loadbalancer/forwarded-headers", "loadbalancer/tls-secret", "loadbalancer/hostnames"])
+        #expect(
+            keys == [
+                "loadbalancer/pool", "loadbalancer/ssl", "loadbalancer/mode", "loadbalancer/sslbackend",
+                "loadbalancer/sslredirect", "loadbalancer/nocheck", "loadbalancer/ip", "loadbalancer/sharing-key",
+                "loadbalancer/proxy-protocol", "loadbalancer/forwarded-headers", "loadbalancer/tls-secret",
+                "loadbalancer/hostnames",
+            ])
         #expect(ServiceAnnotations.table.allSatisfy { !$0.doc.isEmpty })
     }
 
@@ -44,15 +49,33 @@ import Testing
 
     @Test(arguments: [
         ("loadbalancer/ssl", "yes", "annotation loadbalancer/ssl: \"yes\": expected \"\", \"true\" or \"false\""),
-        ("loadbalancer/mode", "udp", "annotation loadbalancer/mode: \"udp\": expected \"\", \"http\", \"false\" or \"tcp\""),
+        (
+            "loadbalancer/mode", "udp",
+            "annotation loadbalancer/mode: \"udp\": expected \"\", \"http\", \"false\" or \"tcp\""
+        ),
         ("loadbalancer/nocheck", "1", "annotation loadbalancer/nocheck: \"1\": expected \"\", \"true\" or \"false\""),
         ("loadbalancer/pool", "a,b,c", "annotation loadbalancer/pool: \"a,b,c\": at most two pools (one per family)"),
         ("loadbalancer/pool", "a,a", "annotation loadbalancer/pool: \"a,a\": pool \"a\" is listed twice"),
-        ("loadbalancer/pool", "../../etc/passwd", "annotation loadbalancer/pool: \"../../etc/passwd\": ../../etc/passwd: pool name may hold only letters, digits, '.', '_' and '-'"),
-        ("loadbalancer/ip", "192.0.2.1,192.0.2.2", "annotation loadbalancer/ip: \"192.0.2.1,192.0.2.2\": more than one IPv4 address"),
-        ("loadbalancer/ip", "192.0.2.300", "annotation loadbalancer/ip: \"192.0.2.300\": 192.0.2.300: octet 300 is larger than 255"),
-        ("loadbalancer/sharing-key", "a b", "annotation loadbalancer/sharing-key: \"a b\": sharing key may hold only letters, digits and ._-/"),
-        ("loadbalancer/ssl", "true\nx", "annotation loadbalancer/ssl: \"true\\nx\": expected \"\", \"true\" or \"false\""),
+        (
+            "loadbalancer/pool", "../../etc/passwd",
+            "annotation loadbalancer/pool: \"../../etc/passwd\": ../../etc/passwd: pool name may hold only letters, digits, '.', '_' and '-'"
+        ),
+        (
+            "loadbalancer/ip", "192.0.2.1,192.0.2.2",
+            "annotation loadbalancer/ip: \"192.0.2.1,192.0.2.2\": more than one IPv4 address"
+        ),
+        (
+            "loadbalancer/ip", "192.0.2.300",
+            "annotation loadbalancer/ip: \"192.0.2.300\": 192.0.2.300: octet 300 is larger than 255"
+        ),
+        (
+            "loadbalancer/sharing-key", "a b",
+            "annotation loadbalancer/sharing-key: \"a b\": sharing key may hold only letters, digits and ._-/"
+        ),
+        (
+            "loadbalancer/ssl", "true\nx",
+            "annotation loadbalancer/ssl: \"true\\nx\": expected \"\", \"true\" or \"false\""
+        ),
     ])
     func rejectsBadValues(key: String, value: String, message: String) {
         let (a, problems) = ServiceAnnotations.parse([key: value])
@@ -64,7 +87,9 @@ import Testing
     @Test func unknownPrefixedKeyIsAWarning() {
         let (_, problems) = ServiceAnnotations.parse(["loadbalancer/sll": "true"])
         #expect(problems.count == 1 && problems[0].isWarning)
-        #expect(problems[0].description.hasPrefix("annotation loadbalancer/sll: \"true\": unknown annotation (known: loadbalancer/pool,"))
+        #expect(
+            problems[0].description.hasPrefix(
+                "annotation loadbalancer/sll: \"true\": unknown annotation (known: loadbalancer/pool,"))
     }
 
     /// Hostile values, for every annotation in the table, never crash the parser and never come
@@ -72,10 +97,15 @@ import Testing
     /// Secret names and host names reach file names and config lines).
     @Test func hostileValuesAreRejectedOrTyped() async {
         let hostile = Gen.ascii.string(of: 0...40)
-        await propertyCheck(count: 1000, input: hostile, Gen.int(in: 0...(ServiceAnnotations.table.count - 1))) { value, index in
+        await propertyCheck(count: 1000, input: hostile, Gen.int(in: 0...(ServiceAnnotations.table.count - 1))) {
+            value, index in
             let key = ServiceAnnotations.table[index].key
             let (a, problems) = ServiceAnnotations.parse([key: value])
-            let clean = { (s: String) in s.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != "/" && $0 != ";" && $0 != "#" } }
+            let clean = { (s: String) in
+                s.unicodeScalars.allSatisfy {
+                    $0.value > 0x20 && $0.value < 0x7F && $0 != "/" && $0 != ";" && $0 != "#"
+                }
+            }
             if problems.isEmpty {
                 #expect(a.pools.allSatisfy { clean($0.rawValue) })
                 #expect(a.sharingKey.map { !$0.rawValue.contains("\n") && !$0.rawValue.contains(" ") } ?? true)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Core
 
 enum DocumentFixtures {
@@ -13,9 +14,14 @@ enum DocumentFixtures {
             for j in 0..<((vips.count % 10 == 0) ? 2 : 1) where i < count {
                 var entry = AssignmentDocument.ServiceEntry(
                     key: ServiceKey(namespace: "team-\(i % 50)", name: "service-\(i)"),
-                    ports: [.init(name: "http", port: UInt16(80 + j * 1000), targetPort: .number(8080)),
-                            .init(name: "https", port: UInt16(443 + j * 1000), targetPort: .name("web-tls"))])
-                if i % 7 == 0 { entry.ssl = .on; entry.sslRedirect = false }
+                    ports: [
+                        .init(name: "http", port: UInt16(80 + j * 1000), targetPort: .number(8080)),
+                        .init(name: "https", port: UInt16(443 + j * 1000), targetPort: .name("web-tls")),
+                    ])
+                if i % 7 == 0 {
+                    entry.ssl = .on
+                    entry.sslRedirect = false
+                }
                 if i % 11 == 0 { entry.sourceRanges = [try! IPNetwork(parsing: "203.0.113.0/24")] }
                 services.append(entry)
                 i += 1
@@ -32,20 +38,32 @@ enum DocumentFixtures {
     }
 
     @Test func compactDeterministicEncoding() throws {
-        let web = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "default", name: "web"),
-                                                  ports: [.init(name: "https", port: 443, targetPort: .number(8443)),
-                                                          .init(name: "http", port: 80, targetPort: .name("http"), nodePort: 30080)])
-        var dns = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "default", name: "dns"),
-                                                  ports: [.init(proto: .udp, port: 53, targetPort: .number(53))])
+        let web = AssignmentDocument.ServiceEntry(
+            key: ServiceKey(namespace: "default", name: "web"),
+            ports: [
+                .init(name: "https", port: 443, targetPort: .number(8443)),
+                .init(name: "http", port: 80, targetPort: .name("http"), nodePort: 30080),
+            ])
+        var dns = AssignmentDocument.ServiceEntry(
+            key: ServiceKey(namespace: "default", name: "dns"),
+            ports: [.init(proto: .udp, port: 53, targetPort: .number(53))])
         dns.noCheck = true
         let doc = AssignmentDocument(vips: [
             .init(address: try IPAddress(parsing: "2001:db8::10"), pool: try PoolName(parsing: "v6"), services: [web]),
             .init(address: try IPAddress(parsing: "192.0.2.10"), pool: .default, services: [web, dns]),
         ])
         let json = try Self.encode(doc)
-        #expect(json == #"{"v":1,"vips":[{"ip":"192.0.2.10","pool":"default","svc":[{"n":"dns","nc":true,"ns":"default","p":[{"p":53,"pr":"UDP","t":53}]},{"n":"web","ns":"default","p":[{"n":"http","np":30080,"p":80,"t":"http"},{"n":"https","p":443,"t":8443}]}]},{"ip":"2001:db8::10","pool":"v6","svc":[{"n":"web","ns":"default","p":[{"n":"http","np":30080,"p":80,"t":"http"},{"n":"https","p":443,"t":8443}]}]}]}"#)
+        #expect(
+            json
+                == #"{"v":1,"vips":[{"ip":"192.0.2.10","pool":"default","svc":[{"n":"dns","nc":true,"ns":"default","p":[{"p":53,"pr":"UDP","t":53}]},{"n":"web","ns":"default","p":[{"n":"http","np":30080,"p":80,"t":"http"},{"n":"https","p":443,"t":8443}]}]},{"ip":"2001:db8::10","pool":"v6","svc":[{"n":"web","ns":"default","p":[{"n":"http","np":30080,"p":80,"t":"http"},{"n":"https","p":443,"t":8443}]}]}]}"#
+        )
         // Input order does not matter: the same content gives the same bytes.
-        let shuffled = AssignmentDocument(vips: doc.vips.reversed().map { var v = $0; v.services.reverse(); return v })
+        let shuffled = AssignmentDocument(
+            vips: doc.vips.reversed().map {
+                var v = $0
+                v.services.reverse()
+                return v
+            })
         #expect(try Self.encode(shuffled) == json)
         // Round trip.
         let back = try JSONDecoder().decode(AssignmentDocument.self, from: Data(json.utf8))
@@ -64,10 +82,14 @@ enum DocumentFixtures {
             try JSONDecoder().decode(AssignmentDocument.self, from: Data(#"{"v":2,"vips":[]}"#.utf8))
         }
         #expect(throws: DecodingError.self) {
-            try JSONDecoder().decode(AssignmentDocument.self, from: Data(#"{"v":1,"vips":[{"ip":"192.0.2.300","pool":"default","svc":[]}]}"#.utf8))
+            try JSONDecoder().decode(
+                AssignmentDocument.self,
+                from: Data(#"{"v":1,"vips":[{"ip":"192.0.2.300","pool":"default","svc":[]}]}"#.utf8))
         }
         #expect(throws: DecodingError.self) {
-            try JSONDecoder().decode(AssignmentDocument.self, from: Data(#"{"v":1,"vips":[{"ip":"192.0.2.3","pool":"../x","svc":[]}]}"#.utf8))
+            try JSONDecoder().decode(
+                AssignmentDocument.self, from: Data(#"{"v":1,"vips":[{"ip":"192.0.2.3","pool":"../x","svc":[]}]}"#.utf8)
+            )
         }
     }
 

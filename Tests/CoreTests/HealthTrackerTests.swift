@@ -6,14 +6,14 @@ import Testing
         var t = HealthTracker(rise: 2, fall: 2)
         #expect(t.healthy == nil)
         #expect(t.record(true) == true)
-        #expect(t.record(false) == nil)      // one failure: still healthy
-        #expect(t.record(true) == nil)       // streak broken
+        #expect(t.record(false) == nil)  // one failure: still healthy
+        #expect(t.record(true) == nil)  // streak broken
         #expect(t.record(false) == nil)
-        #expect(t.record(false) == false)    // two in a row: failed
+        #expect(t.record(false) == false)  // two in a row: failed
         #expect(t.healthy == false)
         #expect(t.record(false) == nil)
         #expect(t.record(true) == nil)
-        #expect(t.record(true) == true)      // two in a row: healthy again
+        #expect(t.record(true) == true)  // two in a row: healthy again
     }
 
     @Test(arguments: [(1, 1), (1, 3), (3, 1)])
@@ -38,9 +38,11 @@ import Testing
         #expect(try SafePath(parsing: text).rawValue == text)
     }
 
-    @Test(arguments: [("run/k8slb", "absolute"), ("/run/k8 slb", "only letters"), ("/run/\"x", "only letters"),
-                      ("/run/x\ny", "only letters"), ("/run/../etc", "'..'"), ("/run//x", "empty"), ("/run/./x", "'.'"),
-                      ("/run/x/", "empty")])
+    @Test(arguments: [
+        ("run/k8slb", "absolute"), ("/run/k8 slb", "only letters"), ("/run/\"x", "only letters"),
+        ("/run/x\ny", "only letters"), ("/run/../etc", "'..'"), ("/run//x", "empty"), ("/run/./x", "'.'"),
+        ("/run/x/", "empty"),
+    ])
     func refused(_ text: String, _ problem: String) {
         #expect { try SafePath(parsing: text) } throws: { "\($0)".contains(problem) }
     }

@@ -1,22 +1,34 @@
 import Core
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The Runtime API diff (what the actor sends HAProxy instead of reloading).
 @Suite struct HAProxyRuntimePlanTests {
     static let key = ServiceKey(namespace: "shop", name: "web")
     static let vip = RenderFixture.ip("192.0.2.10")
-    static let config = try! UserConfig.parse(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.10-192.0.2.20"}}}"#).config
+    static let config = try! UserConfig.parse(
+        #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.10-192.0.2.20"}}}"#
+    ).config
     static var document: AssignmentDocument {
-        AssignmentDocument(vips: [.init(address: vip, pool: .default, services: [
-            .init(key: key, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])])])
+        AssignmentDocument(vips: [
+            .init(
+                address: vip, pool: .default,
+                services: [
+                    .init(key: key, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
+                ])
+        ])
     }
 
-    static func rendered(_ endpoints: [String], port: UInt16 = 8080, noCheck: Bool = false) -> HAProxyRenderer.Rendered {
+    static func rendered(_ endpoints: [String], port: UInt16 = 8080, noCheck: Bool = false) -> HAProxyRenderer.Rendered
+    {
         var doc = document
         if noCheck { doc.vips[0].services[0].noCheck = true }
-        let eps = EndpointMap([.init(service: key, port: 80, proto: .tcp): endpoints.map { .init(address: RenderFixture.ip($0), port: port) }])
+        let eps = EndpointMap([
+            .init(service: key, port: 80, proto: .tcp): endpoints.map {
+                .init(address: RenderFixture.ip($0), port: port)
+            }
+        ])
         return HAProxyRenderer(options: .init()).renderWithServers(doc, endpoints: eps, config: config)
     }
 
@@ -26,48 +38,74 @@ import TestSupport
     }
 
     @Test func addedServerIsAddedEnabledAndChecked() throws {
-        let cmds = try #require(HAProxyRuntimePlan.commands(from: Self.rendered(["198.51.100.1"]), to: Self.rendered(["198.51.100.1", "198.51.100.2"]), pendingDeletes: []))
-        #expect(cmds.map(\.text) == [
-            "add server be_192_0_2_10_80/ep_198_51_100_2_8080 198.51.100.2:8080 check inter 2s fall 3 rise 2",
-            "enable server be_192_0_2_10_80/ep_198_51_100_2_8080",
-            "enable health be_192_0_2_10_80/ep_198_51_100_2_8080",
-        ])
+        let cmds = try #require(
+            HAProxyRuntimePlan.commands(
+                from: Self.rendered(["198.51.100.1"]), to: Self.rendered(["198.51.100.1", "198.51.100.2"]),
+                pendingDeletes: []))
+        #expect(
+            cmds.map(\.text) == [
+                "add server be_192_0_2_10_80/ep_198_51_100_2_8080 198.51.100.2:8080 check inter 2s fall 3 rise 2",
+                "enable server be_192_0_2_10_80/ep_198_51_100_2_8080",
+                "enable health be_192_0_2_10_80/ep_198_51_100_2_8080",
+            ])
         #expect(cmds[0].expect == "New server registered" && cmds[1].expectEmpty)
     }
 
     @Test func removedServerGoesToMaintenanceThenIsDeletedAndMayDefer() throws {
-        let cmds = try #require(HAProxyRuntimePlan.commands(from: Self.rendered(["198.51.100.1", "198.51.100.2"]), to: Self.rendered(["198.51.100.2"]), pendingDeletes: []))
-        #expect(cmds.map(\.text) == ["set server be_192_0_2_10_80/ep_198_51_100_1_8080 state maint", "del server be_192_0_2_10_80/ep_198_51_100_1_8080"])
+        let cmds = try #require(
+            HAProxyRuntimePlan.commands(
+                from: Self.rendered(["198.51.100.1", "198.51.100.2"]), to: Self.rendered(["198.51.100.2"]),
+                pendingDeletes: []))
+        #expect(
+            cmds.map(\.text) == [
+                "set server be_192_0_2_10_80/ep_198_51_100_1_8080 state maint",
+                "del server be_192_0_2_10_80/ep_198_51_100_1_8080",
+            ])
         #expect(cmds.map(\.mayDefer) == [false, true])
     }
 
     @Test func reAddOfADeferredDeleteBringsItBackInsteadOfAddingATwin() throws {
         let id = "be_192_0_2_10_80/ep_198_51_100_1_8080"
-        let cmds = try #require(HAProxyRuntimePlan.commands(from: Self.rendered(["198.51.100.2"]), to: Self.rendered(["198.51.100.1", "198.51.100.2"]), pendingDeletes: [id]))
+        let cmds = try #require(
+            HAProxyRuntimePlan.commands(
+                from: Self.rendered(["198.51.100.2"]), to: Self.rendered(["198.51.100.1", "198.51.100.2"]),
+                pendingDeletes: [id]))
         #expect(cmds.map(\.text) == ["set server \(id) state ready"])
     }
 
     @Test func deferredDeleteStillUnwantedIsRetried() throws {
         let id = "be_192_0_2_10_80/ep_198_51_100_1_8080"
         let a = Self.rendered(["198.51.100.2"])
-        #expect(HAProxyRuntimePlan.commands(from: a, to: a, pendingDeletes: [id])?.map(\.text) == ["set server \(id) state maint", "del server \(id)"])
+        #expect(
+            HAProxyRuntimePlan.commands(from: a, to: a, pendingDeletes: [id])?.map(\.text) == [
+                "set server \(id) state maint", "del server \(id)",
+            ])
     }
 
     @Test func portChangeIsANewServerAndTheOldOneGoes() throws {
-        let cmds = try #require(HAProxyRuntimePlan.commands(from: Self.rendered(["198.51.100.1"]), to: Self.rendered(["198.51.100.1"], port: 9090), pendingDeletes: []))
-        #expect(cmds.map(\.text).contains("add server be_192_0_2_10_80/ep_198_51_100_1_9090 198.51.100.1:9090 check inter 2s fall 3 rise 2"))
+        let cmds = try #require(
+            HAProxyRuntimePlan.commands(
+                from: Self.rendered(["198.51.100.1"]), to: Self.rendered(["198.51.100.1"], port: 9090),
+                pendingDeletes: []))
+        #expect(
+            cmds.map(\.text).contains(
+                "add server be_192_0_2_10_80/ep_198_51_100_1_9090 198.51.100.1:9090 check inter 2s fall 3 rise 2"))
         #expect(cmds.map(\.text).contains("del server be_192_0_2_10_80/ep_198_51_100_1_8080"))
     }
 
     @Test func serverOptionsChangedInPlaceNeedAReload() {
         // Same server name, other options (health checks turned off): not a Runtime API change.
-        #expect(HAProxyRuntimePlan.commands(from: Self.rendered(["198.51.100.1"]), to: Self.rendered(["198.51.100.1"], noCheck: true), pendingDeletes: []) == nil)
+        #expect(
+            HAProxyRuntimePlan.commands(
+                from: Self.rendered(["198.51.100.1"]), to: Self.rendered(["198.51.100.1"], noCheck: true),
+                pendingDeletes: []) == nil)
     }
 
     @Test func structuralChangeNeedsAReload() {
         var other = Self.document
         other.vips[0].services[0].ports.append(.init(name: "alt", port: 8443, targetPort: .number(8080)))
-        let b = HAProxyRenderer(options: .init()).renderWithServers(other, endpoints: EndpointMap([:]), config: Self.config)
+        let b = HAProxyRenderer(options: .init()).renderWithServers(
+            other, endpoints: EndpointMap([:]), config: Self.config)
         #expect(HAProxyRuntimePlan.commands(from: Self.rendered(["198.51.100.1"]), to: b, pendingDeletes: []) == nil)
     }
 }
@@ -76,19 +114,27 @@ import TestSupport
 @Suite struct NodePlanTests {
     static let eth0 = try! InterfaceName(parsing: "eth0")
 
-    static func inputs(node: String = "lb-a", eligible: Bool = true, backend: ProxyBackend = .haproxy, ha: Bool = true) -> NodePlan.Inputs {
-        let config = try! UserConfig.parse(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.10-192.0.2.20","ha":\#(ha)}},"vrrp":{"advertInterval":0.1}}"#).config
+    static func inputs(node: String = "lb-a", eligible: Bool = true, backend: ProxyBackend = .haproxy, ha: Bool = true)
+        -> NodePlan.Inputs
+    {
+        let config = try! UserConfig.parse(
+            #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.10-192.0.2.20","ha":\#(ha)}},"vrrp":{"advertInterval":0.1}}"#
+        ).config
         var doc = RenderFixture.document
         doc.vips = doc.vips.filter { $0.pool == .default }
-        var i = NodePlan.Inputs(node: node, eligible: eligible, backend: backend, document: doc, config: config,
-                                endpoints: RenderFixture.endpoints, tlsPools: [], interfaces: [.default: eth0])
+        var i = NodePlan.Inputs(
+            node: node, eligible: eligible, backend: backend, document: doc, config: config,
+            endpoints: RenderFixture.endpoints, tlsPools: [], interfaces: [.default: eth0])
         i.trackFile = try! SafePath(parsing: "/run/k8slb/proxy-health")
         return i
     }
 
     @Test func haproxyNodeRendersProxyAndVRRPAndBindsNothingItself() {
         let p = NodePlan.make(Self.inputs())
-        guard case .haproxy(let r) = p.proxy else { Issue.record("no haproxy config"); return }
+        guard case .haproxy(let r) = p.proxy else {
+            Issue.record("no haproxy config")
+            return
+        }
         #expect(r.text.contains("bind 192.0.2.10:80 transparent"))
         #expect(p.keepalived.contains("vrrp_instance VI_4_") && p.keepalived.contains("track_file {"))
         #expect(p.bindings.isEmpty && p.holdsVIPs)
@@ -96,10 +142,15 @@ import TestSupport
 
     @Test func kubeproxyHasNoProxy() {
         #expect(NodePlan.make(Self.inputs(backend: .kubeproxy)).proxy == .none)
-        guard case .nginx(let nginx) = NodePlan.make(Self.inputs(backend: .nginx)).proxy else { Issue.record("no nginx config"); return }
+        guard case .nginx(let nginx) = NodePlan.make(Self.inputs(backend: .nginx)).proxy else {
+            Issue.record("no nginx config")
+            return
+        }
         #expect(nginx.text.contains("listen 192.0.2.10:80"))
         // The temporary directories the actor creates for nginx's workers, all in the run directory.
-        #expect(nginx.temporaryDirectories == ["body", "proxy", "fastcgi", "uwsgi", "scgi"].map { "/run/k8slb/nginx-\($0)" })
+        #expect(
+            nginx.temporaryDirectories
+                == ["body", "proxy", "fastcgi", "uwsgi", "scgi"].map { "/run/k8slb/nginx-\($0)" })
         #expect(nginx.workerUser == "nobody")
     }
 
@@ -107,12 +158,16 @@ import TestSupport
         let doc = Self.inputs(ha: false).document
         for node in doc.nodes {
             let p = NodePlan.make(Self.inputs(node: node, ha: false))
-            let preferred = Set(doc.vips.filter { v in doc.groups.first { $0.vrid == v.vrid && $0.family == v.family }?.node == node }.map(\.address))
+            let preferred = Set(
+                doc.vips.filter { v in doc.groups.first { $0.vrid == v.vrid && $0.family == v.family }?.node == node }
+                    .map(\.address))
             #expect(Set(p.bindings.keys) == preferred, "\(node)")
             #expect(!p.keepalived.contains("vrrp_instance"), "no VRRP for a pool with ha false")
         }
         let all = doc.nodes.flatMap { NodePlan.make(Self.inputs(node: $0, ha: false)).bindings.keys }
-        #expect(all.count == Set(all).count && Set(all) == Set(doc.vips.map(\.address)), "each VIP bound on exactly one node")
+        #expect(
+            all.count == Set(all).count && Set(all) == Set(doc.vips.map(\.address)),
+            "each VIP bound on exactly one node")
     }
 
     @Test func ineligibleNodeKeepsItsInstancesAtTheLowestPriorityAndBindsNothing() {
@@ -124,7 +179,9 @@ import TestSupport
         let q = NodePlan.make(absent)
         #expect(q.keepalived.contains("vrrp_instance") && q.keepalived.contains("priority 220"))
         absent.eligible = true
-        #expect(!NodePlan.make(absent).keepalived.contains("vrrp_instance"), "an eligible node the watcher has not listed yet takes no part")
+        #expect(
+            !NodePlan.make(absent).keepalived.contains("vrrp_instance"),
+            "an eligible node the watcher has not listed yet takes no part")
     }
 
     @Test func onlyPoolsWithCheckedCertificatesTerminateTLS() {
@@ -138,12 +195,15 @@ import TestSupport
 }
 
 @Suite struct LabelSelectorTests {
-    @Test(arguments: [
-        ("type=loadBalancer", ["type": "loadBalancer"], true), ("type=loadBalancer", ["type": "worker"], false),
-        ("type==loadBalancer", ["type": "loadBalancer"], true), ("type!=worker", [:], true), ("type!=worker", ["type": "worker"], false),
-        ("lb", ["lb": ""], true), ("!lb", ["lb": "x"], false), ("zone in (a, b),type=lb", ["zone": "b", "type": "lb"], true),
-        ("zone notin (a,b)", ["zone": "a"], false), ("zone notin (a,b)", [:], true), ("", ["x": "y"], true),
-    ] as [(String, [String: String], Bool)])
+    @Test(
+        arguments: [
+            ("type=loadBalancer", ["type": "loadBalancer"], true), ("type=loadBalancer", ["type": "worker"], false),
+            ("type==loadBalancer", ["type": "loadBalancer"], true), ("type!=worker", [:], true),
+            ("type!=worker", ["type": "worker"], false),
+            ("lb", ["lb": ""], true), ("!lb", ["lb": "x"], false),
+            ("zone in (a, b),type=lb", ["zone": "b", "type": "lb"], true),
+            ("zone notin (a,b)", ["zone": "a"], false), ("zone notin (a,b)", [:], true), ("", ["x": "y"], true),
+        ] as [(String, [String: String], Bool)])
     func matches(_ selector: String, _ labels: [String: String], _ expected: Bool) throws {
         #expect(try LabelSelector(parsing: selector).matches(labels) == expected)
     }
@@ -156,7 +216,8 @@ import TestSupport
     @Test func excludedOrUnlabelledNodesAreNotEligible() throws {
         let s = try LabelSelector(parsing: "type=loadBalancer")
         #expect(NodeEligibility.eligible(labels: ["type": "loadBalancer"], selector: s))
-        #expect(!NodeEligibility.eligible(labels: ["type": "loadBalancer", NodeEligibility.excludeLabel: ""], selector: s))
+        #expect(
+            !NodeEligibility.eligible(labels: ["type": "loadBalancer", NodeEligibility.excludeLabel: ""], selector: s))
         #expect(!NodeEligibility.eligible(labels: [:], selector: s))
         #expect(!NodeEligibility.eligible(labels: nil, selector: s))
     }
@@ -169,26 +230,34 @@ import TestSupport
         let encoded = try AssignmentShards.encode(doc, maxShardBytes: 600)
         #expect(encoded.shards.count > 1)
         let (writes, deletes) = layout.plan(encoded, previous: [:], previousIndex: nil)
-        #expect(writes.last?.name == "assignments" && writes.dropLast().allSatisfy { $0.key == "vips" } && deletes.isEmpty)
+        #expect(
+            writes.last?.name == "assignments" && writes.dropLast().allSatisfy { $0.key == "vips" } && deletes.isEmpty)
         var store: [String: [String: String]] = [:]
         for w in writes { store[w.name] = [w.key: w.text] }
         let read = try await layout.read { store[$0] }
         #expect(read == doc)
         // Nothing changed: nothing to write. Fewer shards: the extra ones are deleted.
-        let digests = Dictionary(uniqueKeysWithValues: encoded.index.shards.enumerated().map { ($0.offset, $0.element) })
+        let digests = Dictionary(
+            uniqueKeysWithValues: encoded.index.shards.enumerated().map { ($0.offset, $0.element) })
         #expect(layout.plan(encoded, previous: digests, previousIndex: encoded.indexBytes).writes.isEmpty)
         let one = try AssignmentShards.encode(doc)
-        #expect(layout.plan(one, previous: digests, previousIndex: encoded.indexBytes).deletes == (1..<encoded.shards.count).map { "assignments-\($0)" })
+        #expect(
+            layout.plan(one, previous: digests, previousIndex: encoded.indexBytes).deletes
+                == (1..<encoded.shards.count).map { "assignments-\($0)" })
     }
 
     @Test func halfWrittenSetIsRefusedAndNothingPublishedIsNil() async throws {
         let layout = AssignmentConfigMaps(base: "assignments")
         #expect(try await layout.read { _ in nil } == nil)
         let encoded = try AssignmentShards.encode(RenderFixture.document)
-        var store: [String: [String: String]] = ["assignments": ["index": String(decoding: encoded.indexBytes, as: UTF8.self)]]
+        var store: [String: [String: String]] = [
+            "assignments": ["index": String(decoding: encoded.indexBytes, as: UTF8.self)]
+        ]
         await #expect(throws: AssignmentShards.ShardError.self) { try await layout.read { store[$0] } }
         store["assignments-0"] = ["vips": "{}"]
-        await #expect(throws: AssignmentShards.ShardError.digestMismatch(shard: 0)) { try await layout.read { store[$0] } }
+        await #expect(throws: AssignmentShards.ShardError.digestMismatch(shard: 0)) {
+            try await layout.read { store[$0] }
+        }
     }
 }
 
@@ -197,7 +266,8 @@ import TestSupport
 @Suite struct LingeringGroupsTests {
     static let vip = RenderFixture.ip("192.0.2.50")
     static let group = VRRPPlan.Group(vrid: 7, family: .ipv4, pool: .default, node: "lb-a")
-    static let before = AssignmentDocument(vips: [.init(address: vip, pool: .default, services: [], vrid: 7)], nodes: ["lb-a", "lb-b"], groups: [group])
+    static let before = AssignmentDocument(
+        vips: [.init(address: vip, pool: .default, services: [], vrid: 7)], nodes: ["lb-a", "lb-b"], groups: [group])
     static let after = AssignmentDocument(vips: [], nodes: ["lb-a", "lb-b"], groups: [])
 
     @Test func onlyTheHolderLingersAndOnlyUntilTheOthersDropped() {
@@ -236,7 +306,9 @@ import TestSupport
     }
 
     @Test func recordFormatRoundTrips() {
-        let ids: Set<VRRPGroupID> = [.init(family: .ipv4, vrid: 11), .init(family: .ipv6, vrid: 3), .init(family: .ipv4, vrid: 2)]
+        let ids: Set<VRRPGroupID> = [
+            .init(family: .ipv4, vrid: 11), .init(family: .ipv6, vrid: 3), .init(family: .ipv4, vrid: 2),
+        ]
         #expect(NodeGroupsRecord.format(ids) == "4/2,4/11,6/3")
         #expect(NodeGroupsRecord.parse("4/2,4/11,6/3,bogus,7/1,4/999") == ids)
     }

@@ -1,10 +1,12 @@
 import Foundation
-import Testing
-@testable import Core
 import TestSupport
+import Testing
+
+@testable import Core
 
 extension RenderFixture {
-    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/golden")
+    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures/golden")
 
     /// Compares with the golden file byte for byte; K8SLB_RECORD_GOLDEN=1 rewrites it.
     static func expectGolden(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -14,7 +16,9 @@ extension RenderFixture {
             return
         }
         let expected = try String(contentsOf: url, encoding: .utf8)
-        #expect(text == expected, "differs from \(name); re-record with K8SLB_RECORD_GOLDEN=1 if intended", sourceLocation: sourceLocation)
+        #expect(
+            text == expected, "differs from \(name); re-record with K8SLB_RECORD_GOLDEN=1 if intended",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -22,7 +26,9 @@ extension RenderFixture {
     @Test func haproxyGolden() throws { try RenderFixture.expectGolden(RenderFixture.haproxy(), "haproxy.cfg") }
     @Test func nginxGolden() throws { try RenderFixture.expectGolden(RenderFixture.nginx(), "nginx.conf") }
     @Test func keepalivedGoldenPerNode() throws {
-        for node in ["lb-a", "lb-b"] { try RenderFixture.expectGolden(RenderFixture.keepalived(node: node), "keepalived-\(node).conf") }
+        for node in ["lb-a", "lb-b"] {
+            try RenderFixture.expectGolden(RenderFixture.keepalived(node: node), "keepalived-\(node).conf")
+        }
     }
 
     @Test func deterministic() {
@@ -32,17 +38,26 @@ extension RenderFixture {
 
     @Test func nginxKeepsAliveToThePodsInHTTPOnlyAndAnOperatorsKeepaliveWins() throws {
         let text = RenderFixture.nginx()
-        let http = text[..<text.range(of: "\nstream {")!.lowerBound], stream = text[text.range(of: "\nstream {")!.lowerBound...]
-        #expect(http.components(separatedBy: "keepalive 32;").count - 1 == http.components(separatedBy: "upstream up_").count - 1,
-                "every HTTP upstream keeps connections")
+        let http = text[..<text.range(of: "\nstream {")!.lowerBound]
+        let stream = text[text.range(of: "\nstream {")!.lowerBound...]
+        #expect(
+            http.components(separatedBy: "keepalive 32;").count - 1 == http.components(separatedBy: "upstream up_")
+                .count - 1,
+            "every HTTP upstream keeps connections")
         #expect(!stream.contains("keepalive"), "stream upstreams have no keep-alive")
         var config = RenderFixture.config
         config.nginx.upstream = [try RawConfigLine(parsing: "keepalive 8;")]
-        let own = NginxRenderer(options: .init()).render(RenderFixture.document, endpoints: RenderFixture.endpoints, config: config)
+        let own = NginxRenderer(options: .init()).render(
+            RenderFixture.document, endpoints: RenderFixture.endpoints, config: config)
         #expect(!own.contains("keepalive 32;") && own.contains("keepalive 8;"))
-        config.nginx.upstream = [try RawConfigLine(parsing: "\tkeepalive\t16;"), try RawConfigLine(parsing: "keepalive_timeout 30s;")]
-        let indented = NginxRenderer(options: .init()).render(RenderFixture.document, endpoints: RenderFixture.endpoints, config: config)
-        #expect(!indented.contains("keepalive 32;"), "an indented keepalive is the operator's too; keepalive_timeout is another directive")
+        config.nginx.upstream = [
+            try RawConfigLine(parsing: "\tkeepalive\t16;"), try RawConfigLine(parsing: "keepalive_timeout 30s;"),
+        ]
+        let indented = NginxRenderer(options: .init()).render(
+            RenderFixture.document, endpoints: RenderFixture.endpoints, config: config)
+        #expect(
+            !indented.contains("keepalive 32;"),
+            "an indented keepalive is the operator's too; keepalive_timeout is another directive")
     }
 
     @Test func missingCertificateDisablesTLSForThatPoolOnly() {
@@ -73,34 +88,67 @@ extension RenderFixture {
     static let web = ServiceKey(namespace: "shop", name: "web")
     static func ip(_ s: String) -> IPAddress { try! IPAddress(parsing: s) }
 
-    static let document = AssignmentDocument(vips: [.init(address: ip("192.0.2.10"), pool: .default, services: [
-        .init(key: web, ports: [.init(name: "http", port: 80, targetPort: .name("web-http")),
-                                .init(name: "dns", proto: .udp, port: 53, targetPort: .number(5353))]),
-    ])])
+    static let document = AssignmentDocument(vips: [
+        .init(
+            address: ip("192.0.2.10"), pool: .default,
+            services: [
+                .init(
+                    key: web,
+                    ports: [
+                        .init(name: "http", port: 80, targetPort: .name("web-http")),
+                        .init(name: "dns", proto: .udp, port: 53, targetPort: .number(5353)),
+                    ])
+            ])
+    ])
 
     /// A named targetPort resolves per slice (pods may number the named port differently);
     /// not-ready endpoints are left out; ports match by name and protocol.
     @Test func namedPortsReadinessAndProtocols() {
-        let slices: [ServiceKey: [EndpointSliceInput]] = [Self.web: [
-            .init(service: Self.web, ports: [.init(name: "http", proto: .tcp, port: 8080), .init(name: "dns", proto: .udp, port: 5353)],
-                  endpoints: [.init(addresses: [Self.ip("198.51.100.1")], ready: true), .init(addresses: [Self.ip("198.51.100.2")], ready: false)]),
-            .init(service: Self.web, ports: [.init(name: "http", proto: .tcp, port: 9090), .init(name: "dns", proto: .tcp, port: 5353)],
-                  endpoints: [.init(addresses: [Self.ip("198.51.100.3")], ready: true)]),
-        ]]
+        let slices: [ServiceKey: [EndpointSliceInput]] = [
+            Self.web: [
+                .init(
+                    service: Self.web,
+                    ports: [.init(name: "http", proto: .tcp, port: 8080), .init(name: "dns", proto: .udp, port: 5353)],
+                    endpoints: [
+                        .init(addresses: [Self.ip("198.51.100.1")], ready: true),
+                        .init(addresses: [Self.ip("198.51.100.2")], ready: false),
+                    ]),
+                .init(
+                    service: Self.web,
+                    ports: [.init(name: "http", proto: .tcp, port: 9090), .init(name: "dns", proto: .tcp, port: 5353)],
+                    endpoints: [.init(addresses: [Self.ip("198.51.100.3")], ready: true)]),
+            ]
+        ]
         let map = EndpointMap.resolve(Self.document, slices: slices)
         let ports = Self.document.vips[0].services[0].ports
-        let http = ports.first { $0.name == "http" }!, dns = ports.first { $0.name == "dns" }!
-        #expect(map.ready(Self.web, http) == [.init(address: Self.ip("198.51.100.1"), port: 8080), .init(address: Self.ip("198.51.100.3"), port: 9090)])
+        let http = ports.first { $0.name == "http" }!
+        let dns = ports.first { $0.name == "dns" }!
+        #expect(
+            map.ready(Self.web, http) == [
+                .init(address: Self.ip("198.51.100.1"), port: 8080),
+                .init(address: Self.ip("198.51.100.3"), port: 9090),
+            ])
         #expect(map.ready(Self.web, dns) == [.init(address: Self.ip("198.51.100.1"), port: 5353)])
     }
 
     @Test func unnamedPortAndNoSlices() {
-        let single = AssignmentDocument(vips: [.init(address: Self.ip("192.0.2.10"), pool: .default, services: [
-            .init(key: Self.web, ports: [.init(port: 80, targetPort: .number(8080))])])])
-        let slices: [ServiceKey: [EndpointSliceInput]] = [Self.web: [
-            .init(service: Self.web, ports: [.init(name: "", proto: .tcp, port: 8080)], endpoints: [.init(addresses: [Self.ip("2001:db8::5")], ready: true)])]]
-        #expect(EndpointMap.resolve(single, slices: slices).ready(Self.web, single.vips[0].services[0].ports[0])
-            == [.init(address: Self.ip("2001:db8::5"), port: 8080)])
+        let single = AssignmentDocument(vips: [
+            .init(
+                address: Self.ip("192.0.2.10"), pool: .default,
+                services: [
+                    .init(key: Self.web, ports: [.init(port: 80, targetPort: .number(8080))])
+                ])
+        ])
+        let slices: [ServiceKey: [EndpointSliceInput]] = [
+            Self.web: [
+                .init(
+                    service: Self.web, ports: [.init(name: "", proto: .tcp, port: 8080)],
+                    endpoints: [.init(addresses: [Self.ip("2001:db8::5")], ready: true)])
+            ]
+        ]
+        #expect(
+            EndpointMap.resolve(single, slices: slices).ready(Self.web, single.vips[0].services[0].ports[0])
+                == [.init(address: Self.ip("2001:db8::5"), port: 8080)])
         #expect(EndpointMap.resolve(single, slices: [:]).ready(Self.web, single.vips[0].services[0].ports[0]).isEmpty)
     }
 
@@ -110,13 +158,17 @@ extension RenderFixture {
         let doc = RenderFixture.document
         var eps = RenderFixture.endpoints
         let a = renderer.renderWithServers(doc, endpoints: eps, config: RenderFixture.config)
-        eps.endpoints[.init(service: ServiceKey(namespace: "shop", name: "web"), port: 80, proto: .tcp)] = [.init(address: Self.ip("198.51.100.99"), port: 8080)]
+        eps.endpoints[.init(service: ServiceKey(namespace: "shop", name: "web"), port: 80, proto: .tcp)] = [
+            .init(address: Self.ip("198.51.100.99"), port: 8080)
+        ]
         let b = renderer.renderWithServers(doc, endpoints: eps, config: RenderFixture.config)
         #expect(a.text != b.text)
         #expect(a.skeletonDigest == b.skeletonDigest)
         #expect(a.servers != b.servers)
         var other = doc
         other.vips[0].services[0].ports[0].port = 81
-        #expect(renderer.renderWithServers(other, endpoints: eps, config: RenderFixture.config).skeletonDigest != b.skeletonDigest)
+        #expect(
+            renderer.renderWithServers(other, endpoints: eps, config: RenderFixture.config).skeletonDigest
+                != b.skeletonDigest)
     }
 }

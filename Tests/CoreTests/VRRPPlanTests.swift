@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Core
 
 @Suite struct VRRPPlanTests {
@@ -14,7 +15,8 @@ import Testing
         #expect(first.groups.map(\.vrid) == [1, 2, 3])
         #expect(Set(first.groups.map(\.node)) == Set(nodes))
         // Same input, previous plan: identical (no list-order recomputation).
-        let again = VRRPPlan.make(vips: Self.vips(200).reversed(), nodes: nodes.reversed(), previous: first.groups, vridOffset: 0)
+        let again = VRRPPlan.make(
+            vips: Self.vips(200).reversed(), nodes: nodes.reversed(), previous: first.groups, vridOffset: 0)
         #expect(again == first)
     }
 
@@ -28,7 +30,8 @@ import Testing
     @Test func joiningOrLeavingMovesOnlyThatNodesShare() {
         let vips = Self.vips(1000)
         let three = VRRPPlan.make(vips: vips, nodes: ["lb-a", "lb-b", "lb-c"], previous: [], vridOffset: 0)
-        let four = VRRPPlan.make(vips: vips, nodes: ["lb-a", "lb-b", "lb-c", "lb-d"], previous: three.groups, vridOffset: 0)
+        let four = VRRPPlan.make(
+            vips: vips, nodes: ["lb-a", "lb-b", "lb-c", "lb-d"], previous: three.groups, vridOffset: 0)
         let newVRID = four.groups.first { $0.node == "lb-d" }!.vrid
         var moved = 0
         for (address, vrid) in three.vridOf where four.vridOf[address] != vrid {

@@ -3,13 +3,14 @@ import DataPlane
 import Foundation
 import Glibc
 import Netlink
-import Testing
 import TestSupport
+import Testing
 
 @Suite(.serialized, .needs(.root("ip", "haproxy", "keepalived", "curl", "python3"))) struct FailoverTests {
     /// The VRRP advertisement interval measured: the product's default (what an operator gets),
     /// unless K8SLB_FAILOVER_ADVERT asks for another (seconds).
-    static let advert = ProcessInfo.processInfo.environment["K8SLB_FAILOVER_ADVERT"]
+    static let advert =
+        ProcessInfo.processInfo.environment["K8SLB_FAILOVER_ADVERT"]
         ?? String(format: "%.2f", Double(VRRPSettings.defaultAdvertIntervalCentiseconds) / 100)
     /// Two LB nodes (real HAProxy + real keepalived from our renderers), one VIP: the master's link
     /// goes down; the VIP moves and the client-visible outage stays well under a second.
@@ -32,7 +33,9 @@ import TestSupport
         }
 
         func holders() throws -> [String] {
-            try ["lb-a", "lb-b"].filter { try topo.exec($0, [ip, "-o", "addr", "show", "dev", "eth0"]).output.contains("192.0.2.50/32") }
+            try ["lb-a", "lb-b"].filter {
+                try topo.exec($0, [ip, "-o", "addr", "show", "dev", "eth0"]).output.contains("192.0.2.50/32")
+            }
         }
 
         var vipCount = 1
@@ -42,11 +45,12 @@ import TestSupport
             var out: [String: Set<String>] = [:]
             for node in ["lb-a", "lb-b"] {
                 let text = try topo.exec(node, [ip, "-o", "addr", "show", "dev", "eth0"]).output
-                out[node] = Set(text.split(separator: "\n").compactMap { line -> String? in
-                    guard let r = line.range(of: "inet6? ", options: .regularExpression) else { return nil }
-                    let a = line[r.upperBound...].split(separator: " ").first.map(String.init) ?? ""
-                    return a.hasSuffix("/32") || a.hasSuffix("/128") ? a : nil
-                })
+                out[node] = Set(
+                    text.split(separator: "\n").compactMap { line -> String? in
+                        guard let r = line.range(of: "inet6? ", options: .regularExpression) else { return nil }
+                        let a = line[r.upperBound...].split(separator: " ").first.map(String.init) ?? ""
+                        return a.hasSuffix("/32") || a.hasSuffix("/128") ? a : nil
+                    })
             }
             return out
         }
@@ -62,8 +66,11 @@ import TestSupport
     /// client; returns once the preferred node holds the VIP alone for a second.
     static func twoNodes(_ topo: Topology) throws -> TwoNodes? {
         guard getuid() == 0, let ip = which("ip"), let haproxy = which("haproxy"), let keepalived = which("keepalived"),
-              let curl = which("curl"), let python = which("python3") else {
-            if requireIntegration { Issue.record("root, iproute2, haproxy, keepalived, curl and python3 are required when CI=true") }
+            let curl = which("curl"), let python = which("python3")
+        else {
+            if requireIntegration {
+                Issue.record("root, iproute2, haproxy, keepalived, curl and python3 are required when CI=true")
+            }
             return nil
         }
         try topo.bridge()
@@ -77,14 +84,16 @@ import TestSupport
         try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
         // A threaded server with a deep accept queue: the probe opens a connection every 2 ms,
         // and `python -m http.server`'s backlog of 5 drops SYNs at that rate.
-        let server = "import http.server\nclass H(http.server.BaseHTTPRequestHandler):\n protocol_version='HTTP/1.0'\n def do_GET(self):\n"
+        let server =
+            "import http.server\nclass H(http.server.BaseHTTPRequestHandler):\n protocol_version='HTTP/1.0'\n def do_GET(self):\n"
             + "  b=b'backend\\n';self.send_response(200);self.send_header('Content-Length',str(len(b)));self.end_headers();self.wfile.write(b)\n"
             + " def log_message(self,*a): pass\nhttp.server.ThreadingHTTPServer.request_queue_size=1024\n"
             + "http.server.ThreadingHTTPServer(('192.0.2.21',8080),H).serve_forever()\n"
         try topo.spawn("be", [python, "-c", server], listening: 8080)
         let vip = try IPAddress(parsing: "192.0.2.50")
-        let entry = AssignmentDocument.ServiceEntry(key: ServiceKey(namespace: "shop", name: "web"),
-                                                    ports: [.init(name: "web", port: 80, targetPort: .number(8080))])
+        let entry = AssignmentDocument.ServiceEntry(
+            key: ServiceKey(namespace: "shop", name: "web"),
+            ports: [.init(name: "web", port: 80, targetPort: .number(8080))])
         // K8SLB_FAILOVER_VIPS (default 1): the probed IPv4 VIP plus N-1 IPv6 VIPs (pool v6), to
         // measure failover with many VIPs (the benchmark runs 1,000).
         let count = max(1, Int(ProcessInfo.processInfo.environment["K8SLB_FAILOVER_VIPS"] ?? "1") ?? 1)
@@ -92,11 +101,20 @@ import TestSupport
         var vips: [(address: IPAddress, pool: PoolName)] = [(vip, .default)]
         for i in 1..<count { vips.append((try IPAddress(parsing: "2001:db8::1:\(String(i, radix: 16))"), v6)) }
         let plan = VRRPPlan.make(vips: vips, nodes: nodes, previous: [], vridOffset: 0)
-        let doc = AssignmentDocument(vips: vips.map { .init(address: $0.address, pool: $0.pool, services: [entry], vrid: plan.vridOf[$0.address]) },
-                                     nodes: nodes, groups: plan.groups)
+        let doc = AssignmentDocument(
+            vips: vips.map {
+                .init(address: $0.address, pool: $0.pool, services: [entry], vrid: plan.vridOf[$0.address])
+            },
+            nodes: nodes, groups: plan.groups)
         let advert = Self.advert
-        let config = try UserConfig.parse(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"},"v6":{"network":"2001:db8::/64","range":"2001:db8::1:0/112"}},"vrrp":{"advertInterval":\#(advert)}}"#).config
-        let endpoints = EndpointMap([.init(service: entry.key, port: 80, proto: .tcp): [.init(address: try IPAddress(parsing: "192.0.2.21"), port: 8080)]])
+        let config = try UserConfig.parse(
+            #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"},"v6":{"network":"2001:db8::/64","range":"2001:db8::1:0/112"}},"vrrp":{"advertInterval":\#(advert)}}"#
+        ).config
+        let endpoints = EndpointMap([
+            .init(service: entry.key, port: 80, proto: .tcp): [
+                .init(address: try IPAddress(parsing: "192.0.2.21"), port: 8080)
+            ]
+        ])
         let preferred = plan.groups.first { $0.family == .ipv4 }?.node ?? ""
         let cluster = TwoNodes(topo: topo, work: work, preferred: preferred, curl: curl, ip: ip)
         cluster.vipCount = count
@@ -107,21 +125,35 @@ import TestSupport
         }
         func start(_ cluster: TwoNodes) throws {
             for node in nodes {
-                _ = try topo.exec(node, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind"])
+                _ = try topo.exec(
+                    node,
+                    [
+                        "sh", "-c",
+                        "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind",
+                    ])
                 let dir = work.appendingPathComponent(node)
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                 var options = HAProxyRenderer.Options()
                 options.statsSocket = dir.appendingPathComponent("stats.sock").path
-                let proxy = HAProxyProcess(paths: .init(binary: haproxy, directory: dir.path), launcher: [ip, "netns", "exec", topo.ns(node)])
+                let proxy = HAProxyProcess(
+                    paths: .init(binary: haproxy, directory: dir.path), launcher: [ip, "netns", "exec", topo.ns(node)])
                 cluster.proxies.append(proxy)
-                try proxy.applyBlocking(HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config))
+                try proxy.applyBlocking(
+                    HAProxyRenderer(options: options).render(doc, endpoints: endpoints, config: config))
                 let ns = topo.ns(node)
-                let ka = KeepalivedProcess(paths: .init(binary: keepalived, directory: dir.path), launcher: [ip, "netns", "exec", ns]) {
+                let ka = KeepalivedProcess(
+                    paths: .init(binary: keepalived, directory: dir.path), launcher: [ip, "netns", "exec", ns]
+                ) {
                     // What the actor does when keepalived dies: remove its VIPs at once.
                     _ = try? inNamespace(ns) { try NetlinkSocket().remove(vip, interface: "eth0") }
                 }
                 cluster.keepaliveds[node] = ka
-                let renderer = KeepalivedRenderer(options: .init(node: node, interfaces: [.default: try InterfaceName(parsing: "eth0"), v6: try InterfaceName(parsing: "eth0")]))
+                let renderer = KeepalivedRenderer(
+                    options: .init(
+                        node: node,
+                        interfaces: [
+                            .default: try InterfaceName(parsing: "eth0"), v6: try InterfaceName(parsing: "eth0"),
+                        ]))
                 try ka.applyBlocking(renderer.render(doc, config: config).text)
             }
         }
@@ -146,7 +178,8 @@ import TestSupport
         defer { topo.tearDown() }
         guard let cluster = try Self.twoNodes(topo) else { return }
         defer { cluster.stop() }
-        let master = cluster.preferred, curl = cluster.curl
+        let master = cluster.preferred
+        let curl = cluster.curl
         func holders() throws -> [String] { try cluster.holders() }
         // Trials (K8SLB_FAILOVER_TRIALS, default 1; the benchmark script runs 20): probe every
         // ~10 ms for 4 s, take the master's link down after 1 s, measure, bring it back, let the
@@ -157,7 +190,8 @@ import TestSupport
         for trial in 1...trials {
             // A new connection every 2 ms, each with a 100 ms timeout, in parallel (ConnectProbe).
             guard let python = which("python3") else { return }
-            let client = try ConnectProbe.start(ip: ip, python: python, namespace: topo.ns("cl"), host: "192.0.2.50", port: 80, seconds: 4, every: 2)
+            let client = try ConnectProbe.start(
+                ip: ip, python: python, namespace: topo.ns("cl"), host: "192.0.2.50", port: 80, seconds: 4, every: 2)
             usleep(1_000_000)
             let down = ConnectProbe.now()
             try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "down"])
@@ -167,7 +201,9 @@ import TestSupport
             #expect(lastOKBefore != nil && firstOKAfter != nil, "probe saw service before and after")
             let outage = ConnectProbe.outage(samples, after: down)
             outages.append(outage)
-            print("failover trial \(trial): client-visible outage \(String(format: "%.3f", outage)) s after the master's link went down (\(samples.count) probes, \(samples.filter { !$0.ok }.count) failed)")
+            print(
+                "failover trial \(trial): client-visible outage \(String(format: "%.3f", outage)) s after the master's link went down (\(samples.count) probes, \(samples.filter { !$0.ok }.count) failed)"
+            )
             let now = try holders()
             #expect(now.contains { $0 != master }, "the other node took the VIP: \(now)")
             // Recover: link up, the preferred node takes the VIP back (preemption).
@@ -179,21 +215,28 @@ import TestSupport
             }
             #expect(back >= 5, "the preferred node took the VIP back")
             // After recovery: every VIP on exactly one node (no dual masters, no flapping).
-            var duplicateSamples = 0, lastDuplicates = 0, total = 0
+            var duplicateSamples = 0
+            var lastDuplicates = 0
+            var total = 0
             for _ in 0..<30 {
                 let held = try cluster.vipsHeld()
-                let a = held["lb-a"] ?? [], b = held["lb-b"] ?? []
+                let a = held["lb-a"] ?? []
+                let b = held["lb-b"] ?? []
                 lastDuplicates = a.intersection(b).count
                 total = a.union(b).count
                 if lastDuplicates > 0 { duplicateSamples += 1 }
                 usleep(100_000)
             }
-            print("failover trial \(trial): after recovery \(total) of \(cluster.vipCount) VIPs held, on both nodes in \(duplicateSamples) of 30 samples over 3 s (last: \(lastDuplicates))")
+            print(
+                "failover trial \(trial): after recovery \(total) of \(cluster.vipCount) VIPs held, on both nodes in \(duplicateSamples) of 30 samples over 3 s (last: \(lastDuplicates))"
+            )
             #expect(lastDuplicates == 0, "VIPs on both nodes after recovery: \(lastDuplicates)")
             #expect(total == cluster.vipCount, "VIPs held after recovery: \(total) of \(cluster.vipCount)")
         }
         let worst = outages.max() ?? 0
-        print("failover: \(outages.count) trials, worst \(String(format: "%.3f", worst)) s, median \(String(format: "%.3f", outages.sorted()[outages.count / 2])) s")
+        print(
+            "failover: \(outages.count) trials, worst \(String(format: "%.3f", worst)) s, median \(String(format: "%.3f", outages.sorted()[outages.count / 2])) s"
+        )
         #expect(worst < 1.5, "worst outage \(worst) s")
     }
 
@@ -215,20 +258,26 @@ import TestSupport
         defer { cluster.stop() }
         let burners = try CPUBurners()
         defer { burners.stop() }
-        var samples = 0, dual = 0, none = 0, moves = 0
+        var samples = 0
+        var dual = 0
+        var none = 0
+        var moves = 0
         var last = try cluster.vipsHeld()
         let start = Date()
         while Date().timeIntervalSince(start) < seconds {
             usleep(100_000)
             let now = try cluster.vipsHeld()
             samples += 1
-            let a = now["lb-a"] ?? [], b = now["lb-b"] ?? []
+            let a = now["lb-a"] ?? []
+            let b = now["lb-b"] ?? []
             dual += a.intersection(b).count
             none += max(0, cluster.vipCount - a.union(b).count)
             moves += a.subtracting(last["lb-a"] ?? []).count + b.subtracting(last["lb-b"] ?? []).count
             last = now
         }
-        print("saturation: \(Int(seconds)) s with \(burners.processes.count) busy loops on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cluster.vipCount) VIPs, advert \(Self.advert) s: \(samples) samples, VIP-samples on both nodes \(dual), on neither \(none), VIPs that moved \(moves)")
+        print(
+            "saturation: \(Int(seconds)) s with \(burners.processes.count) busy loops on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cluster.vipCount) VIPs, advert \(Self.advert) s: \(samples) samples, VIP-samples on both nodes \(dual), on neither \(none), VIPs that moved \(moves)"
+        )
         #expect(dual == 0 && none == 0 && moves == 0, "no flapping under saturation")
     }
 
@@ -242,24 +291,39 @@ import TestSupport
         guard let cluster = try Self.twoNodes(topo) else { return }
         defer { cluster.stop() }
         let master = cluster.preferred
-        guard let ka = cluster.keepaliveds[master], !ka.pids.isEmpty else { Issue.record("no keepalived pids"); return }
+        guard let ka = cluster.keepaliveds[master], !ka.pids.isEmpty else {
+            Issue.record("no keepalived pids")
+            return
+        }
         let killed = ContinuousClock.now
         for pid in ka.pids { kill(pid, SIGKILL) }  // by PID: the processes this test started
-        var goneFromOld: Duration?, otherHolds: Duration?, bothSince: ContinuousClock.Instant?, duplicate: Duration = .zero
+        var goneFromOld: Duration?
+        var otherHolds: Duration?
+        var bothSince: ContinuousClock.Instant?
+        var duplicate: Duration = .zero
         while ContinuousClock.now - killed < .seconds(3) {
             let now = (try? cluster.holders()) ?? []
             let t = ContinuousClock.now
-            if now.count == 2 { bothSince = bothSince ?? t } else if let since = bothSince { duplicate += t - since; bothSince = nil }
+            if now.count == 2 {
+                bothSince = bothSince ?? t
+            } else if let since = bothSince {
+                duplicate += t - since
+                bothSince = nil
+            }
             if goneFromOld == nil, !now.contains(master) { goneFromOld = t - killed }
             if otherHolds == nil, now.contains(where: { $0 != master }) { otherHolds = t - killed }
             usleep(10_000)
         }
         if let since = bothSince { duplicate += ContinuousClock.now - since }
-        print("keepalived SIGKILL: VIP gone from the old master after \(goneFromOld.map { "\($0)" } ?? "never"), backup holds it after \(otherHolds.map { "\($0)" } ?? "never"), duplicate for \(duplicate)")
+        print(
+            "keepalived SIGKILL: VIP gone from the old master after \(goneFromOld.map { "\($0)" } ?? "never"), backup holds it after \(otherHolds.map { "\($0)" } ?? "never"), duplicate for \(duplicate)"
+        )
         #expect(goneFromOld != nil && goneFromOld! < .seconds(1))
         #expect(otherHolds != nil)
         #expect(duplicate < .seconds(1), "duplicate VIP for \(duplicate)")
         #expect(ka.restarts >= 1, "keepalived restarted")
-        #expect((try? cluster.topo.exec("cl", [cluster.curl, "-s", "--max-time", "1", "http://192.0.2.50/"]).output) == "backend\n")
+        #expect(
+            (try? cluster.topo.exec("cl", [cluster.curl, "-s", "--max-time", "1", "http://192.0.2.50/"]).output)
+                == "backend\n")
     }
 }

@@ -4,15 +4,14 @@ import Foundation
 import Glibc
 import Netlink
 import Spawn
-import Testing
 import TestSupport
+import Testing
 
 /// Runs `body` on a thread of its own inside network namespace `name` (setns affects only the
 /// calling thread), returning its result.
 final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, any Error>?
 }
-
 
 func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
     let box = ResultBox<T>()
@@ -41,15 +40,19 @@ func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () thr
         let ns = "k8slb-nl-\(namespaceSuffix(ip: ip))"
         try run(ip, ["netns", "add", ns])
         defer { _ = try? run(ip, ["netns", "del", ns]) }
-        for args in [["link", "add", "eth0", "type", "veth", "peer", "name", "peer0"], ["link", "set", "eth0", "up"],
-                     ["link", "set", "peer0", "up"], ["addr", "add", "192.0.2.1/24", "dev", "eth0"],
-                     ["-6", "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad"]] {
+        for args in [
+            ["link", "add", "eth0", "type", "veth", "peer", "name", "peer0"], ["link", "set", "eth0", "up"],
+            ["link", "set", "peer0", "up"], ["addr", "add", "192.0.2.1/24", "dev", "eth0"],
+            ["-6", "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad"],
+        ] {
             let r = try run(ip, ["-n", ns] + args)
             #expect(r.status == 0, "ip \(args): \(r.output)")
         }
-        let v4 = try IPAddress(parsing: "192.0.2.50"), v6 = try IPAddress(parsing: "2001:db8::50")
+        let v4 = try IPAddress(parsing: "192.0.2.50")
+        let v6 = try IPAddress(parsing: "2001:db8::50")
         let outside = try IPAddress(parsing: "198.51.100.1")
-        let (detected, noRoute, listed, v6Flags) = try inNamespace(ns) { () throws -> (String?, String?, [NetlinkSocket.Address], UInt32?) in
+        let (detected, noRoute, listed, v6Flags) = try inNamespace(ns) {
+            () throws -> (String?, String?, [NetlinkSocket.Address], UInt32?) in
             let nl = try NetlinkSocket()
             let detected = try nl.routeInterface(for: v4)
             let noRoute = try nl.routeInterface(for: outside)
@@ -67,7 +70,8 @@ func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () thr
         #expect((v6Flags ?? 0) & 0x02 != 0, "IPv6 VIP is nodad")
         let shown = try run(ip, ["-n", ns, "addr", "show", "dev", "eth0"]).output
         #expect(shown.contains("192.0.2.50/32") && shown.contains("eth0:lb50"), "\(shown)")
-        #expect(shown.contains("2001:db8::50/128") && shown.contains("nodad") && shown.contains("deprecated"), "\(shown)")
+        #expect(
+            shown.contains("2001:db8::50/128") && shown.contains("nodad") && shown.contains("deprecated"), "\(shown)")
 
         let (afterRemove, errors) = try inNamespace(ns) { () throws -> ([NetlinkSocket.Address], [String]) in
             let nl = try NetlinkSocket()
@@ -76,7 +80,9 @@ func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () thr
             try nl.remove(v6, interface: "eth0")
             var errors: [String] = []
             do { try nl.add(v4, interface: "nosuch0") } catch let e as NetlinkError { errors.append(e.message) }
-            do { try nl.add(v4, interface: "eth0", label: "eth0:a-label-too-long") } catch let e as NetlinkError { errors.append("\(e.code)") }
+            do { try nl.add(v4, interface: "eth0", label: "eth0:a-label-too-long") } catch let e as NetlinkError {
+                errors.append("\(e.code)")
+            }
             return (try nl.addresses(), errors)
         }
         #expect(!afterRemove.contains { $0.address == v4 || $0.address == v6 })
@@ -107,6 +113,8 @@ func inNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () thr
         #expect(removed == [dead])
         let left = try run(ip, ["netns", "list"]).output
         #expect(!left.contains(dead) && left.contains(live), "\(left)")
-        #expect(inside.wait(timeout: .seconds(5)) == 128 + SIGKILL, "the process inside the dead owner's namespace was ended")
+        #expect(
+            inside.wait(timeout: .seconds(5)) == 128 + SIGKILL,
+            "the process inside the dead owner's namespace was ended")
     }
 }

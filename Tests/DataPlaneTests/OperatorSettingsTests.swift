@@ -3,8 +3,8 @@ import DataPlane
 import Foundation
 import Glibc
 import Spawn
-import Testing
 import TestSupport
+import Testing
 
 /// An operator's raw `global`/`defaults` (HAProxy) and main/`http` (nginx) lines that repeat a
 /// setting k8slb renders: the operator's line wins, ours is left out (OperatorSettings), so the
@@ -41,10 +41,14 @@ import TestSupport
     }
 
     /// HAProxy with `config` until its stats socket answers: `show info` and the log.
-    static func haproxyInfo(_ config: UserConfig, _ scratch: Scratch, _ ns: CheckNamespace, ip: String, haproxy: String) async throws -> (info: String, log: String) {
+    static func haproxyInfo(_ config: UserConfig, _ scratch: Scratch, _ ns: CheckNamespace, ip: String, haproxy: String)
+        async throws -> (info: String, log: String)
+    {
         let socket = scratch.dir.appendingPathComponent("stats-\(UUID().uuidString.prefix(6)).sock").path
-        let cfg = try scratch.write(RenderFixture.haproxy(certDirectory: scratch.dir.path, statsSocket: socket, config: config), "haproxy.cfg")
-        let daemon = try Running(ns, ip, [haproxy, "-W", "-f", cfg], log: scratch.dir.appendingPathComponent("haproxy.log").path)
+        let cfg = try scratch.write(
+            RenderFixture.haproxy(certDirectory: scratch.dir.path, statsSocket: socket, config: config), "haproxy.cfg")
+        let daemon = try Running(
+            ns, ip, [haproxy, "-W", "-f", cfg], log: scratch.dir.appendingPathComponent("haproxy.log").path)
         defer { daemon.stop() }
         var info = ""
         for _ in 0..<100 where !info.contains("Maxconn:") {
@@ -81,7 +85,9 @@ import TestSupport
         #expect(configLines.isEmpty, "\(log)")
         let cfg = try String(contentsOfFile: scratch.dir.appendingPathComponent("haproxy.cfg").path, encoding: .utf8)
         #expect(cfg.components(separatedBy: "\n    maxconn ").count == 2, "one maxconn in global")
-        #expect(cfg.components(separatedBy: "\n    timeout connect ").count == 2 && cfg.contains("\n    timeout connect 5s\n    timeout check 1s"))
+        #expect(
+            cfg.components(separatedBy: "\n    timeout connect ").count == 2
+                && cfg.contains("\n    timeout connect 5s\n    timeout check 1s"))
         #expect(cfg.contains("    retries 3\n") && !cfg.contains("    retries 2\n"))
 
         // Without the operator's line, k8slb's 8000 runs: the test tells the two apart.
@@ -91,10 +97,14 @@ import TestSupport
         #expect(Self.value("Maxconn", ours.info) == "8000")
         // Two-word settings and "no option": the operator's `no option redispatch` removes ours.
         var no = example
-        no.haproxy.defaults = [try RawConfigLine(parsing: "no option redispatch"), try RawConfigLine(parsing: "timeout client 5m")]
+        no.haproxy.defaults = [
+            try RawConfigLine(parsing: "no option redispatch"), try RawConfigLine(parsing: "timeout client 5m"),
+        ]
         let text = RenderFixture.haproxy(certDirectory: scratch.dir.path, config: no)
         #expect(!text.contains("    option redispatch\n") && text.contains("    no option redispatch\n"))
-        #expect(text.contains("    timeout client 5m\n") && !text.contains("    timeout client 30s\n") && text.contains("    timeout server 30s\n"))
+        #expect(
+            text.contains("    timeout client 5m\n") && !text.contains("    timeout client 30s\n")
+                && text.contains("    timeout server 30s\n"))
         let checked = try run(haproxy, ["-c", "-f", try scratch.write(text, "no.cfg")])
         #expect(checked.status == 0 && !checked.output.contains("[ALERT]"), "\(checked.output)")
     }
@@ -113,7 +123,8 @@ import TestSupport
         chmod(scratch.dir.path, 0o755)
 
         func workers(_ config: UserConfig) async throws -> (count: Int, log: String) {
-            let text = RenderFixture.nginx(certDirectory: scratch.dir.path, runDirectory: scratch.dir.path, config: config)
+            let text = RenderFixture.nginx(
+                certDirectory: scratch.dir.path, runDirectory: scratch.dir.path, config: config)
             var options = NginxRenderer.Options()
             options.runDirectory = scratch.dir.path
             let dirs = NginxRenderer(options: options).temporaryDirectories(config)
@@ -123,20 +134,29 @@ import TestSupport
                 #expect(attributes[.ownerAccountName] as? String == "nobody", "\(d) belongs to nginx's workers")
             }
             let conf = try scratch.write(text, "nginx.conf")
-            let daemon = try Running(ns, ip, [nginx, "-e", "stderr", "-c", conf, "-g", "daemon off; master_process on;"],
-                                     log: scratch.dir.appendingPathComponent("nginx.log").path)
+            let daemon = try Running(
+                ns, ip, [nginx, "-e", "stderr", "-c", conf, "-g", "daemon off; master_process on;"],
+                log: scratch.dir.appendingPathComponent("nginx.log").path)
             defer { daemon.stop() }
             var count = 0
             for _ in 0..<100 {
                 // The master's children (its workers) by /proc: the master is the child of `ip netns exec`.
-                guard let master = try? String(contentsOfFile: scratch.dir.appendingPathComponent("nginx.pid").path, encoding: .utf8)
-                    .trimmingCharacters(in: .whitespacesAndNewlines) else {
+                guard
+                    let master = try? String(
+                        contentsOfFile: scratch.dir.appendingPathComponent("nginx.pid").path, encoding: .utf8
+                    )
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                else {
                     try await Task.sleep(for: .milliseconds(50))
                     continue
                 }
-                let children = (try? String(contentsOfFile: "/proc/\(master)/task/\(master)/children", encoding: .utf8)) ?? ""
+                let children =
+                    (try? String(contentsOfFile: "/proc/\(master)/task/\(master)/children", encoding: .utf8)) ?? ""
                 count = children.split(separator: " ").count
-                if count > 0 { try await Task.sleep(for: .milliseconds(200)); break }
+                if count > 0 {
+                    try await Task.sleep(for: .milliseconds(200))
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(50))
             }
             return (count, daemon.output)
@@ -146,7 +166,9 @@ import TestSupport
         let loaded = try await workers(example)
         print("nginx with the example config: \(loaded.count) workers; log:\n\(loaded.log)")
         #expect(loaded.count == ProcessInfo.processInfo.activeProcessorCount, "worker_processes auto")
-        #expect(!loaded.log.contains("[emerg]") && !loaded.log.contains("[alert]") && !loaded.log.contains("[warn]"), "\(loaded.log)")
+        #expect(
+            !loaded.log.contains("[emerg]") && !loaded.log.contains("[alert]") && !loaded.log.contains("[warn]"),
+            "\(loaded.log)")
 
         var config = example
         config.nginx.global = [try RawConfigLine(parsing: "worker_processes 1;")]

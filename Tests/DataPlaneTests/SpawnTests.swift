@@ -38,7 +38,8 @@ import Testing
         #expect(!fds.contains(Int(fd)), "inherited: \(fds)")
         #expect(fds.count <= 4, "\(fds)")
         // This thread blocks SIGTERM and ignores SIGPIPE; the child must have neither.
-        var block = sigset_t(), old = sigset_t()
+        var block = sigset_t()
+        var old = sigset_t()
         sigemptyset(&block)
         sigaddset(&block, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &block, &old)
@@ -51,7 +52,9 @@ import Testing
         let masks = status.split(separator: "\n").map { $0.split(separator: "\t").last.map(String.init) ?? "" }
         #expect(masks.count == 2 && masks[0] == "0000000000000000", "\(status)")
         // sh itself may ignore a few; SIGPIPE (bit 13) must not be among them.
-        if masks.count == 2, let ignored = UInt64(masks[1], radix: 16) { #expect(ignored & (1 << (SIGPIPE - 1)) == 0, "\(status)") }
+        if masks.count == 2, let ignored = UInt64(masks[1], radix: 16) {
+            #expect(ignored & (1 << (SIGPIPE - 1)) == 0, "\(status)")
+        }
     }
 
     @Test func captureStreamAndFileOutputs() throws {
@@ -64,9 +67,17 @@ import Testing
             var ended = false
         }
         let chunks = Chunks()
-        let streamed = try Child.start(["/bin/sh", "-c", "echo a; echo b"], output: .stream({ data in
-            chunks.lock.withLock { if data.isEmpty { chunks.ended = true } else { chunks.text += String(decoding: data, as: UTF8.self) } }
-        }))
+        let streamed = try Child.start(
+            ["/bin/sh", "-c", "echo a; echo b"],
+            output: .stream({ data in
+                chunks.lock.withLock {
+                    if data.isEmpty {
+                        chunks.ended = true
+                    } else {
+                        chunks.text += String(decoding: data, as: UTF8.self)
+                    }
+                }
+            }))
         streamed.waitUntilExit()
         for _ in 0..<200 where !chunks.lock.withLock({ chunks.ended }) { usleep(5000) }
         #expect(chunks.lock.withLock { chunks.text == "a\nb\n" && chunks.ended })

@@ -1,7 +1,7 @@
 import Foundation
 import KubeClient
-import Testing
 import TestAPIServer
+import Testing
 
 @Suite struct ClientCRUDTests {
     @Test func createGetListUpdateDelete() async throws {
@@ -41,7 +41,8 @@ import TestAPIServer
     @Test func staleResourceVersionGets409ThenRetrySucceeds() async throws {
         try await withServer { _, client, _ in
             let first = try await client.create(lbService("web"))
-            var a = first, b = first
+            var a = first
+            var b = first
             a.metadata.labels = ["by": "a"]
             b.metadata.labels = ["by": "b"]
             _ = try await client.update(a)
@@ -49,7 +50,8 @@ import TestAPIServer
                 _ = try await client.update(b)
             } throws: { error in
                 guard let e = error as? KubeAPIError else { return false }
-                return e.isConflict && FailureClass(e) == .conflict && e.message.contains("the object has been modified")
+                return e.isConflict && FailureClass(e) == .conflict
+                    && e.message.contains("the object has been modified")
             }
             // Retry: re-read, re-apply the change.
             var fresh = try await client.get(Service.self, namespace: "default", name: "web")
@@ -78,18 +80,22 @@ import TestAPIServer
             #expect(afterMain.status?.loadBalancer?.ingress == [.init(ip: "192.0.2.10", ipMode: "Proxy")])
             #expect(afterMain.metadata.labels == ["ok": "yes"])
             // Status merge patch; ipMode defaults to VIP when an IP is set.
-            let patched = try await client.patch(Service.self, namespace: "default", name: "web",
-                                                 .merge(Array(#"{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.11"}]}}}"#.utf8)),
-                                                 subresource: "status")
+            let patched = try await client.patch(
+                Service.self, namespace: "default", name: "web",
+                .merge(Array(#"{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.11"}]}}}"#.utf8)),
+                subresource: "status")
             #expect(patched.status?.loadBalancer?.ingress == [.init(ip: "192.0.2.11", ipMode: "VIP")])
             // An invalid status is refused in the real format.
             await #expect {
-                _ = try await client.patch(Service.self, namespace: "default", name: "web",
-                                           .merge(Array(#"{"status":{"loadBalancer":{"ingress":[{"ip":"not-an-ip"}]}}}"#.utf8)),
-                                           subresource: "status")
+                _ = try await client.patch(
+                    Service.self, namespace: "default", name: "web",
+                    .merge(Array(#"{"status":{"loadBalancer":{"ingress":[{"ip":"not-an-ip"}]}}}"#.utf8)),
+                    subresource: "status")
             } throws: { error in
                 let e = error as? KubeAPIError
-                return e?.code == 422 && e?.message == "Service \"web\" is invalid: status.loadBalancer.ingress[0].ip: Invalid value: \"not-an-ip\": must be a valid IP address"
+                return e?.code == 422
+                    && e?.message
+                        == "Service \"web\" is invalid: status.loadBalancer.ingress[0].ip: Invalid value: \"not-an-ip\": must be a valid IP address"
             }
         }
     }
@@ -97,22 +103,30 @@ import TestAPIServer
     @Test func patchKinds() async throws {
         try await withServer { _, client, _ in
             _ = try await client.create(lbService("web"))
-            let merged = try await client.patch(Service.self, namespace: "default", name: "web",
-                                                .merge(Array(#"{"metadata":{"annotations":{"a":"1"}}}"#.utf8)))
+            let merged = try await client.patch(
+                Service.self, namespace: "default", name: "web",
+                .merge(Array(#"{"metadata":{"annotations":{"a":"1"}}}"#.utf8)))
             #expect(merged.metadata.annotations == ["a": "1"])
-            let json = try await client.patch(Service.self, namespace: "default", name: "web",
-                                              .json(Array(#"[{"op":"add","path":"/metadata/labels","value":{"x":"y"}},{"op":"replace","path":"/spec/ports/0/port","value":81}]"#.utf8)))
+            let json = try await client.patch(
+                Service.self, namespace: "default", name: "web",
+                .json(
+                    Array(
+                        #"[{"op":"add","path":"/metadata/labels","value":{"x":"y"}},{"op":"replace","path":"/spec/ports/0/port","value":81}]"#
+                            .utf8)))
             #expect(json.metadata.labels == ["x": "y"] && json.spec?.ports?.first?.port == 81)
             // Strategic merge: ports merge by port number instead of replacing the list.
-            let smp = try await client.patch(Service.self, namespace: "default", name: "web",
-                                             .strategicMerge(Array(#"{"spec":{"ports":[{"name":"https","port":443,"targetPort":8443}]}}"#.utf8)))
+            let smp = try await client.patch(
+                Service.self, namespace: "default", name: "web",
+                .strategicMerge(Array(#"{"spec":{"ports":[{"name":"https","port":443,"targetPort":8443}]}}"#.utf8)))
             #expect(smp.spec?.ports?.map(\.port) == [81, 443])
             // Validation errors come back in the real format.
             await #expect {
-                _ = try await client.patch(Service.self, namespace: "default", name: "web",
-                                           .merge(Array(#"{"spec":{"ports":[{"port":0}]}}"#.utf8)))
+                _ = try await client.patch(
+                    Service.self, namespace: "default", name: "web",
+                    .merge(Array(#"{"spec":{"ports":[{"port":0}]}}"#.utf8)))
             } throws: { error in
-                (error as? KubeAPIError)?.message == "Service \"web\" is invalid: spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive"
+                (error as? KubeAPIError)?.message
+                    == "Service \"web\" is invalid: spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive"
             }
         }
     }
@@ -120,7 +134,10 @@ import TestAPIServer
     @Test func paginatedListFollowsContinue() async throws {
         try await withServer { _, client, _ in
             for i in 0..<25 {
-                _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "cm-\(String(format: "%02d", i))", namespace: "default"), data: ["i": "\(i)"]))
+                _ = try await client.create(
+                    ConfigMap(
+                        metadata: ObjectMeta(name: "cm-\(String(format: "%02d", i))", namespace: "default"),
+                        data: ["i": "\(i)"]))
             }
             let page = try await client.list(ConfigMap.self, namespace: "default", limit: 10)
             #expect(page.items.count == 10 && page.metadata.continue != nil && page.metadata.remainingItemCount == 15)
@@ -186,10 +203,14 @@ import TestAPIServer
             }
             server.failNext(1, status: 500)
             await #expect { _ = try await client.list(Service.self) } throws: { FailureClass($0) == .transient }
-            await #expect { _ = try await client.get(Service.self, namespace: "default", name: "nope") } throws: { FailureClass($0) == .permanent }
+            await #expect { _ = try await client.get(Service.self, namespace: "default", name: "nope") } throws: {
+                FailureClass($0) == .permanent
+            }
             // Connection refused is a transport error, also transient.
             let dead = KubeClient(config: ClusterConfig(server: "http://127.0.0.1:1"))
-            await #expect { _ = try await dead.list(Service.self) } throws: { $0 is TransportError && FailureClass($0) == .transient }
+            await #expect { _ = try await dead.list(Service.self) } throws: {
+                $0 is TransportError && FailureClass($0) == .transient
+            }
         }
     }
 }
@@ -200,6 +221,7 @@ import TestAPIServer
         #expect(Timestamp.rfc3339(date) == "2006-01-02T15:04:05Z")
         #expect(Timestamp.micro(date).hasPrefix("2006-01-02T15:04:05.12345"))
         #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00Z")
-        #expect(ISO8601DateFormatter().date(from: Timestamp.rfc3339(date)) == Date(timeIntervalSince1970: 1_136_214_245))
+        #expect(
+            ISO8601DateFormatter().date(from: Timestamp.rfc3339(date)) == Date(timeIntervalSince1970: 1_136_214_245))
     }
 }

@@ -73,8 +73,12 @@ import Testing
             let lastA = log.filter { $0.who == "a" }.map(\.at).max()
             let firstB = log.filter { $0.who == "b" }.map(\.at).min()
             let aWrites = log.filter { $0.who == "a" }.count
-            print("leader handover: a wrote \(aWrites) times, its last write \(lastA.flatMap { l in firstB.map { l < $0 ? "before" : "AFTER" } } ?? "?") b's first")
-            #expect(lastA != nil && firstB != nil && lastA! < firstB!, "no write by the old leader after the new leader's first write")
+            print(
+                "leader handover: a wrote \(aWrites) times, its last write \(lastA.flatMap { l in firstB.map { l < $0 ? "before" : "AFTER" } } ?? "?") b's first"
+            )
+            #expect(
+                lastA != nil && firstB != nil && lastA! < firstB!,
+                "no write by the old leader after the new leader's first write")
             runB.cancel()
             _ = await runB.value
         }

@@ -1,14 +1,15 @@
 import Foundation
 import KubeClient
-import Testing
 import TestAPIServer
+import Testing
 
 @Suite struct WatchTests {
     @Test func watchDeliversChangesFromAResourceVersion() async throws {
         try await withServer { _, client, _ in
             let list = try await client.list(Service.self, namespace: "default")
             // A generous server-side timeout: under a loaded CI machine the three writes can take a while.
-            let stream = client.watch(Service.self, namespace: "default", resourceVersion: list.metadata.resourceVersion, timeoutSeconds: 60)
+            let stream = client.watch(
+                Service.self, namespace: "default", resourceVersion: list.metadata.resourceVersion, timeoutSeconds: 60)
             let collector = Task { () -> [String] in
                 var seen: [String] = []
                 for try await event in stream {
@@ -23,7 +24,9 @@ import TestAPIServer
                 return seen
             }
             _ = try await client.create(lbService("a"))
-            _ = try await client.patch(Service.self, namespace: "default", name: "a", .merge(Array(#"{"metadata":{"labels":{"x":"1"}}}"#.utf8)))
+            _ = try await client.patch(
+                Service.self, namespace: "default", name: "a", .merge(Array(#"{"metadata":{"labels":{"x":"1"}}}"#.utf8))
+            )
             try await client.delete(Service.self, namespace: "default", name: "a")
             #expect(try await collector.value == ["ADDED a", "MODIFIED a", "DELETED a"])
         }
@@ -35,7 +38,10 @@ import TestAPIServer
             for i in 0..<10 { _ = try await client.create(lbService("s\(i)")) }
             var got: KubeAPIError?
             for try await event in client.watch(Service.self, resourceVersion: start, timeoutSeconds: 5) {
-                if case .error(let e) = event { got = e; break }
+                if case .error(let e) = event {
+                    got = e
+                    break
+                }
             }
             #expect(got?.isGone == true && got?.reason == "Expired")
         }
@@ -45,10 +51,17 @@ import TestAPIServer
         try await withServer(bookmarkInterval: .milliseconds(200)) { _, client, _ in
             let start = try await client.list(ConfigMap.self, namespace: "default").metadata.resourceVersion!
             // Activity elsewhere moves the global resourceVersion; the quiet watch learns of it by bookmark.
-            for i in 0..<3 { _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "c\(i)", namespace: "k8slb-system"))) }
+            for i in 0..<3 {
+                _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "c\(i)", namespace: "k8slb-system")))
+            }
             var bookmark: String?
-            for try await event in client.watch(ConfigMap.self, namespace: "default", resourceVersion: start, timeoutSeconds: 5) {
-                if case .bookmark(let rv) = event { bookmark = rv; break }
+            for try await event in client.watch(
+                ConfigMap.self, namespace: "default", resourceVersion: start, timeoutSeconds: 5)
+            {
+                if case .bookmark(let rv) = event {
+                    bookmark = rv
+                    break
+                }
             }
             #expect(Int(bookmark ?? "0")! >= Int(start)! + 3)
         }
@@ -57,15 +70,19 @@ import TestAPIServer
     @Test func informerResumesAcrossDroppedWatchesWithoutLossOrDuplicates() async throws {
         try await withServer { server, client, _ in
             let log = ChangeLog()
-            let informer = Informer<Service>(client: client, namespace: "default", backoff: Backoff(base: .milliseconds(20), cap: .milliseconds(200)))
-            let run = Task { await informer.run { change in
-                switch change {
-                case .added(let s): log.append("ADDED \(s.metadata.name!)")
-                case .updated(_, let s): log.append("UPDATED \(s.metadata.name!) \(s.metadata.labels?["n"] ?? "")")
-                case .deleted(let s): log.append("DELETED \(s.metadata.name!)")
-                case .synced: log.append("SYNCED")
+            let informer = Informer<Service>(
+                client: client, namespace: "default", backoff: Backoff(base: .milliseconds(20), cap: .milliseconds(200))
+            )
+            let run = Task {
+                await informer.run { change in
+                    switch change {
+                    case .added(let s): log.append("ADDED \(s.metadata.name!)")
+                    case .updated(_, let s): log.append("UPDATED \(s.metadata.name!) \(s.metadata.labels?["n"] ?? "")")
+                    case .deleted(let s): log.append("DELETED \(s.metadata.name!)")
+                    case .synced: log.append("SYNCED")
+                    }
                 }
-            } }
+            }
             #expect(await eventually { await informer.hasSynced })
             var expected: [String] = []
             for i in 0..<40 {
@@ -73,7 +90,9 @@ import TestAPIServer
                 expected.append("ADDED s\(i)")
                 if i % 5 == 0 { server.store.closeAllWatches() }
                 if i % 3 == 0 {
-                    _ = try await client.patch(Service.self, namespace: "default", name: "s\(i)", .merge(Array(#"{"metadata":{"labels":{"n":"\#(i)"}}}"#.utf8)))
+                    _ = try await client.patch(
+                        Service.self, namespace: "default", name: "s\(i)",
+                        .merge(Array(#"{"metadata":{"labels":{"n":"\#(i)"}}}"#.utf8)))
                     expected.append("UPDATED s\(i) \(i)")
                 }
                 if i % 7 == 0 {
@@ -96,7 +115,8 @@ import TestAPIServer
         try await withServer { server, client, _ in
             for i in 0..<5 { _ = try await client.create(lbService("s\(i)")) }
             let log = ChangeLog()
-            let informer = Informer<Service>(client: client, backoff: Backoff(base: .milliseconds(20), cap: .milliseconds(200)))
+            let informer = Informer<Service>(
+                client: client, backoff: Backoff(base: .milliseconds(20), cap: .milliseconds(200)))
             let handler: @Sendable (Informer<Service>.Change) async -> Void = { change in
                 if case .deleted(let s) = change { log.append("DELETED \(s.metadata.name!)") }
             }
@@ -109,7 +129,12 @@ import TestAPIServer
             _ = try await client.create(lbService("late"))
             server.store.compact()
             let run = Task { await informer.run(handler) }
-            #expect(await eventually { await informer.list().map(\.key) == ["default/late", "default/s0", "default/s2", "default/s3", "default/s4"] })
+            #expect(
+                await eventually {
+                    await informer.list().map(\.key) == [
+                        "default/late", "default/s0", "default/s2", "default/s3", "default/s4",
+                    ]
+                })
             #expect(await informer.listCount == 2, "relisted after 410")
             #expect(log.all == ["DELETED s1"], "a delete missed during the gap is still reported")
             run.cancel()
@@ -120,7 +145,8 @@ import TestAPIServer
         try await withServer { server, client, _ in
             _ = try await client.create(lbService("web"))
             server.failNext(3, status: 500)
-            let informer = Informer<Service>(client: client, backoff: Backoff(base: .milliseconds(20), cap: .milliseconds(100)))
+            let informer = Informer<Service>(
+                client: client, backoff: Backoff(base: .milliseconds(20), cap: .milliseconds(100)))
             let run = Task { await informer.run { _ in } }
             #expect(await eventually { await informer.hasSynced })
             #expect(await informer.listCount == 4, "three failed lists, then success")
@@ -133,7 +159,9 @@ import TestAPIServer
 @Suite struct WorkQueueTests {
     @Test func deduplicatesAndRequeuesDirtyKeys() async {
         let q = WorkQueue<String, ContinuousClock>()
-        await q.add("a"); await q.add("b"); await q.add("a")
+        await q.add("a")
+        await q.add("b")
+        await q.add("a")
         #expect(await q.count == 2)
         let first = await q.next()
         #expect(first == "a")

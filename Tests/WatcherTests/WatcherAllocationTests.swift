@@ -2,8 +2,9 @@ import Core
 import Foundation
 import KubeClient
 import Prometheus
-import Testing
 import TestAPIServer
+import Testing
+
 @testable import Watcher
 
 @Suite(.serialized) struct WatcherAllocationTests {
@@ -18,7 +19,8 @@ import TestAPIServer
                 group.addTask {
                     for i in stride(from: w, to: 1000, by: 8) {
                         let pool = i % 10 == 0 ? "v6" : "big"
-                        _ = try await cluster.client.create(cluster.service("s\(i)", namespace: i % 2 == 0 ? "default" : "k8slb-system", pool: pool))
+                        _ = try await cluster.client.create(
+                            cluster.service("s\(i)", namespace: i % 2 == 0 ? "default" : "k8slb-system", pool: pool))
                     }
                 }
             }
@@ -47,20 +49,33 @@ import TestAPIServer
         let (run, controller) = cluster.runController()
         defer { run.cancel() }
         func site(_ name: String, _ hosts: String, extra: [String: String] = [:]) -> Service {
-            cluster.service(name, ports: [443], annotations: ["loadbalancer/ip": "192.0.2.100", "loadbalancer/hostnames": hosts].merging(extra) { a, _ in a })
+            cluster.service(
+                name, ports: [443],
+                annotations: ["loadbalancer/ip": "192.0.2.100", "loadbalancer/hostnames": hosts].merging(extra) {
+                    a, _ in a
+                })
         }
         _ = try await cluster.client.create(site("shop", "shop.example.com"))
-        _ = try await cluster.client.create(site("blog", "blog.example.com,www.example.com", extra: ["loadbalancer/proxy-protocol": "v9"]))
+        _ = try await cluster.client.create(
+            site("blog", "blog.example.com,www.example.com", extra: ["loadbalancer/proxy-protocol": "v9"]))
         #expect(await eventually { try await cluster.externalIPs()["default/blog"] == ["192.0.2.100"] })
         #expect(try await cluster.externalIPs()["default/shop"] == ["192.0.2.100"])
         _ = try await cluster.client.create(site("copy", "www.example.com"))
         #expect(await eventually { try await cluster.events(for: "copy").contains { $0.reason == "AllocationFailed" } })
         let failed = try await cluster.events(for: "copy").first { $0.reason == "AllocationFailed" }
-        #expect(failed?.message == "IP 192.0.2.100 is shared by host name with default/blog, which already answers www.example.com; this Service is not routed there")
+        #expect(
+            failed?.message
+                == "IP 192.0.2.100 is shared by host name with default/blog, which already answers www.example.com; this Service is not routed there"
+        )
         #expect(try await cluster.externalIPs()["default/copy"] == [])
-        #expect(try await cluster.events(for: "blog").contains { $0.reason == "AnnotationIgnored" && $0.type == "Warning" && ($0.message ?? "").contains("v9") })
+        #expect(
+            try await cluster.events(for: "blog").contains {
+                $0.reason == "AnnotationIgnored" && $0.type == "Warning" && ($0.message ?? "").contains("v9")
+            })
         let doc = await controller.document()
-        let names = doc.vips.first { $0.address.description == "192.0.2.100" }?.services.map { "\($0.key.name):\($0.hostnames.map(\.rawValue).joined(separator: ","))" }
+        let names = doc.vips.first { $0.address.description == "192.0.2.100" }?.services.map {
+            "\($0.key.name):\($0.hostnames.map(\.rawValue).joined(separator: ","))"
+        }
         #expect(names == ["blog:blog.example.com,www.example.com", "shop:shop.example.com"])
     }
 
@@ -78,15 +93,28 @@ import TestAPIServer
         _ = try await cluster.client.create(cluster.service("late"))
         #expect(await eventually { try await cluster.events(for: "late").contains { $0.reason == "AllocationFailed" } })
         let failed = try await cluster.events(for: "late").first { $0.reason == "AllocationFailed" }
-        #expect(failed?.message == "pool \"default\" is exhausted: no free address in its range" && failed?.type == "Warning")
+        #expect(
+            failed?.message == "pool \"default\" is exhausted: no free address in its range"
+                && failed?.type == "Warning")
         #expect(try await cluster.externalIPs()["default/late"] == [])
         // Static IP taken / outside the pool.
         _ = try await cluster.client.create(cluster.service("thief", ports: [443], ip: "192.0.2.10"))
         _ = try await cluster.client.create(cluster.service("outside", ip: "203.0.113.9"))
         _ = try await cluster.client.create(cluster.service("nopool", pool: "nope"))
-        #expect(await eventually { try await cluster.events(for: "thief").contains { $0.message == "IP 192.0.2.10 is taken by default/d0" } })
-        #expect(await eventually { try await cluster.events(for: "outside").contains { $0.message == "static IP 203.0.113.9 is outside pool \"default\"" } })
-        #expect(await eventually { try await cluster.events(for: "nopool").contains { $0.message == "pool \"nope\" does not exist" } })
+        #expect(
+            await eventually {
+                try await cluster.events(for: "thief").contains { $0.message == "IP 192.0.2.10 is taken by default/d0" }
+            })
+        #expect(
+            await eventually {
+                try await cluster.events(for: "outside").contains {
+                    $0.message == "static IP 203.0.113.9 is outside pool \"default\""
+                }
+            })
+        #expect(
+            await eventually {
+                try await cluster.events(for: "nopool").contains { $0.message == "pool \"nope\" does not exist" }
+            })
         // Space frees: the pending Service gets the freed IP without being touched.
         try await cluster.client.delete(Service.self, namespace: "default", name: "d1")
         #expect(await eventually { try await cluster.externalIPs()["default/late"] == ["192.0.2.11"] })
@@ -102,13 +130,17 @@ import TestAPIServer
         _ = try await cluster.client.create(cluster.service("web", ports: [80, 443], ip: "192.0.2.50"))
         _ = try await cluster.client.create(cluster.service("mail", ports: [25], ip: "192.0.2.50"))
         _ = try await cluster.client.create(cluster.service("clash", ports: [443], ip: "192.0.2.50"))
-        #expect(await eventually {
-            let ips = try await cluster.externalIPs()
-            return ips["default/web"] == ["192.0.2.50"] && ips["default/mail"] == ["192.0.2.50"]
-        })
-        #expect(await eventually { try await cluster.events(for: "clash").contains {
-            $0.message == "IP 192.0.2.50 is shared with default/web, which already uses port(s) 443/TCP"
-        } })
+        #expect(
+            await eventually {
+                let ips = try await cluster.externalIPs()
+                return ips["default/web"] == ["192.0.2.50"] && ips["default/mail"] == ["192.0.2.50"]
+            })
+        #expect(
+            await eventually {
+                try await cluster.events(for: "clash").contains {
+                    $0.message == "IP 192.0.2.50 is shared with default/web, which already uses port(s) 443/TCP"
+                }
+            })
         #expect(try await cluster.externalIPs()["default/clash"] == [])
         try await cluster.client.delete(Service.self, namespace: "default", name: "web")
         // mail keeps its IP; clash now fits beside it.
@@ -124,7 +156,8 @@ import TestAPIServer
         defer { run.cancel() }
         _ = try await cluster.client.create(cluster.service("web"))
         #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.10"] })
-        _ = try await cluster.client.patch(Service.self, namespace: "default", name: "web", .merge(Array(#"{"spec":{"type":"ClusterIP"}}"#.utf8)))
+        _ = try await cluster.client.patch(
+            Service.self, namespace: "default", name: "web", .merge(Array(#"{"spec":{"type":"ClusterIP"}}"#.utf8)))
         #expect(await eventually { try await cluster.externalIPs()["default/web"] == [] })
         #expect(await eventually { try await cluster.events(for: "web").contains { $0.reason == "IPReleased" } })
         #expect(await eventually { await controller.document().vips.isEmpty })
@@ -138,16 +171,21 @@ import TestAPIServer
         defer { run.cancel() }
         _ = try await cluster.client.create(cluster.service("web"))
         #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.10"] })
-        try await cluster.writeConfig(#"{"pools": {"default": {"network": "192.0.2.0/24", "range": "192.0.2.80-192.0.2.74"}}}"#)
+        try await cluster.writeConfig(
+            #"{"pools": {"default": {"network": "192.0.2.0/24", "range": "192.0.2.80-192.0.2.74"}}}"#)
         #expect(await eventually { try await cluster.events(for: "global").contains { $0.reason == "InvalidConfig" } })
         let event = try await cluster.events(for: "global").first { $0.reason == "InvalidConfig" }
-        #expect(event?.message == "invalid config, keeping the last good one: pools.default.range: 192.0.2.80-192.0.2.74: start is after end")
+        #expect(
+            event?.message
+                == "invalid config, keeping the last good one: pools.default.range: 192.0.2.80-192.0.2.74: start is after end"
+        )
         #expect(controller.metrics.registry.emitToString().contains("k8slb_config_stale 1"))
         // The old pools keep serving: a new Service still gets an address from them.
         _ = try await cluster.client.create(cluster.service("during"))
         #expect(await eventually { try await cluster.externalIPs()["default/during"] == ["192.0.2.11"] })
         // Fix: recovers, metric clears.
-        try await cluster.writeConfig(basicConfig.replacingOccurrences(of: "192.0.2.10-192.0.2.12", with: "192.0.2.10-192.0.2.20"))
+        try await cluster.writeConfig(
+            basicConfig.replacingOccurrences(of: "192.0.2.10-192.0.2.12", with: "192.0.2.10-192.0.2.20"))
         #expect(await eventually { controller.metrics.registry.emitToString().contains("k8slb_config_stale 0") })
         #expect(try await cluster.externalIPs()["default/web"] == ["192.0.2.10"])
     }
@@ -160,14 +198,19 @@ import TestAPIServer
         _ = try await cluster.client.create(Node(metadata: ObjectMeta(name: "worker", labels: ["type": "worker"])))
         let (run, _) = cluster.runController()
         defer { run.cancel() }
-        _ = try await cluster.client.create(cluster.service("web", ports: [80, 443], annotations: ["loadbalancer/ssl": "true"]))
-        #expect(await eventually {
-            let index = try await cluster.client.get(ConfigMap.self, namespace: "k8slb-system", name: "assignments")
-            let shard = try await cluster.client.get(ConfigMap.self, namespace: "k8slb-system", name: "assignments-0")
-            let doc = try AssignmentShards.decode(index: Array(index.data!["index"]!.utf8), shards: [Array(shard.data!["vips"]!.utf8)])
-            return doc.nodes == ["lb-1"] && doc.vips.count == 1 && doc.vips[0].address.description == "192.0.2.10"
-                && doc.vips[0].vrid == 1 && doc.groups == [VRRPPlan.Group(vrid: 1, family: .ipv4, pool: .default, node: "lb-1")]
-                && doc.vips[0].services[0].ssl == .on && doc.vips[0].services[0].ports.map(\.port) == [80, 443]
-        })
+        _ = try await cluster.client.create(
+            cluster.service("web", ports: [80, 443], annotations: ["loadbalancer/ssl": "true"]))
+        #expect(
+            await eventually {
+                let index = try await cluster.client.get(ConfigMap.self, namespace: "k8slb-system", name: "assignments")
+                let shard = try await cluster.client.get(
+                    ConfigMap.self, namespace: "k8slb-system", name: "assignments-0")
+                let doc = try AssignmentShards.decode(
+                    index: Array(index.data!["index"]!.utf8), shards: [Array(shard.data!["vips"]!.utf8)])
+                return doc.nodes == ["lb-1"] && doc.vips.count == 1 && doc.vips[0].address.description == "192.0.2.10"
+                    && doc.vips[0].vrid == 1
+                    && doc.groups == [VRRPPlan.Group(vrid: 1, family: .ipv4, pool: .default, node: "lb-1")]
+                    && doc.vips[0].services[0].ssl == .on && doc.vips[0].services[0].ports.map(\.port) == [80, 443]
+            })
     }
 }

@@ -1,8 +1,9 @@
 import Core
 import Foundation
 import KubeClient
-import Testing
 import TestAPIServer
+import Testing
+
 @testable import Watcher
 
 /// Failures classified: a status write the API server refuses for good (422, 403) is reported
@@ -11,7 +12,8 @@ import TestAPIServer
 @Suite(.serialized) struct WatcherFailureTests {
     /// Status writes (PATCH …/services/NAME/status) the server has seen.
     static func statusWrites(_ cluster: Cluster, _ name: String) -> Int {
-        cluster.server.recentRequests.filter { $0.method == "PATCH" && $0.uri.contains("/services/\(name)/status") }.count
+        cluster.server.recentRequests.filter { $0.method == "PATCH" && $0.uri.contains("/services/\(name)/status") }
+            .count
     }
 
     @Test(arguments: [422, 403])
@@ -19,8 +21,12 @@ import TestAPIServer
         let cluster = try await Cluster.start()
         defer { Task { await cluster.stop() } }
         try await cluster.writeConfig(basicConfig)
-        let message = code == 422 ? "Service \"web\" is invalid: status.loadBalancer.ingress[0].ip: Invalid value" : "services \"web\" is forbidden: User cannot patch resource"
-        cluster.server.addRule(.init(method: "PATCH", segments: ["services", "web", "status"], status: code, message: message))
+        let message =
+            code == 422
+            ? "Service \"web\" is invalid: status.loadBalancer.ingress[0].ip: Invalid value"
+            : "services \"web\" is forbidden: User cannot patch resource"
+        cluster.server.addRule(
+            .init(method: "PATCH", segments: ["services", "web", "status"], status: code, message: message))
         let (run, _) = cluster.runController()
         defer { run.cancel() }
         _ = try await cluster.client.create(cluster.service("web"))
@@ -29,7 +35,9 @@ import TestAPIServer
         try await Task.sleep(for: .seconds(3))
         let events = try await cluster.events(for: "web").filter { $0.reason == "StatusNotWritten" }
         let writes = Self.statusWrites(cluster, "web")
-        print("\(code): \(writes) status write(s), \(events.count) StatusNotWritten Event(s): \(events.map { $0.message ?? "" })")
+        print(
+            "\(code): \(writes) status write(s), \(events.count) StatusNotWritten Event(s): \(events.map { $0.message ?? "" })"
+        )
         #expect(events.count == 1 && events[0].type == "Warning")
         #expect(events.first?.message?.contains(message) == true, "the API's message is quoted")
         #expect(writes == 1, "no further attempt while nothing changed")
@@ -55,16 +63,21 @@ import TestAPIServer
         let cluster = try await Cluster.start()
         defer { Task { await cluster.stop() } }
         try await cluster.writeConfig(basicConfig)
-        cluster.server.addRule(.init(method: "PATCH", segments: ["services", "web", "status"], status: 500, remaining: 3))
+        cluster.server.addRule(
+            .init(method: "PATCH", segments: ["services", "web", "status"], status: 500, remaining: 3))
         let (run, _) = cluster.runController()
         defer { run.cancel() }
         let created = Date()
         _ = try await cluster.client.create(cluster.service("web"))
         #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.10"] })
         let writes = Self.statusWrites(cluster, "web")
-        print("500 x3: status written after \(writes) attempts, \(String(format: "%.2f", Date().timeIntervalSince(created))) s")
+        print(
+            "500 x3: status written after \(writes) attempts, \(String(format: "%.2f", Date().timeIntervalSince(created))) s"
+        )
         #expect(writes == 4)
-        #expect(try await cluster.events(for: "web").allSatisfy { $0.reason != "StatusNotWritten" }, "a transient failure is not reported as permanent")
+        #expect(
+            try await cluster.events(for: "web").allSatisfy { $0.reason != "StatusNotWritten" },
+            "a transient failure is not reported as permanent")
     }
 
     @Test func anAnnotationMadeInvalidFixedAndInvalidAgainGivesTwoEvents() async throws {
@@ -80,7 +93,9 @@ import TestAPIServer
             svc.metadata.annotations = ["loadbalancer/ssl": value]
             _ = try await cluster.client.update(svc)
         }
-        func invalid() async throws -> Int { try await cluster.events(for: "web").filter { $0.reason == "InvalidService" }.count }
+        func invalid() async throws -> Int {
+            try await cluster.events(for: "web").filter { $0.reason == "InvalidService" }.count
+        }
         try await annotate("maybe")
         #expect(await eventually { try await invalid() == 1 })
         try await annotate("true")
@@ -100,7 +115,9 @@ import TestAPIServer
             svc.metadata.annotations = key.map { [$0: "x"] } ?? [:]
             _ = try await cluster.client.update(svc)
         }
-        func unknown() async throws -> Int { try await cluster.events(for: "web").filter { $0.reason == "UnknownAnnotation" }.count }
+        func unknown() async throws -> Int {
+            try await cluster.events(for: "web").filter { $0.reason == "UnknownAnnotation" }.count
+        }
         try await typo("loadbalancer/sslredirec")
         #expect(await eventually { try await unknown() == 1 })
         try await typo(nil)

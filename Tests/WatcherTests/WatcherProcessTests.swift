@@ -17,9 +17,12 @@ import Testing
         init(binary: String, kubeconfig: String, identity: String, dir: URL) throws {
             log = dir.appendingPathComponent("\(identity)-\(UUID().uuidString.prefix(6)).log")
             FileManager.default.createFile(atPath: log.path, contents: nil)
-            process = try Child.start([binary, "run", "--kubeconfig", kubeconfig, "--identity", identity, "--metrics-address", "",
-                                       "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1", "--log-level", "warning"],
-                                      output: .file(log.path))
+            process = try Child.start(
+                [
+                    binary, "run", "--kubeconfig", kubeconfig, "--identity", identity, "--metrics-address", "",
+                    "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1", "--log-level", "warning",
+                ],
+                output: .file(log.path))
         }
 
         /// Ends this process (by its PID only).
@@ -49,8 +52,12 @@ import Testing
         }
         let cluster = try await Cluster.start()
         let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir); Task { await cluster.stop() } }
-        try await cluster.writeConfig(#"{"pools": {"default": {"network": "198.51.100.0/24", "range": "198.51.100.1-198.51.100.250"}}}"#)
+        defer {
+            try? FileManager.default.removeItem(at: dir)
+            Task { await cluster.stop() }
+        }
+        try await cluster.writeConfig(
+            #"{"pools": {"default": {"network": "198.51.100.0/24", "range": "198.51.100.1-198.51.100.250"}}}"#)
         let kubeconfig = try Self.kubeconfig(cluster.port, dir)
         for i in 0..<40 { _ = try await cluster.client.create(cluster.service("stable-\(i)")) }
         var watcher = try WatcherProcess(binary: binary, kubeconfig: kubeconfig, identity: "w0", dir: dir)
@@ -61,7 +68,9 @@ import Testing
             // Churn around the restart: create and delete other Services.
             for _ in 0..<3 {
                 _ = try await cluster.client.create(cluster.service("churn-\(churn)"))
-                if churn >= 3 { try? await cluster.client.delete(Service.self, namespace: "default", name: "churn-\(churn - 3)") }
+                if churn >= 3 {
+                    try? await cluster.client.delete(Service.self, namespace: "default", name: "churn-\(churn - 3)")
+                }
                 churn += 1
             }
             watcher.stop(round % 2 == 0 ? SIGKILL : SIGTERM)
@@ -86,21 +95,30 @@ import Testing
         }
         let cluster = try await Cluster.start()
         let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir); Task { await cluster.stop() } }
-        try await cluster.writeConfig(#"{"pools": {"default": {"network": "198.51.100.0/24", "range": "198.51.100.1-198.51.100.250"}}}"#)
+        defer {
+            try? FileManager.default.removeItem(at: dir)
+            Task { await cluster.stop() }
+        }
+        try await cluster.writeConfig(
+            #"{"pools": {"default": {"network": "198.51.100.0/24", "range": "198.51.100.1-198.51.100.250"}}}"#)
         let kubeconfig = try Self.kubeconfig(cluster.port, dir)
         for i in 0..<20 { _ = try await cluster.client.create(cluster.service("svc-\(i)")) }
         let a = try WatcherProcess(binary: binary, kubeconfig: kubeconfig, identity: "replica-a", dir: dir)
         #expect(await eventually(.seconds(20)) { try await cluster.externalIPs().values.allSatisfy { $0.count == 1 } })
         let b = try WatcherProcess(binary: binary, kubeconfig: kubeconfig, identity: "replica-b", dir: dir)
-        defer { a.stop(); b.stop() }
+        defer {
+            a.stop()
+            b.stop()
+        }
         let lease = try await cluster.client.get(Lease.self, namespace: "k8slb-system", name: "k8slb-watcher")
         #expect(lease.spec?.holderIdentity == "replica-a")
         let before = try await cluster.externalIPs()
         a.stop(SIGKILL)  // no release: b must wait out the lease
         _ = try await cluster.client.create(cluster.service("after-failover"))
-        #expect(await eventually(.seconds(20)) { try await cluster.externalIPs()["default/after-failover"]?.count == 1 })
-        let holder = try await cluster.client.get(Lease.self, namespace: "k8slb-system", name: "k8slb-watcher").spec?.holderIdentity
+        #expect(
+            await eventually(.seconds(20)) { try await cluster.externalIPs()["default/after-failover"]?.count == 1 })
+        let holder = try await cluster.client.get(Lease.self, namespace: "k8slb-system", name: "k8slb-watcher").spec?
+            .holderIdentity
         #expect(holder == "replica-b")
         let after = try await cluster.externalIPs()
         for (key, ips) in before { #expect(after[key] == ips, "\(key) changed") }
@@ -114,15 +132,22 @@ import Testing
         }
         let cluster = try await Cluster.start(windowSize: 50)
         let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir); Task { await cluster.stop() } }
-        try await cluster.writeConfig(#"{"pools": {"default": {"network": "198.51.100.0/24", "range": "198.51.100.1-198.51.100.250"}}}"#)
+        defer {
+            try? FileManager.default.removeItem(at: dir)
+            Task { await cluster.stop() }
+        }
+        try await cluster.writeConfig(
+            #"{"pools": {"default": {"network": "198.51.100.0/24", "range": "198.51.100.1-198.51.100.250"}}}"#)
         let kubeconfig = try Self.kubeconfig(cluster.port, dir)
         let w = try WatcherProcess(binary: binary, kubeconfig: kubeconfig, identity: "faulty", dir: dir)
         defer { w.stop() }
         // The test's own writes meet the injected faults too: retry them as any client would.
         func retrying(_ op: () async throws -> Void) async throws {
             for attempt in 0..<20 {
-                do { try await op(); return } catch where FailureClass(error) == .transient && attempt < 19 {
+                do {
+                    try await op()
+                    return
+                } catch  where FailureClass(error) == .transient && attempt < 19 {
                     try await Task.sleep(for: .milliseconds(50))
                 }
             }
@@ -131,31 +156,40 @@ import Testing
             try await retrying { _ = try await cluster.client.create(cluster.service("f-\(i)")) }
             switch i % 10 {
             case 2: cluster.server.store.closeAllWatches()
-            case 5: cluster.server.store.compact(); cluster.server.store.closeAllWatches()
+            case 5:
+                cluster.server.store.compact()
+                cluster.server.store.closeAllWatches()
             case 7: cluster.server.failNext(3, status: 500)
             case 9: cluster.server.failNext(2, status: 429)
             default: break
             }
-            if i % 13 == 0 && i > 0 { try await retrying { try await cluster.client.delete(Service.self, namespace: "default", name: "f-\(i - 1)") } }
+            if i % 13 == 0 && i > 0 {
+                try await retrying {
+                    try await cluster.client.delete(Service.self, namespace: "default", name: "f-\(i - 1)")
+                }
+            }
         }
-        #expect(await eventually(.seconds(45)) {
-            let ips = try await cluster.externalIPs()
-            return ips.count == 56 && ips.values.allSatisfy { $0.count == 1 }
-        })
+        #expect(
+            await eventually(.seconds(45)) {
+                let ips = try await cluster.externalIPs()
+                return ips.count == 56 && ips.values.allSatisfy { $0.count == 1 }
+            })
         let all = try await cluster.externalIPs().values.flatMap { $0 }
         #expect(Set(all).count == all.count)
         // The published document agrees with the statuses: nothing lost.
-        #expect(await eventually(.seconds(10)) {
-            let index = try await cluster.client.get(ConfigMap.self, namespace: "k8slb-system", name: "assignments")
-            let indexBytes = Array(index.data!["index"]!.utf8)
-            let parsed = try JSONDecoder().decode(AssignmentShardIndex.self, from: Data(indexBytes))
-            var published = 0
-            for i in 0..<parsed.shards.count {
-                let shard = try await cluster.client.get(ConfigMap.self, namespace: "k8slb-system", name: "assignments-\(i)")
-                published += shard.data!["vips"]!.components(separatedBy: "\"ip\":").count - 1
-            }
-            return published == 56
-        })
+        #expect(
+            await eventually(.seconds(10)) {
+                let index = try await cluster.client.get(ConfigMap.self, namespace: "k8slb-system", name: "assignments")
+                let indexBytes = Array(index.data!["index"]!.utf8)
+                let parsed = try JSONDecoder().decode(AssignmentShardIndex.self, from: Data(indexBytes))
+                var published = 0
+                for i in 0..<parsed.shards.count {
+                    let shard = try await cluster.client.get(
+                        ConfigMap.self, namespace: "k8slb-system", name: "assignments-\(i)")
+                    published += shard.data!["vips"]!.components(separatedBy: "\"ip\":").count - 1
+                }
+                return published == 56
+            })
     }
 }
 

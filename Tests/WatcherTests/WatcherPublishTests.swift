@@ -2,8 +2,9 @@ import Core
 import Foundation
 import KubeClient
 import Synchronization
-import Testing
 import TestAPIServer
+import Testing
+
 @testable import Watcher
 
 /// Publishing is one loop: a change during a publish leads to exactly one more publish, never a
@@ -27,12 +28,16 @@ import TestAPIServer
         let layout = AssignmentConfigMaps(base: "assignments")
         let client = cluster.client
         func published() async throws -> Set<ServiceKey> {
-            let doc = try await layout.read { name in try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: name).data }
+            let doc = try await layout.read { name in
+                try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: name).data
+            }
             return Set((doc?.vips ?? []).flatMap { $0.services.map(\.key) })
         }
         #expect(await eventually(.seconds(60)) { try await published().count == 60 })
         try await Task.sleep(for: .milliseconds(500))
-        print("watcher publish: \(counter.total) publishes for 60 Services in 6 bursts, at most \(counter.maxInFlight) at once")
+        print(
+            "watcher publish: \(counter.total) publishes for 60 Services in 6 bursts, at most \(counter.maxInFlight) at once"
+        )
         #expect(counter.maxInFlight == 1, "one publish at a time")
         #expect(counter.total >= 2 && counter.total < 60, "bursts coalesce: \(counter.total) publishes")
         #expect(try await published().count == 60)
@@ -46,7 +51,8 @@ import TestAPIServer
         defer { Task { await cluster.stop() } }
         try await cluster.writeConfig(basicConfig)
         for name in ["lb-1", "lb-2"] {
-            _ = try await cluster.client.create(Node(metadata: ObjectMeta(name: name, labels: ["type": "loadBalancer"])))
+            _ = try await cluster.client.create(
+                Node(metadata: ObjectMeta(name: name, labels: ["type": "loadBalancer"])))
         }
         let (run, _) = cluster.runController()
         defer { run.cancel() }
@@ -54,7 +60,9 @@ import TestAPIServer
         let layout = AssignmentConfigMaps(base: "assignments")
         let client = cluster.client
         func nodes() async throws -> [String] {
-            try await layout.read { name in try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: name).data }?.nodes ?? []
+            try await layout.read { name in
+                try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: name).data
+            }?.nodes ?? []
         }
         #expect(await eventually { try await nodes() == ["lb-1", "lb-2"] })
         var node = try await client.get(Node.self, namespace: nil, name: "lb-2")
@@ -79,8 +87,9 @@ import TestAPIServer
         try await cluster.client.delete(Service.self, namespace: "default", name: "d0")
         let deleted = ContinuousClock.now
         _ = try await cluster.client.create(cluster.service("next"))
-        #expect(await eventually { try await cluster.events(for: "next").contains { $0.reason == "AllocationFailed" } },
-                "192.0.2.10 is quarantined: the pool is full for now")
+        #expect(
+            await eventually { try await cluster.events(for: "next").contains { $0.reason == "AllocationFailed" } },
+            "192.0.2.10 is quarantined: the pool is full for now")
         #expect(try await cluster.externalIPs()["default/next"] == [])
         #expect(await eventually(.seconds(10)) { try await cluster.externalIPs()["default/next"] == ["192.0.2.10"] })
         let waited = ContinuousClock.now - deleted

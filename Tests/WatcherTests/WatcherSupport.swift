@@ -2,11 +2,11 @@ import Foundation
 import KubeClient
 import Logging
 import Synchronization
-import Testing
 import TestAPIServer
 @_exported import TestSupport
-@testable import Watcher
+import Testing
 
+@testable import Watcher
 
 /// A test cluster: the in-process API server, a client, and helpers to run watchers.
 struct Cluster {
@@ -17,7 +17,8 @@ struct Cluster {
     static func start(windowSize: Int = 5000) async throws -> Cluster {
         let server = TestAPIServer(windowSize: windowSize, bookmarkInterval: .milliseconds(500))
         let port = try await server.start()
-        return Cluster(server: server, client: KubeClient(config: ClusterConfig(server: "http://127.0.0.1:\(port)")), port: port)
+        return Cluster(
+            server: server, client: KubeClient(config: ClusterConfig(server: "http://127.0.0.1:\(port)")), port: port)
     }
 
     func stop() async { try? await server.stop() }
@@ -28,12 +29,15 @@ struct Cluster {
             cm.data = ["config": json]
             _ = try await client.update(cm)
         } else {
-            _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: name, namespace: "k8slb-system"), data: ["config": json]))
+            _ = try await client.create(
+                ConfigMap(metadata: ObjectMeta(name: name, namespace: "k8slb-system"), data: ["config": json]))
         }
     }
 
     /// Runs an in-process controller until the returned task is cancelled.
-    func runController(_ settings: WatcherSettings = WatcherSettings(), quarantine: Duration = .milliseconds(100)) -> (Task<Void, Never>, WatcherController) {
+    func runController(_ settings: WatcherSettings = WatcherSettings(), quarantine: Duration = .milliseconds(100)) -> (
+        Task<Void, Never>, WatcherController
+    ) {
         var s = settings
         s.publishDelay = .milliseconds(20)
         s.releaseQuarantine = quarantine
@@ -43,14 +47,21 @@ struct Cluster {
         return (Task { await controller.run() }, controller)
     }
 
-    func service(_ name: String, namespace: String = "default", ports: [Int] = [80], pool: String? = nil, ip: String? = nil,
-                 annotations: [String: String] = [:], type: String = "LoadBalancer") -> Service {
+    func service(
+        _ name: String, namespace: String = "default", ports: [Int] = [80], pool: String? = nil, ip: String? = nil,
+        annotations: [String: String] = [:], type: String = "LoadBalancer"
+    ) -> Service {
         var a = annotations
         if let pool { a["loadbalancer/pool"] = pool }
-        var spec = Service.Spec(type: type, ports: ports.enumerated().map { .init(name: "p\($0.offset)", port: $0.element, targetPort: .int(8080 + $0.offset)) },
-                                selector: ["app": name])
+        var spec = Service.Spec(
+            type: type,
+            ports: ports.enumerated().map {
+                .init(name: "p\($0.offset)", port: $0.element, targetPort: .int(8080 + $0.offset))
+            },
+            selector: ["app": name])
         spec.loadBalancerIP = ip
-        return Service(metadata: ObjectMeta(name: name, namespace: namespace, annotations: a.isEmpty ? nil : a), spec: spec)
+        return Service(
+            metadata: ObjectMeta(name: name, namespace: namespace, annotations: a.isEmpty ? nil : a), spec: spec)
     }
 
     /// `namespace/name` → external IPs, from the API (what `kubectl get svc` shows).
@@ -68,9 +79,9 @@ struct Cluster {
 }
 
 let basicConfig = #"""
-{"pools": {
-  "default": {"network": "192.0.2.0/24", "range": "192.0.2.10-192.0.2.12"},
-  "big": {"network": "198.51.100.0/22", "range": "198.51.100.0/22"},
-  "v6": {"network": "2001:db8::/64", "range": "2001:db8::/64"}
-}}
-"""#
+    {"pools": {
+      "default": {"network": "192.0.2.0/24", "range": "192.0.2.10-192.0.2.12"},
+      "big": {"network": "198.51.100.0/22", "range": "198.51.100.0/22"},
+      "v6": {"network": "2001:db8::/64", "range": "2001:db8::/64"}
+    }}
+    """#

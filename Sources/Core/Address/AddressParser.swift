@@ -17,7 +17,8 @@ enum AddressParser {
         var value: UInt32 = 0
         for part in parts {
             guard !part.isEmpty, part.count <= 3, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
-                throw AddressParseError(whole, "not an IPv4 address (octet \"\(String(part).quotedForMessage)\" is not a number 0-255)")
+                throw AddressParseError(
+                    whole, "not an IPv4 address (octet \"\(String(part).quotedForMessage)\" is not a number 0-255)")
             }
             if part.count > 1 && part.first == "0" {
                 throw AddressParseError(whole, "octet \(part) has a leading zero (ambiguous: octal or decimal)")
@@ -55,7 +56,9 @@ enum AddressParser {
                     out.append(UInt16(v4 & 0xffff))
                     continue
                 }
-                guard !field.isEmpty else { throw AddressParseError(text, "empty group (single \":\" at the edge or \":::\")") }
+                guard !field.isEmpty else {
+                    throw AddressParseError(text, "empty group (single \":\" at the edge or \":::\")")
+                }
                 guard field.count <= 4, let g = UInt16(field, radix: 16) else {
                     throw AddressParseError(text, "group \"\(String(field).quotedForMessage)\" is not 1-4 hex digits")
                 }
@@ -84,7 +87,7 @@ enum AddressParser {
     /// A prefix length: decimal, no sign, no leading zeros, within the family's width.
     static func parsePrefix(_ text: Substring, family: IPFamily, whole: String) throws(AddressParseError) -> Int {
         guard !text.isEmpty, text.count <= 3, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-              !(text.count > 1 && text.first == "0"), let n = Int(text)
+            !(text.count > 1 && text.first == "0"), let n = Int(text)
         else {
             throw AddressParseError(whole, "prefix length \"\(String(text).quotedForMessage)\" is not a number")
         }

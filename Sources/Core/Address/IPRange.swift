@@ -30,8 +30,10 @@ package struct IPRange: Sendable, Hashable, CustomStringConvertible {
         guard parts.count == 2 else {
             throw AddressParseError(whole, "not a range (expected start-end or a CIDR)")
         }
-        let startText = parts[0].trimmingSpaces, endText = parts[1].trimmingSpaces
-        let start: IPAddress, end: IPAddress
+        let startText = parts[0].trimmingSpaces
+        let endText = parts[1].trimmingSpaces
+        let start: IPAddress
+        let end: IPAddress
         do {
             start = try AddressParser.parseAddress(startText)
             end = try AddressParser.parseAddress(endText)

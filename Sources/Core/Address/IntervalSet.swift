@@ -53,7 +53,8 @@ package struct IntervalSet: Sendable, Equatable, CustomStringConvertible {
     /// Adds every number of `interval`; returns how many were not members before.
     @discardableResult
     package mutating func insert(_ interval: ClosedRange<UInt128>) -> UInt128 {
-        var lo = interval.lowerBound, hi = interval.upperBound
+        var lo = interval.lowerBound
+        var hi = interval.upperBound
         let before = count
         // Absorb every interval that overlaps or touches [lo, hi].
         if let f = Node.floor(root, lo), lo == 0 || f.hi >= lo - 1 {
@@ -92,7 +93,10 @@ package struct IntervalSet: Sendable, Equatable, CustomStringConvertible {
     }
 
     package var description: String {
-        "{" + intervals.map { $0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+        "{"
+            + intervals.map {
+                $0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)"
+            }
             .joined(separator: ", ") + "}"
     }
 
@@ -180,27 +184,45 @@ extension IntervalSet {
 
         /// The node with the greatest `lo <= x`.
         static func floor(_ root: Node?, _ x: UInt128) -> Node? {
-            var node = root, best: Node?
+            var node = root
+            var best: Node?
             while let n = node {
-                if n.lo <= x { best = n; node = n.right } else { node = n.left }
+                if n.lo <= x {
+                    best = n
+                    node = n.right
+                } else {
+                    node = n.left
+                }
             }
             return best
         }
 
         /// The node with the least `lo > x`.
         static func ceiling(_ root: Node?, _ x: UInt128) -> Node? {
-            var node = root, best: Node?
+            var node = root
+            var best: Node?
             while let n = node {
-                if n.lo > x { best = n; node = n.left } else { node = n.right }
+                if n.lo > x {
+                    best = n
+                    node = n.left
+                } else {
+                    node = n.right
+                }
             }
             return best
         }
 
         /// The node with the least `lo >= x`.
         static func ceilingOrEqual(_ root: Node?, _ x: UInt128) -> Node? {
-            var node = root, best: Node?
+            var node = root
+            var best: Node?
             while let n = node {
-                if n.lo >= x { best = n; node = n.left } else { node = n.right }
+                if n.lo >= x {
+                    best = n
+                    node = n.left
+                } else {
+                    node = n.right
+                }
             }
             return best
         }

@@ -13,9 +13,11 @@ package struct AllocationRequest: Sendable, Hashable {
     /// (and at most one of them has none: it gets what matches no name).
     package var hostnames: Set<HostName>
 
-    package init(service: ServiceKey, pools: [PoolName] = [.default], familyPolicy: IPFamilyPolicy = .singleStack,
-                 staticAddresses: [IPAddress] = [], ports: Set<PortKey> = [], sharingKey: SharingKey? = nil,
-                 hostnames: Set<HostName> = []) {
+    package init(
+        service: ServiceKey, pools: [PoolName] = [.default], familyPolicy: IPFamilyPolicy = .singleStack,
+        staticAddresses: [IPAddress] = [], ports: Set<PortKey> = [], sharingKey: SharingKey? = nil,
+        hostnames: Set<HostName> = []
+    ) {
         self.service = service
         self.pools = pools
         self.familyPolicy = familyPolicy

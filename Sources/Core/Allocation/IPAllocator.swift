@@ -65,8 +65,9 @@ package struct IPAllocator: Sendable {
 
     private func holder(_ service: ServiceKey, at address: IPAddress) -> Holder {
         let request = services[service]!.request
-        return Holder(ports: request.ports, sharingKey: request.sharingKey,
-                      isStatic: request.staticAddresses.contains(address), hostnames: request.hostnames)
+        return Holder(
+            ports: request.ports, sharingKey: request.sharingKey,
+            isStatic: request.staticAddresses.contains(address), hostnames: request.hostnames)
     }
 
     /// An allocator over `pools` with nothing assigned.
@@ -107,8 +108,9 @@ package struct IPAllocator: Sendable {
     /// Usage of every pool, sorted by name.
     package var usage: [PoolUsage] {
         pools.values.sorted { $0.pool.name < $1.pool.name }.map {
-            PoolUsage(pool: $0.pool.name, family: $0.pool.family, dynamicSize: $0.pool.dynamicSize,
-                      dynamicFree: $0.free.count, inUse: inUse[$0.pool.name] ?? 0)
+            PoolUsage(
+                pool: $0.pool.name, family: $0.pool.family, dynamicSize: $0.pool.dynamicSize,
+                dynamicFree: $0.free.count, inUse: inUse[$0.pool.name] ?? 0)
         }
     }
 
@@ -116,8 +118,9 @@ package struct IPAllocator: Sendable {
     package var orphans: [Orphan] {
         holdings.compactMap { address, h -> Orphan? in
             guard !(pools[h.pool]?.pool.admits(address) ?? false) else { return nil }
-            return Orphan(address: address, pool: h.pool, services: h.holders.sorted(),
-                          poolExists: pools[h.pool] != nil)
+            return Orphan(
+                address: address, pool: h.pool, services: h.holders.sorted(),
+                poolExists: pools[h.pool] != nil)
         }.sorted { $0.address < $1.address }
     }
 
@@ -129,8 +132,10 @@ package struct IPAllocator: Sendable {
         package let poolExists: Bool
 
         package var description: String {
-            let why = poolExists ? "is no longer inside pool \"\(pool)\"" : "belongs to pool \"\(pool)\", which was removed"
-            return "IP \(address) of \(services.map(\.description).joined(separator: ", ")) \(why); kept until the Service changes or is deleted"
+            let why =
+                poolExists ? "is no longer inside pool \"\(pool)\"" : "belongs to pool \"\(pool)\", which was removed"
+            return
+                "IP \(address) of \(services.map(\.description).joined(separator: ", ")) \(why); kept until the Service changes or is deleted"
         }
     }
 
@@ -140,14 +145,17 @@ package struct IPAllocator: Sendable {
     /// still fits. On error nothing changes.
     @discardableResult
     package mutating func assign(_ request: AllocationRequest) throws(AllocationError) -> [AddressAssignment] {
-        if let record = services[request.service], record.answersRequest, record.request == request { return record.addresses }
+        if let record = services[request.service], record.answersRequest, record.request == request {
+            return record.addresses
+        }
         let targets = try resolve(request)
         let current = services[request.service]?.addresses ?? []
         let me = request.service
         var chosen: [AddressAssignment] = []
         for target in targets {
-            let holder = Holder(ports: request.ports, sharingKey: request.sharingKey, isStatic: target.staticAddress != nil,
-                                hostnames: request.hostnames)
+            let holder = Holder(
+                ports: request.ports, sharingKey: request.sharingKey, isStatic: target.staticAddress != nil,
+                hostnames: request.hostnames)
             guard let state = pools[target.pool] else { throw .unknownPool(target.pool) }
             if let address = target.staticAddress {
                 guard state.pool.network.contains(address) else { throw .outsideNetwork(address, pool: target.pool) }
@@ -158,7 +166,8 @@ package struct IPAllocator: Sendable {
             }
             // Keep a held address of this family and pool when it still fits.
             if let kept = current.first(where: { $0.address.family == state.pool.family && $0.pool == target.pool }),
-               state.pool.admits(kept.address), (try? checkSharing(kept.address, holder, excluding: me)) != nil {
+                state.pool.admits(kept.address), (try? checkSharing(kept.address, holder, excluding: me)) != nil
+            {
                 chosen.append(kept)
                 continue
             }
@@ -167,7 +176,8 @@ package struct IPAllocator: Sendable {
                 continue
             }
             guard let value = state.free.min else { throw .poolExhausted(target.pool) }
-            chosen.append(AddressAssignment(address: IPAddress(family: state.pool.family, value: value)!, pool: target.pool))
+            chosen.append(
+                AddressAssignment(address: IPAddress(family: state.pool.family, value: value)!, pool: target.pool))
         }
         release(request.service)
         let sorted = chosen.sorted()
@@ -180,13 +190,16 @@ package struct IPAllocator: Sendable {
     /// allocation. Addresses outside their pool are kept (see `orphans`), never moved. Throws when
     /// an address is held by a Service this one may not share with; nothing changes then.
     @discardableResult
-    package mutating func restore(_ request: AllocationRequest, addresses: [IPAddress]) throws(AllocationError) -> [AddressAssignment] {
+    package mutating func restore(_ request: AllocationRequest, addresses: [IPAddress]) throws(AllocationError)
+        -> [AddressAssignment]
+    {
         let me = request.service
         let unique = Array(Set(addresses)).sorted()
         var assigned: [AddressAssignment] = []
         for address in unique {
             let isStatic = request.staticAddresses.contains(address)
-            let holder = Holder(ports: request.ports, sharingKey: request.sharingKey, isStatic: isStatic, hostnames: request.hostnames)
+            let holder = Holder(
+                ports: request.ports, sharingKey: request.sharingKey, isStatic: isStatic, hostnames: request.hostnames)
             try checkSharing(address, holder, excluding: me)
             let pool = holdings[address]?.pool ?? owningPool(of: address, preferring: request.pools)
             assigned.append(AddressAssignment(address: address, pool: pool))
@@ -207,7 +220,8 @@ package struct IPAllocator: Sendable {
             guard var holding = holdings[address], let i = holding.holders.firstIndex(of: service) else { continue }
             holding.holders.remove(at: i)
             if let key = record.request.sharingKey,
-               !holding.holders.contains(where: { services[$0]?.request.sharingKey == key }) {
+                !holding.holders.contains(where: { services[$0]?.request.sharingKey == key })
+            {
                 pools[holding.pool]?.shared[key]?.remove(address)
                 if pools[holding.pool]?.shared[key]?.isEmpty == true { pools[holding.pool]?.shared[key] = nil }
             }
@@ -236,7 +250,9 @@ package struct IPAllocator: Sendable {
                 states[name]!.free.remove(address.value)
             }
             for service in holding.holders {
-                if let key = services[service]?.request.sharingKey { states[holding.pool]?.shared[key, default: []].insert(address) }
+                if let key = services[service]?.request.sharingKey {
+                    states[holding.pool]?.shared[key, default: []].insert(address)
+                }
             }
         }
         pools = states
@@ -289,7 +305,9 @@ package struct IPAllocator: Sendable {
     }
 
     /// Throws unless `candidate` may hold `address` beside its current holders (other than `me`).
-    private func checkSharing(_ address: IPAddress, _ candidate: Holder, excluding me: ServiceKey) throws(AllocationError) {
+    private func checkSharing(_ address: IPAddress, _ candidate: Holder, excluding me: ServiceKey)
+        throws(AllocationError)
+    {
         guard let holding = holdings[address] else { return }
         let others = holding.holders.filter { $0 != me }.sorted()
         guard !others.isEmpty else { return }
@@ -315,7 +333,9 @@ package struct IPAllocator: Sendable {
     }
 
     /// The lowest address of the pool already shared under `key` that `candidate` fits beside.
-    private func sharedCandidate(_ state: PoolState, _ key: SharingKey, _ candidate: Holder, excluding me: ServiceKey) -> IPAddress? {
+    private func sharedCandidate(_ state: PoolState, _ key: SharingKey, _ candidate: Holder, excluding me: ServiceKey)
+        -> IPAddress?
+    {
         guard let addresses = state.shared[key] else { return nil }
         return addresses.sorted().first { address in
             state.pool.admits(address) && (try? checkSharing(address, candidate, excluding: me)) != nil

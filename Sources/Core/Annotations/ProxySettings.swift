@@ -37,22 +37,32 @@ package struct DocumentField: Sendable {
     let decode: @Sendable (inout ProxySettings, KeyedDecodingContainer<WireKey>) throws -> Void
 
     /// `path` under `key`.
-    static func field<T: Codable & Equatable & Sendable>(_ key: String, _ path: any WritableKeyPath<ProxySettings, T> & Sendable) -> DocumentField {
-        DocumentField(key: key, encode: { settings, c in
-            let value = settings[keyPath: path]
-            if value != ProxySettings.defaults[keyPath: path] { try c.encode(value, forKey: WireKey(key)) }
-        }, decode: { settings, c in
-            if let value = try c.decodeIfPresent(T.self, forKey: WireKey(key)) { settings[keyPath: path] = value }
-        })
+    static func field<T: Codable & Equatable & Sendable>(
+        _ key: String, _ path: any WritableKeyPath<ProxySettings, T> & Sendable
+    ) -> DocumentField {
+        DocumentField(
+            key: key,
+            encode: { settings, c in
+                let value = settings[keyPath: path]
+                if value != ProxySettings.defaults[keyPath: path] { try c.encode(value, forKey: WireKey(key)) }
+            },
+            decode: { settings, c in
+                if let value = try c.decodeIfPresent(T.self, forKey: WireKey(key)) { settings[keyPath: path] = value }
+            })
     }
 
     /// An optional `path` under `key` (nil, the default, is left out).
-    static func optional<T: Codable & Equatable & Sendable>(_ key: String, _ path: any WritableKeyPath<ProxySettings, T?> & Sendable) -> DocumentField {
-        DocumentField(key: key, encode: { settings, c in
-            try c.encodeIfPresent(settings[keyPath: path], forKey: WireKey(key))
-        }, decode: { settings, c in
-            settings[keyPath: path] = try c.decodeIfPresent(T.self, forKey: WireKey(key))
-        })
+    static func optional<T: Codable & Equatable & Sendable>(
+        _ key: String, _ path: any WritableKeyPath<ProxySettings, T?> & Sendable
+    ) -> DocumentField {
+        DocumentField(
+            key: key,
+            encode: { settings, c in
+                try c.encodeIfPresent(settings[keyPath: path], forKey: WireKey(key))
+            },
+            decode: { settings, c in
+                settings[keyPath: path] = try c.decodeIfPresent(T.self, forKey: WireKey(key))
+            })
     }
 }
 

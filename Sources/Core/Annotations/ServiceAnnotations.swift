@@ -35,7 +35,8 @@ package struct ResourceName: Sendable, Hashable, Comparable, CustomStringConvert
     package init(parsing text: String) throws(AddressParseError) {
         let b = Array(text.utf8)
         guard !b.isEmpty, b.count <= 253 else { throw AddressParseError(text, "a name must be 1-253 characters") }
-        guard b.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E }) else {
+        guard b.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E })
+        else {
             throw AddressParseError(text, "a name may hold only lower-case letters, digits, '-' and '.'")
         }
         guard b.first!.isASCIIAlphanumeric, b.last!.isASCIIAlphanumeric, !text.contains("..") else {
@@ -102,8 +103,11 @@ package struct AnnotationSpec: Sendable {
     package let document: DocumentField?
     let apply: @Sendable (inout ServiceAnnotations, String) throws(AddressParseError) -> Void
 
-    init(key: String, values: String, ours: Bool = false, onInvalid: OnInvalid = .refuse, document: DocumentField? = nil, doc: String,
-         apply: @escaping @Sendable (inout ServiceAnnotations, String) throws(AddressParseError) -> Void) {
+    init(
+        key: String, values: String, ours: Bool = false, onInvalid: OnInvalid = .refuse, document: DocumentField? = nil,
+        doc: String,
+        apply: @escaping @Sendable (inout ServiceAnnotations, String) throws(AddressParseError) -> Void
+    ) {
         self.key = key
         self.values = values
         self.ours = ours
@@ -120,16 +124,22 @@ extension ServiceAnnotations {
 
     /// Every annotation we read, declared once.
     package static let table: [AnnotationSpec] = [
-        AnnotationSpec(key: "loadbalancer/pool", values: "pool name, or `v4pool,v6pool`",
-                       doc: "pool to allocate from (default `default`); two names, one per family, for dual-stack") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/pool", values: "pool name, or `v4pool,v6pool`",
+            doc: "pool to allocate from (default `default`); two names, one per family, for dual-stack"
+        ) { a, v throws(AddressParseError) in
             a.pools = try parsePools(v)
         },
-        AnnotationSpec(key: "loadbalancer/ssl", values: "`\"\"`, `true`, `false`", document: .field("ssl", \.ssl),
-                       doc: "TLS termination; auto (`\"\"`) = port 443 or a port name starting `https`") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/ssl", values: "`\"\"`, `true`, `false`", document: .field("ssl", \.ssl),
+            doc: "TLS termination; auto (`\"\"`) = port 443 or a port name starting `https`"
+        ) { a, v throws(AddressParseError) in
             a.ssl = try parseToggle(v)
         },
-        AnnotationSpec(key: "loadbalancer/mode", values: "`\"\"`, `http`, `false` (or `tcp`)", document: .field("mode", \.mode),
-                       doc: "layer 7 or layer 4 (auto: HTTP when TLS is terminated or the port name starts `http`)") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/mode", values: "`\"\"`, `http`, `false` (or `tcp`)", document: .field("mode", \.mode),
+            doc: "layer 7 or layer 4 (auto: HTTP when TLS is terminated or the port name starts `http`)"
+        ) { a, v throws(AddressParseError) in
             switch v.lowercased() {
             case "": a.mode = .auto
             case "http": a.mode = .http
@@ -137,42 +147,73 @@ extension ServiceAnnotations {
             default: throw AddressParseError(v, "expected \"\", \"http\", \"false\" or \"tcp\"")
             }
         },
-        AnnotationSpec(key: "loadbalancer/sslbackend", values: "`\"\"`, `true`, `false`", document: .field("sb", \.sslBackend),
-                       doc: "TLS towards the pods") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/sslbackend", values: "`\"\"`, `true`, `false`", document: .field("sb", \.sslBackend),
+            doc: "TLS towards the pods"
+        ) { a, v throws(AddressParseError) in
             a.sslBackend = try parseToggle(v)
         },
-        AnnotationSpec(key: "loadbalancer/sslredirect", values: "`\"\"`, `true`, `false`", document: .field("sr", \.sslRedirect),
-                       doc: "`false` disables the port 80 → HTTPS redirect when TLS is terminated") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/sslredirect", values: "`\"\"`, `true`, `false`", document: .field("sr", \.sslRedirect),
+            doc: "`false` disables the port 80 → HTTPS redirect when TLS is terminated"
+        ) { a, v throws(AddressParseError) in
             a.sslRedirect = try parseToggle(v) != .off
         },
-        AnnotationSpec(key: "loadbalancer/nocheck", values: "`\"\"`, `true`, `false`", document: .field("nc", \.noCheck),
-                       doc: "`true` disables health checks of the pods") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/nocheck", values: "`\"\"`, `true`, `false`", document: .field("nc", \.noCheck),
+            doc: "`true` disables health checks of the pods"
+        ) { a, v throws(AddressParseError) in
             a.noCheck = try parseToggle(v) == .on
         },
-        AnnotationSpec(key: "loadbalancer/ip", values: "addresses, comma separated, ≤ 1 per family", ours: true,
-                       doc: "static IPs; overrides `spec.loadBalancerIP`") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/ip", values: "addresses, comma separated, ≤ 1 per family", ours: true,
+            doc: "static IPs; overrides `spec.loadBalancerIP`"
+        ) { a, v throws(AddressParseError) in
             a.addresses = try parseAddresses(v)
         },
-        AnnotationSpec(key: "loadbalancer/sharing-key", values: "letters, digits, `._-/`", ours: true,
-                       doc: "Services with the same key may share an IP (disjoint ports, or the same TCP port with disjoint `hostnames`)") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/sharing-key", values: "letters, digits, `._-/`", ours: true,
+            doc:
+                "Services with the same key may share an IP (disjoint ports, or the same TCP port with disjoint `hostnames`)"
+        ) { a, v throws(AddressParseError) in
             a.sharingKey = v.isEmpty ? nil : try SharingKey(parsing: v)
         },
-        AnnotationSpec(key: "loadbalancer/proxy-protocol", values: "`v1`, `v2`", ours: true, onInvalid: .ignore, document: .optional("pp", \.proxyProtocol),
-                       doc: "send a PROXY protocol header to the pods (HAProxy `send-proxy[-v2]`, health checks too; nginx: the port is proxied at layer 4 with `proxy_protocol on`), so they see the client's address") { a, v throws(AddressParseError) in
-            if v.isEmpty { a.proxyProtocol = nil; return }
-            guard let p = ProxyProtocolVersion(rawValue: v.lowercased()) else { throw AddressParseError(v, "expected \"v1\" or \"v2\"") }
+        AnnotationSpec(
+            key: "loadbalancer/proxy-protocol", values: "`v1`, `v2`", ours: true, onInvalid: .ignore,
+            document: .optional("pp", \.proxyProtocol),
+            doc:
+                "send a PROXY protocol header to the pods (HAProxy `send-proxy[-v2]`, health checks too; nginx: the port is proxied at layer 4 with `proxy_protocol on`), so they see the client's address"
+        ) { a, v throws(AddressParseError) in
+            if v.isEmpty {
+                a.proxyProtocol = nil
+                return
+            }
+            guard let p = ProxyProtocolVersion(rawValue: v.lowercased()) else {
+                throw AddressParseError(v, "expected \"v1\" or \"v2\"")
+            }
             a.proxyProtocol = p
         },
-        AnnotationSpec(key: "loadbalancer/forwarded-headers", values: "`\"\"`, `true`, `false`", ours: true, onInvalid: .ignore, document: .field("fh", \.forwardedHeaders),
-                       doc: "HTTP mode sets `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Port` towards the pods (default on); `false` turns them off") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/forwarded-headers", values: "`\"\"`, `true`, `false`", ours: true, onInvalid: .ignore,
+            document: .field("fh", \.forwardedHeaders),
+            doc:
+                "HTTP mode sets `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Port` towards the pods (default on); `false` turns them off"
+        ) { a, v throws(AddressParseError) in
             a.forwardedHeaders = try parseToggle(v) != .off
         },
-        AnnotationSpec(key: "loadbalancer/tls-secret", values: "Secret name", ours: true, document: .optional("ts", \.tlsSecret),
-                       doc: "terminate TLS with this `kubernetes.io/tls` Secret (`tls.crt`, `tls.key`) instead of the pool's `/etc/certs/<pool>.pem`; looked up in `k8slb-system` (in the Service's namespace first with the actor's `--tls-secrets service-namespace`); renewals reach HAProxy without a reload") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/tls-secret", values: "Secret name", ours: true, document: .optional("ts", \.tlsSecret),
+            doc:
+                "terminate TLS with this `kubernetes.io/tls` Secret (`tls.crt`, `tls.key`) instead of the pool's `/etc/certs/<pool>.pem`; looked up in `k8slb-system` (in the Service's namespace first with the actor's `--tls-secrets service-namespace`); renewals reach HAProxy without a reload"
+        ) { a, v throws(AddressParseError) in
             a.tlsSecret = v.isEmpty ? nil : try ResourceName(parsing: v)
         },
-        AnnotationSpec(key: "loadbalancer/hostnames", values: "host names, comma separated", ours: true, document: .field("hn", \.hostnames),
-                       doc: "the names this Service answers for on its VIP and port: Services sharing one IP and port are routed by TLS SNI (passthrough and terminated) and HTTP `Host`; a sharer without `hostnames` gets what matches no name, else it is refused") { a, v throws(AddressParseError) in
+        AnnotationSpec(
+            key: "loadbalancer/hostnames", values: "host names, comma separated", ours: true,
+            document: .field("hn", \.hostnames),
+            doc:
+                "the names this Service answers for on its VIP and port: Services sharing one IP and port are routed by TLS SNI (passthrough and terminated) and HTTP `Host`; a sharer without `hostnames` gets what matches no name, else it is refused"
+        ) { a, v throws(AddressParseError) in
             a.hostnames = try parseHostnames(v)
         },
     ]
@@ -194,17 +235,21 @@ extension ServiceAnnotations {
         var problems: [AnnotationError] = []
         for (key, value) in annotations.sorted(by: { $0.key < $1.key }) where key.hasPrefix(prefix) {
             guard let spec = table.first(where: { $0.key == key }) else {
-                problems.append(AnnotationError(key: key, value: value,
-                                                problem: "unknown annotation (known: \(table.map(\.key).joined(separator: ", ")))",
-                                                isWarning: true, isUnknown: true))
+                problems.append(
+                    AnnotationError(
+                        key: key, value: value,
+                        problem: "unknown annotation (known: \(table.map(\.key).joined(separator: ", ")))",
+                        isWarning: true, isUnknown: true))
                 continue
             }
             do {
                 try spec.apply(&result, value)
             } catch {
                 let ignored = spec.onInvalid == .ignore
-                problems.append(AnnotationError(key: key, value: value, problem: error.problem + (ignored ? "; served without it" : ""),
-                                                isWarning: ignored))
+                problems.append(
+                    AnnotationError(
+                        key: key, value: value, problem: error.problem + (ignored ? "; served without it" : ""),
+                        isWarning: ignored))
             }
         }
         return (result, problems)

@@ -34,11 +34,14 @@ package struct AssignmentConfigMaps: Sendable, Hashable {
         var shards: [[UInt8]] = []
         shards.reserveCapacity(count)
         for i in 0..<count {
-            guard let text = try await data(shardName(i))?[Self.shardKey] else { throw AssignmentShards.ShardError.digestMismatch(shard: i) }
+            guard let text = try await data(shardName(i))?[Self.shardKey] else {
+                throw AssignmentShards.ShardError.digestMismatch(shard: i)
+            }
             shards.append(Array(text.utf8))
         }
         let document = try AssignmentShards.decode(index: index, shards: shards)
-        let digests = Dictionary(uniqueKeysWithValues: shards.enumerated().map { ($0.offset, AssignmentShards.digest($0.element)) })
+        let digests = Dictionary(
+            uniqueKeysWithValues: shards.enumerated().map { ($0.offset, AssignmentShards.digest($0.element)) })
         return Published(document: document, shardDigests: digests, indexBytes: index)
     }
 
@@ -52,13 +55,16 @@ package struct AssignmentConfigMaps: Sendable, Hashable {
     /// What publishing `encoded` takes when the store holds shards with digests `previous` and
     /// index `previousIndex`: changed shards first, then the index (readers accept a set only once
     /// it matches the index), then the deletion of shards no longer listed.
-    package func plan(_ encoded: AssignmentShards, previous: [Int: String], previousIndex: [UInt8]?) -> (writes: [Write], deletes: [String]) {
+    package func plan(_ encoded: AssignmentShards, previous: [Int: String], previousIndex: [UInt8]?) -> (
+        writes: [Write], deletes: [String]
+    ) {
         var writes: [Write] = []
         for (i, bytes) in encoded.shards.enumerated() where previous[i] != encoded.index.shards[i] {
             writes.append(Write(name: shardName(i), key: Self.shardKey, text: String(decoding: bytes, as: UTF8.self)))
         }
         if encoded.indexBytes != previousIndex {
-            writes.append(Write(name: base, key: Self.indexKey, text: String(decoding: encoded.indexBytes, as: UTF8.self)))
+            writes.append(
+                Write(name: base, key: Self.indexKey, text: String(decoding: encoded.indexBytes, as: UTF8.self)))
         }
         let deletes = previous.keys.sorted().filter { $0 >= encoded.shards.count }.map(shardName)
         return (writes, deletes)

@@ -39,7 +39,9 @@ package struct AssignmentDocument: Sendable, Hashable {
         }
 
         var normalized: VIP {
-            VIP(address: address, pool: pool, services: services.map(\.normalized).sorted { $0.key < $1.key }, vrid: vrid)
+            VIP(
+                address: address, pool: pool, services: services.map(\.normalized).sorted { $0.key < $1.key },
+                vrid: vrid)
         }
     }
 
@@ -87,7 +89,10 @@ package struct AssignmentDocument: Sendable, Hashable {
         package var targetPort: TargetPort
         package var nodePort: UInt16?
 
-        package init(name: String? = nil, proto: TransportProtocol = .tcp, port: UInt16, targetPort: TargetPort, nodePort: UInt16? = nil) {
+        package init(
+            name: String? = nil, proto: TransportProtocol = .tcp, port: UInt16, targetPort: TargetPort,
+            nodePort: UInt16? = nil
+        ) {
             self.name = name
             self.proto = proto
             self.port = port
@@ -106,17 +111,24 @@ package struct AssignmentDocument: Sendable, Hashable {
 // MARK: - Codable (compact, stable keys)
 
 extension AssignmentDocument: Codable {
-    enum CodingKeys: String, CodingKey { case version = "v", vips, nodes, groups }
+    enum CodingKeys: String, CodingKey {
+        case version = "v"
+        case vips, nodes, groups
+    }
 
     package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let version = try c.decode(Int.self, forKey: .version)
         guard version <= Self.formatVersion else {
-            throw DecodingError.dataCorruptedError(forKey: .version, in: c,
-                debugDescription: "assignment format \(version) is newer than this build understands (\(Self.formatVersion))")
+            throw DecodingError.dataCorruptedError(
+                forKey: .version, in: c,
+                debugDescription:
+                    "assignment format \(version) is newer than this build understands (\(Self.formatVersion))")
         }
-        self.init(vips: try c.decode([VIP].self, forKey: .vips), nodes: try c.decodeIfPresent([String].self, forKey: .nodes) ?? [],
-                  groups: try c.decodeIfPresent([VRRPPlan.Group].self, forKey: .groups) ?? [])
+        self.init(
+            vips: try c.decode([VIP].self, forKey: .vips),
+            nodes: try c.decodeIfPresent([String].self, forKey: .nodes) ?? [],
+            groups: try c.decodeIfPresent([VRRPPlan.Group].self, forKey: .groups) ?? [])
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -129,26 +141,40 @@ extension AssignmentDocument: Codable {
 }
 
 extension AssignmentDocument.VIP: Codable {
-    enum CodingKeys: String, CodingKey { case address = "ip", pool, services = "svc", vrid }
+    enum CodingKeys: String, CodingKey {
+        case address = "ip"
+        case pool
+        case services = "svc"
+        case vrid
+    }
 }
 
 extension AssignmentDocument.ServiceEntry: Codable {
     /// The spec-derived keys; the annotation-derived ones are `ProxySettings.documentFields`.
     enum CodingKeys: String, CodingKey {
-        case namespace = "ns", name = "n", ports = "p", sourceRanges = "src", affinitySeconds = "af", localTraffic = "lt",
-             healthCheckNodePort = "hc"
+        case namespace = "ns"
+        case name = "n"
+        case ports = "p"
+        case sourceRanges = "src"
+        case affinitySeconds = "af"
+        case localTraffic = "lt"
+        case
+            healthCheckNodePort = "hc"
     }
 
     package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(key: ServiceKey(namespace: try c.decode(String.self, forKey: .namespace),
-                                  name: try c.decode(String.self, forKey: .name)),
-                  ports: try c.decode([AssignmentDocument.Port].self, forKey: .ports))
+        self.init(
+            key: ServiceKey(
+                namespace: try c.decode(String.self, forKey: .namespace),
+                name: try c.decode(String.self, forKey: .name)),
+            ports: try c.decode([AssignmentDocument.Port].self, forKey: .ports))
         proxy = try ProxySettings(from: decoder.container(keyedBy: WireKey.self))
         let ranges = try c.decodeIfPresent([String].self, forKey: .sourceRanges) ?? []
         for text in ranges {
             do { sourceRanges.append(try IPNetwork(parsing: text)) } catch {
-                throw DecodingError.dataCorruptedError(forKey: .sourceRanges, in: c, debugDescription: error.description)
+                throw DecodingError.dataCorruptedError(
+                    forKey: .sourceRanges, in: c, debugDescription: error.description)
             }
         }
         affinitySeconds = try c.decodeIfPresent(Int.self, forKey: .affinitySeconds)
@@ -171,7 +197,13 @@ extension AssignmentDocument.ServiceEntry: Codable {
 }
 
 extension AssignmentDocument.Port: Codable {
-    enum CodingKeys: String, CodingKey { case name = "n", proto = "pr", port = "p", targetPort = "t", nodePort = "np" }
+    enum CodingKeys: String, CodingKey {
+        case name = "n"
+        case proto = "pr"
+        case port = "p"
+        case targetPort = "t"
+        case nodePort = "np"
+    }
 
     package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)

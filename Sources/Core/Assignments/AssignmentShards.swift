@@ -16,7 +16,10 @@ package struct AssignmentShards: Sendable, Equatable {
         /// Digest of each shard's bytes, hex; position = shard number.
         package var shards: [String]
 
-        enum CodingKeys: String, CodingKey { case version = "v", shards }
+        enum CodingKeys: String, CodingKey {
+            case version = "v"
+            case shards
+        }
     }
 
     /// Default bound per shard: half the ConfigMap limit, leaving room for metadata and growth.
@@ -32,7 +35,9 @@ package struct AssignmentShards: Sendable, Equatable {
     package var indexBytes: [UInt8] { Array(try! Self.encoder.encode(index)) }
 
     /// Splits `document` into the fewest power-of-two shards that each fit `maxShardBytes`.
-    package static func encode(_ document: AssignmentDocument, maxShardBytes: Int = defaultMaxShardBytes) throws -> AssignmentShards {
+    package static func encode(_ document: AssignmentDocument, maxShardBytes: Int = defaultMaxShardBytes) throws
+        -> AssignmentShards
+    {
         // Start from the count the whole document's size suggests (with 10% slack for uneven
         // buckets), instead of encoding at 1, 2, 4, … shards in turn.
         let whole = try encoder.encode(document).count
@@ -41,7 +46,9 @@ package struct AssignmentShards: Sendable, Equatable {
         while true {
             var buckets = Array(repeating: [AssignmentDocument.VIP](), count: count)
             for vip in document.vips { buckets[shard(of: vip.address, count: count)].append(vip) }
-            let encoded = try buckets.map { Array(try encoder.encode(AssignmentDocument(vips: $0, nodes: document.nodes, groups: document.groups))) }
+            let encoded = try buckets.map {
+                Array(try encoder.encode(AssignmentDocument(vips: $0, nodes: document.nodes, groups: document.groups)))
+            }
             if encoded.allSatisfy({ $0.count <= maxShardBytes }) || count >= maxShardCount {
                 guard encoded.allSatisfy({ $0.count <= maxShardBytes }) else {
                     throw ShardError.tooLarge(bytes: encoded.map(\.count).max() ?? 0, limit: maxShardBytes)
@@ -63,7 +70,9 @@ package struct AssignmentShards: Sendable, Equatable {
     package static func decode(index indexBytes: [UInt8], shards: [[UInt8]]) throws -> AssignmentDocument {
         let index = try JSONDecoder().decode(Index.self, from: Data(indexBytes))
         guard index.version <= AssignmentDocument.formatVersion else { throw ShardError.newerFormat(index.version) }
-        guard shards.count == index.shards.count else { throw ShardError.shardCount(expected: index.shards.count, found: shards.count) }
+        guard shards.count == index.shards.count else {
+            throw ShardError.shardCount(expected: index.shards.count, found: shards.count)
+        }
         var vips: [AssignmentDocument.VIP] = []
         var nodes: [String] = []
         var groups: [VRRPPlan.Group] = []
@@ -90,7 +99,8 @@ package struct AssignmentShards: Sendable, Equatable {
 
         package var description: String {
             switch self {
-            case .tooLarge(let b, let l): "a shard needs \(b) bytes even at \(AssignmentShards.maxShardCount) shards (limit \(l))"
+            case .tooLarge(let b, let l):
+                "a shard needs \(b) bytes even at \(AssignmentShards.maxShardCount) shards (limit \(l))"
             case .newerFormat(let v): "assignment format \(v) is newer than this build understands"
             case .shardCount(let e, let f): "index lists \(e) shards, found \(f)"
             case .digestMismatch(let s): "shard \(s) does not match the index (update in progress?)"

@@ -24,12 +24,19 @@ package struct VRRPPlan: Sendable, Hashable {
             self.local = local
         }
 
-        enum CodingKeys: String, CodingKey { case vrid, family = "f", pool, node = "n", local = "l" }
+        enum CodingKeys: String, CodingKey {
+            case vrid
+            case family = "f"
+            case pool
+            case node = "n"
+            case local = "l"
+        }
 
         package init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            self.init(vrid: try c.decode(Int.self, forKey: .vrid), family: try c.decode(IPFamily.self, forKey: .family),
-                      pool: try c.decode(PoolName.self, forKey: .pool), node: try c.decode(String.self, forKey: .node))
+            self.init(
+                vrid: try c.decode(Int.self, forKey: .vrid), family: try c.decode(IPFamily.self, forKey: .family),
+                pool: try c.decode(PoolName.self, forKey: .pool), node: try c.decode(String.self, forKey: .node))
             if let text = try c.decodeIfPresent(String.self, forKey: .local) {
                 do { local = try IPAddress(parsing: text) } catch {
                     throw DecodingError.dataCorruptedError(forKey: .local, in: c, debugDescription: error.description)
@@ -51,7 +58,12 @@ package struct VRRPPlan: Sendable, Hashable {
         var key: GroupKey { GroupKey(family: family, pool: pool, node: node, local: local) }
     }
 
-    struct GroupKey: Hashable { let family: IPFamily; let pool: PoolName; let node: String; var local: IPAddress? = nil }
+    struct GroupKey: Hashable {
+        let family: IPFamily
+        let pool: PoolName
+        let node: String
+        var local: IPAddress? = nil
+    }
 
     /// Groups, sorted by family and VRID.
     package var groups: [Group]
@@ -83,26 +95,37 @@ package struct VRRPPlan: Sendable, Hashable {
     /// Plans groups for `vips` over `nodes`, keeping the VRIDs of `previous` groups that still exist.
     /// `reserved`: VRIDs not to hand to a new group (groups that just vanished). `local`: VIPs
     /// that get an instance of their own (externalTrafficPolicy Local in kube-proxy mode).
-    package static func make(vips: [(address: IPAddress, pool: PoolName)], nodes: [String], previous: [Group], vridOffset: Int,
-                             reserved: Set<VRRPGroupID> = [], local: Set<IPAddress> = []) -> VRRPPlan {
+    package static func make(
+        vips: [(address: IPAddress, pool: PoolName)], nodes: [String], previous: [Group], vridOffset: Int,
+        reserved: Set<VRRPGroupID> = [], local: Set<IPAddress> = []
+    ) -> VRRPPlan {
         guard !nodes.isEmpty else { return VRRPPlan(groups: [], vridOf: [:], unplaced: []) }
         let lowest = vridOffset + 1
         var members: [GroupKey: [IPAddress]] = [:]
         for vip in vips {
             let node = ranking(of: vip.address, nodes: nodes)[0]
-            members[GroupKey(family: vip.address.family, pool: vip.pool, node: node, local: local.contains(vip.address) ? vip.address : nil),
-                    default: []].append(vip.address)
+            members[
+                GroupKey(
+                    family: vip.address.family, pool: vip.pool, node: node,
+                    local: local.contains(vip.address) ? vip.address : nil),
+                default: []
+            ].append(vip.address)
         }
         var vrids: [GroupKey: Int] = [:]
         var used: [IPFamily: Set<Int>] = [:]
         for r in reserved { used[r.family, default: []].insert(r.vrid) }
-        for g in previous where members[g.key] != nil && (lowest...255).contains(g.vrid) && !(used[g.family]?.contains(g.vrid) ?? false) {
+        for g in previous
+        where members[g.key] != nil && (lowest...255).contains(g.vrid) && !(used[g.family]?.contains(g.vrid) ?? false) {
             vrids[g.key] = g.vrid
             used[g.family, default: []].insert(g.vrid)
         }
         var unplaced: [IPAddress] = []
         let newKeys = members.keys.filter { vrids[$0] == nil }
-            .sorted { ($0.family, $0.pool, $0.node, $0.local?.value ?? 0) < ($1.family, $1.pool, $1.node, $1.local?.value ?? 0) }
+            .sorted {
+                ($0.family, $0.pool, $0.node, $0.local?.value ?? 0) < (
+                    $1.family, $1.pool, $1.node, $1.local?.value ?? 0
+                )
+            }
         for key in newKeys {
             guard let free = (lowest...255).first(where: { !(used[key.family]?.contains($0) ?? false) }) else {
                 unplaced += members[key]!
@@ -113,7 +136,9 @@ package struct VRRPPlan: Sendable, Hashable {
         }
         var vridOf: [IPAddress: Int] = [:]
         for (key, addresses) in members { if let v = vrids[key] { for a in addresses { vridOf[a] = v } } }
-        let groups = vrids.map { Group(vrid: $0.value, family: $0.key.family, pool: $0.key.pool, node: $0.key.node, local: $0.key.local) }.sorted()
+        let groups = vrids.map {
+            Group(vrid: $0.value, family: $0.key.family, pool: $0.key.pool, node: $0.key.node, local: $0.key.local)
+        }.sorted()
         return VRRPPlan(groups: groups, vridOf: vridOf, unplaced: unplaced.sorted())
     }
 }

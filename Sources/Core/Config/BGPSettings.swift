@@ -74,9 +74,12 @@ package struct BGPPassword: Sendable, Hashable, CustomStringConvertible {
     package let rawValue: String
 
     package init(parsing text: String) throws(AddressParseError) {
-        guard !text.isEmpty, text.utf8.count <= 80 else { throw AddressParseError("(password)", "must be 1-80 characters") }
+        guard !text.isEmpty, text.utf8.count <= 80 else {
+            throw AddressParseError("(password)", "must be 1-80 characters")
+        }
         guard text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
-            throw AddressParseError("(password)", "may hold only printable ASCII characters, no spaces, newlines or control characters")
+            throw AddressParseError(
+                "(password)", "may hold only printable ASCII characters, no spaces, newlines or control characters")
         }
         rawValue = text
     }
@@ -96,8 +99,11 @@ package struct BGPCommunity: Sendable, Hashable, CustomStringConvertible {
             return
         }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let a = UInt16(parts[0]), let b = UInt16(parts[1]), String(a) == parts[0], String(b) == parts[1] else {
-            throw AddressParseError(text, "expected ASN:VALUE (each 0-65535) or no-export, no-advertise, local-AS, blackhole")
+        guard parts.count == 2, let a = UInt16(parts[0]), let b = UInt16(parts[1]), String(a) == parts[0],
+            String(b) == parts[1]
+        else {
+            throw AddressParseError(
+                text, "expected ASN:VALUE (each 0-65535) or no-export, no-advertise, local-AS, blackhole")
         }
         rawValue = "\(a):\(b)"
     }

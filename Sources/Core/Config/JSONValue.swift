@@ -11,11 +11,11 @@ package enum JSONValue: Sendable, Equatable {
     package static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): true
-        case let (.bool(a), .bool(b)): a == b
-        case let (.number(a), .number(b)): a == b
-        case let (.string(a), .string(b)): a == b
-        case let (.array(a), .array(b)): a == b
-        case let (.object(a), .object(b)):
+        case (.bool(let a), .bool(let b)): a == b
+        case (.number(let a), .number(let b)): a == b
+        case (.string(let a), .string(let b)): a == b
+        case (.array(let a), .array(let b)): a == b
+        case (.object(let a), .object(let b)):
             a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
         default: false
         }
@@ -63,9 +63,15 @@ package struct JSONReader {
     private init(bytes: [UInt8]) { self.bytes = bytes }
 
     private func error(_ problem: String) -> JSONSyntaxError {
-        var line = 1, column = 1
+        var line = 1
+        var column = 1
         for b in bytes[..<Swift.min(index, bytes.count)] {
-            if b == 10 { line += 1; column = 1 } else if b & 0xC0 != 0x80 { column += 1 }
+            if b == 10 {
+                line += 1
+                column = 1
+            } else if b & 0xC0 != 0x80 {
+                column += 1
+            }
         }
         return JSONSyntaxError(line: line, column: column, problem: problem)
     }
@@ -110,7 +116,11 @@ package struct JSONReader {
         var members: [(key: String, value: JSONValue)] = []
         var seen = Set<String>()
         skipSpace()
-        if peek == UInt8(ascii: "}") { index += 1; depth -= 1; return .object(members) }
+        if peek == UInt8(ascii: "}") {
+            index += 1
+            depth -= 1
+            return .object(members)
+        }
         while true {
             skipSpace()
             guard peek == UInt8(ascii: "\"") else { throw error("expected a quoted key") }
@@ -128,7 +138,10 @@ package struct JSONReader {
             skipSpace()
             switch peek {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"): index += 1; depth -= 1; return .object(members)
+            case UInt8(ascii: "}"):
+                index += 1
+                depth -= 1
+                return .object(members)
             default: throw error("expected ',' or '}'")
             }
         }
@@ -139,14 +152,21 @@ package struct JSONReader {
         index += 1
         var items: [JSONValue] = []
         skipSpace()
-        if peek == UInt8(ascii: "]") { index += 1; depth -= 1; return .array(items) }
+        if peek == UInt8(ascii: "]") {
+            index += 1
+            depth -= 1
+            return .array(items)
+        }
         while true {
             skipSpace()
             items.append(try value())
             skipSpace()
             switch peek {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"): index += 1; depth -= 1; return .array(items)
+            case UInt8(ascii: "]"):
+                index += 1
+                depth -= 1
+                return .array(items)
             default: throw error("expected ',' or ']'")
             }
         }
@@ -179,7 +199,7 @@ package struct JSONReader {
 
     private mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
         guard bytes.count - index >= 4,
-              let v = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
+            let v = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
         else { throw error("invalid \\u escape") }
         index += 4
         return v

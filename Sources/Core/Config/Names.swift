@@ -90,12 +90,13 @@ package struct RawConfigLine: Sendable, Hashable, CustomStringConvertible {
     /// Validates one raw line.
     package init(parsing text: String) throws(AddressParseError) {
         for scalar in text.unicodeScalars where scalar.value < 0x20 && scalar != "\t" || scalar.value == 0x7f {
-            let what = switch scalar {
-            case "\n": "a newline"
-            case "\r": "a carriage return"
-            case "\0": "a NUL byte"
-            default: "control character U+\(String(scalar.value, radix: 16, uppercase: true))"
-            }
+            let what =
+                switch scalar {
+                case "\n": "a newline"
+                case "\r": "a carriage return"
+                case "\0": "a NUL byte"
+                default: "control character U+\(String(scalar.value, radix: 16, uppercase: true))"
+                }
             throw AddressParseError(text, "contains \(what); each list entry must be one line")
         }
         self.text = text
@@ -132,7 +133,8 @@ package struct SafePath: Sendable, Hashable, CustomStringConvertible {
     package init(parsing text: String) throws(AddressParseError) {
         guard text.hasPrefix("/") else { throw AddressParseError(text, "path must be absolute") }
         guard text.utf8.count <= 255 else { throw AddressParseError(text, "path is longer than 255 bytes") }
-        guard text.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2F || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }) else {
+        guard text.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2F || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D })
+        else {
             throw AddressParseError(text, "path may hold only letters, digits, '/', '.', '_' and '-'")
         }
         let parts = text.dropFirst().split(separator: "/", omittingEmptySubsequences: false)

@@ -22,8 +22,10 @@ package struct Pool: Sendable, Hashable {
     /// The pool's address family (network and range agree).
     package var family: IPFamily { network.family }
 
-    package init(name: PoolName, network: IPRange, range: IPRange, interface: InterfaceName? = nil,
-                 highAvailability: Bool = true, backends: PoolBackends = .pods) {
+    package init(
+        name: PoolName, network: IPRange, range: IPRange, interface: InterfaceName? = nil,
+        highAvailability: Bool = true, backends: PoolBackends = .pods
+    ) {
         self.name = name
         self.network = network
         self.range = range

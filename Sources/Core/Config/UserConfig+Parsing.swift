@@ -52,13 +52,19 @@ private struct ConfigParser {
             default: unknownKey("", key, known: ["pools", "keepalived", "haproxy", "nginx", "vrrp", "bgp"])
             }
         }
-        for pool in config.pools where pool.announce == .bgp && config.bgp == nil && !members.contains(where: { $0.key == "bgp" }) {
+        for pool in config.pools
+        where pool.announce == .bgp && config.bgp == nil && !members.contains(where: { $0.key == "bgp" }) {
             error("pools.\(pool.name).announce", "\"bgp\" needs a top-level bgp block (asn and peers)")
         }
         if !sawPools {
-            error("pools", "required: define at least one pool (\"default\" is used by Services without the loadbalancer/pool annotation)")
+            error(
+                "pools",
+                "required: define at least one pool (\"default\" is used by Services without the loadbalancer/pool annotation)"
+            )
         } else if errors.isEmpty, !config.pools.isEmpty, config.pool(named: .default) == nil {
-            warn("pools", "no pool named \"default\": Services without the loadbalancer/pool annotation will not get an address")
+            warn(
+                "pools",
+                "no pool named \"default\": Services without the loadbalancer/pool annotation will not get an address")
         }
         return config
     }
@@ -110,8 +116,10 @@ private struct ConfigParser {
     /// A raw line list; a line whose directive (`key`) is in `reserved` is left out with a warning
     /// giving the reason (`OperatorSettings`: the few directives the actor depends on; the
     /// original's example config has `daemon`, so refusing would break configs that work).
-    mutating func lines(_ value: JSONValue, _ path: String, reserved: [String: String] = [:],
-                        key: (String) -> String = { _ in "" }) -> [RawConfigLine] {
+    mutating func lines(
+        _ value: JSONValue, _ path: String, reserved: [String: String] = [:],
+        key: (String) -> String = { _ in "" }
+    ) -> [RawConfigLine] {
         guard case .array(let items) = value else {
             error(path, "expected an array of strings, found \(value.typeName)")
             return []
@@ -158,14 +166,23 @@ private struct ConfigParser {
 
     mutating func parsePool(_ name: PoolName, _ value: JSONValue, _ path: String) -> Pool? {
         guard let members = object(value, path) else { return nil }
-        var network: IPRange?, range: IPRange?, interface: InterfaceName?, ha = true, backends = PoolBackends.pods
-        var announce = Announcement.vrrp, communities: [BGPCommunity] = [], localPref: UInt32?
+        var network: IPRange?
+        var range: IPRange?
+        var interface: InterfaceName?
+        var ha = true
+        var backends = PoolBackends.pods
+        var announce = Announcement.vrrp
+        var communities: [BGPCommunity] = []
+        var localPref: UInt32?
         var failed = false
         for (key, v) in members {
             let p = Self.join(path, key)
             switch key {
             case "network", "range":
-                guard let s = string(v, p) else { failed = true; continue }
+                guard let s = string(v, p) else {
+                    failed = true
+                    continue
+                }
                 do {
                     let parsed = try IPRange(parsing: s)
                     if key == "network" { network = parsed } else { range = parsed }
@@ -178,7 +195,10 @@ private struct ConfigParser {
                     failed = true
                 }
             case "interface":
-                guard let s = string(v, p) else { failed = true; continue }
+                guard let s = string(v, p) else {
+                    failed = true
+                    continue
+                }
                 if s.isEmpty { continue }  // the original's way of saying "auto-detect"
                 do { interface = try InterfaceName(parsing: s) } catch {
                     self.error(p, error.description)
@@ -187,7 +207,10 @@ private struct ConfigParser {
             case "ha":
                 if let b = bool(v, p) { ha = b } else { failed = true }
             case "backends":
-                guard let s = string(v, p) else { failed = true; continue }
+                guard let s = string(v, p) else {
+                    failed = true
+                    continue
+                }
                 guard let b = PoolBackends(rawValue: s) else {
                     error(p, "\(s.quotedForMessage): expected \"pods\" or \"nodeports\"")
                     failed = true
@@ -195,7 +218,10 @@ private struct ConfigParser {
                 }
                 backends = b
             case "announce":
-                guard let s = string(v, p) else { failed = true; continue }
+                guard let s = string(v, p) else {
+                    failed = true
+                    continue
+                }
                 guard let a = Announcement(rawValue: s) else {
                     error(p, "\(s.quotedForMessage): expected \"vrrp\" or \"bgp\"")
                     failed = true
@@ -203,17 +229,36 @@ private struct ConfigParser {
                 }
                 announce = a
             case "communities":
-                guard case .array(let items) = v else { error(p, "expected an array of strings, found \(v.typeName)"); failed = true; continue }
+                guard case .array(let items) = v else {
+                    error(p, "expected an array of strings, found \(v.typeName)")
+                    failed = true
+                    continue
+                }
                 for (i, item) in items.enumerated() {
-                    guard let s = string(item, "\(p)[\(i)]") else { failed = true; continue }
-                    do { communities.append(try BGPCommunity(parsing: s)) } catch { self.error("\(p)[\(i)]", error.description); failed = true }
+                    guard let s = string(item, "\(p)[\(i)]") else {
+                        failed = true
+                        continue
+                    }
+                    do { communities.append(try BGPCommunity(parsing: s)) } catch {
+                        self.error("\(p)[\(i)]", error.description)
+                        failed = true
+                    }
                 }
             case "localPref":
-                guard let text = numberText(v, p) else { failed = true; continue }
-                guard let n = UInt32(text) else { error(p, "\(text.quotedForMessage): expected a whole number from 0 to 4294967295"); failed = true; continue }
+                guard let text = numberText(v, p) else {
+                    failed = true
+                    continue
+                }
+                guard let n = UInt32(text) else {
+                    error(p, "\(text.quotedForMessage): expected a whole number from 0 to 4294967295")
+                    failed = true
+                    continue
+                }
                 localPref = n
             default:
-                unknownKey(path, key, known: ["network", "range", "interface", "ha", "backends", "announce", "communities", "localPref"])
+                unknownKey(
+                    path, key,
+                    known: ["network", "range", "interface", "ha", "backends", "announce", "communities", "localPref"])
             }
         }
         if network == nil && !members.contains(where: { $0.key == "network" }) {
@@ -221,28 +266,37 @@ private struct ConfigParser {
             failed = true
         }
         if range == nil && !members.contains(where: { $0.key == "range" }) {
-            error(Self.join(path, "range"), "required: the dynamically assigned part of the network (a CIDR or start-stop)")
+            error(
+                Self.join(path, "range"),
+                "required: the dynamically assigned part of the network (a CIDR or start-stop)")
             failed = true
         }
         guard !failed, let network, let range else { return nil }
         let rangeText = rawString(members, "range") ?? range.description
         let networkText = rawString(members, "network") ?? network.description
         guard network.family == range.family else {
-            error(Self.join(path, "range"),
-                  "\(rangeText.quotedForMessage): range is \(range.family) but network \(networkText.quotedForMessage) is \(network.family); a pool holds one family")
+            error(
+                Self.join(path, "range"),
+                "\(rangeText.quotedForMessage): range is \(range.family) but network \(networkText.quotedForMessage) is \(network.family); a pool holds one family"
+            )
             return nil
         }
         guard network.contains(range) else {
-            error(Self.join(path, "range"),
-                  "\(rangeText.quotedForMessage): range is not inside network \(networkText.quotedForMessage)")
+            error(
+                Self.join(path, "range"),
+                "\(rangeText.quotedForMessage): range is not inside network \(networkText.quotedForMessage)")
             return nil
         }
-        var pool = Pool(name: name, network: network, range: range, interface: interface, highAvailability: ha, backends: backends)
+        var pool = Pool(
+            name: name, network: network, range: range, interface: interface, highAvailability: ha, backends: backends)
         pool.announce = announce
         pool.communities = communities
         pool.localPreference = localPref
         if pool.dynamicSize == 0 {
-            warn(Self.join(path, "range"), "\(rangeText.quotedForMessage): holds no assignable address (only the network's reserved addresses); only static IPs can be used")
+            warn(
+                Self.join(path, "range"),
+                "\(rangeText.quotedForMessage): holds no assignable address (only the network's reserved addresses); only static IPs can be used"
+            )
         }
         return pool
     }
@@ -257,8 +311,10 @@ private struct ConfigParser {
         var widest: Pool?  // the pool reaching furthest so far, per family
         for pool in sorted {
             if let w = widest, w.family == pool.family, w.network.overlaps(pool.network) {
-                error(Self.join(path, pool.name.rawValue),
-                      "network \(pool.network) overlaps pool \"\(w.name)\" (network \(w.network)); a static IP would belong to both")
+                error(
+                    Self.join(path, pool.name.rawValue),
+                    "network \(pool.network) overlaps pool \"\(w.name)\" (network \(w.network)); a static IP would belong to both"
+                )
             }
             if widest == nil || widest!.family != pool.family || pool.network.end > widest!.network.end {
                 widest = pool
@@ -312,13 +368,15 @@ private struct ConfigParser {
         for (key, v) in members {
             let p = Self.join(path, key)
             switch key {
-            case "global": s.global = lines(v, p, reserved: OperatorSettings.haproxyReserved, key: OperatorSettings.haproxyKey)
+            case "global":
+                s.global = lines(v, p, reserved: OperatorSettings.haproxyReserved, key: OperatorSettings.haproxyKey)
             case "defaults": s.defaults = lines(v, p)
             case "tcpfront": s.tcpfront = lines(v, p)
             case "httpfront": s.httpfront = lines(v, p)
             case "tcpback": s.tcpback = lines(v, p)
             case "httpback": s.httpback = lines(v, p)
-            default: unknownKey(path, key, known: ["global", "defaults", "tcpfront", "httpfront", "tcpback", "httpback"])
+            default:
+                unknownKey(path, key, known: ["global", "defaults", "tcpfront", "httpfront", "tcpback", "httpback"])
             }
         }
         return s
@@ -330,7 +388,8 @@ private struct ConfigParser {
         for (key, v) in members {
             let p = Self.join(path, key)
             switch key {
-            case "global": s.global = lines(v, p, reserved: OperatorSettings.nginxReserved, key: OperatorSettings.nginxKey)
+            case "global":
+                s.global = lines(v, p, reserved: OperatorSettings.nginxReserved, key: OperatorSettings.nginxKey)
             case "http": s.http = lines(v, p)
             case "stream": s.stream = lines(v, p)
             case "upstream": s.upstream = lines(v, p)
@@ -369,14 +428,21 @@ private struct ConfigParser {
 
     mutating func parseBGP(_ value: JSONValue, _ path: String) -> BGPSettings? {
         guard let members = object(value, path) else { return nil }
-        var asn: UInt32?, routerID: IPAddress?, peers: [BGPPeer] = []
+        var asn: UInt32?
+        var routerID: IPAddress?
+        var peers: [BGPPeer] = []
         var failed = false
         for (key, v) in members {
             let p = Self.join(path, key)
             switch key {
-            case "asn": asn = parseASN(v, p); if asn == nil { failed = true }
+            case "asn":
+                asn = parseASN(v, p)
+                if asn == nil { failed = true }
             case "routerId":
-                guard let s = string(v, p) else { failed = true; continue }
+                guard let s = string(v, p) else {
+                    failed = true
+                    continue
+                }
                 guard let a = try? IPAddress(parsing: s), a.family == .ipv4 else {
                     error(p, "\(s.quotedForMessage): a router id is an IPv4 address")
                     failed = true
@@ -384,15 +450,25 @@ private struct ConfigParser {
                 }
                 routerID = a
             case "peers":
-                guard case .array(let items) = v else { error(p, "expected an array of peers, found \(v.typeName)"); failed = true; continue }
+                guard case .array(let items) = v else {
+                    error(p, "expected an array of peers, found \(v.typeName)")
+                    failed = true
+                    continue
+                }
                 for (i, item) in items.enumerated() {
                     if let peer = parsePeer(item, "\(p)[\(i)]") { peers.append(peer) } else { failed = true }
                 }
             default: unknownKey(path, key, known: ["asn", "routerId", "peers"])
             }
         }
-        if asn == nil && !members.contains(where: { $0.key == "asn" }) { error(Self.join(path, "asn"), "required: the LB nodes' AS number"); failed = true }
-        if peers.isEmpty && !failed { error(Self.join(path, "peers"), "required: at least one peer") ; failed = true }
+        if asn == nil && !members.contains(where: { $0.key == "asn" }) {
+            error(Self.join(path, "asn"), "required: the LB nodes' AS number")
+            failed = true
+        }
+        if peers.isEmpty && !failed {
+            error(Self.join(path, "peers"), "required: at least one peer")
+            failed = true
+        }
         var seen = Set<IPAddress>()
         for (i, peer) in peers.enumerated() where !seen.insert(peer.address).inserted {
             error("\(path).peers[\(i)].address", "\(peer.address) is listed twice")
@@ -414,13 +490,17 @@ private struct ConfigParser {
     mutating func parsePeer(_ value: JSONValue, _ path: String) -> BGPPeer? {
         guard let members = object(value, path) else { return nil }
         var failed = false
-        var address: IPAddress?, asn: UInt32?
+        var address: IPAddress?
+        var asn: UInt32?
         var peer = BGPPeer(address: IPAddress(ipv4: 0), asn: 1)
         var families: [IPFamily]?
         func int(_ v: JSONValue, _ p: String, _ range: ClosedRange<Int>, _ what: String) -> Int? {
             guard let text = numberText(v, p) else { return nil }
             guard let n = Int(text), range.contains(n) else {
-                error(p, "\(text.quotedForMessage): \(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+                error(
+                    p,
+                    "\(text.quotedForMessage): \(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)"
+                )
                 return nil
             }
             return n
@@ -429,65 +509,135 @@ private struct ConfigParser {
             let p = Self.join(path, key)
             switch key {
             case "address":
-                guard let s = string(v, p) else { failed = true; continue }
-                do { address = try IPAddress(parsing: s) } catch { self.error(p, error.description); failed = true }
-            case "asn": asn = parseASN(v, p); if asn == nil { failed = true }
+                guard let s = string(v, p) else {
+                    failed = true
+                    continue
+                }
+                do { address = try IPAddress(parsing: s) } catch {
+                    self.error(p, error.description)
+                    failed = true
+                }
+            case "asn":
+                asn = parseASN(v, p)
+                if asn == nil { failed = true }
             case "port":
                 if let n = int(v, p, 1...65535, "the port") { peer.port = UInt16(n) } else { failed = true }
             case "password":
-                guard let s = string(v, p) else { failed = true; continue }
-                do { peer.password = try BGPPassword(parsing: s) } catch { self.error(p, error.problem); failed = true }
+                guard let s = string(v, p) else {
+                    failed = true
+                    continue
+                }
+                do { peer.password = try BGPPassword(parsing: s) } catch {
+                    self.error(p, error.problem)
+                    failed = true
+                }
             case "nodeSelector":
-                guard let s = string(v, p) else { failed = true; continue }
-                do { peer.nodeSelector = try LabelSelector(parsing: s) } catch { self.error(p, error.description); failed = true }
+                guard let s = string(v, p) else {
+                    failed = true
+                    continue
+                }
+                do { peer.nodeSelector = try LabelSelector(parsing: s) } catch {
+                    self.error(p, error.description)
+                    failed = true
+                }
             case "holdTime":
                 if let n = int(v, p, 0...65535, "the hold time (seconds)") {
-                    if (1...2).contains(n) { error(p, "\(n): the hold time is 0 (none) or 3-65535 seconds"); failed = true } else { peer.holdTimeSeconds = n }
-                } else { failed = true }
+                    if (1...2).contains(n) {
+                        error(p, "\(n): the hold time is 0 (none) or 3-65535 seconds")
+                        failed = true
+                    } else {
+                        peer.holdTimeSeconds = n
+                    }
+                } else {
+                    failed = true
+                }
             case "keepalive":
-                if let n = int(v, p, 1...65535, "the keepalive (seconds)") { peer.keepaliveSeconds = n } else { failed = true }
+                if let n = int(v, p, 1...65535, "the keepalive (seconds)") {
+                    peer.keepaliveSeconds = n
+                } else {
+                    failed = true
+                }
             case "ebgpMultihop":
                 if let n = int(v, p, 1...255, "ebgpMultihop") { peer.ebgpMultihop = n } else { failed = true }
             case "bfd":
                 if case .bool(false) = v { continue }
-                if case .bool(true) = v { peer.bfd = .default; continue }
-                guard let bfdMembers = object(v, p) else { failed = true; continue }
+                if case .bool(true) = v {
+                    peer.bfd = .default
+                    continue
+                }
+                guard let bfdMembers = object(v, p) else {
+                    failed = true
+                    continue
+                }
                 var bfd = BFDSettings.default
                 for (bk, bv) in bfdMembers {
                     let bp = Self.join(p, bk)
                     switch bk {
-                    case "rx": if let n = int(bv, bp, 10...60000, "rx (milliseconds)") { bfd.receiveMilliseconds = n } else { failed = true }
-                    case "tx": if let n = int(bv, bp, 10...60000, "tx (milliseconds)") { bfd.transmitMilliseconds = n } else { failed = true }
-                    case "multiplier": if let n = int(bv, bp, 2...255, "the multiplier") { bfd.multiplier = n } else { failed = true }
+                    case "rx":
+                        if let n = int(bv, bp, 10...60000, "rx (milliseconds)") {
+                            bfd.receiveMilliseconds = n
+                        } else {
+                            failed = true
+                        }
+                    case "tx":
+                        if let n = int(bv, bp, 10...60000, "tx (milliseconds)") {
+                            bfd.transmitMilliseconds = n
+                        } else {
+                            failed = true
+                        }
+                    case "multiplier":
+                        if let n = int(bv, bp, 2...255, "the multiplier") { bfd.multiplier = n } else { failed = true }
                     default: unknownKey(p, bk, known: ["rx", "tx", "multiplier"])
                     }
                 }
                 peer.bfd = bfd
             case "families":
-                guard case .array(let items) = v, !items.isEmpty else { error(p, "expected a non-empty array of \"ipv4\", \"ipv6\""); failed = true; continue }
+                guard case .array(let items) = v, !items.isEmpty else {
+                    error(p, "expected a non-empty array of \"ipv4\", \"ipv6\"")
+                    failed = true
+                    continue
+                }
                 var list: [IPFamily] = []
                 for (i, item) in items.enumerated() {
                     let ip = "\(p)[\(i)]"
-                    guard let s = string(item, ip) else { failed = true; continue }
+                    guard let s = string(item, ip) else {
+                        failed = true
+                        continue
+                    }
                     switch s {
                     case "ipv4": if !list.contains(.ipv4) { list.append(.ipv4) }
                     case "ipv6": if !list.contains(.ipv6) { list.append(.ipv6) }
-                    default: error(ip, "\(s.quotedForMessage): unknown address family (expected \"ipv4\" or \"ipv6\")"); failed = true
+                    default:
+                        error(ip, "\(s.quotedForMessage): unknown address family (expected \"ipv4\" or \"ipv6\")")
+                        failed = true
                     }
                 }
                 families = list
             default:
-                unknownKey(path, key, known: ["address", "asn", "port", "password", "nodeSelector", "holdTime", "keepalive", "bfd", "ebgpMultihop", "families"])
+                unknownKey(
+                    path, key,
+                    known: [
+                        "address", "asn", "port", "password", "nodeSelector", "holdTime", "keepalive", "bfd",
+                        "ebgpMultihop", "families",
+                    ])
             }
         }
-        if address == nil && !members.contains(where: { $0.key == "address" }) { error(Self.join(path, "address"), "required: the peer's IP address"); failed = true }
-        if asn == nil && !members.contains(where: { $0.key == "asn" }) { error(Self.join(path, "asn"), "required: the peer's AS number"); failed = true }
+        if address == nil && !members.contains(where: { $0.key == "address" }) {
+            error(Self.join(path, "address"), "required: the peer's IP address")
+            failed = true
+        }
+        if asn == nil && !members.contains(where: { $0.key == "asn" }) {
+            error(Self.join(path, "asn"), "required: the peer's AS number")
+            failed = true
+        }
         if let k = peer.keepaliveSeconds, let h = peer.holdTimeSeconds, h != 0, k >= h {
             error(Self.join(path, "keepalive"), "\(k): must be shorter than the hold time (\(h))")
             failed = true
         }
         if (peer.keepaliveSeconds == nil) != (peer.holdTimeSeconds == nil) {
-            error(Self.join(path, peer.keepaliveSeconds == nil ? "keepalive" : "holdTime"), "keepalive and holdTime go together")
+            error(
+                Self.join(path, peer.keepaliveSeconds == nil ? "keepalive" : "holdTime"),
+                "keepalive and holdTime go together")
             failed = true
         }
         guard !failed, let address, let asn else { return nil }
@@ -501,7 +651,8 @@ private struct ConfigParser {
     static func centiseconds(_ text: String) -> Int? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard (1...2).contains(parts.count), !parts[0].isEmpty, parts[0].count <= 3,
-              parts[0].allSatisfy(\.isASCIIDigit), let whole = Int(parts[0]) else { return nil }
+            parts[0].allSatisfy(\.isASCIIDigit), let whole = Int(parts[0])
+        else { return nil }
         var frac = 0
         if parts.count == 2 {
             let f = parts[1]

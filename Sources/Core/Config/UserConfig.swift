@@ -46,7 +46,7 @@ package struct EmailAddress: Sendable, Hashable, CustomStringConvertible {
             throw AddressParseError(text, "not an email address (expected local@domain)")
         }
         guard parts[0].utf8.count <= 64,
-              parts[0].utf8.allSatisfy({ $0.isASCIIAlphanumeric || "._%+-".utf8.contains($0) })
+            parts[0].utf8.allSatisfy({ $0.isASCIIAlphanumeric || "._%+-".utf8.contains($0) })
         else {
             throw AddressParseError(text, "the part before '@' may hold only letters, digits and ._%+-")
         }
@@ -70,8 +70,8 @@ package struct HostName: Sendable, Hashable, CustomStringConvertible {
         for label in labels {
             let bytes = Array(label.utf8)
             guard !bytes.isEmpty, bytes.count <= 63,
-                  bytes.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2D }),
-                  bytes.first != 0x2D, bytes.last != 0x2D
+                bytes.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2D }),
+                bytes.first != 0x2D, bytes.last != 0x2D
             else { throw AddressParseError(text, "not a valid host name") }
         }
         self.rawValue = text.lowercased()
@@ -107,7 +107,9 @@ package struct SMTPServer: Sendable, Hashable, CustomStringConvertible {
 
     package init(parsing text: String) throws(AddressParseError) {
         func port(_ s: Substring) throws(AddressParseError) -> UInt16 {
-            guard let p = UInt16(s), p > 0 else { throw AddressParseError(text, "port \"\(String(s).quotedForMessage)\" is not 1-65535") }
+            guard let p = UInt16(s), p > 0 else {
+                throw AddressParseError(text, "port \"\(String(s).quotedForMessage)\" is not 1-65535")
+            }
             return p
         }
         if text.hasPrefix("[") {
@@ -143,10 +145,11 @@ package struct SMTPServer: Sendable, Hashable, CustomStringConvertible {
     }
 
     package var description: String {
-        let h = switch host {
-        case .address(let a): a.family == .ipv6 && port != nil ? "[\(a)]" : a.description
-        case .name(let n): n.rawValue
-        }
+        let h =
+            switch host {
+            case .address(let a): a.family == .ipv6 && port != nil ? "[\(a)]" : a.description
+            case .name(let n): n.rawValue
+            }
         return port.map { "\(h):\($0)" } ?? h
     }
 }

@@ -33,19 +33,25 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
         switch self {
         case .ipAllocated: "the Service got its IP(s) from a pool"
         case .ipReleased: "the Service stopped being a LoadBalancer Service handled by k8slb; its IP is free"
-        case .allocationFailed: "no IP could be assigned (pool exhausted, static IP taken or outside the pool, no config); retried when space frees"
+        case .allocationFailed:
+            "no IP could be assigned (pool exhausted, static IP taken or outside the pool, no config); retried when space frees"
         case .invalidService: "an annotation or field has a value k8slb refuses; the Service keeps what it had"
         case .ipOutsidePool: "a pool edit left the Service's IP outside its pool; it keeps the IP until it is released"
         case .unknownAnnotation: "a loadbalancer/ annotation k8slb does not know (a typo?)"
-        case .annotationIgnored: "an annotation whose bad value does not stop the Service (e.g. `proxy-protocol`) is ignored; the Service is served without it"
-        case .statusNotWritten: "the API server refused the Service's status update for good (403, 422, 400: its message is quoted); tried again when the Service or the config changes"
+        case .annotationIgnored:
+            "an annotation whose bad value does not stop the Service (e.g. `proxy-protocol`) is ignored; the Service is served without it"
+        case .statusNotWritten:
+            "the API server refused the Service's status update for good (403, 422, 400: its message is quoted); tried again when the Service or the config changes"
         case .invalidConfig: "the config ConfigMap does not validate; the last good config keeps serving"
         case .configWarning: "the config validates but has something suspicious"
         case .vipActive: "the VIP arrived on an LB node (the node named in the message serves it now)"
-        case .certificateInvalid: "the pool's certificate (or the Service's TLS Secret) is missing or unusable; TLS termination is off for that pool (or Service) only"
+        case .certificateInvalid:
+            "the pool's certificate (or the Service's TLS Secret) is missing or unusable; TLS termination is off for that pool (or Service) only"
         case .vipAnnounced: "a BGP pool's VIP is announced from the LB node named in the message"
-        case .vipWithdrawn: "a BGP pool's VIP is no longer announced from that node (proxy unhealthy, node not eligible, no local endpoint, shutting down)"
-        case .notRouted: "the Service shares its IP and port by host name but cannot be routed there (another Service answers that name, or the port is proxied differently); the first one keeps serving"
+        case .vipWithdrawn:
+            "a BGP pool's VIP is no longer announced from that node (proxy unhealthy, node not eligible, no local endpoint, shutting down)"
+        case .notRouted:
+            "the Service shares its IP and port by host name but cannot be routed there (another Service answers that name, or the port is proxied differently); the first one keeps serving"
         }
     }
 }

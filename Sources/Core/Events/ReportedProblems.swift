@@ -37,13 +37,16 @@ package struct ReportedProblems: Sendable {
     /// Of the reasons in `among`, the object has `current` now: the others went away and are
     /// forgotten (reasons outside `among` are decided elsewhere and kept).
     package mutating func settle(_ object: Object, current: Set<EventReason>, among: Set<EventReason>) {
-        for key in messages.keys where key.object == object && among.contains(key.reason) && !current.contains(key.reason) {
+        for key in messages.keys
+        where key.object == object && among.contains(key.reason) && !current.contains(key.reason) {
             messages[key] = nil
         }
     }
 
     /// Forgets one problem of `object` (it went away).
-    package mutating func clear(_ object: Object, _ reason: EventReason) { messages[Key(object: object, reason: reason)] = nil }
+    package mutating func clear(_ object: Object, _ reason: EventReason) {
+        messages[Key(object: object, reason: reason)] = nil
+    }
 
     /// The object is gone: forget all it had.
     package mutating func forget(_ object: Object) {
@@ -52,5 +55,7 @@ package struct ReportedProblems: Sendable {
 
     /// What is remembered (tests, metrics).
     package var count: Int { messages.count }
-    package func message(_ object: Object, _ reason: EventReason) -> String? { messages[Key(object: object, reason: reason)] }
+    package func message(_ object: Object, _ reason: EventReason) -> String? {
+        messages[Key(object: object, reason: reason)]
+    }
 }

@@ -29,8 +29,13 @@ package struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
             if let r = part.range(of: " notin ") ?? part.range(of: " in ") {
                 let key = String(part[..<r.lowerBound]).trimmingCharacters(in: .whitespaces)
                 let rest = part[r.upperBound...].trimmingCharacters(in: .whitespaces)
-                guard rest.hasPrefix("("), rest.hasSuffix(")") else { throw ParseError(description: "\(text): set needs parentheses: \(part)") }
-                let values = Set(rest.dropFirst().dropLast().split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+                guard rest.hasPrefix("("), rest.hasSuffix(")") else {
+                    throw ParseError(description: "\(text): set needs parentheses: \(part)")
+                }
+                let values = Set(
+                    rest.dropFirst().dropLast().split(separator: ",").map {
+                        String($0).trimmingCharacters(in: .whitespaces)
+                    })
                 try Self.checkKey(key, text)
                 for v in values { try Self.checkValue(v, text) }
                 out.append(part.contains(" notin ") ? .notIn(key, values) : .isIn(key, values))
@@ -74,22 +79,33 @@ package struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
 
     /// Splits on commas outside parentheses.
     private static func split(_ text: String) -> [String] {
-        var parts: [String] = [], current = "", depth = 0
+        var parts: [String] = []
+        var current = ""
+        var depth = 0
         for c in text {
             if c == "(" { depth += 1 } else if c == ")" { depth -= 1 }
-            if c == ",", depth == 0 { parts.append(current); current = "" } else { current.append(c) }
+            if c == ",", depth == 0 {
+                parts.append(current)
+                current = ""
+            } else {
+                current.append(c)
+            }
         }
         parts.append(current)
         return parts
     }
 
     private static func checkValue(_ value: String, _ text: String) throws(ParseError) {
-        let ok = value.utf8.count <= 63 && value.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F }
+        let ok =
+            value.utf8.count <= 63
+            && value.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F }
         if !ok { throw ParseError(description: "\(text): not a label value: \(value)") }
     }
 
     private static func checkKey(_ key: String, _ text: String) throws(ParseError) {
-        let ok = !key.isEmpty && key.utf8.count <= 317 && key.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F || $0 == 0x2F }
+        let ok =
+            !key.isEmpty && key.utf8.count <= 317
+            && key.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F || $0 == 0x2F }
         if !ok { throw ParseError(description: "\(text): not a label key: \(key)") }
     }
 }

@@ -36,8 +36,10 @@ package struct NodePlan: Sendable, Equatable {
         /// The local proxy answers its health endpoint (BGP VIPs are withdrawn otherwise).
         package var proxyHealthy = true
 
-        package init(node: String, eligible: Bool, backend: ProxyBackend, document: AssignmentDocument, config: UserConfig,
-                     endpoints: EndpointMap, tlsPools: Set<PoolName>, interfaces: [PoolName: InterfaceName]) {
+        package init(
+            node: String, eligible: Bool, backend: ProxyBackend, document: AssignmentDocument, config: UserConfig,
+            endpoints: EndpointMap, tlsPools: Set<PoolName>, interfaces: [PoolName: InterfaceName]
+        ) {
             self.node = node
             self.eligible = eligible
             self.backend = backend
@@ -93,17 +95,22 @@ package struct NodePlan: Sendable, Equatable {
         let proxy: Proxy
         var unrouted: [ServiceKey: [String]] = [:]
         if i.backend != .kubeproxy {
-            let plan = ProxyPlan.make(i.document, endpoints: i.endpoints,
-                                      certificates: .init(pools: i.tlsPools, services: i.serviceCertificates), engine: i.backend)
+            let plan = ProxyPlan.make(
+                i.document, endpoints: i.endpoints,
+                certificates: .init(pools: i.tlsPools, services: i.serviceCertificates), engine: i.backend)
             for u in plan.unrouted { unrouted[u.service, default: []].append(u.reason.description) }
             if i.backend == .haproxy {
-                proxy = .haproxy(HAProxyRenderer(options: i.haproxy).render(plan, config: i.config, vips: i.document.vips.count))
+                proxy = .haproxy(
+                    HAProxyRenderer(options: i.haproxy).render(plan, config: i.config, vips: i.document.vips.count))
             } else {
                 var o = i.nginx
                 o.certificateDigest = i.certificateDigest
                 let renderer = NginxRenderer(options: o)
-                proxy = .nginx(Nginx(text: renderer.render(plan, config: i.config, vips: i.document.vips.count),
-                                     temporaryDirectories: renderer.temporaryDirectories(i.config), workerUser: NginxRenderer.workerUser(i.config)))
+                proxy = .nginx(
+                    Nginx(
+                        text: renderer.render(plan, config: i.config, vips: i.document.vips.count),
+                        temporaryDirectories: renderer.temporaryDirectories(i.config),
+                        workerUser: NginxRenderer.workerUser(i.config)))
             }
         } else {
             proxy = .none
@@ -111,7 +118,8 @@ package struct NodePlan: Sendable, Equatable {
         var localGroups: [LocalGroup] = []
         if i.backend == .kubeproxy, let dir = i.localTrackDirectory {
             for g in i.document.groups {
-                guard let vip = g.local, let file = try? dir.appending("local-\(g.family == .ipv4 ? 4 : 6)-\(g.vrid)") else { continue }
+                guard let vip = g.local, let file = try? dir.appending("local-\(g.family == .ipv4 ? 4 : 6)-\(g.vrid)")
+                else { continue }
                 let services = i.document.vips.first { $0.address == vip }?.services ?? []
                 let here = services.contains { i.endpoints.localNodes[$0.key]?.contains(i.node) ?? false }
                 localGroups.append(LocalGroup(id: g.id, file: file, hasLocalEndpoint: here))
@@ -129,9 +137,12 @@ package struct NodePlan: Sendable, Equatable {
         var vrrpDocument = i.document
         if !i.deferred.isEmpty {
             vrrpDocument.groups.removeAll { i.deferred.contains($0.id) }
-            vrrpDocument.vips.removeAll { v in v.vrid.map { i.deferred.contains(VRRPGroupID(family: v.family, vrid: $0)) } ?? false }
+            vrrpDocument.vips.removeAll { v in
+                v.vrid.map { i.deferred.contains(VRRPGroupID(family: v.family, vrid: $0)) } ?? false
+            }
         }
-        for (g, addresses) in i.lingering.sorted(by: { $0.key < $1.key }) where !vrrpDocument.groups.contains(where: { $0.id == g.id }) {
+        for (g, addresses) in i.lingering.sorted(by: { $0.key < $1.key })
+        where !vrrpDocument.groups.contains(where: { $0.id == g.id }) {
             vrrpDocument.groups.append(g)
             for a in addresses where !vrrpDocument.vips.contains(where: { $0.address == a }) {
                 vrrpDocument.vips.append(.init(address: a, pool: g.pool, services: [], vrid: g.vrid))
@@ -150,19 +161,26 @@ package struct NodePlan: Sendable, Equatable {
                 guard let pool = i.config.pool(named: vip.pool), pool.announce == .bgp else { continue }
                 if i.backend != .kubeproxy && !i.proxyHealthy { continue }
                 if i.backend == .kubeproxy, !vip.services.isEmpty, vip.services.allSatisfy(\.localTraffic),
-                   !vip.services.contains(where: { i.endpoints.localNodes[$0.key]?.contains(i.node) ?? false }) { continue }
+                    !vip.services.contains(where: { i.endpoints.localNodes[$0.key]?.contains(i.node) ?? false })
+                {
+                    continue
+                }
                 bindings[vip.address] = lo
                 announced.insert(vip.address)
             }
             for vip in i.document.vips {
                 guard let pool = i.config.pool(named: vip.pool), pool.announce == .vrrp, !pool.highAvailability,
-                      let iface = pool.interface ?? i.interfaces[vip.pool] else { continue }
-                guard i.document.groups.first(where: { $0.family == vip.family && $0.vrid == vip.vrid })?.node == i.node else { continue }
+                    let iface = pool.interface ?? i.interfaces[vip.pool]
+                else { continue }
+                guard i.document.groups.first(where: { $0.family == vip.family && $0.vrid == vip.vrid })?.node == i.node
+                else { continue }
                 bindings[vip.address] = iface
             }
         }
         let frr = FRRRenderer(options: .init(node: i.node, labels: i.labels)).render(i.config)
-        return NodePlan(proxy: proxy, keepalived: text, skipped: skipped, bindings: bindings, holdsVIPs: i.eligible,
-                        vrrpGroups: Set(rendered.map(\.id)), localGroups: localGroups, unrouted: unrouted, frr: frr, announced: announced)
+        return NodePlan(
+            proxy: proxy, keepalived: text, skipped: skipped, bindings: bindings, holdsVIPs: i.eligible,
+            vrrpGroups: Set(rendered.map(\.id)), localGroups: localGroups, unrouted: unrouted, frr: frr,
+            announced: announced)
     }
 }

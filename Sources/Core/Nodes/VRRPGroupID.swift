@@ -39,7 +39,9 @@ package enum NodeGroupsRecord {
     /// The Lease holding `node`'s record.
     package static func leaseName(node: String) -> String { "k8slb-groups-\(node)" }
 
-    package static func format(_ groups: Set<VRRPGroupID>) -> String { groups.sorted().map(\.description).joined(separator: ",") }
+    package static func format(_ groups: Set<VRRPGroupID>) -> String {
+        groups.sorted().map(\.description).joined(separator: ",")
+    }
 
     /// The groups in `text`; malformed entries are ignored.
     package static func parse(_ text: String) -> Set<VRRPGroupID> {
@@ -63,13 +65,17 @@ package struct LingeringGroups: Sendable, Equatable {
 
     /// Groups of `previous` missing from `current` whose VIPs are live here start lingering; a
     /// lingering group whose VRID is back in `current` stops (the new group takes over).
-    package mutating func update(previous: AssignmentDocument?, current: AssignmentDocument, live: Set<IPAddress>, now: Double) {
+    package mutating func update(
+        previous: AssignmentDocument?, current: AssignmentDocument, live: Set<IPAddress>, now: Double
+    ) {
         let present = Set(current.groups.map(\.id))
         for id in entries.keys where present.contains(id) { entries[id] = nil }
         guard let previous else { return }
         for g in previous.groups where !present.contains(g.id) && entries[g.id] == nil {
             let addresses = previous.vips.filter { $0.family == g.family && $0.vrid == g.vrid }.map(\.address)
-            if !live.isDisjoint(with: addresses) { entries[g.id] = Entry(group: g, addresses: addresses.sorted(), since: now) }
+            if !live.isDisjoint(with: addresses) {
+                entries[g.id] = Entry(group: g, addresses: addresses.sorted(), since: now)
+            }
         }
     }
 
@@ -101,7 +107,9 @@ package struct DeferredGroups: Sendable, Equatable {
     /// Groups of `current` new since `previous` (nil: start-up, nothing deferred) whose
     /// preferred node is not `node` are held back until `now + delay`; expired or vanished
     /// groups are released.
-    package mutating func update(previous: AssignmentDocument?, current: AssignmentDocument, node: String, now: Double, delay: Double) {
+    package mutating func update(
+        previous: AssignmentDocument?, current: AssignmentDocument, node: String, now: Double, delay: Double
+    ) {
         let present = Set(current.groups.map(\.id))
         until = until.filter { present.contains($0.key) && $0.value > now }
         guard let previous else { return }

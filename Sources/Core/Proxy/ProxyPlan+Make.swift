@@ -1,7 +1,9 @@
 extension ProxyPlan {
     /// The plan of `engine` for `document`: pure, deterministic (same inputs, same plan).
-    package static func make(_ document: AssignmentDocument, endpoints: EndpointMap, certificates: Certificates,
-                             engine: ProxyBackend) -> ProxyPlan {
+    package static func make(
+        _ document: AssignmentDocument, endpoints: EndpointMap, certificates: Certificates,
+        engine: ProxyBackend
+    ) -> ProxyPlan {
         var plan = ProxyPlan(frontends: [], unrouted: [])
         for vip in document.vips {
             plan.add(vip, endpoints: endpoints, certificates: certificates, engine: engine)
@@ -17,7 +19,9 @@ extension ProxyPlan {
         let certificate: Certificate?
     }
 
-    private mutating func add(_ vip: AssignmentDocument.VIP, endpoints: EndpointMap, certificates: Certificates, engine: ProxyBackend) {
+    private mutating func add(
+        _ vip: AssignmentDocument.VIP, endpoints: EndpointMap, certificates: Certificates, engine: ProxyBackend
+    ) {
         // The VIP's ports in the order they appear (Service by Service), grouped by port and
         // protocol: one group per frontend.
         var groups: [[Candidate]] = []
@@ -27,7 +31,10 @@ extension ProxyPlan {
             for port in entry.ports {
                 let place = vip.address.withPort(port.port)
                 if port.proto == .sctp || (port.proto == .udp && !engine.proxiesUDP) {
-                    unrouted.append(Unrouted(service: entry.key, reason: .protocolNotProxied(place: place, proto: port.proto, engine: engine)))
+                    unrouted.append(
+                        Unrouted(
+                            service: entry.key,
+                            reason: .protocolNotProxied(place: place, proto: port.proto, engine: engine)))
                     continue
                 }
                 if port.proto == .tcp { tcpPorts.insert(port.port) }
@@ -41,7 +48,9 @@ extension ProxyPlan {
                 if entry.proxyProtocol != nil && !engine.proxyProtocolOverHTTP { policy.http = false }
                 let key = PortKey(port.proto, port.port)
                 let candidate = Candidate(entry: entry, port: port, policy: policy, certificate: certificate)
-                if let i = index[key] { groups[i].append(candidate) } else {
+                if let i = index[key] {
+                    groups[i].append(candidate)
+                } else {
                     index[key] = groups.count
                     groups.append([candidate])
                 }
@@ -50,8 +59,11 @@ extension ProxyPlan {
         for group in groups {
             if group.count == 1 {
                 let c = group[0]
-                frontends.append(frontend(vip, c.port, c.policy, routes: [route(vip, c, endpoints: endpoints, suffix: nil)], fallback: nil,
-                                          shared: false, sourceRanges: c.entry.sourceRanges, tcpPorts: tcpPorts))
+                frontends.append(
+                    frontend(
+                        vip, c.port, c.policy, routes: [route(vip, c, endpoints: endpoints, suffix: nil)],
+                        fallback: nil,
+                        shared: false, sourceRanges: c.entry.sourceRanges, tcpPorts: tcpPorts))
             } else {
                 shared(vip, group, endpoints: endpoints, engine: engine, tcpPorts: tcpPorts)
             }
@@ -59,8 +71,10 @@ extension ProxyPlan {
     }
 
     /// Several Services on one VIP:port, told apart by host name.
-    private mutating func shared(_ vip: AssignmentDocument.VIP, _ group: [Candidate], endpoints: EndpointMap, engine: ProxyBackend,
-                                 tcpPorts: Set<UInt16>) {
+    private mutating func shared(
+        _ vip: AssignmentDocument.VIP, _ group: [Candidate], endpoints: EndpointMap, engine: ProxyBackend,
+        tcpPorts: Set<UInt16>
+    ) {
         let sorted = group.sorted { $0.entry.key < $1.entry.key }
         let first = sorted[0].policy
         let place = vip.address.withPort(sorted[0].port.port)
@@ -71,7 +85,8 @@ extension ProxyPlan {
         for c in sorted {
             func refuse(_ reason: UnroutedReason) { unrouted.append(Unrouted(service: c.entry.key, reason: reason)) }
             if engine.sharesStreamPortsOnlyAsPassthrough,
-               c.port.proto == .udp || (!c.policy.http && (c.policy.terminateTLS || c.entry.proxyProtocol != nil)) {
+                c.port.proto == .udp || (!c.policy.http && (c.policy.terminateTLS || c.entry.proxyProtocol != nil))
+            {
                 refuse(.sharedStreamNotPassthrough(place: place))
                 continue
             }
@@ -104,30 +119,45 @@ extension ProxyPlan {
         guard !routes.isEmpty else { return }
         var policy = first
         policy.terminateTLS = first.terminateTLS && routes.contains { $0.certificate != nil }
-        frontends.append(frontend(vip, sorted[0].port, policy, routes: routes, fallback: fallback, shared: true,
-                                  sourceRanges: ranges?.ranges ?? [], tcpPorts: tcpPorts))
+        frontends.append(
+            frontend(
+                vip, sorted[0].port, policy, routes: routes, fallback: fallback, shared: true,
+                sourceRanges: ranges?.ranges ?? [], tcpPorts: tcpPorts))
     }
 
-    private func frontend(_ vip: AssignmentDocument.VIP, _ port: AssignmentDocument.Port, _ policy: PortPolicy, routes: [Route], fallback: Int?,
-                          shared: Bool, sourceRanges: [IPNetwork], tcpPorts: Set<UInt16>) -> Frontend {
-        let redirect = policy.terminateTLS && policy.http && port.port == 443 && routes.allSatisfy(\.sslRedirect) && !tcpPorts.contains(80)
-        return Frontend(vip: vip.address, port: port.port, proto: port.proto, http: policy.http, terminateTLS: policy.terminateTLS,
-                        sharedByName: shared, routes: routes, fallback: fallback, sourceRanges: sourceRanges, redirectsPort80: redirect,
-                        vipHasSeveralServices: vip.services.count > 1)
+    private func frontend(
+        _ vip: AssignmentDocument.VIP, _ port: AssignmentDocument.Port, _ policy: PortPolicy, routes: [Route],
+        fallback: Int?,
+        shared: Bool, sourceRanges: [IPNetwork], tcpPorts: Set<UInt16>
+    ) -> Frontend {
+        let redirect =
+            policy.terminateTLS && policy.http && port.port == 443 && routes.allSatisfy(\.sslRedirect)
+            && !tcpPorts.contains(80)
+        return Frontend(
+            vip: vip.address, port: port.port, proto: port.proto, http: policy.http, terminateTLS: policy.terminateTLS,
+            sharedByName: shared, routes: routes, fallback: fallback, sourceRanges: sourceRanges,
+            redirectsPort80: redirect,
+            vipHasSeveralServices: vip.services.count > 1)
     }
 
-    private func route(_ vip: AssignmentDocument.VIP, _ c: Candidate, endpoints: EndpointMap, suffix: String?) -> Route {
-        let backend = Backend(service: c.entry.key, port: c.port, nameSuffix: suffix, family: vip.family, http: c.policy.http,
-                              terminateTLS: c.policy.terminateTLS, servers: endpoints.ready(c.entry.key, c.port),
-                              healthCheck: c.policy.healthCheck, nodeHealthPort: endpoints.healthCheckPort(c.entry.key, c.port),
-                              tlsToBackend: c.policy.tlsToBackend, proxyProtocol: c.entry.proxyProtocol,
-                              affinitySeconds: c.entry.affinitySeconds, forwardedHeaders: c.entry.forwardedHeaders)
-        return Route(hostnames: c.entry.hostnames, certificate: c.certificate, sslRedirect: c.entry.sslRedirect, backend: backend)
+    private func route(_ vip: AssignmentDocument.VIP, _ c: Candidate, endpoints: EndpointMap, suffix: String?) -> Route
+    {
+        let backend = Backend(
+            service: c.entry.key, port: c.port, nameSuffix: suffix, family: vip.family, http: c.policy.http,
+            terminateTLS: c.policy.terminateTLS, servers: endpoints.ready(c.entry.key, c.port),
+            healthCheck: c.policy.healthCheck, nodeHealthPort: endpoints.healthCheckPort(c.entry.key, c.port),
+            tlsToBackend: c.policy.tlsToBackend, proxyProtocol: c.entry.proxyProtocol,
+            affinitySeconds: c.entry.affinitySeconds, forwardedHeaders: c.entry.forwardedHeaders)
+        return Route(
+            hostnames: c.entry.hostnames, certificate: c.certificate, sslRedirect: c.entry.sslRedirect, backend: backend
+        )
     }
 
     /// The certificate a Service terminates TLS with: its Secret's (when it names one, and only
     /// when that Secret checked out), else its pool's.
-    private static func certificate(_ vip: AssignmentDocument.VIP, _ entry: AssignmentDocument.ServiceEntry, _ c: Certificates) -> Certificate? {
+    private static func certificate(
+        _ vip: AssignmentDocument.VIP, _ entry: AssignmentDocument.ServiceEntry, _ c: Certificates
+    ) -> Certificate? {
         if entry.tlsSecret != nil { return c.services[entry.key].map { .secret($0) } }
         return c.pools.contains(vip.pool) ? .pool(vip.pool) : nil
     }

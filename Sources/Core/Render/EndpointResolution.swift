@@ -63,8 +63,10 @@ extension EndpointMap {
     /// Pools with `"backends": "nodeports"` (`nodePortPools`) get the ready, not excluded Nodes at
     /// each port's `nodePort` instead (an InternalIP of the VIP's family first), and for
     /// externalTrafficPolicy Local the Service's `healthCheckNodePort` to check them on.
-    package static func resolve(_ document: AssignmentDocument, slices: [ServiceKey: [EndpointSliceInput]],
-                                nodes: [BackendNode] = [], nodePortPools: Set<PoolName> = []) -> EndpointMap {
+    package static func resolve(
+        _ document: AssignmentDocument, slices: [ServiceKey: [EndpointSliceInput]],
+        nodes: [BackendNode] = [], nodePortPools: Set<PoolName> = []
+    ) -> EndpointMap {
         var out: [Key: [EndpointAddress]] = [:]
         var health: [Key: UInt16] = [:]
         var local: [ServiceKey: Set<String>] = [:]
@@ -75,10 +77,15 @@ extension EndpointMap {
                     for port in entry.ports {
                         let key = Key(service: entry.key, port: port.port, proto: port.proto)
                         guard out[key] == nil else { continue }
-                        guard let nodePort = port.nodePort else { out[key] = []; continue }
+                        guard let nodePort = port.nodePort else {
+                            out[key] = []
+                            continue
+                        }
                         var found = Set<EndpointAddress>()
                         for node in usable {
-                            guard let a = node.addresses.first(where: { $0.family == vip.family }) ?? node.addresses.first else { continue }
+                            guard
+                                let a = node.addresses.first(where: { $0.family == vip.family }) ?? node.addresses.first
+                            else { continue }
                             found.insert(EndpointAddress(address: a, port: nodePort))
                         }
                         out[key] = found.sorted()
@@ -95,7 +102,11 @@ extension EndpointMap {
                     if out[key] != nil { continue }
                     var found = Set<EndpointAddress>()
                     for slice in list {
-                        guard let match = slice.ports.first(where: { $0.proto == port.proto && ($0.name ?? "") == (port.name ?? "") }) else { continue }
+                        guard
+                            let match = slice.ports.first(where: {
+                                $0.proto == port.proto && ($0.name ?? "") == (port.name ?? "")
+                            })
+                        else { continue }
                         for ep in slice.endpoints where ep.ready {
                             for a in ep.addresses { found.insert(EndpointAddress(address: a, port: match.port)) }
                         }

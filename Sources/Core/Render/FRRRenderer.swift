@@ -35,7 +35,9 @@ package struct FRRRenderer: Sendable {
         for pool in pools {
             let list = Self.prefixListName(pool)
             for (i, block) in Self.blocks(pool.network).enumerated() {
-                out.top("\(pool.family == .ipv4 ? "ip" : "ipv6") prefix-list \(list) seq \(5 * (i + 1)) permit \(block) ge \(pool.family.bitWidth)")
+                out.top(
+                    "\(pool.family == .ipv4 ? "ip" : "ipv6") prefix-list \(list) seq \(5 * (i + 1)) permit \(block) ge \(pool.family.bitWidth)"
+                )
             }
         }
         // What is redistributed: those host routes on lo (the actor's VIPs), with the pool's
@@ -44,7 +46,9 @@ package struct FRRRenderer: Sendable {
             out.top("route-map k8slb-vips permit \(10 * (i + 1))")
             out.line("match interface lo")
             out.line("match \(pool.family == .ipv4 ? "ip" : "ipv6") address prefix-list \(Self.prefixListName(pool))")
-            if !pool.communities.isEmpty { out.line("set community \(pool.communities.map(\.rawValue).joined(separator: " "))") }
+            if !pool.communities.isEmpty {
+                out.line("set community \(pool.communities.map(\.rawValue).joined(separator: " "))")
+            }
             if let pref = pool.localPreference { out.line("set local-preference \(pref)") }
             out.top("exit")
         }
@@ -66,7 +70,9 @@ package struct FRRRenderer: Sendable {
             out.line("neighbor \(a) remote-as \(peer.asn)")
             if let port = peer.port { out.line("neighbor \(a) port \(port)") }
             if let pw = peer.password { out.line("neighbor \(a) password \(pw.rawValue)") }
-            if let k = peer.keepaliveSeconds, let h = peer.holdTimeSeconds { out.line("neighbor \(a) timers \(k) \(h)") }
+            if let k = peer.keepaliveSeconds, let h = peer.holdTimeSeconds {
+                out.line("neighbor \(a) timers \(k) \(h)")
+            }
             // Reconnect after 1 s, not FRR's 120 s (a peer restarting, a link coming back).
             out.line("neighbor \(a) timers connect 1")
             if let hops = peer.ebgpMultihop { out.line("neighbor \(a) ebgp-multihop \(hops)") }
@@ -123,7 +129,8 @@ package struct FRRRenderer: Sendable {
                 size -= 1
             }
             guard let address = IPAddress(family: range.family, value: start),
-                  let block = IPNetwork(address: address, prefixLength: width - size) else { break }
+                let block = IPNetwork(address: address, prefixLength: width - size)
+            else { break }
             out.append(block)
             let next = start &+ (size == 128 ? 0 : (UInt128(1) << size))
             if size == width || next == 0 || next > end || next <= start { break }

@@ -22,7 +22,9 @@ package struct HAProxyRenderer: Sendable {
         package init() {}
 
         /// The certificates a plan may use.
-        package var certificates: ProxyPlan.Certificates { .init(pools: poolsWithCertificates, services: serviceCertificates) }
+        package var certificates: ProxyPlan.Certificates {
+            .init(pools: poolsWithCertificates, services: serviceCertificates)
+        }
     }
 
     package let options: Options
@@ -52,9 +54,13 @@ package struct HAProxyRenderer: Sendable {
     }
 
     /// Plans (`ProxyPlan.make` with `options`' certificates) and prints.
-    package func renderWithServers(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> Rendered {
-        render(ProxyPlan.make(document, endpoints: endpoints, certificates: options.certificates, engine: .haproxy), config: config,
-               vips: document.vips.count)
+    package func renderWithServers(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig)
+        -> Rendered
+    {
+        render(
+            ProxyPlan.make(document, endpoints: endpoints, certificates: options.certificates, engine: .haproxy),
+            config: config,
+            vips: document.vips.count)
     }
 
     /// Prints `plan`. `vips` sizes the output buffer.
@@ -87,9 +93,12 @@ package struct HAProxyRenderer: Sendable {
         out.line("log stdout format iso local0 notice")  // ISO 8601 timestamps: ordered with the actor's lines
         out.line("stats socket \(options.statsSocket) mode 600 level admin expose-fd listeners")
         out.setting("stats timeout 30s", unlessIn: global, key: OperatorSettings.haproxyKey)
-        out.setting("hard-stop-after \(options.hardStopAfterSeconds)s", unlessIn: global, key: OperatorSettings.haproxyKey)
+        out.setting(
+            "hard-stop-after \(options.hardStopAfterSeconds)s", unlessIn: global, key: OperatorSettings.haproxyKey)
         out.setting("maxconn \(options.maxConnections)", unlessIn: global, key: OperatorSettings.haproxyKey)
-        out.setting("ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets", unlessIn: global, key: OperatorSettings.haproxyKey)
+        out.setting(
+            "ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets", unlessIn: global,
+            key: OperatorSettings.haproxyKey)
         // HAProxy's internal HTTP client (Lua only; k8slb uses none) loads the whole system CA
         // store at every start otherwise: 35 of the ~50 ms each `haproxy -c`, master re-exec and
         // new worker take. A raw `global` line can turn it back on.
@@ -98,8 +107,10 @@ package struct HAProxyRenderer: Sendable {
         let defaults = OperatorSettings.haproxyKeys(config.haproxy.defaults)
         out.section("defaults")
         out.line("log global")
-        for setting in ["option dontlognull", "timeout connect 5s", "timeout client 30s", "timeout server 30s", "timeout check 2s",
-                        "retries 2", "option redispatch"] {
+        for setting in [
+            "option dontlognull", "timeout connect 5s", "timeout client 30s", "timeout server 30s", "timeout check 2s",
+            "retries 2", "option redispatch",
+        ] {
             out.setting(setting, unlessIn: defaults, key: OperatorSettings.haproxyKey)
         }
         out.line("default-server inter 2s fall 3 rise 2")
@@ -121,7 +132,9 @@ package struct HAProxyRenderer: Sendable {
     }
 
     /// A frontend of one Service.
-    private func single(_ out: inout ConfigText, _ servers: inout [String: [Server]], _ f: ProxyPlan.Frontend, _ config: UserConfig) {
+    private func single(
+        _ out: inout ConfigText, _ servers: inout [String: [Server]], _ f: ProxyPlan.Frontend, _ config: UserConfig
+    ) {
         let route = f.routes[0]
         let name = f.identifier
         out.section("frontend fe_\(name)")
@@ -149,7 +162,10 @@ package struct HAProxyRenderer: Sendable {
     }
 
     /// One route's backend: balance, stickiness, forwarded headers, servers.
-    private func backend(_ out: inout ConfigText, _ servers: inout [String: [Server]], _ name: String, _ b: ProxyPlan.Backend, _ config: UserConfig) {
+    private func backend(
+        _ out: inout ConfigText, _ servers: inout [String: [Server]], _ name: String, _ b: ProxyPlan.Backend,
+        _ config: UserConfig
+    ) {
         out.section("backend \(name)")
         out.line("mode \(b.http ? "http" : "tcp")")
         out.line("balance roundrobin")
@@ -160,7 +176,10 @@ package struct HAProxyRenderer: Sendable {
         }
         if b.http && b.forwardedHeaders {
             out.line("option forwardfor")
-            out.line(b.terminateTLS ? "http-request set-header X-Forwarded-Proto https" : "http-request set-header X-Forwarded-Proto http")
+            out.line(
+                b.terminateTLS
+                    ? "http-request set-header X-Forwarded-Proto https"
+                    : "http-request set-header X-Forwarded-Proto http")
             out.line("http-request set-header X-Forwarded-Port " + String(b.port.port))
         }
         if b.nodeHealthPort != nil {
@@ -197,7 +216,9 @@ package struct HAProxyRenderer: Sendable {
     /// A VIP:port shared by host name: TLS passthrough routes by the ClientHello's SNI,
     /// terminated TLS by SNI and Host, plain HTTP by Host; what matches no name goes to the
     /// fallback route, else to a backend that refuses it (HTTP 404; TCP: closed).
-    private func shared(_ out: inout ConfigText, _ servers: inout [String: [Server]], _ f: ProxyPlan.Frontend, _ config: UserConfig) {
+    private func shared(
+        _ out: inout ConfigText, _ servers: inout [String: [Server]], _ f: ProxyPlan.Frontend, _ config: UserConfig
+    ) {
         let name = f.identifier
         func backendName(_ r: ProxyPlan.Route) -> String { "be_\(name)_\(r.backend.nameSuffix ?? "")" }
         out.section("frontend fe_\(name)")
@@ -208,7 +229,9 @@ package struct HAProxyRenderer: Sendable {
         if let i = f.fallback, let c = f.routes[i].certificate { certs.append(bundle(c)) }
         for r in f.routes { if let c = r.certificate.map(bundle), !certs.contains(c) { certs.append(c) } }
         let tls = f.terminateTLS && !certs.isEmpty
-        out.line("bind \(f.vip.withPort(f.port))" + bindSuffix + (tls ? " ssl" + certs.map { " crt \($0)" }.joined() + (f.http ? " alpn h2,http/1.1" : "") : ""))
+        out.line(
+            "bind \(f.vip.withPort(f.port))" + bindSuffix
+                + (tls ? " ssl" + certs.map { " crt \($0)" }.joined() + (f.http ? " alpn h2,http/1.1" : "") : ""))
         sourceRanges(&out, f.sourceRanges)
         out.raw(f.http ? config.haproxy.httpfront : config.haproxy.tcpfront)
         if !f.http && !f.terminateTLS {
@@ -218,9 +241,13 @@ package struct HAProxyRenderer: Sendable {
         }
         for r in f.routes where !r.hostnames.isEmpty {
             let names = r.hostnames.map(\.rawValue).joined(separator: " ")
-            if f.http { out.line("use_backend \(backendName(r)) if { req.hdr(host),field(1,:),lower -m str \(names) }") }
+            if f.http {
+                out.line("use_backend \(backendName(r)) if { req.hdr(host),field(1,:),lower -m str \(names) }")
+            }
             if f.terminateTLS { out.line("use_backend \(backendName(r)) if { ssl_fc_sni,lower -m str \(names) }") }
-            if !f.http && !f.terminateTLS { out.line("use_backend \(backendName(r)) if { req.ssl_sni,lower -m str \(names) }") }
+            if !f.http && !f.terminateTLS {
+                out.line("use_backend \(backendName(r)) if { req.ssl_sni,lower -m str \(names) }")
+            }
         }
         // `http-request`/`tcp-request` rules would run before the routing: a backend refuses.
         let nomatch = "be_\(name)_nomatch"

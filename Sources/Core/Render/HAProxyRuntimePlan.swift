@@ -15,24 +15,37 @@ package struct HAProxyRuntimeCommand: Sendable, Hashable, CustomStringConvertibl
     /// `enable server`, and `enable health` when it has checks.
     package static func add(backend: String, _ s: HAProxyRenderer.Server) -> [HAProxyRuntimeCommand] {
         let id = "\(backend)/\(s.name)"
-        var out = [HAProxyRuntimeCommand(text: "add server \(id) \(s.address) \(s.options)".trimmingSuffix(" "), expect: "New server registered",
-                                         expectEmpty: false, mayDefer: false, server: id),
-                   HAProxyRuntimeCommand(text: "enable server \(id)", expect: "", expectEmpty: true, mayDefer: false, server: id)]
+        var out = [
+            HAProxyRuntimeCommand(
+                text: "add server \(id) \(s.address) \(s.options)".trimmingSuffix(" "), expect: "New server registered",
+                expectEmpty: false, mayDefer: false, server: id),
+            HAProxyRuntimeCommand(
+                text: "enable server \(id)", expect: "", expectEmpty: true, mayDefer: false, server: id),
+        ]
         if s.options.split(separator: " ").contains("check") {
-            out.append(HAProxyRuntimeCommand(text: "enable health \(id)", expect: "", expectEmpty: true, mayDefer: false, server: id))
+            out.append(
+                HAProxyRuntimeCommand(
+                    text: "enable health \(id)", expect: "", expectEmpty: true, mayDefer: false, server: id))
         }
         return out
     }
 
     /// Back from maintenance (a server whose delete was deferred and that is wanted again).
     package static func ready(_ id: String) -> [HAProxyRuntimeCommand] {
-        [HAProxyRuntimeCommand(text: "set server \(id) state ready", expect: "", expectEmpty: true, mayDefer: false, server: id)]
+        [
+            HAProxyRuntimeCommand(
+                text: "set server \(id) state ready", expect: "", expectEmpty: true, mayDefer: false, server: id)
+        ]
     }
 
     /// Maintenance (no new traffic), then `del server`; the delete may be deferred.
     package static func remove(_ id: String) -> [HAProxyRuntimeCommand] {
-        [HAProxyRuntimeCommand(text: "set server \(id) state maint", expect: "", expectEmpty: true, mayDefer: false, server: id),
-         HAProxyRuntimeCommand(text: "del server \(id)", expect: "Server deleted", expectEmpty: false, mayDefer: true, server: id)]
+        [
+            HAProxyRuntimeCommand(
+                text: "set server \(id) state maint", expect: "", expectEmpty: true, mayDefer: false, server: id),
+            HAProxyRuntimeCommand(
+                text: "del server \(id)", expect: "Server deleted", expectEmpty: false, mayDefer: true, server: id),
+        ]
     }
 }
 
@@ -43,14 +56,20 @@ package enum HAProxyRuntimePlan {
     /// Commands turning the running servers `old` into `new`; nil when a reload is needed.
     /// `pendingDeletes` (`backend/server`): servers in maintenance whose `del server` was refused
     /// earlier (connections left): back into service if wanted again, else deleted again.
-    package static func commands(from old: HAProxyRenderer.Rendered, to new: HAProxyRenderer.Rendered,
-                                 pendingDeletes: Set<String>) -> [HAProxyRuntimeCommand]? {
-        guard old.skeletonDigest == new.skeletonDigest, Set(old.servers.keys) == Set(new.servers.keys) else { return nil }
+    package static func commands(
+        from old: HAProxyRenderer.Rendered, to new: HAProxyRenderer.Rendered,
+        pendingDeletes: Set<String>
+    ) -> [HAProxyRuntimeCommand]? {
+        guard old.skeletonDigest == new.skeletonDigest, Set(old.servers.keys) == Set(new.servers.keys) else {
+            return nil
+        }
         var pending = pendingDeletes
         var commands: [HAProxyRuntimeCommand] = []
         for backend in new.servers.keys.sorted() {
-            let before = Dictionary(old.servers[backend, default: []].map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            let after = Dictionary(new.servers[backend, default: []].map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let before = Dictionary(
+                old.servers[backend, default: []].map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let after = Dictionary(
+                new.servers[backend, default: []].map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             for name in after.keys.sorted() {
                 let s = after[name]!
                 let id = "\(backend)/\(name)"

@@ -43,7 +43,9 @@ package struct KeepalivedRenderer: Sendable {
     package init(options: Options) { self.options = options }
 
     /// The config text, the groups that could not be rendered, and the groups rendered.
-    package func render(_ document: AssignmentDocument, config: UserConfig) -> (text: String, skipped: [UnrenderedGroup], groups: [VRRPPlan.Group]) {
+    package func render(_ document: AssignmentDocument, config: UserConfig) -> (
+        text: String, skipped: [UnrenderedGroup], groups: [VRRPPlan.Group]
+    ) {
         var out = ConfigText()
         out.block("global_defs")
         out.line("router_id \(Self.safeNodeName(options.node))")
@@ -90,15 +92,22 @@ package struct KeepalivedRenderer: Sendable {
         var skipped: [UnrenderedGroup] = []
         var rendered: [VRRPPlan.Group] = []
         let nodes = document.nodes
-        guard nodes.contains(options.node) || options.participateWhenAbsent else { return (out.text, skipped, rendered) }
+        guard nodes.contains(options.node) || options.participateWhenAbsent else {
+            return (out.text, skipped, rendered)
+        }
         let advert = config.vrrp.advertIntervalCentiseconds
         let advertText = advert % 100 == 0 ? "\(advert / 100)" : String(format2(advert))
         for group in document.groups {
             let vips = document.vips.filter { $0.vrid == group.vrid && $0.family == group.family }.map(\.address)
             guard !vips.isEmpty else { continue }
-            guard let pool = config.pool(named: group.pool), pool.highAvailability, pool.announce == .vrrp else { continue }
+            guard let pool = config.pool(named: group.pool), pool.highAvailability, pool.announce == .vrrp else {
+                continue
+            }
             guard let iface = pool.interface ?? options.interfaces[group.pool] else {
-                skipped.append(UnrenderedGroup(vrid: group.vrid, family: group.family, reason: "no interface known for pool \"\(group.pool)\""))
+                skipped.append(
+                    UnrenderedGroup(
+                        vrid: group.vrid, family: group.family, reason: "no interface known for pool \"\(group.pool)\"")
+                )
                 continue
             }
             rendered.append(group)
@@ -118,7 +127,8 @@ package struct KeepalivedRenderer: Sendable {
             if let source = options.unicastSource, !options.unicastPeers.isEmpty {
                 out.line("unicast_src_ip \(source)")
                 out.line("unicast_peer {")
-                for (node, peer) in options.unicastPeers.sorted(by: { $0.key < $1.key }) where node != options.node && peer.family == group.family {
+                for (node, peer) in options.unicastPeers.sorted(by: { $0.key < $1.key })
+                where node != options.node && peer.family == group.family {
                     out.line("    \(peer)")
                 }
                 out.line("}")
@@ -134,11 +144,15 @@ package struct KeepalivedRenderer: Sendable {
             // few go in the advert, the rest are "excluded" VIPs (same failover, not advertised).
             let sorted = vips.sorted()
             out.line("virtual_ipaddress {")
-            for a in sorted.prefix(Self.advertisedPerInstance) { out.line("    \(a)/\(a.family == .ipv4 ? 32 : 128) dev \(iface)") }
+            for a in sorted.prefix(Self.advertisedPerInstance) {
+                out.line("    \(a)/\(a.family == .ipv4 ? 32 : 128) dev \(iface)")
+            }
             out.line("}")
             if sorted.count > Self.advertisedPerInstance {
                 out.line("virtual_ipaddress_excluded {")
-                for a in sorted.dropFirst(Self.advertisedPerInstance) { out.line("    \(a)/\(a.family == .ipv4 ? 32 : 128) dev \(iface)") }
+                for a in sorted.dropFirst(Self.advertisedPerInstance) {
+                    out.line("    \(a)/\(a.family == .ipv4 ? 32 : 128) dev \(iface)")
+                }
                 out.line("}")
             }
             out.close()
@@ -151,19 +165,24 @@ package struct KeepalivedRenderer: Sendable {
 
     /// Backups in rendezvous order for the group (stable, independent of list order).
     static func backupOrder(_ group: VRRPPlan.Group, nodes: [String]) -> [String] {
-        nodes.map { ($0, VRRPPlan.mix(AssignmentShards.fnv1a(Array("\(group.family.rawValue)/\(group.vrid)|\($0)".utf8)))) }
-            .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
-            .map(\.0)
+        nodes.map {
+            ($0, VRRPPlan.mix(AssignmentShards.fnv1a(Array("\(group.family.rawValue)/\(group.vrid)|\($0)".utf8))))
+        }
+        .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+        .map(\.0)
     }
 
     /// Node names are DNS subdomains in Kubernetes; anything else is replaced rather than spliced.
     static func safeNodeName(_ name: String) -> String {
-        let ok = !name.isEmpty && name.count <= 253 && name.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x2D }
+        let ok =
+            !name.isEmpty && name.count <= 253
+            && name.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x2D }
         return ok ? name : "k8slb-node"
     }
 
     private func format2(_ centiseconds: Int) -> String {
-        let whole = centiseconds / 100, frac = centiseconds % 100
+        let whole = centiseconds / 100
+        let frac = centiseconds % 100
         return "\(whole)." + (frac < 10 ? "0\(frac)" : "\(frac)")
     }
 }

@@ -36,7 +36,8 @@ package struct NginxRenderer: Sendable {
 
     /// nginx's temporary-file directives and the directory each gets in the run directory.
     package static let temporaryDirectories: [(directive: String, name: String)] = [
-        ("client_body_temp_path", "nginx-body"), ("proxy_temp_path", "nginx-proxy"), ("fastcgi_temp_path", "nginx-fastcgi"),
+        ("client_body_temp_path", "nginx-body"), ("proxy_temp_path", "nginx-proxy"),
+        ("fastcgi_temp_path", "nginx-fastcgi"),
         ("uwsgi_temp_path", "nginx-uwsgi"), ("scgi_temp_path", "nginx-scgi"),
     ]
 
@@ -54,7 +55,9 @@ package struct NginxRenderer: Sendable {
     /// The temporary directories nginx uses with `config` (the operator's own paths stay theirs).
     package func temporaryDirectories(_ config: UserConfig) -> [String] {
         let http = OperatorSettings.nginxKeys(config.nginx.http)
-        return Self.temporaryDirectories.filter { !http.contains($0.directive) }.map { options.runDirectory + "/" + $0.name }
+        return Self.temporaryDirectories.filter { !http.contains($0.directive) }.map {
+            options.runDirectory + "/" + $0.name
+        }
     }
 
     /// A certificate and its key (the same file for Secret bundles).
@@ -69,9 +72,13 @@ package struct NginxRenderer: Sendable {
 
     /// Plans (`ProxyPlan.make` with `options`' certificates) and prints: the config and the
     /// Service ports it does not route.
-    package func renderReporting(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> (text: String, skipped: [ProxyPlan.Unrouted]) {
-        let plan = ProxyPlan.make(document, endpoints: endpoints,
-                                  certificates: .init(pools: options.poolsWithCertificates, services: options.serviceCertificates), engine: .nginx)
+    package func renderReporting(_ document: AssignmentDocument, endpoints: EndpointMap, config: UserConfig) -> (
+        text: String, skipped: [ProxyPlan.Unrouted]
+    ) {
+        let plan = ProxyPlan.make(
+            document, endpoints: endpoints,
+            certificates: .init(pools: options.poolsWithCertificates, services: options.serviceCertificates),
+            engine: .nginx)
         return (render(plan, config: config, vips: document.vips.count), plan.unrouted)
     }
 
@@ -87,7 +94,8 @@ package struct NginxRenderer: Sendable {
         out.top("error_log stderr notice;")
         out.setting("worker_processes auto;", unlessIn: main, key: key, indent: false)
         // Old workers finish their connections after a reload or on shutdown, for at most this long.
-        out.setting("worker_shutdown_timeout \(options.shutdownTimeoutSeconds)s;", unlessIn: main, key: key, indent: false)
+        out.setting(
+            "worker_shutdown_timeout \(options.shutdownTimeoutSeconds)s;", unlessIn: main, key: key, indent: false)
         if let digest = options.certificateDigest {
             // The Secrets' contents: a renewed certificate changes this line, so nginx reloads.
             out.top("# certificates \(String(digest, radix: 16))")
@@ -137,7 +145,9 @@ package struct NginxRenderer: Sendable {
             out.line("server {")
             let fallback = f.sharedByName && r.hostnames.isEmpty
             out.line("    listen \(listen)\(f.terminateTLS ? " ssl" : "")\(fallback ? " default_server" : "");")
-            if f.sharedByName && !r.hostnames.isEmpty { out.line("    server_name \(r.hostnames.map(\.rawValue).joined(separator: " "));") }
+            if f.sharedByName && !r.hostnames.isEmpty {
+                out.line("    server_name \(r.hostnames.map(\.rawValue).joined(separator: " "));")
+            }
             if let c = r.certificate { certificate(&out, c) }
             access(&out, f.sourceRanges)
             out.line("    location / {")
@@ -173,7 +183,8 @@ package struct NginxRenderer: Sendable {
 
     /// A layer-4 frontend of one Service (TCP, UDP; TLS terminated or not).
     private func stream(_ out: inout ConfigText, _ f: ProxyPlan.Frontend, _ config: UserConfig) {
-        let r = f.routes[0], name = Self.name(f, r)
+        let r = f.routes[0]
+        let name = Self.name(f, r)
         upstream(&out, name, r.backend, config: config)
         out.line("server {")
         out.line("    listen \(f.vip.withPort(f.port))\(f.proto == .udp ? " udp" : "")\(f.terminateTLS ? " ssl" : "");")
@@ -216,7 +227,9 @@ package struct NginxRenderer: Sendable {
         // nginx needs one server per upstream: with no ready endpoint, a placeholder marked down.
         if b.servers.isEmpty { out.line("    server 127.0.0.1:9 down;") }
         for ep in b.servers {
-            out.line("    server \(ep.address.withPort(ep.port))" + (b.healthCheck ? " max_fails=3 fail_timeout=5s" : "") + ";")
+            out.line(
+                "    server \(ep.address.withPort(ep.port))" + (b.healthCheck ? " max_fails=3 fail_timeout=5s" : "")
+                    + ";")
         }
         for r in config.nginx.upstream where !r.text.isEmpty { out.line("    \(r.text)") }
         // Idle connections to the pods kept per worker (after any balancing method, as nginx
@@ -233,7 +246,9 @@ package struct NginxRenderer: Sendable {
         switch c {
         case .secret(let path): Certificate(certificate: path.rawValue, key: path.rawValue)
         case .pool(let pool):
-            Certificate(certificate: "\(options.certDirectory)/\(pool.rawValue).pem", key: "\(options.certDirectory)/\(pool.rawValue).key")
+            Certificate(
+                certificate: "\(options.certDirectory)/\(pool.rawValue).pem",
+                key: "\(options.certDirectory)/\(pool.rawValue).key")
         }
     }
 

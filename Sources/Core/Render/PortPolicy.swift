@@ -11,20 +11,24 @@ package struct PortPolicy: Sendable, Hashable {
     package var tlsToBackend: Bool
     package var healthCheck: Bool
 
-    package static func resolve(_ entry: AssignmentDocument.ServiceEntry, _ port: AssignmentDocument.Port) -> PortPolicy {
+    package static func resolve(_ entry: AssignmentDocument.ServiceEntry, _ port: AssignmentDocument.Port) -> PortPolicy
+    {
         let name = port.name ?? ""
-        let tls: Bool = switch entry.ssl {
-        case .on: true
-        case .off: false
-        case .auto: port.port == 443 || name.hasPrefix("https")
-        }
-        let http: Bool = switch entry.mode {
-        case .http: true
-        case .tcp: false
-        case .auto: tls || name.hasPrefix("http")
-        }
-        return PortPolicy(terminateTLS: tls && port.proto == .tcp, http: http && port.proto == .tcp,
-                          tlsToBackend: entry.sslBackend == .on, healthCheck: !entry.noCheck)
+        let tls: Bool =
+            switch entry.ssl {
+            case .on: true
+            case .off: false
+            case .auto: port.port == 443 || name.hasPrefix("https")
+            }
+        let http: Bool =
+            switch entry.mode {
+            case .http: true
+            case .tcp: false
+            case .auto: tls || name.hasPrefix("http")
+            }
+        return PortPolicy(
+            terminateTLS: tls && port.proto == .tcp, http: http && port.proto == .tcp,
+            tlsToBackend: entry.sslBackend == .on, healthCheck: !entry.noCheck)
     }
 }
 

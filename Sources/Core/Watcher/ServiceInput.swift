@@ -7,7 +7,10 @@ package struct ServiceInput: Sendable, Hashable {
         package var targetPort: AssignmentDocument.TargetPort?
         package var nodePort: Int?
 
-        package init(name: String? = nil, proto: String? = nil, port: Int, targetPort: AssignmentDocument.TargetPort? = nil, nodePort: Int? = nil) {
+        package init(
+            name: String? = nil, proto: String? = nil, port: Int, targetPort: AssignmentDocument.TargetPort? = nil,
+            nodePort: Int? = nil
+        ) {
             self.name = name
             self.proto = proto
             self.port = port
@@ -32,10 +35,12 @@ package struct ServiceInput: Sendable, Hashable {
     /// `spec.healthCheckNodePort` (ETP Local).
     package var healthCheckNodePort: Int?
 
-    package init(key: ServiceKey, type: String, loadBalancerClass: String? = nil, annotations: [String: String] = [:],
-                 loadBalancerIP: String? = nil, ipFamilyPolicy: String? = nil, ports: [Port], sourceRanges: [String] = [],
-                 externalTrafficPolicy: String? = nil, sessionAffinity: String? = nil, affinityTimeoutSeconds: Int? = nil,
-                 healthCheckNodePort: Int? = nil) {
+    package init(
+        key: ServiceKey, type: String, loadBalancerClass: String? = nil, annotations: [String: String] = [:],
+        loadBalancerIP: String? = nil, ipFamilyPolicy: String? = nil, ports: [Port], sourceRanges: [String] = [],
+        externalTrafficPolicy: String? = nil, sessionAffinity: String? = nil, affinityTimeoutSeconds: Int? = nil,
+        healthCheckNodePort: Int? = nil
+    ) {
         self.key = key
         self.type = type
         self.loadBalancerClass = loadBalancerClass
@@ -82,7 +87,8 @@ package enum ServicePlan: Sendable, Equatable {
         var keys = Set<PortKey>()
         for (i, p) in input.ports.enumerated() {
             guard let proto = TransportProtocol(rawValue: p.proto ?? "TCP") else {
-                problems.append("spec.ports[\(i)].protocol: \"\((p.proto ?? "").quotedForMessage)\" is not TCP, UDP or SCTP")
+                problems.append(
+                    "spec.ports[\(i)].protocol: \"\((p.proto ?? "").quotedForMessage)\" is not TCP, UDP or SCTP")
                 continue
             }
             guard let number = UInt16(exactly: p.port), number > 0 else {
@@ -99,8 +105,10 @@ package enum ServicePlan: Sendable, Equatable {
                 continue
             }
             keys.insert(PortKey(proto, number))
-            ports.append(.init(name: p.name?.isEmpty == false ? p.name : nil, proto: proto, port: number, targetPort: target,
-                               nodePort: p.nodePort.flatMap { UInt16(exactly: $0) }))
+            ports.append(
+                .init(
+                    name: p.name?.isEmpty == false ? p.name : nil, proto: proto, port: number, targetPort: target,
+                    nodePort: p.nodePort.flatMap { UInt16(exactly: $0) }))
         }
         if input.ports.isEmpty { problems.append("spec.ports: a LoadBalancer Service needs at least one port") }
         var ranges: [IPNetwork] = []
@@ -114,7 +122,9 @@ package enum ServicePlan: Sendable, Equatable {
         case "Cluster": local = false
         case "Local": local = true
         default:
-            problems.append("spec.externalTrafficPolicy: \"\((input.externalTrafficPolicy ?? "").quotedForMessage)\" is not Cluster or Local")
+            problems.append(
+                "spec.externalTrafficPolicy: \"\((input.externalTrafficPolicy ?? "").quotedForMessage)\" is not Cluster or Local"
+            )
             local = false
         }
         var affinity: Int?
@@ -123,15 +133,20 @@ package enum ServicePlan: Sendable, Equatable {
         case "ClientIP":
             // Kubernetes' default and bounds: 10800 s, 1-86400.
             let t = input.affinityTimeoutSeconds ?? 10_800
-            if (1...86_400).contains(t) { affinity = t } else {
+            if (1...86_400).contains(t) {
+                affinity = t
+            } else {
                 problems.append("spec.sessionAffinityConfig.clientIP.timeoutSeconds: \(t) is not 1-86400")
             }
         default:
-            problems.append("spec.sessionAffinity: \"\((input.sessionAffinity ?? "").quotedForMessage)\" is not None or ClientIP")
+            problems.append(
+                "spec.sessionAffinity: \"\((input.sessionAffinity ?? "").quotedForMessage)\" is not None or ClientIP")
         }
         var healthCheckNodePort: UInt16?
         if local, let p = input.healthCheckNodePort {
-            if let n = UInt16(exactly: p), n > 0 { healthCheckNodePort = n } else {
+            if let n = UInt16(exactly: p), n > 0 {
+                healthCheckNodePort = n
+            } else {
                 problems.append("spec.healthCheckNodePort: \(p) is not 1-65535")
             }
         }
@@ -143,9 +158,10 @@ package enum ServicePlan: Sendable, Equatable {
         entry.affinitySeconds = affinity
         entry.localTraffic = local
         entry.healthCheckNodePort = healthCheckNodePort
-        let request = AllocationRequest(service: input.key, pools: annotations.pools, familyPolicy: policy,
-                                        staticAddresses: statics, ports: keys, sharingKey: annotations.sharingKey,
-                                        hostnames: Set(annotations.hostnames))
+        let request = AllocationRequest(
+            service: input.key, pools: annotations.pools, familyPolicy: policy,
+            staticAddresses: statics, ports: keys, sharingKey: annotations.sharingKey,
+            hostnames: Set(annotations.hostnames))
         return .serve(request: request, entry: entry, warnings: warnings)
     }
 

@@ -21,9 +21,13 @@ package enum StatusMode: Sendable, Hashable {
     package func addresses(fromIngress ingress: [(ip: String?, hostname: String?)]) -> [IPAddress] {
         ingress.compactMap { entry in
             if let ip = entry.ip { return try? IPAddress(parsing: ip) }
-            guard let host = entry.hostname, case .hostname(let suffix) = self, host.hasSuffix("." + suffix) else { return nil }
+            guard let host = entry.hostname, case .hostname(let suffix) = self, host.hasSuffix("." + suffix) else {
+                return nil
+            }
             let label = String(host.dropLast(suffix.count + 1))
-            if let v4 = try? IPAddress(parsing: label.replacingOccurrences("-", "."))  { return v4.family == .ipv4 ? v4 : nil }
+            if let v4 = try? IPAddress(parsing: label.replacingOccurrences("-", ".")) {
+                return v4.family == .ipv4 ? v4 : nil
+            }
             return try? IPAddress(parsing: label.replacingOccurrences("-", ":"))
         }
     }
