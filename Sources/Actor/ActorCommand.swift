@@ -180,10 +180,10 @@ struct RunCommand: AsyncParsableCommand {
                 if settings.backend == .nginx {
                     logger.error(
                         "cannot enable non-local binds; nginx cannot bind VIPs this node does not hold unless they are on already",
-                        metadata: ["sysctl": "\(key)", "error": "\(error)"])
+                        metadata: ["lb.sysctl": "\(key)", "error": "\(error)"])
                 } else {
                     logger.debug(
-                        "sysctl not written (not needed)", metadata: ["sysctl": "\(key)", "error": "\(error)"])
+                        "sysctl not written (not needed)", metadata: ["lb.sysctl": "\(key)", "error": "\(error)"])
                 }
             }
         }
@@ -197,7 +197,7 @@ struct RunCommand: AsyncParsableCommand {
         logger.info(
             "starting",
             metadata: [
-                "node": "\(settings.nodeName)", "backend": "\(backend.rawValue)", "server": "\(cluster.server)",
+                "lb.node": "\(settings.nodeName)", "backend": "\(backend.rawValue)", "server": "\(cluster.server)",
                 "netns": "\(netns ?? "-")",
             ])
         // Shut down in reverse order: the actor first (keepalived, then the drain), the health

@@ -21,14 +21,14 @@ extension ActorController {
                 let message = "certificate for pool \(pool) unusable, TLS termination off for this pool: \(problem)"
                 if certificateProblems[pool] != message {
                     certificateProblems[pool] = message
-                    logger.error("certificate problem", metadata: ["pool": "\(pool)", "problem": "\(problem)"])
+                    logger.error("certificate problem", metadata: ["lb.pool": "\(pool)", "problem": "\(problem)"])
                     for key in Set(services).sorted() { event(key, .certificateInvalid, message) }
                 }
             } else {
                 ok.insert(pool)
                 metrics.certificateProblem(pool: pool, false)
                 if certificateProblems.removeValue(forKey: pool) != nil {
-                    logger.info("certificate usable again; TLS back on", metadata: ["pool": "\(pool)"])
+                    logger.info("certificate usable again; TLS back on", metadata: ["lb.pool": "\(pool)"])
                 }
             }
         }

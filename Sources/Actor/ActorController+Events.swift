@@ -25,7 +25,7 @@ extension ActorController {
             let message = reasons.joined(separator: "; ")
             guard unroutedReported[key] != message else { continue }
             unroutedReported[key] = message
-            logger.warning("Service not routed", metadata: ["service": "\(key)", "reason": "\(message)"])
+            logger.warning("Service not routed", metadata: ["k8s.service": "\(key)", "reason": "\(message)"])
             event(key, .notRouted, message)
         }
         for key in unroutedReported.keys where unrouted[key] == nil { unroutedReported[key] = nil }
@@ -40,7 +40,7 @@ extension ActorController {
         announcedBefore = announced
         for vip in document.vips where started.contains(vip.address) || stopped.contains(vip.address) {
             let on = started.contains(vip.address)
-            logger.info(on ? "VIP announced by BGP" : "VIP withdrawn from BGP", metadata: ["vip": "\(vip.address)"])
+            logger.info(on ? "VIP announced by BGP" : "VIP withdrawn from BGP", metadata: ["lb.vip": "\(vip.address)"])
             for entry in vip.services {
                 event(
                     entry.key, on ? .vipAnnounced : .vipWithdrawn,
@@ -51,7 +51,7 @@ extension ActorController {
         }
         // Withdrawn VIPs whose Service is gone: logged only.
         for a in stopped where !document.vips.contains(where: { $0.address == a }) {
-            logger.info("VIP withdrawn from BGP", metadata: ["vip": "\(a)"])
+            logger.info("VIP withdrawn from BGP", metadata: ["lb.vip": "\(a)"])
         }
     }
 

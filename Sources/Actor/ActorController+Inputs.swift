@@ -8,7 +8,7 @@ extension ActorController {
     func loadConfig() async {
         let name = "\(settings.namespace)/\(settings.configMapName)"
         guard let text = await configMaps.get(name)?.data?[settings.configKey] else {
-            if config == nil { logger.warning("no config yet", metadata: ["configmap": "\(name)"]) }
+            if config == nil { logger.warning("no config yet", metadata: ["k8s.configmap": "\(name)"]) }
             return
         }
         guard text != lastConfigText else { return }
@@ -16,13 +16,13 @@ extension ActorController {
         do {
             config = try UserConfig.parse(text).config
             metrics.configStale(false)
-            logger.info("config loaded", metadata: ["configmap": "\(name)"])
+            logger.info("config loaded", metadata: ["k8s.configmap": "\(name)"])
         } catch {
             // The watcher reports it on the ConfigMap (Event); the actor keeps the last good one.
             metrics.configStale(true)
             logger.error(
                 "invalid config, keeping the last good one",
-                metadata: ["configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
+                metadata: ["k8s.configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
         }
     }
 
@@ -35,7 +35,7 @@ extension ActorController {
             if let doc = try await layout.read({ name in await configMaps.get("\(namespace)/\(name)")?.data }) {
                 document = doc
             } else if document == nil {
-                logger.info("no assignments published yet", metadata: ["configmap": "\(namespace)/\(layout.base)"])
+                logger.info("no assignments published yet", metadata: ["k8s.configmap": "\(namespace)/\(layout.base)"])
                 document = AssignmentDocument(vips: [])
             }
         } catch AssignmentShards.ShardError.digestMismatch {
@@ -70,13 +70,14 @@ extension ActorController {
             }
             if let found = await dataPlane.routeInterface(for: pool.network.start) {
                 if interfaces[pool.name] != found {
-                    logger.info("pool interface detected", metadata: ["pool": "\(pool.name)", "interface": "\(found)"])
+                    logger.info(
+                        "pool interface detected", metadata: ["lb.pool": "\(pool.name)", "lb.interface": "\(found)"])
                 }
                 interfaces[pool.name] = found
             } else if interfaces[pool.name] == nil {
                 logger.error(
                     "no route covers the pool and it names no interface; its VIPs are not bound",
-                    metadata: ["pool": "\(pool.name)", "network": "\(pool.network)"])
+                    metadata: ["lb.pool": "\(pool.name)", "lb.network": "\(pool.network)"])
             }
         }
     }

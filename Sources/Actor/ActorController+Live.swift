@@ -21,12 +21,12 @@ extension ActorController {
         for a in now { metrics.vipLive(a, true) }
         metrics.vipsLive(now.count)
         for vip in document.vips where arrived.contains(vip.address) {
-            logger.info("VIP active on this node", metadata: ["vip": "\(vip.address)"])
+            logger.info("VIP active on this node", metadata: ["lb.vip": "\(vip.address)"])
             for entry in vip.services {
                 event(entry.key, .vipActive, "VIP \(vip.address) is now served by node \(settings.nodeName)")
             }
         }
-        for a in left { logger.info("VIP left this node", metadata: ["vip": "\(a)"]) }
+        for a in left { logger.info("VIP left this node", metadata: ["lb.vip": "\(a)"]) }
         handReportsOver()
     }
 }

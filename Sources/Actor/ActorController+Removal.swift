@@ -32,9 +32,9 @@ extension ActorController {
         for id in after.subtracting(before) {
             logger.info(
                 "VRRP group gone from the assignments; keeping its instance until the other LB nodes have dropped it",
-                metadata: ["group": "\(id)"])
+                metadata: ["lb.group": "\(id)"])
         }
-        for id in before.subtracting(after) { logger.info("VRRP group dropped", metadata: ["group": "\(id)"]) }
+        for id in before.subtracting(after) { logger.info("VRRP group dropped", metadata: ["lb.group": "\(id)"]) }
     }
 
     /// Every other node's published groups, by node.

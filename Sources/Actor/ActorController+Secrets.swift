@@ -84,12 +84,12 @@ extension ActorController {
             secretProblems[service] = problem
             logger.error(
                 "TLS Secret unusable; TLS termination off for this Service",
-                metadata: ["service": "\(service)", "problem": "\(problem)"])
+                metadata: ["k8s.service": "\(service)", "problem": "\(problem)"])
             event(service, .certificateInvalid, "TLS Secret unusable, TLS termination off for this Service: \(problem)")
         }
         for service in secretProblems.keys where problems[service] == nil {
             secretProblems[service] = nil
-            logger.info("TLS Secret usable again; TLS back on", metadata: ["service": "\(service)"])
+            logger.info("TLS Secret usable again; TLS back on", metadata: ["k8s.service": "\(service)"])
         }
         metrics.secretProblems(problems.count)
         return out

@@ -148,7 +148,9 @@ actor LocalDataPlane: NodeDataPlane {
                 }
                 return out
             }
-            if !removed.isEmpty { logger.warning("removed VIPs left without VRRP", metadata: ["vips": "\(removed)"]) }
+            if !removed.isEmpty {
+                logger.warning("removed VIPs left without VRRP", metadata: ["lb.vips": "\(removed)"])
+            }
         } catch {
             logger.error("cannot clean up VIPs", metadata: ["error": "\(error)"])
         }
@@ -167,7 +169,7 @@ actor LocalDataPlane: NodeDataPlane {
                 try await netlink.run { try $0.add(address, interface: iface.rawValue) }
                 bound[address] = iface
                 logger.info(
-                    "VIP bound (no VRRP for this pool)", metadata: ["vip": "\(address)", "interface": "\(iface)"])
+                    "VIP bound (no VRRP for this pool)", metadata: ["lb.vip": "\(address)", "lb.interface": "\(iface)"])
             } catch { failures.append("cannot bind VIP \(address): \(error)") }
         }
         return failures
@@ -256,7 +258,7 @@ actor LocalDataPlane: NodeDataPlane {
                 do { try await netlink.sysctl(key, value) } catch {
                     logger.warning(
                         "sysctl not written; set it on the host",
-                        metadata: ["sysctl": "\(key)", "value": "\(value)", "error": "\(error)"])
+                        metadata: ["lb.sysctl": "\(key)", "value": "\(value)", "error": "\(error)"])
                 }
             }
         }
@@ -354,7 +356,7 @@ actor LocalDataPlane: NodeDataPlane {
                     g.hasLocalEndpoint
                         ? "a ready local endpoint runs here: may hold the VIP"
                         : "no ready local endpoint here: VIP handed over",
-                    metadata: ["group": "\(g.id)"])
+                    metadata: ["lb.group": "\(g.id)"])
             } catch {
                 logger.error("cannot write a local track file", metadata: ["file": "\(g.file)", "error": "\(error)"])
             }

@@ -98,7 +98,7 @@ actor Reporter {
                     logger.warning(
                         "cannot record event",
                         metadata: [
-                            "k8s.reason": "\(e.reason.rawValue)", "service": "\(e.service)",
+                            "k8s.reason": "\(e.reason.rawValue)", "k8s.service": "\(e.service)",
                             "error": "\(error)", "attempts": "\(attempt)",
                         ])
                     return

@@ -2,7 +2,11 @@ package import Foundation
 package import Logging
 
 /// Log lines on stderr like swift-log's StreamLogHandler, but with RFC 3339 timestamps to the
-/// millisecond (UTC): a failover investigated from two nodes' logs can be ordered.
+/// millisecond (UTC): a failover investigated from two nodes' logs can be ordered. Metadata keys
+/// are dotted by domain: `lb.` for the load balancer's own (`lb.vip`, `lb.vips`, `lb.pool`,
+/// `lb.group`, `lb.node`, `lb.interface`), `k8s.` for Kubernetes objects (`k8s.service`
+/// namespace/name, `k8s.configmap`, `k8s.key`, `k8s.reason`); plain words for the rest (`error`,
+/// `code`, `count`).
 ///   2026-12-01T21:44:12.345Z info k8slb-actor: lb.vip=192.0.2.50 [Actor] VIP active on this node
 package struct K8slbLogHandler: LogHandler {
     package var logLevel: Logger.Level = .info

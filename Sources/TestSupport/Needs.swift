@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 package import Testing
 
@@ -38,5 +39,18 @@ extension Trait where Self == ConditionTrait {
     package static func needs(_ needs: Needs) -> Self {
         let missing = needs.missing
         return .enabled(if: requireIntegration || missing.isEmpty, Comment(rawValue: "needs \(missing)"))
+    }
+}
+
+/// True when benchmark-shaped tests run: `scripts/bench` sets K8SLB_BENCHMARKS=1.
+package let runBenchmarks = ProcessInfo.processInfo.environment["K8SLB_BENCHMARKS"] == "1"
+
+extension Trait where Self == ConditionTrait {
+    /// A benchmark-shaped test (real daemons under load, timing figures): run by `scripts/bench`
+    /// (`K8SLB_BENCHMARKS=1`, its smoke run under `scripts/test`), and skipped — visibly, with this
+    /// reason — by a plain `swift test`, so the test run never does it twice. Selected by this trait,
+    /// not by name: a rename cannot drop a benchmark from either run.
+    package static var benchmark: Self {
+        .enabled(if: runBenchmarks, "benchmark-shaped: run by scripts/bench (K8SLB_BENCHMARKS=1)")
     }
 }

@@ -104,7 +104,7 @@ struct RunCommand: AsyncParsableCommand {
         election.leaseDuration = .seconds(leaseDuration)
         election.renewDeadline = .seconds(renewDeadline)
         election.retryPeriod = .seconds(retryPeriod)
-        logger.info("starting", metadata: ["identity": "\(election.identity)", "server": "\(cluster.server)"])
+        logger.info("starting", metadata: ["k8s.identity": "\(election.identity)", "server": "\(cluster.server)"])
 
         // Shut down in reverse order: the leader first (stop writing, then release the lease),
         // the health endpoint last.

@@ -10,7 +10,8 @@ extension WatcherController {
         let name = "\(settings.namespace)/\(settings.configMapName)"
         guard let cm = await configMaps.get(name), let text = cm.data?[settings.configKey] else {
             if config == nil {
-                logger.warning("no config yet", metadata: ["configmap": "\(name)", "key": "\(settings.configKey)"])
+                logger.warning(
+                    "no config yet", metadata: ["k8s.configmap": "\(name)", "k8s.key": "\(settings.configKey)"])
             }
             return
         }
@@ -25,14 +26,15 @@ extension WatcherController {
                 await eventOn(
                     configMap: cm, .configWarning, validated.warnings.map(\.description).joined(separator: "; "))
             }
-            logger.info("config loaded", metadata: ["pools": "\(validated.config.pools.map(\.name.rawValue))"])
+            logger.info("config loaded", metadata: ["lb.pools": "\(validated.config.pools.map(\.name.rawValue))"])
         } catch {
             metrics.configStale(true)
             let message =
                 "invalid config, keeping the last good one: "
                 + error.errors.prefix(20).map(\.description).joined(separator: "; ")
             logger.error(
-                "invalid config", metadata: ["configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
+                "invalid config",
+                metadata: ["k8s.configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
             if reported.isNews(
                 .configMap(namespace: settings.namespace, name: settings.configMapName), .invalidConfig, message)
             {

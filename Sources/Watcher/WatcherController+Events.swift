@@ -10,7 +10,7 @@ extension WatcherController {
     func report(_ svc: ServiceSummary, _ reason: EventReason, _ message: String) async {
         reconcileReasons.insert(reason)
         guard reported.isNews(.service(svc.serviceKey), reason, message) else { return }
-        logger.warning("\(reason.rawValue)", metadata: ["service": "\(svc.key)", "message": "\(message)"])
+        logger.warning("\(reason.rawValue)", metadata: ["k8s.service": "\(svc.key)", "message": "\(message)"])
         await event(svc, reason, message)
     }
 
@@ -40,7 +40,7 @@ extension WatcherController {
         let event = Event.about(
             object, type: reason.type, reason: reason.rawValue, message: message, component: settings.component)
         do { _ = try await client.create(event) } catch {
-            logger.warning("cannot record event", metadata: ["reason": "\(reason.rawValue)", "error": "\(error)"])
+            logger.warning("cannot record event", metadata: ["k8s.reason": "\(reason.rawValue)", "error": "\(error)"])
         }
     }
 }

@@ -31,7 +31,8 @@ extension WatcherController {
         quarantineVanishedGroups(previous: groups, plan: plan.groups, now: now)
         if !plan.unplaced.isEmpty {
             logger.error(
-                "VRRP id space full: VIPs without a group", metadata: ["vips": "\(plan.unplaced.map(\.description))"])
+                "VRRP id space full: VIPs without a group", metadata: ["lb.vips": "\(plan.unplaced.map(\.description))"]
+            )
         }
         groups = plan.groups
         for address in vips.keys { vips[address]!.vrid = plan.vridOf[address] }
@@ -66,7 +67,7 @@ extension WatcherController {
                 logger.debug(
                     "trace: assignments published",
                     metadata: [
-                        "vips": "\(doc.vips.count)", "writes": "\(writes.count)",
+                        "lb.vips": "\(doc.vips.count)", "writes": "\(writes.count)",
                         "ms": "\((ContinuousClock.now - started).milliseconds)",
                     ])
             }

@@ -27,7 +27,8 @@ extension WatcherController {
                         + String(a.address.description.map { $0.isLetter || $0.isNumber ? $0 : "-" })))
             if (try? allocator.restore(request, addresses: [a.address])) != nil {
                 logger.debug(
-                    "address quarantined", metadata: ["ip": "\(a.address)", "seconds": "\(settings.releaseQuarantine)"])
+                    "address quarantined",
+                    metadata: ["lb.vip": "\(a.address)", "seconds": "\(settings.releaseQuarantine)"])
                 await queue.add(.quarantineOver(a.address), after: settings.releaseQuarantine)
             }
         }

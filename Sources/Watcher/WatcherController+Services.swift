@@ -82,7 +82,7 @@ extension WatcherController {
                 try await writeStatus(svc, addresses)
                 logger.debug(
                     "trace: status written",
-                    metadata: ["service": "\(key)", "lb.vips": "\(addresses.map(\.description))"])
+                    metadata: ["k8s.service": "\(key)", "lb.vips": "\(addresses.map(\.description))"])
             }
             reported.clear(.service(key), .statusNotWritten)
         }

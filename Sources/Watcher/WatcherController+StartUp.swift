@@ -35,7 +35,7 @@ extension WatcherController {
                     assigned.append(input.key)
                 } catch {
                     logger.warning(
-                        "cannot restore assignment", metadata: ["service": "\(input.key)", "error": "\(error)"])
+                        "cannot restore assignment", metadata: ["k8s.service": "\(input.key)", "error": "\(error)"])
                     unassigned.append(input.key)
                 }
             case .invalid:
@@ -53,7 +53,7 @@ extension WatcherController {
         }
         logger.info(
             "restored assignments",
-            metadata: ["services": "\(assigned.count)", "addresses": "\(allocator.assignedAddressCount)"])
+            metadata: ["k8s.services": "\(assigned.count)", "addresses": "\(allocator.assignedAddressCount)"])
         for key in assigned { await queue.add(.service(key)) }
         for key in unassigned { await queue.add(.service(key)) }
         schedulePublish()

@@ -161,13 +161,13 @@ actor WatcherController {
         case .transient, .conflict, .gone:
             logger.warning(
                 "reconcile failed, will retry",
-                metadata: ["key": "\(key)", "error": "\(error)", "failure": "\(failure.label)"])
+                metadata: ["k8s.key": "\(key)", "error": "\(error)", "failure": "\(failure.label)"])
             await queue.addRateLimited(key)
         case .permanent:
             await queue.forget(key)
             logger.error(
                 "reconcile refused by the API server; not retried until the object or the config changes",
-                metadata: ["key": "\(key)", "error": "\(error)"])
+                metadata: ["k8s.key": "\(key)", "error": "\(error)"])
             if case .service(let k) = key, let svc = await services.get(k.description) {
                 await report(
                     svc, .statusNotWritten,

@@ -31,7 +31,7 @@ struct ActorTests {
     /// fails, the changes go through the Runtime API (at most 10 reloads), and at the end the
     /// running servers and the file both hold exactly the final endpoints. The Service's
     /// targetPort is a name: the port comes from the slice.
-    @Test func endpointChurnUnderLoadWithoutReloads() async throws {
+    @Test(.benchmark) func endpointChurnUnderLoadWithoutReloads() async throws {
         guard let tools = ActorHarness.tools() else { return }
         try await ActorHarness.with(tools) { h in
             let dynamic = (23...28).map { "192.0.2.\($0)" }

@@ -263,7 +263,7 @@ struct BGPTests {
 
     /// An LB node's link goes down: BFD detects it, the router drops that next hop, and new
     /// connections succeed again (the outage is printed; K8SLB_BGP_TRIALS repeats it).
-    @Test func linkDownFailsOverWithBFD() async throws {
+    @Test(.benchmark) func linkDownFailsOverWithBFD() async throws {
         try await Self.with { s in
             let ok = await s.converged()
             #expect(ok, "not converged")
@@ -312,7 +312,7 @@ struct BGPTests {
     /// No flapping with both cores saturated: busy loops on every core for K8SLB_SATURATION_SECONDS
     /// (CI: 8 s; the benchmark 120 s); every 100 ms the router must still have both next hops
     /// for the VIP, and its BFD sessions must not have gone down.
-    @Test func noBFDFlapsWithTheCPUsSaturated() async throws {
+    @Test(.benchmark) func noBFDFlapsWithTheCPUsSaturated() async throws {
         try await Self.with { s in
             let ok = await s.converged()
             #expect(ok, "not converged")

@@ -55,7 +55,7 @@ struct EndToEndBenchmarkTests {
         return s[min(s.count - 1, Int((Double(s.count - 1) * p).rounded(.up)))]
     }
 
-    @Test func createdToFirstRequest() async throws {
+    @Test(.benchmark) func createdToFirstRequest() async throws {
         guard let tools = ActorHarness.tools() else { return }
         let trials = Int(ProcessInfo.processInfo.environment["K8SLB_E2E_TRIALS"] ?? "4") ?? 4
         // K8SLB_E2E_BACKEND=nginx measures the nginx backend the same way.
@@ -191,7 +191,7 @@ struct EndToEndBenchmarkTests {
     /// A deleted Service's VIP leaves every node and never turns up on another one: when the
     /// last VIP of a VRRP group goes, the node holding it must not drop its instance (a
     /// priority-0 advert) before the other nodes have dropped theirs, or a backup takes the VIP.
-    @Test func deletedVIPNeverComesBackOnAnotherNode() async throws {
+    @Test(.benchmark) func deletedVIPNeverComesBackOnAnotherNode() async throws {
         guard let tools = ActorHarness.tools() else { return }
         let rounds = Int(ProcessInfo.processInfo.environment["K8SLB_DELETE_ROUNDS"] ?? "6") ?? 6
         try await ActorHarness.with(tools) { h in
@@ -262,7 +262,7 @@ struct EndToEndBenchmarkTests {
     /// Adding and removing VIPs (HAProxy reloads for new frontends, keepalived reloads) never
     /// fails a request on a VIP already served: 50 Services come and go while a client keeps
     /// requesting through Service A's VIP.
-    @Test func addingAndRemovingVIPsNeverFailsAnotherVIP() async throws {
+    @Test(.benchmark) func addingAndRemovingVIPsNeverFailsAnotherVIP() async throws {
         guard let tools = ActorHarness.tools() else { return }
         let count = Int(ProcessInfo.processInfo.environment["K8SLB_CHURN_VIPS"] ?? "50") ?? 50
         try await ActorHarness.with(tools) { h in

@@ -12,7 +12,7 @@ import Testing
 /// medians compared, the spread printed. The backend is nginx; wrk runs in the client namespace.
 /// K8SLB_PROXY_ONLY=haproxy|nginx runs one of the two; K8SLB_PROXY_AA=1 makes nginx's
 /// hand-written side a copy of k8slb's config (an A/A run, for the noise floor).
-@Suite(.serialized, .needs(.root("ip", "haproxy", "keepalived", "nginx", "wrk").and(built: "k8slb-actor")))
+@Suite(.serialized, .benchmark, .needs(.root("ip", "haproxy", "keepalived", "nginx", "wrk").and(built: "k8slb-actor")))
 struct ProxyBenchmarkTests {
     struct Variant {
         let name: String

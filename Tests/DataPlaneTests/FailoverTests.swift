@@ -169,7 +169,7 @@ import Testing
 
     /// Two LB nodes (real HAProxy + real keepalived from our renderers), one VIP: the master's link
     /// goes down; the VIP moves and the client-visible outage stays well under a second.
-    @Test func vipMovesWhenTheMasterLosesItsLink() throws {
+    @Test(.benchmark) func vipMovesWhenTheMasterLosesItsLink() throws {
         guard let ip = which("ip") else {
             if requireIntegration { Issue.record("iproute2 is required when CI=true") }
             return
@@ -246,7 +246,7 @@ import Testing
     /// No flapping with both cores saturated: busy loops on every core (and the probing client)
     /// for K8SLB_SATURATION_SECONDS (CI: 10 s; the benchmark 120 s, and 600 s by hand) while two nodes hold the
     /// VIPs; every 100 ms: is each VIP on exactly one node, and did any move?
-    @Test func noFlappingWithTheCPUsSaturated() throws {
+    @Test(.benchmark) func noFlappingWithTheCPUsSaturated() throws {
         guard let ip = which("ip") else {
             if requireIntegration { Issue.record("iproute2 is required when CI=true") }
             return
