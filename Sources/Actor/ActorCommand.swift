@@ -171,7 +171,7 @@ struct RunCommand: AsyncParsableCommand {
         let cluster = try ClusterConfig.resolve(kubeconfig: kubeconfig)
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         let netlink = try NetlinkWorker(namespace: netns)
-        // Every VIP is bound by the proxy on every LB node, held or not (DESIGN §4). HAProxy binds
+        // Every VIP is bound by the proxy on every LB node, held or not (docs/architecture.md, "Data-plane facts: HAProxy"). HAProxy binds
         // with `transparent` and needs no sysctl; nginx has no such option and needs
         // ip_nonlocal_bind, which only a privileged container (the nginx overlay's init container)
         // can set: /proc/sys is read-only otherwise.

@@ -279,7 +279,7 @@ actor LocalDataPlane: NodeDataPlane {
     func onProxyHealthChange(_ body: @escaping @Sendable () -> Void) async { healthListeners.add(body) }
 
     /// SIGTERM: every BGP session shut down (the routers drop this node's routes) while the VIPs
-    /// stay bound and served, then 0.4 s for the routers to reprogram their FIB (FRR.md measured
+    /// stay bound and served, then 0.4 s for the routers to reprogram their FIB (docs/architecture.md, "Data-plane facts: FRR"; measured
     /// 0.15-0.17 s after the NOTIFICATION; a loaded router takes longer, and a SIGTERM is not in
     /// a hurry).
     private func withdrawAll() async {

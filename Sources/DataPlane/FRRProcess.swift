@@ -3,7 +3,7 @@ import Glibc
 
 /// One FRR instance for BGP pools: zebra, bfdd and bgpd as supervised children in the foreground,
 /// everything in a directory of its own (vty sockets, zserv socket, pid files, the config), so
-/// several instances can run on one host (tests: one per network namespace; FRR.md §2).
+/// several instances can run on one host (tests: one per network namespace; docs/architecture.md, "Data-plane facts: FRR").
 ///
 /// Apply: `vtysh -C` checks the text (syntax and ranges); the first config starts the daemons with
 /// it (`-f`, so bgpd's peers come up at once, not after vtysh's 4 s config-pending hold); later
@@ -124,7 +124,7 @@ package final class FRRProcess: @unchecked Sendable {
 
     /// bfdd (8.4) does not take its `bfd` block from `-f` ("No such command on config line: bfd";
     /// sessions then run at the 300 ms defaults): push the block through vtysh once the daemons
-    /// run. Sessions that already name a profile pick it up without flapping (FRR.md §4).
+    /// run. Sessions that already name a profile pick it up without flapping (docs/architecture.md, "Data-plane facts: FRR").
     private func pushBFDBlock(_ text: String) throws(DaemonError) {
         var commands: [String] = []
         var inside = false
@@ -174,7 +174,7 @@ package final class FRRProcess: @unchecked Sendable {
 
     /// Graceful withdraw of everything (SIGTERM, a rolling update): every BGP session is shut down
     /// (`neighbor … shutdown`: a NOTIFICATION, and the routers drop this node's routes at once,
-    /// about 0.15 s, FRR.md §5) while the VIPs stay bound, so connections the routers still send
+    /// about 0.15 s, docs/architecture.md, "Data-plane facts: FRR") while the VIPs stay bound, so connections the routers still send
     /// here are served; returns when no session is established any more (at most 2 s).
     package func shutdownSessions() async {
         _ = try? await thread.run { () throws(DaemonError) in self.shutdownSessionsBlocking() }

@@ -123,7 +123,7 @@ package final class HAProxyProcess: @unchecked Sendable {
     }
 
     /// Changes servers of the running workers through the Runtime API (no reload) and stores
-    /// `text` (the same state) as the config file, so the next reload keeps it (DATAPLANE §1.3).
+    /// `text` (the same state) as the config file, so the next reload keeps it (docs/architecture.md, "Data-plane facts: HAProxy").
     /// Throws when any command fails: the caller then applies `text` with a reload instead.
     package func updateServersBlocking(_ text: String, commands: [HAProxyRuntimeCommand]) throws(ApplyError) -> [String]
     {
@@ -159,7 +159,7 @@ package final class HAProxyProcess: @unchecked Sendable {
     }
 
     /// Replaces a loaded certificate's contents in the running workers (Runtime API `set ssl
-    /// cert` + `commit ssl cert`): no reload, no connection touched (DATAPLANE §1.3). The file at
+    /// cert` + `commit ssl cert`): no reload, no connection touched (docs/architecture.md, "Data-plane facts: HAProxy"). The file at
     /// `path` must hold the same bundle already (the next reload reads it).
     package func updateCertificateBlocking(path: String, pem: String) throws(ApplyError) {
         lock.lock()

@@ -4,7 +4,7 @@ import Glibc
 /// keepalived (VRRP only, foreground) as a child of this process. Applies configs after
 /// `keepalived -t` (SIGHUP to reload). If it dies on its own, `cleanup` runs at once, before any
 /// restart: a SIGKILLed keepalived leaves its VIPs on the interface while a backup takes them
-/// over, which is a duplicate IP on the network (DATAPLANE.md §2.9).
+/// over, which is a duplicate IP on the network (docs/architecture.md, "Data-plane facts: keepalived").
 package final class KeepalivedProcess: @unchecked Sendable {
     package struct Paths: Sendable {
         package var binary: String

@@ -7,7 +7,7 @@ import NIOPosix
 package import Synchronization
 
 /// A Kubernetes API server for tests and the local demo: real HTTP, real watch streams, the
-/// semantics clients depend on (see DESIGN §5). Plain HTTP; put TLS in front when needed.
+/// semantics clients depend on (docs/architecture.md, "The test API server"). Plain HTTP; put TLS in front when needed.
 package final class TestAPIServer: Sendable {
     /// Injected failures for the next requests, and added latency.
     package struct Faults: Sendable {

@@ -60,7 +60,7 @@ actor WatcherController {
     var reconcileReasons = Set<EventReason>()
     /// Eligible LB nodes (selector, minus exclude-from-external-load-balancers), sorted.
     var nodes: [String] = []
-    /// The VRRP groups last published: their VRIDs are kept (DESIGN §4).
+    /// The VRRP groups last published: their VRIDs are kept (VRRPPlan).
     var groups: [VRRPPlan.Group] = []
     /// Digest of each shard as last written (from the index): what changed is a digest compare.
     var lastShards: [Int: String] = [:]

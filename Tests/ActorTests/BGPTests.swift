@@ -33,7 +33,7 @@ struct BGPTests {
         """#
     }
 
-    /// The router's own FRR config (what an operator's top-of-rack would have; FRR.md §3).
+    /// The router's own FRR config (what an operator's top-of-rack would have; a minimal FRR 8.4 router config).
     static var routerConfig: String {
         """
         frr defaults traditional
@@ -126,7 +126,7 @@ struct BGPTests {
             for ns in [topo.ns("be")] {
                 try topo.sh(["-n", ns, "route", "add", "198.51.100.0/24", "via", "192.0.2.1"])
             }
-            // Forwarding and L4 hashing over the next hops (FRR.md §0.3).
+            // Forwarding and L4 hashing over the next hops (`fib-multipath-hash-policy` 1).
             _ = try topo.exec(
                 "router",
                 [
@@ -365,7 +365,7 @@ struct BGPTests {
             )
             // At most one: the routers withdraw lb-a while it still serves, but a handshake that is
             // in flight at the very moment the router's FIB switches has its SYN answered by lb-a
-            // and its next packet hashed to lb-b (a RST; FRR.md §5 saw the same, 0-1 per switch).
+            // and its next packet hashed to lb-b (a RST; measured before, 0-1 per switch).
             // Without per-flow state shared between the nodes no ECMP withdrawal avoids that race.
             #expect(failed.count <= 1, "new connections failed during the rolling restart: \(failed.count)")
             #expect(try s.nextHops(Self.vip4) == ["192.0.2.12"])

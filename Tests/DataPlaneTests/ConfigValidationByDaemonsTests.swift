@@ -86,7 +86,7 @@ final class Scratch {
 
     @Test func aBrokenConfigIsCaughtByTheCheck() throws {
         guard let tools = Self.tools() else { return }
-        // The check really runs: a missing certificate fails it, as DATAPLANE.md says.
+        // The check really runs: a missing certificate fails it, as docs/architecture.md says.
         let scratch = try Scratch(pools: [])
         let text = RenderFixture.haproxy(certDirectory: scratch.dir.path)
         let h = try run(tools.haproxy, ["-c", "-q", "-f", try scratch.write(text, "haproxy.cfg")])

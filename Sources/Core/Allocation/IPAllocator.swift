@@ -1,6 +1,6 @@
 /// Assigns external IPs to Services from the configured pools. A value type with no I/O.
 ///
-/// Rules (DESIGN §3):
+/// Rules (docs/config.md, "Allocation rules"):
 /// - dynamic requests get the lowest free address of the pool's `range`; static requests
 ///   (`loadbalancer/ip`, `spec.loadBalancerIP`) any non-reserved address of its `network`;
 /// - an address may be shared by Services whose ports/protocols are disjoint, when they all asked

@@ -57,7 +57,7 @@ package struct BFDSettings: Sendable, Hashable {
     /// The default, chosen from measurements on 2 cores (scripts/bgp-benchmark, router at the
     /// same timers): 70 ms × 3 gave a 0.252 s median, 0.280 s worst outage over 20 link losses
     /// and no BFD session down in 180 s with both cores saturated; 80 ms × 3 gave 0.291 s /
-    /// 0.322 s; FRR.md saw 50 ms × 3 flap under the same load. The floor is detection
+    /// 0.322 s; 50 ms × 3 flapped under the same load. The floor is detection
     /// (multiplier × interval = 210 ms) plus ~50-70 ms for bgpd and zebra to reprogram the FIB.
     package static let `default` = BFDSettings(receiveMilliseconds: 70, transmitMilliseconds: 70, multiplier: 3)
 

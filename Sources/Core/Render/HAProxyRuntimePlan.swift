@@ -50,7 +50,7 @@ package struct HAProxyRuntimeCommand: Sendable, Hashable, CustomStringConvertibl
 }
 
 /// Whether a new haproxy.cfg can be reached through the Runtime API, and with which commands
-/// (DATAPLANE §1.3): only when nothing but `server` lines changed (equal skeleton digests, same
+/// (docs/architecture.md, "Data-plane facts: HAProxy"): only when nothing but `server` lines changed (equal skeleton digests, same
 /// backends) and no server changed in place (address, port or options: that is a reload).
 package enum HAProxyRuntimePlan {
     /// Commands turning the running servers `old` into `new`; nil when a reload is needed.

@@ -1,4 +1,4 @@
-/// How one Service port is proxied, resolved from the original's rules (DESIGN §2):
+/// How one Service port is proxied, resolved from the original's rules (docs/architecture.md, "Compatibility"):
 /// - TLS termination: `loadbalancer/ssl: "true"`, or port 443, or a port name starting `https`;
 ///   `"false"` turns it off.
 /// - Mode: `loadbalancer/mode: http` or `false`/`tcp`; otherwise HTTP when TLS is terminated or the
