@@ -207,43 +207,19 @@ private struct ConfigParser {
             case "ha":
                 if let b = bool(v, p) { ha = b } else { failed = true }
             case "backends":
-                guard let s = string(v, p) else {
+                if let b: PoolBackends = choice(v, p, expected: "\"pods\" or \"nodeports\"") {
+                    backends = b
+                } else {
                     failed = true
-                    continue
                 }
-                guard let b = PoolBackends(rawValue: s) else {
-                    error(p, "\(s.quotedForMessage): expected \"pods\" or \"nodeports\"")
-                    failed = true
-                    continue
-                }
-                backends = b
             case "announce":
-                guard let s = string(v, p) else {
+                if let a: Announcement = choice(v, p, expected: "\"vrrp\" or \"bgp\"") {
+                    announce = a
+                } else {
                     failed = true
-                    continue
                 }
-                guard let a = Announcement(rawValue: s) else {
-                    error(p, "\(s.quotedForMessage): expected \"vrrp\" or \"bgp\"")
-                    failed = true
-                    continue
-                }
-                announce = a
             case "communities":
-                guard case .array(let items) = v else {
-                    error(p, "expected an array of strings, found \(v.typeName)")
-                    failed = true
-                    continue
-                }
-                for (i, item) in items.enumerated() {
-                    guard let s = string(item, "\(p)[\(i)]") else {
-                        failed = true
-                        continue
-                    }
-                    do { communities.append(try BGPCommunity(parsing: s)) } catch {
-                        self.error("\(p)[\(i)]", error.description)
-                        failed = true
-                    }
-                }
+                if let list = parseCommunities(v, p) { communities = list } else { failed = true }
             case "localPref":
                 guard let text = numberText(v, p) else {
                     failed = true
@@ -299,6 +275,38 @@ private struct ConfigParser {
             )
         }
         return pool
+    }
+
+    /// One of an enum's raw values; an error listing `expected` otherwise.
+    mutating func choice<T: RawRepresentable>(_ v: JSONValue, _ p: String, expected: String) -> T?
+    where T.RawValue == String {
+        guard let s = string(v, p) else { return nil }
+        guard let value = T(rawValue: s) else {
+            error(p, "\(s.quotedForMessage): expected \(expected)")
+            return nil
+        }
+        return value
+    }
+
+    /// A pool's BGP `communities`; nil on an error.
+    mutating func parseCommunities(_ v: JSONValue, _ p: String) -> [BGPCommunity]? {
+        guard case .array(let items) = v else {
+            error(p, "expected an array of strings, found \(v.typeName)")
+            return nil
+        }
+        var out: [BGPCommunity] = []
+        var failed = false
+        for (i, item) in items.enumerated() {
+            guard let s = string(item, "\(p)[\(i)]") else {
+                failed = true
+                continue
+            }
+            do { out.append(try BGPCommunity(parsing: s)) } catch {
+                self.error("\(p)[\(i)]", error.description)
+                failed = true
+            }
+        }
+        return failed ? nil : out
     }
 
     func rawString(_ members: [(key: String, value: JSONValue)], _ key: String) -> String? {
@@ -487,6 +495,19 @@ private struct ConfigParser {
         return n
     }
 
+    /// A whole number in `range` (JSON number or decimal string); an error naming `what` otherwise.
+    mutating func int(_ v: JSONValue, _ p: String, _ range: ClosedRange<Int>, _ what: String) -> Int? {
+        guard let text = numberText(v, p) else { return nil }
+        guard let n = Int(text), range.contains(n) else {
+            error(
+                p,
+                "\(text.quotedForMessage): \(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)"
+            )
+            return nil
+        }
+        return n
+    }
+
     mutating func parsePeer(_ value: JSONValue, _ path: String) -> BGPPeer? {
         guard let members = object(value, path) else { return nil }
         var failed = false
@@ -494,17 +515,6 @@ private struct ConfigParser {
         var asn: UInt32?
         var peer = BGPPeer(address: IPAddress(ipv4: 0), asn: 1)
         var families: [IPFamily]?
-        func int(_ v: JSONValue, _ p: String, _ range: ClosedRange<Int>, _ what: String) -> Int? {
-            guard let text = numberText(v, p) else { return nil }
-            guard let n = Int(text), range.contains(n) else {
-                error(
-                    p,
-                    "\(text.quotedForMessage): \(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)"
-                )
-                return nil
-            }
-            return n
-        }
         for (key, v) in members {
             let p = Self.join(path, key)
             switch key {
@@ -561,58 +571,9 @@ private struct ConfigParser {
                 if let n = int(v, p, 1...255, "ebgpMultihop") { peer.ebgpMultihop = n } else { failed = true }
             case "bfd":
                 if case .bool(false) = v { continue }
-                if case .bool(true) = v {
-                    peer.bfd = .default
-                    continue
-                }
-                guard let bfdMembers = object(v, p) else {
-                    failed = true
-                    continue
-                }
-                var bfd = BFDSettings.default
-                for (bk, bv) in bfdMembers {
-                    let bp = Self.join(p, bk)
-                    switch bk {
-                    case "rx":
-                        if let n = int(bv, bp, 10...60000, "rx (milliseconds)") {
-                            bfd.receiveMilliseconds = n
-                        } else {
-                            failed = true
-                        }
-                    case "tx":
-                        if let n = int(bv, bp, 10...60000, "tx (milliseconds)") {
-                            bfd.transmitMilliseconds = n
-                        } else {
-                            failed = true
-                        }
-                    case "multiplier":
-                        if let n = int(bv, bp, 2...255, "the multiplier") { bfd.multiplier = n } else { failed = true }
-                    default: unknownKey(p, bk, known: ["rx", "tx", "multiplier"])
-                    }
-                }
-                peer.bfd = bfd
+                if let bfd = parseBFD(v, p) { peer.bfd = bfd } else { failed = true }
             case "families":
-                guard case .array(let items) = v, !items.isEmpty else {
-                    error(p, "expected a non-empty array of \"ipv4\", \"ipv6\"")
-                    failed = true
-                    continue
-                }
-                var list: [IPFamily] = []
-                for (i, item) in items.enumerated() {
-                    let ip = "\(p)[\(i)]"
-                    guard let s = string(item, ip) else {
-                        failed = true
-                        continue
-                    }
-                    switch s {
-                    case "ipv4": if !list.contains(.ipv4) { list.append(.ipv4) }
-                    case "ipv6": if !list.contains(.ipv6) { list.append(.ipv6) }
-                    default:
-                        error(ip, "\(s.quotedForMessage): unknown address family (expected \"ipv4\" or \"ipv6\")")
-                        failed = true
-                    }
-                }
-                families = list
+                if let list = parseFamilies(v, p) { families = list } else { failed = true }
             default:
                 unknownKey(
                     path, key,
@@ -645,6 +606,60 @@ private struct ConfigParser {
         peer.asn = asn
         peer.families = families ?? [address.family]
         return peer
+    }
+
+    /// A peer's `bfd`: `true` (the defaults) or `{"rx", "tx", "multiplier"}`; nil on an error.
+    mutating func parseBFD(_ v: JSONValue, _ p: String) -> BFDSettings? {
+        if case .bool(true) = v { return .default }
+        guard let members = object(v, p) else { return nil }
+        var bfd = BFDSettings.default
+        var failed = false
+        for (key, value) in members {
+            let bp = Self.join(p, key)
+            switch key {
+            case "rx":
+                if let n = int(value, bp, 10...60000, "rx (milliseconds)") {
+                    bfd.receiveMilliseconds = n
+                } else {
+                    failed = true
+                }
+            case "tx":
+                if let n = int(value, bp, 10...60000, "tx (milliseconds)") {
+                    bfd.transmitMilliseconds = n
+                } else {
+                    failed = true
+                }
+            case "multiplier":
+                if let n = int(value, bp, 2...255, "the multiplier") { bfd.multiplier = n } else { failed = true }
+            default: unknownKey(p, key, known: ["rx", "tx", "multiplier"])
+            }
+        }
+        return failed ? nil : bfd
+    }
+
+    /// A peer's `families`: a non-empty array of "ipv4", "ipv6"; nil on an error.
+    mutating func parseFamilies(_ v: JSONValue, _ p: String) -> [IPFamily]? {
+        guard case .array(let items) = v, !items.isEmpty else {
+            error(p, "expected a non-empty array of \"ipv4\", \"ipv6\"")
+            return nil
+        }
+        var list: [IPFamily] = []
+        var failed = false
+        for (i, item) in items.enumerated() {
+            let ip = "\(p)[\(i)]"
+            guard let s = string(item, ip) else {
+                failed = true
+                continue
+            }
+            switch s {
+            case "ipv4": if !list.contains(.ipv4) { list.append(.ipv4) }
+            case "ipv6": if !list.contains(.ipv6) { list.append(.ipv6) }
+            default:
+                error(ip, "\(s.quotedForMessage): unknown address family (expected \"ipv4\" or \"ipv6\")")
+                failed = true
+            }
+        }
+        return failed ? nil : list
     }
 
     /// "0.3" → 30; nil when not a plain decimal with at most two fraction digits.
