@@ -29,7 +29,7 @@ package enum ProxyProtocolVersion: String, Sendable, Hashable, Codable, CaseIter
 /// A Kubernetes object name (DNS-1123 subdomain: 1-253 lower-case letters, digits, '-' and '.',
 /// starting and ending with a letter or digit). It may name files the actor writes, so it is
 /// parsed, never passed through.
-package struct ResourceName: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+package struct ResourceName: Sendable, Hashable, Comparable, CustomStringConvertible, ParsedFromString {
     package let rawValue: String
 
     package init(parsing text: String) throws(AddressParseError) {
@@ -48,18 +48,6 @@ package struct ResourceName: Sendable, Hashable, Comparable, CustomStringConvert
     package var description: String { rawValue }
     package static func < (a: ResourceName, b: ResourceName) -> Bool { a.rawValue < b.rawValue }
 
-    package init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let s = try c.decode(String.self)
-        do { self = try ResourceName(parsing: s) } catch {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.description)
-        }
-    }
-
-    package func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
 }
 
 /// A rejected annotation value. `isWarning` marks what does not stop the Service from being

@@ -16,7 +16,7 @@ package enum ProxyMode: String, Sendable, Hashable, Codable {
 }
 
 /// A `loadbalancer/sharing-key`: Services with the same key may share an IP when their ports differ.
-package struct SharingKey: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+package struct SharingKey: Sendable, Hashable, Comparable, CustomStringConvertible, ParsedFromString {
     package let rawValue: String
 
     /// 1-253 characters of letters, digits, `.`, `_`, `-` and `/`.
@@ -33,16 +33,4 @@ package struct SharingKey: Sendable, Hashable, Comparable, CustomStringConvertib
     package var description: String { rawValue }
     package static func < (a: SharingKey, b: SharingKey) -> Bool { a.rawValue < b.rawValue }
 
-    package init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let s = try c.decode(String.self)
-        do { self = try SharingKey(parsing: s) } catch {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.description)
-        }
-    }
-
-    package func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
 }

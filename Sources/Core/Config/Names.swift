@@ -1,7 +1,7 @@
 /// The name of an IP pool. It names files (`/etc/certs/<pool>.pem`) and config sections, so it is
 /// restricted to 1-63 characters of letters, digits, `.`, `_` and `-`, starting and ending with a
 /// letter or digit.
-package struct PoolName: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+package struct PoolName: Sendable, Hashable, Comparable, CustomStringConvertible, ParsedFromString {
     package let rawValue: String
 
     /// The pool used when a Service names none.
@@ -32,24 +32,12 @@ package struct PoolName: Sendable, Hashable, Comparable, CustomStringConvertible
     package var description: String { rawValue }
     package static func < (a: PoolName, b: PoolName) -> Bool { a.rawValue < b.rawValue }
 
-    package init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let s = try c.decode(String.self)
-        do { self = try PoolName(parsing: s) } catch {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.description)
-        }
-    }
-
-    package func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
 }
 
 /// A Linux network interface name: 1-15 bytes (IFNAMSIZ), not `.` or `..`, of letters, digits,
 /// `.`, `_` and `-` (the kernel forbids `/`, `:` and whitespace; we also keep out anything that
 /// would need quoting in a generated config).
-package struct InterfaceName: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+package struct InterfaceName: Sendable, Hashable, Comparable, CustomStringConvertible, ParsedFromString {
     package let rawValue: String
 
     /// Validates `text` as an interface name.
@@ -68,18 +56,6 @@ package struct InterfaceName: Sendable, Hashable, Comparable, CustomStringConver
     package var description: String { rawValue }
     package static func < (a: InterfaceName, b: InterfaceName) -> Bool { a.rawValue < b.rawValue }
 
-    package init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let s = try c.decode(String.self)
-        do { self = try InterfaceName(parsing: s) } catch {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.description)
-        }
-    }
-
-    package func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
 }
 
 /// One operator-supplied line for a raw HAProxy or nginx section: a single line, no control

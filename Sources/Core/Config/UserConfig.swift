@@ -80,20 +80,7 @@ package struct HostName: Sendable, Hashable, CustomStringConvertible {
     package var description: String { rawValue }
 }
 
-extension HostName: Codable {
-    package init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let s = try c.decode(String.self)
-        do { self = try HostName(parsing: s) } catch {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.description)
-        }
-    }
-
-    package func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
-}
+extension HostName: ParsedFromString {}
 
 /// Where keepalived sends its alerts.
 package struct SMTPServer: Sendable, Hashable, CustomStringConvertible {
