@@ -96,6 +96,7 @@ package enum JSON: Sendable, Equatable, Codable {
         }
     }
     package var arrayValue: [JSON]? { if case .array(let a) = self { a } else { nil } }
+    package var boolValue: Bool? { if case .bool(let b) = self { b } else { nil } }
     package var objectValue: [String: JSON]? { if case .object(let o) = self { o } else { nil } }
 
     /// Text form for selectors and table cells.

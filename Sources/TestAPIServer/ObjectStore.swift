@@ -31,9 +31,11 @@ package final class ObjectStore: Sendable {
         var watchers: [Int: Watcher] = [:]
         var nextWatcher = 0
         var services = ServiceRules()
+        /// The kinds served: the built-ins and those CustomResourceDefinitions define.
+        var resources = ResourceType.all
     }
 
-    private let state = Mutex(State())
+    let state = Mutex(State())
     /// How many past events watch can replay.
     let windowSize: Int
 
@@ -55,7 +57,7 @@ package final class ObjectStore: Sendable {
     func get(_ r: ResourceType, namespace: String?, name: String) throws(APIError) -> JSON {
         let key = Self.key(namespace, name)
         guard let obj = state.withLock({ $0.objects[r.id]?[key] }) else { throw .notFound(r, name) }
-        return obj
+        return Self.view(obj, r)
     }
 
     func list(
@@ -87,7 +89,7 @@ package final class ObjectStore: Sendable {
         }
         return .object([
             "kind": .string(r.kind + "List"), "apiVersion": .string(r.apiVersion),
-            "metadata": .object(meta), "items": .array(items.map(\.value)),
+            "metadata": .object(meta), "items": .array(items.map { Self.view($0.value, r) }),
         ])
     }
 
@@ -146,8 +148,9 @@ package final class ObjectStore: Sendable {
             meta["creationTimestamp"] = .string(Self.timestamp())
             meta["resourceVersion"] = nil
             meta["deletionTimestamp"] = nil
-            if r == .services { meta["generation"] = .int(1) }
+            if r.tracksGeneration { meta["generation"] = .int(1) }
             obj["metadata"] = .object(meta)
+            if r.hasStatus && r.custom { obj["status"] = nil }
             if r == .services {
                 obj["status"] = nil
                 let errors = s.services.prepare(&obj, old: nil)
@@ -158,7 +161,8 @@ package final class ObjectStore: Sendable {
                 obj["spec"] = .object(["finalizers": .array([.string("kubernetes")])])
                 obj["status"] = .object(["phase": .string("Active")])
             }
-            return Self.commit(&s, r, key: key, type: "ADDED", obj, old: nil, windowSize: windowSize)
+            if r == .customResourceDefinitions { try Self.prepareDefinition(&obj, name: name, existing: s.resources) }
+            return Self.view(Self.commit(&s, r, key: key, type: "ADDED", obj, old: nil, windowSize: windowSize), r)
         }
     }
 
@@ -178,8 +182,9 @@ package final class ObjectStore: Sendable {
             {
                 throw .conflict(r, name)
             }
-            return try Self.write(
-                &s, r, key: key, name: name, old: old, new: body, status: status, windowSize: windowSize)
+            return Self.view(
+                try Self.write(
+                    &s, r, key: key, name: name, old: old, new: body, status: status, windowSize: windowSize), r)
         }
     }
 
@@ -213,8 +218,10 @@ package final class ObjectStore: Sendable {
             {
                 throw .conflict(r, name)
             }
-            return try Self.write(
-                &s, r, key: key, name: name, old: old, new: patched, status: status, windowSize: windowSize)
+            return Self.view(
+                try Self.write(
+                    &s, r, key: key, name: name, old: old, new: patched, status: status, windowSize: windowSize),
+                r)
         }
     }
 
@@ -238,13 +245,13 @@ package final class ObjectStore: Sendable {
             }
             if r == .services { s.services.release(old["spec"]) }
             if r == .namespaces {
-                for other in ResourceType.all where other.namespaced {
+                for other in Self.storageKinds(s.resources) where other.namespaced {
                     for (k, obj) in s.objects[other.id] ?? [:] where k.hasPrefix(name + "/") {
                         _ = Self.commit(&s, other, key: k, type: "DELETED", obj, old: obj, windowSize: windowSize)
                     }
                 }
             }
-            return Self.commit(&s, r, key: key, type: "DELETED", old, old: old, windowSize: windowSize)
+            return Self.view(Self.commit(&s, r, key: key, type: "DELETED", old, old: old, windowSize: windowSize), r)
         }
     }
 
@@ -270,7 +277,7 @@ package final class ObjectStore: Sendable {
             } else {
                 for (key, obj) in (s.objects[r.id] ?? [:]).sorted(by: { $0.key < $1.key })
                 where (namespace == nil || key.hasPrefix(namespace! + "/")) && Self.matches(obj, labels, fields) {
-                    send(.object(["type": .string("ADDED"), "object": obj]))
+                    send(.object(["type": .string("ADDED"), "object": Self.view(obj, r)]))
                 }
             }
             let id = s.nextWatcher
@@ -336,6 +343,7 @@ package final class ObjectStore: Sendable {
             }
             obj = old
             obj["status"] = new["status"]
+            obj["apiVersion"] = old["apiVersion"]
             if r == .services {
                 let errors = ServiceRules.prepareStatus(&obj)
                 if !errors.isEmpty { throw .invalid(r, name, errors) }
@@ -343,7 +351,7 @@ package final class ObjectStore: Sendable {
         } else {
             obj = new
             obj["kind"] = .string(r.kind)
-            obj["apiVersion"] = .string(r.apiVersion)
+            obj["apiVersion"] = old["apiVersion"]
             var meta = obj["metadata"]?.objectValue ?? [:]
             for k in ["uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp"] {
                 meta[k] = old[path: ["metadata", k]]
@@ -354,9 +362,9 @@ package final class ObjectStore: Sendable {
             if r == .services {
                 let errors = s.services.prepare(&obj, old: old)
                 if !errors.isEmpty { throw .invalid(r, name, errors) }
-                if obj["spec"] != old["spec"], let g = old[path: ["metadata", "generation"]]?.intValue {
-                    obj[path: ["metadata", "generation"]] = .int(g + 1)
-                }
+            }
+            if r.tracksGeneration, Self.specChanged(obj, old), let g = old[path: ["metadata", "generation"]]?.intValue {
+                obj[path: ["metadata", "generation"]] = .int(g + 1)
             }
         }
         obj[path: ["metadata", "resourceVersion"]] = old[path: ["metadata", "resourceVersion"]]
@@ -365,7 +373,7 @@ package final class ObjectStore: Sendable {
     }
 
     /// Stamps a new resourceVersion, stores (or removes) the object, records and fans out the event.
-    private static func commit(
+    static func commit(
         _ s: inout State, _ r: ResourceType, key: String, type: String, _ object: JSON, old: JSON?,
         windowSize: Int
     ) -> JSON {
@@ -374,13 +382,18 @@ package final class ObjectStore: Sendable {
         obj[path: ["metadata", "resourceVersion"]] = .string(String(s.rv))
         if type == "DELETED" { s.objects[r.id]?[key] = nil } else { s.objects[r.id, default: [:]][key] = obj }
         let event = Event(rv: s.rv, resource: r.id, type: type, object: obj, old: old)
+        defer {
+            if r.id == ResourceType.customResourceDefinitions.id {
+                definitionChanged(&s, obj, deleted: type == "DELETED", windowSize: windowSize)
+            }
+        }
         s.window.append(event)
         if s.window.count > windowSize {
             let drop = s.window.count - windowSize
             s.compactedRV = s.window[drop - 1].rv
             s.window.removeFirst(drop)
         }
-        for w in s.watchers.values where w.resource == r {
+        for w in s.watchers.values where w.resource.id == r.id {
             if let line = eventFor(w, event) { w.send(line) }
         }
         return obj
@@ -399,7 +412,7 @@ package final class ObjectStore: Sendable {
         default:
             if !now { return nil }
         }
-        return .object(["type": .string(type), "object": e.object])
+        return .object(["type": .string(type), "object": view(e.object, w.resource)])
     }
 
     static func matches(_ obj: JSON, _ labels: LabelSelector?, _ fields: FieldSelector?) -> Bool {

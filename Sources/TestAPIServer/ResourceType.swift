@@ -11,15 +11,50 @@ package struct ResourceType: Sendable, Hashable {
     package let fieldSelectors: [String]
     /// Strategic-merge list keys by dotted path.
     package let mergeKeys: [String: String]
+    /// A CustomResourceDefinition's `additionalPrinterColumns` (`kubectl get` prints them).
+    package var printerColumns: [PrinterColumn] = []
+    /// `metadata.generation` counts spec changes (Services and custom resources).
+    package var tracksGeneration = false
+    /// Defined by a CustomResourceDefinition (served while it exists).
+    package var custom = false
+
+    /// One printer column: its header and the JSONPath of its cells.
+    package struct PrinterColumn: Sendable, Hashable {
+        package var name: String
+        package var type: String
+        package var jsonPath: String
+        package var priority: Int
+    }
+
+    package init(
+        group: String, version: String, plural: String, kind: String, namespaced: Bool, hasStatus: Bool,
+        shortNames: [String], fieldSelectors: [String], mergeKeys: [String: String]
+    ) {
+        self.group = group
+        self.version = version
+        self.plural = plural
+        self.kind = kind
+        self.namespaced = namespaced
+        self.hasStatus = hasStatus
+        self.shortNames = shortNames
+        self.fieldSelectors = fieldSelectors
+        self.mergeKeys = mergeKeys
+    }
 
     package var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
-    package var id: String { "\(group)/\(version)/\(plural)" }
+    /// Where its objects are stored: every served version of a kind sees the same objects (as the
+    /// real server with conversion strategy None), under its own apiVersion.
+    package var id: String { "\(group)/\(plural)" }
     package var singular: String { kind.lowercased() }
 
-    package static let services = ResourceType(
-        group: "", version: "v1", plural: "services", kind: "Service", namespaced: true, hasStatus: true,
-        shortNames: ["svc"], fieldSelectors: ["spec.type", "spec.clusterIP"],
-        mergeKeys: ["spec.ports": "port", "metadata.ownerReferences": "uid", "status.conditions": "type"])
+    package static let services: ResourceType = {
+        var r = ResourceType(
+            group: "", version: "v1", plural: "services", kind: "Service", namespaced: true, hasStatus: true,
+            shortNames: ["svc"], fieldSelectors: ["spec.type", "spec.clusterIP"],
+            mergeKeys: ["spec.ports": "port", "metadata.ownerReferences": "uid", "status.conditions": "type"])
+        r.tracksGeneration = true
+        return r
+    }()
     package static let configMaps = ResourceType(
         group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true, hasStatus: false,
         shortNames: ["cm"], fieldSelectors: [], mergeKeys: ["metadata.ownerReferences": "uid"])
@@ -52,11 +87,14 @@ package struct ResourceType: Sendable, Hashable {
         group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true,
         hasStatus: false, shortNames: [], fieldSelectors: [], mergeKeys: [:])
 
+    package static let customResourceDefinitions = ResourceType(
+        group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions",
+        kind: "CustomResourceDefinition", namespaced: false, hasStatus: true, shortNames: ["crd", "crds"],
+        fieldSelectors: [], mergeKeys: ["status.conditions": "type"])
+
+    /// The built-in kinds (CustomResourceDefinitions add more at run time: `ObjectStore.resources`).
     package static let all: [ResourceType] = [
         services, configMaps, secrets, endpoints, nodes, events, namespaces, endpointSlices, leases,
+        customResourceDefinitions,
     ]
-
-    static func find(group: String, version: String, plural: String) -> ResourceType? {
-        all.first { $0.group == group && $0.version == version && $0.plural == plural }
-    }
 }

@@ -74,15 +74,15 @@ struct Router {
         case ["version"]: return .json(.ok, Discovery.version())
         case ["healthz"], ["readyz"], ["livez"]: return .json(.ok, .string("ok"))
         case ["api"]: return .json(.ok, Discovery.coreVersions())
-        case ["apis"]: return .json(.ok, Discovery.groupList())
-        case ["openapi", "v3"]: return .json(.ok, OpenAPI.root())
+        case ["apis"]: return .json(.ok, Discovery.groupList(store.resources))
+        case ["openapi", "v3"]: return .json(.ok, OpenAPI.root(store.resources))
         default: break
         }
         if path.count >= 4, path[0] == "openapi", path[1] == "v3" {
             let spec =
                 path[2] == "api"
-                ? OpenAPI.spec(group: "", version: path[3])
-                : path.count >= 5 ? OpenAPI.spec(group: path[3], version: path[4]) : nil
+                ? OpenAPI.spec(store.resources, group: "", version: path[3])
+                : path.count >= 5 ? OpenAPI.spec(store.resources, group: path[3], version: path[4]) : nil
             guard let spec else { throw notFoundPath() }
             return .json(.ok, spec)
         }
@@ -97,24 +97,26 @@ struct Router {
             version = path[2]
             rest = path[3...]
         } else if path.first == "apis", path.count == 2 {
-            guard Discovery.groups.contains(path[1]) else { throw notFoundPath() }
-            return .json(.ok, Discovery.group(path[1]))
+            guard Discovery.groups(store.resources).contains(path[1]) else { throw notFoundPath() }
+            return .json(.ok, Discovery.group(store.resources, path[1]))
         } else {
             throw notFoundPath()
         }
         if rest.isEmpty {
-            guard let list = Discovery.resourceList(group: group, version: version) else { throw notFoundPath() }
+            guard let list = Discovery.resourceList(store.resources, group: group, version: version) else {
+                throw notFoundPath()
+            }
             return .json(.ok, list)
         }
         var namespace: String?
         var parts = Array(rest)
         if parts.count >= 3, parts[0] == "namespaces",
-            let r = ResourceType.find(group: group, version: version, plural: parts[2]), r.namespaced
+            let r = store.resource(group: group, version: version, plural: parts[2]), r.namespaced
         {
             namespace = parts[1]
             parts.removeFirst(2)
         }
-        guard let r = ResourceType.find(group: group, version: version, plural: parts[0]) else { throw notFoundPath() }
+        guard let r = store.resource(group: group, version: version, plural: parts[0]) else { throw notFoundPath() }
         if namespace != nil && !r.namespaced { throw notFoundPath() }
         let name = parts.count >= 2 ? parts[1] : nil
         let sub = parts.count >= 3 ? parts[2] : nil

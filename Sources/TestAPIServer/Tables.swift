@@ -98,7 +98,21 @@ enum Tables {
         case .leases:
             return [name, Column(name: "Holder", type: "string", priority: 0, cell: str("spec.holderIdentity")), age]
         default:
-            return [name, age]
+            guard r.custom, !r.printerColumns.isEmpty else { return [name, age] }
+            // A CRD's additionalPrinterColumns: a `date` column prints as an age, as kubectl does.
+            return [name]
+                + r.printerColumns.map { c in
+                    let path = JSONPath(c.jsonPath)
+                    return Column(name: c.name, type: c.type == "date" ? "string" : c.type, priority: c.priority) {
+                        obj, now in
+                        // Scalars as text, lists and objects as compact JSON (kubectl's way).
+                        let values = path.evaluate(obj).map {
+                            $0.scalarText ?? String(decoding: $0.data, as: UTF8.self)
+                        }
+                        if c.type == "date" { return .string(values.first.map { age($0, now) } ?? "<unknown>") }
+                        return .string(values.joined(separator: ","))
+                    }
+                }
         }
     }
 
@@ -172,25 +186,29 @@ enum Discovery {
         ])
     }
 
-    static var groups: [String] { Array(Set(ResourceType.all.map(\.group).filter { !$0.isEmpty })).sorted() }
+    static func groups(_ all: [ResourceType]) -> [String] {
+        Array(Set(all.map(\.group).filter { !$0.isEmpty })).sorted()
+    }
 
-    static func group(_ g: String) -> JSON {
-        let v = ResourceType.all.first { $0.group == g }!.version
-        let gv: JSON = .object(["groupVersion": .string("\(g)/\(v)"), "version": .string(v)])
+    static func group(_ all: [ResourceType], _ g: String) -> JSON {
+        var versions: [String] = []
+        for r in all where r.group == g && !versions.contains(r.version) { versions.append(r.version) }
+        let gvs: [JSON] = versions.map { .object(["groupVersion": .string("\(g)/\($0)"), "version": .string($0)]) }
         return .object([
             "kind": .string("APIGroup"), "apiVersion": .string("v1"), "name": .string(g),
-            "versions": .array([gv]), "preferredVersion": gv,
+            "versions": .array(gvs), "preferredVersion": gvs.first ?? .object([:]),
         ])
     }
 
-    static func groupList() -> JSON {
+    static func groupList(_ all: [ResourceType]) -> JSON {
         .object([
-            "kind": .string("APIGroupList"), "apiVersion": .string("v1"), "groups": .array(groups.map { group($0) }),
+            "kind": .string("APIGroupList"), "apiVersion": .string("v1"),
+            "groups": .array(groups(all).map { group(all, $0) }),
         ])
     }
 
-    static func resourceList(group: String, version: String) -> JSON? {
-        let rs = ResourceType.all.filter { $0.group == group && $0.version == version }
+    static func resourceList(_ all: [ResourceType], group: String, version: String) -> JSON? {
+        let rs = all.filter { $0.group == group && $0.version == version }
         guard !rs.isEmpty else { return nil }
         var resources: [JSON] = []
         for r in rs {
@@ -221,18 +239,18 @@ enum Discovery {
 /// Minimal OpenAPI v3 documents: enough for kubectl to see that PATCH accepts `fieldValidation`,
 /// so it validates on the server instead of downloading schemas.
 enum OpenAPI {
-    static func root() -> JSON {
+    static func root(_ all: [ResourceType]) -> JSON {
         var paths: [String: JSON] = [:]
         for gv in Set(
-            ResourceType.all.map { $0.group.isEmpty ? "api/\($0.version)" : "apis/\($0.group)/\($0.version)" })
+            all.map { $0.group.isEmpty ? "api/\($0.version)" : "apis/\($0.group)/\($0.version)" })
         {
             paths[gv] = .object(["serverRelativeURL": .string("/openapi/v3/\(gv)")])
         }
         return .object(["paths": .object(paths)])
     }
 
-    static func spec(group: String, version: String) -> JSON? {
-        let rs = ResourceType.all.filter { $0.group == group && $0.version == version }
+    static func spec(_ all: [ResourceType], group: String, version: String) -> JSON? {
+        let rs = all.filter { $0.group == group && $0.version == version }
         guard !rs.isEmpty else { return nil }
         var paths: [String: JSON] = [:]
         let param: JSON = .object([
