@@ -61,6 +61,9 @@ package struct AssignmentDocument: Sendable, Hashable {
         package var localTraffic: Bool = false
         /// `spec.healthCheckNodePort` (ETP Local; NodePort backends probe it).
         package var healthCheckNodePort: UInt16?
+        /// A Gateway's listeners and compiled routes (its key is `ServiceKey.gateway`); nil for a
+        /// Service.
+        package var gateway: GatewayEntry?
 
         package init(key: ServiceKey, ports: [Port]) {
             self.key = key
@@ -158,8 +161,8 @@ extension AssignmentDocument.ServiceEntry: Codable {
         case sourceRanges = "src"
         case affinitySeconds = "af"
         case localTraffic = "lt"
-        case
-            healthCheckNodePort = "hc"
+        case healthCheckNodePort = "hc"
+        case gateway = "gw"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -180,6 +183,7 @@ extension AssignmentDocument.ServiceEntry: Codable {
         affinitySeconds = try c.decodeIfPresent(Int.self, forKey: .affinitySeconds)
         localTraffic = try c.decodeIfPresent(Bool.self, forKey: .localTraffic) ?? false
         healthCheckNodePort = try c.decodeIfPresent(UInt16.self, forKey: .healthCheckNodePort)
+        gateway = try c.decodeIfPresent(GatewayEntry.self, forKey: .gateway)
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -193,6 +197,7 @@ extension AssignmentDocument.ServiceEntry: Codable {
         try c.encodeIfPresent(affinitySeconds, forKey: .affinitySeconds)
         if localTraffic { try c.encode(true, forKey: .localTraffic) }
         try c.encodeIfPresent(healthCheckNodePort, forKey: .healthCheckNodePort)
+        try c.encodeIfPresent(gateway, forKey: .gateway)
     }
 }
 

@@ -28,6 +28,10 @@ extension ProxyPlan {
         var index: [PortKey: Int] = [:]
         var tcpPorts = Set<UInt16>()
         for entry in vip.services {
+            if let gateway = entry.gateway {
+                addGateway(vip, entry.key, gateway, endpoints: endpoints, engine: engine)
+                continue
+            }
             for port in entry.ports {
                 let place = vip.address.withPort(port.port)
                 if port.proto == .sctp || (port.proto == .udp && !engine.proxiesUDP) {
@@ -153,6 +157,43 @@ extension ProxyPlan {
         )
     }
 
+    /// A Gateway's listeners, one frontend per port (the watcher refused conflicting listeners).
+    private mutating func addGateway(
+        _ vip: AssignmentDocument.VIP, _ key: ServiceKey, _ gateway: GatewayEntry, endpoints: EndpointMap,
+        engine: ProxyBackend
+    ) {
+        var byPort: [PortKey: [GatewayEntry.Listener]] = [:]
+        var order: [PortKey] = []
+        for l in gateway.listeners {
+            let k = PortKey(l.proto, l.port)
+            if byPort[k] == nil { order.append(k) }
+            byPort[k, default: []].append(l)
+        }
+        for k in order {
+            let listeners = byPort[k]!
+            if k.proto == .udp && !engine.proxiesUDP {
+                unrouted.append(
+                    Unrouted(
+                        service: key,
+                        reason: .protocolNotProxied(place: vip.address.withPort(k.port), proto: .udp, engine: engine)))
+                continue
+            }
+            var g = GatewayFrontend(key: key, kind: listeners[0].kind, listeners: listeners, pools: [])
+            for l in listeners {
+                for e in l.http where e.action.redirect == nil {
+                    g.addPool(e.action.backends, e.action.invalidWeight, endpoints)
+                }
+                for e in l.l4 { g.addPool(e.backends, e.invalidWeight, endpoints) }
+            }
+            let http = g.kind == .http || g.kind == .https
+            frontends.append(
+                Frontend(
+                    vip: vip.address, port: k.port, proto: k.proto, http: http, terminateTLS: g.kind == .https,
+                    sharedByName: false, routes: [], fallback: nil, sourceRanges: [], redirectsPort80: false,
+                    vipHasSeveralServices: vip.services.count > 1, gateway: g))
+        }
+    }
+
     /// The certificate a Service terminates TLS with: its Secret's (when it names one, and only
     /// when that Secret checked out), else its pool's.
     private static func certificate(
@@ -160,5 +201,28 @@ extension ProxyPlan {
     ) -> Certificate? {
         if entry.tlsSecret != nil { return c.services[entry.key].map { .secret($0) } }
         return c.pools.contains(vip.pool) ? .pool(vip.pool) : nil
+    }
+}
+
+extension GatewayFrontend {
+    /// Adds the pool for `backends` (once): its endpoints, each weighted by its Service's weight
+    /// shared among that Service's ready endpoints, scaled to HAProxy's 1-256.
+    mutating func addPool(_ backends: [WeightedBackend], _ invalid: UInt32, _ endpoints: EndpointMap) {
+        guard pool(backends, invalid) == nil else { return }
+        var raw: [(EndpointAddress, Double)] = []
+        for b in backends {
+            let ready = endpoints.ready(b.service, b.port)
+            guard !ready.isEmpty else { continue }
+            let each = Double(b.weight) / Double(ready.count)
+            for ep in ready {
+                if let i = raw.firstIndex(where: { $0.0 == ep }) { raw[i].1 += each } else { raw.append((ep, each)) }
+            }
+        }
+        let largest = max(raw.map(\.1).max() ?? 0, Double(invalid))
+        func scaled(_ w: Double) -> Int { largest > 0 ? max(1, Int((w / largest * 256).rounded())) : 1 }
+        pools.append(
+            BackendPool(
+                backends: backends, invalidWeight: invalid, servers: raw.map { ($0.0, scaled($0.1)) },
+                failShare: invalid > 0 ? scaled(Double(invalid)) : 0))
     }
 }

@@ -59,6 +59,8 @@ package struct ProxyPlan: Sendable, Equatable {
         package var redirectsPort80: Bool
         /// The VIP carries several Services.
         package var vipHasSeveralServices: Bool
+        /// A Gateway's listeners on this port (then `routes` is empty).
+        package var gateway: GatewayFrontend? = nil
 
         /// `<vip>_<port>`: the name printers build identifiers from (never user text).
         package var identifier: String { vip.identifier + "_" + String(port) }
@@ -98,6 +100,37 @@ package struct ProxyPlan: Sendable, Equatable {
         package var service: ServiceKey
         package var reason: UnroutedReason
         package var description: String { "\(service): \(reason)" }
+    }
+}
+
+/// A Gateway's listeners on one VIP:port, with the backends their routes use (servers resolved).
+package struct GatewayFrontend: Sendable, Equatable {
+    package var key: ServiceKey
+    /// The listeners' kind (all listeners on a port have the same: conflicts are refused).
+    package var kind: GatewayEntry.Kind
+    package var listeners: [GatewayEntry.Listener]
+    /// One per distinct set of weighted backends the routes use, in first-use order.
+    package var pools: [BackendPool]
+
+    /// Servers of one or more Service ports, each with its share (weights already combined).
+    package struct BackendPool: Sendable, Equatable {
+        package var backends: [WeightedBackend]
+        package var invalidWeight: UInt32
+        /// Each endpoint with its weight (1-256, proportional to its Service's weight divided among
+        /// that Service's endpoints); `failShare` the weight of the 500 answer.
+        package var servers: [(endpoint: EndpointAddress, weight: Int)]
+        package var failShare: Int
+
+        package static func == (a: BackendPool, b: BackendPool) -> Bool {
+            a.backends == b.backends && a.invalidWeight == b.invalidWeight && a.failShare == b.failShare
+                && a.servers.map(\.endpoint) == b.servers.map(\.endpoint)
+                && a.servers.map(\.weight) == b.servers.map(\.weight)
+        }
+    }
+
+    /// The pool index of a set of backends.
+    package func pool(_ backends: [WeightedBackend], _ invalid: UInt32) -> Int? {
+        pools.firstIndex { $0.backends == backends && $0.invalidWeight == invalid }
     }
 }
 

@@ -93,6 +93,14 @@ extension EndpointMap {
                     }
                     continue
                 }
+                if let gateway = entry.gateway {
+                    // A Gateway's routes name Service ports of their own.
+                    for b in gateway.backends {
+                        let key = Key(service: b.service, port: b.port.port, proto: b.port.proto)
+                        if out[key] == nil { out[key] = Self.ready(b.port, slices[b.service] ?? []) }
+                    }
+                    continue
+                }
                 guard let list = slices[entry.key] else { continue }
                 if local[entry.key] == nil {
                     local[entry.key] = Set(list.flatMap { $0.endpoints.filter(\.ready).compactMap(\.nodeName) })
@@ -100,18 +108,7 @@ extension EndpointMap {
                 for port in entry.ports {
                     let key = Key(service: entry.key, port: port.port, proto: port.proto)
                     if out[key] != nil { continue }
-                    var found = Set<EndpointAddress>()
-                    for slice in list {
-                        guard
-                            let match = slice.ports.first(where: {
-                                $0.proto == port.proto && ($0.name ?? "") == (port.name ?? "")
-                            })
-                        else { continue }
-                        for ep in slice.endpoints where ep.ready {
-                            for a in ep.addresses { found.insert(EndpointAddress(address: a, port: match.port)) }
-                        }
-                    }
-                    out[key] = found.sorted()
+                    out[key] = Self.ready(port, list)
                 }
             }
         }
@@ -119,5 +116,19 @@ extension EndpointMap {
         map.healthPorts = health
         map.localNodes = local
         return map
+    }
+
+    /// The ready endpoints of a Service port in its slices: matched by port name and protocol.
+    static func ready(_ port: AssignmentDocument.Port, _ slices: [EndpointSliceInput]) -> [EndpointAddress] {
+        var found = Set<EndpointAddress>()
+        for slice in slices {
+            guard
+                let match = slice.ports.first(where: { $0.proto == port.proto && ($0.name ?? "") == (port.name ?? "") })
+            else { continue }
+            for ep in slice.endpoints where ep.ready {
+                for a in ep.addresses { found.insert(EndpointAddress(address: a, port: match.port)) }
+            }
+        }
+        return found.sorted()
     }
 }

@@ -18,6 +18,8 @@ package struct HAProxyRenderer: Sendable {
         /// node does not hold without the `ip_nonlocal_bind` sysctl, which an unprivileged
         /// container cannot set (/proc/sys is read-only there).
         package var transparentBinds = true
+        /// Gateway listeners' certificate Secrets that checked out, with the bundle the actor wrote.
+        package var gatewayCertificates: [SecretRef: SafePath] = [:]
 
         package init() {}
 
@@ -72,6 +74,7 @@ package struct HAProxyRenderer: Sendable {
         header(&out, config)
         // Frontends come VIP by VIP; a VIP with several Services lists its ports in order.
         var i = 0
+        var unresolved = false
         let frontends = plan.frontends
         while i < frontends.count {
             var j = i + 1
@@ -79,9 +82,22 @@ package struct HAProxyRenderer: Sendable {
             var ofVIP = frontends[i..<j].filter { $0.proto == .tcp }
             if frontends[i].vipHasSeveralServices { ofVIP.sort { $0.port < $1.port } }
             for f in ofVIP {
-                if f.sharedByName { shared(&out, &servers, f, config) } else { single(&out, &servers, f, config) }
+                if let g = f.gateway {
+                    if gateway(&out, &servers, f, g, config) { unresolved = true }
+                } else if f.sharedByName {
+                    shared(&out, &servers, f, config)
+                } else {
+                    single(&out, &servers, f, config)
+                }
             }
             i = j
+        }
+        if unresolved {
+            // Gateway backendRefs that do not resolve get their share of requests answered 500.
+            out.section("frontend k8slb_unresolved")
+            out.line("mode http")
+            out.line("bind \(Self.failAddress)")
+            out.line("http-request return status 500")
         }
         return Rendered(text: out.text, servers: servers, skeletonDigest: out.skeletonDigest, skipped: plan.unrouted)
     }
