@@ -9,7 +9,8 @@ extension ActorController {
         guard settings.backend != .kubeproxy else { return [] }
         var needs: [PoolName: [ServiceKey]] = [:]
         for vip in document.vips {
-            for entry in vip.services where entry.ports.contains(where: { PortPolicy.resolve(entry, $0).terminateTLS })
+            for entry in vip.services
+            where entry.gateway == nil && entry.ports.contains(where: { PortPolicy.resolve(entry, $0).terminateTLS })
             {
                 needs[vip.pool, default: []].append(entry.key)
             }

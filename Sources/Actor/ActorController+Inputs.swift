@@ -48,7 +48,13 @@ extension ActorController {
     /// EndpointSlices of the Services in `document`, parsed into typed values.
     func sliceInputs(for document: AssignmentDocument) async -> [ServiceKey: [EndpointSliceInput]] {
         var wanted = Set<ServiceKey>()
-        for vip in document.vips { for e in vip.services { wanted.insert(e.key) } }
+        for vip in document.vips {
+            for e in vip.services {
+                wanted.insert(e.key)
+                // A Gateway's routes send traffic to Services of their own.
+                for b in e.gateway?.backends ?? [] { wanted.insert(b.service) }
+            }
+        }
         var out: [ServiceKey: [EndpointSliceInput]] = [:]
         for slice in await slices.list() {
             guard let ns = slice.metadata.namespace, let svc = slice.metadata.labels?["kubernetes.io/service-name"]

@@ -10,6 +10,8 @@ extension ActorController {
     /// bundles' bytes by file, and a digest of them (nginx reloads when it changes).
     struct SecretCertificates: Sendable {
         var byService: [ServiceKey: SafePath] = [:]
+        /// Gateway listeners' certificateRefs that checked out.
+        var bySecret: [SecretRef: SafePath] = [:]
         var bundles: [SafePath: Data] = [:]
         var digest: UInt64?
     }
@@ -77,6 +79,33 @@ extension ActorController {
                 for b in bundle { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
             }
             okSecrets.insert(label)
+        }
+        // Gateway listeners' Secrets (the watcher checked they exist and are permitted).
+        for vip in document.vips {
+            for entry in vip.services {
+                for l in entry.gateway?.listeners ?? [] {
+                    for ref in l.certificates where out.bySecret[ref] == nil {
+                        guard let secret = await secrets.get("\(ref.namespace)/\(ref.name.rawValue)"), secret.type == "kubernetes.io/tls",
+                            let crt = secret.data?["tls.crt"], let key = secret.data?["tls.key"],
+                            case .success = CertificateCheck.pair(certificate: crt, key: key, name: "Secret \(ref)"),
+                            let nsName = try? ResourceName(parsing: ref.namespace),
+                            let path = try? secretDirectory.appending(nsName.rawValue).appending(ref.name.rawValue + ".pem")
+                        else {
+                            logger.error("Gateway certificate unusable; the listener terminates without it", metadata: ["k8s.secret": "\(ref)"])
+                            continue
+                        }
+                        var bundle = crt
+                        if bundle.last != 0x0A { bundle.append(0x0A) }
+                        bundle.append(key)
+                        if bundle.last != 0x0A { bundle.append(0x0A) }
+                        out.bySecret[ref] = path
+                        if out.bundles[path] == nil {
+                            out.bundles[path] = bundle
+                            for b in bundle { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+                        }
+                    }
+                }
+            }
         }
         if !out.bundles.isEmpty { out.digest = hash }
         // Report each Service's problem once per change; clear the ones that went away.

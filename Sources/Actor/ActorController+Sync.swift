@@ -80,6 +80,7 @@ extension ActorController {
         inputs.lingering = lingering.instances
         inputs.deferred = deferred.ids
         inputs.serviceCertificates = secretCerts.byService
+        inputs.gatewayCertificates = secretCerts.bySecret
         inputs.certificateDigest = secretCerts.digest
         inputs.localTrackDirectory = try? SafePath(parsing: settings.runDirectory)
         inputs.labels = await ownNode.get(settings.nodeName)?.metadata.labels ?? [:]
@@ -161,6 +162,12 @@ extension ActorController {
                 "keepalived config not applied; the running one keeps serving", metadata: ["error": "\(error)"])
         }
         record(applied.proxy)
+        if applied.proxy != .none, applied.proxy.applied || applied.proxy == .unchanged {
+            // The Gateways this node's proxy now serves, at their generations.
+            var gateways: [ServiceKey: Int64] = [:]
+            for vip in document.vips { for e in vip.services { if let g = e.gateway { gateways[e.key] = g.generation } } }
+            await reporter.publishGateways(gateways)
+        }
         if applied.proxy != .unchanged && applied.proxy != .none {
             logger.debug("trace: proxy applied", metadata: ["outcome": "\(applied.proxy)"])
         }

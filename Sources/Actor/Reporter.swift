@@ -29,9 +29,12 @@ actor Reporter {
     private let eventsContinuation: AsyncStream<EventReport>.Continuation
     private let groupRequests: AsyncStream<Void>
     private let groupsContinuation: AsyncStream<Void>.Continuation
-    /// The groups to publish (newest), and the set last written.
+    /// The record to publish (newest), and the one last written: the node's VRRP groups and the
+    /// Gateway generations its proxy applied.
     private var wantedGroups: Set<VRRPGroupID>?
+    private var wantedGateways: [ServiceKey: Int64] = [:]
     private(set) var publishedGroups: Set<VRRPGroupID>?
+    private var publishedGateways: [ServiceKey: Int64] = [:]
     /// Events handed over and not yet written or dropped.
     private(set) var pendingEvents = 0
 
@@ -54,6 +57,14 @@ actor Reporter {
     func publish(_ groups: Set<VRRPGroupID>) {
         guard groups != wantedGroups else { return }
         wantedGroups = groups
+        groupsContinuation.yield()
+    }
+
+    /// Hands the Gateway generations the proxy now serves over (the watcher sets a Gateway
+    /// Programmed once every LB node lists its generation).
+    func publishGateways(_ applied: [ServiceKey: Int64]) {
+        guard applied != wantedGateways else { return }
+        wantedGateways = applied
         groupsContinuation.yield()
     }
 
@@ -82,10 +93,17 @@ actor Reporter {
         var backoff = Backoff(base: .milliseconds(500), cap: .seconds(10))
         for attempt in 1...Self.eventAttempts {
             do {
-                let uid = try? await client.get(Service.self, namespace: e.service.namespace, name: e.service.name)
-                    .metadata.uid
-                let ref = ObjectReference(
-                    apiVersion: "v1", kind: "Service", namespace: e.service.namespace, name: e.service.name, uid: uid)
+                let ref: ObjectReference
+                if let gatewayNamespace = e.service.gatewayNamespace {
+                    // A Gateway's VIP: the Event is about the Gateway.
+                    ref = ObjectReference(
+                        apiVersion: GatewayAPI.apiVersion, kind: "Gateway", namespace: gatewayNamespace, name: e.service.name)
+                } else {
+                    let uid = try? await client.get(Service.self, namespace: e.service.namespace, name: e.service.name)
+                        .metadata.uid
+                    ref = ObjectReference(
+                        apiVersion: "v1", kind: "Service", namespace: e.service.namespace, name: e.service.name, uid: uid)
+                }
                 _ = try await client.create(
                     Event.about(
                         ref, type: e.reason.type, reason: e.reason.rawValue, message: e.message,
@@ -111,10 +129,12 @@ actor Reporter {
     private func groupLoop() async {
         var backoff = Backoff(base: .milliseconds(200), cap: .seconds(5))
         for await _ in groupRequests {
-            while let groups = wantedGroups, groups != publishedGroups, !Task.isCancelled {
+            while let groups = wantedGroups, groups != publishedGroups || wantedGateways != publishedGateways, !Task.isCancelled {
+                let gateways = wantedGateways
                 do {
-                    try await writeGroups(groups)
+                    try await writeGroups(groups, gateways: gateways)
                     publishedGroups = groups
+                    publishedGateways = gateways
                     backoff.reset()
                 } catch {
                     metrics.apiWriteFailed("groups", FailureClass(error))
@@ -126,18 +146,20 @@ actor Reporter {
         }
     }
 
-    private func writeGroups(_ groups: Set<VRRPGroupID>) async throws {
+    private func writeGroups(_ groups: Set<VRRPGroupID>, gateways: [ServiceKey: Int64]) async throws {
         let name = NodeGroupsRecord.leaseName(node: settings.nodeName)
         let text = NodeGroupsRecord.format(groups)
+        var annotations = [NodeGroupsRecord.annotation: text]
+        if !gateways.isEmpty { annotations[NodeGroupsRecord.gatewaysAnnotation] = NodeGroupsRecord.formatGateways(gateways) }
         let now = Timestamp.micro(Date())
         if var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: name) {
-            lease.metadata.annotations = [NodeGroupsRecord.annotation: text]
+            lease.metadata.annotations = annotations
             lease.spec = Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)
             _ = try await client.update(lease)
         } else {
             let meta = ObjectMeta(
                 name: name, namespace: settings.namespace, labels: [NodeGroupsRecord.label: "true"],
-                annotations: [NodeGroupsRecord.annotation: text])
+                annotations: annotations)
             _ = try await client.create(
                 Lease(metadata: meta, spec: Lease.Spec(holderIdentity: settings.nodeName, renewTime: now)))
         }

@@ -1,6 +1,6 @@
-/// What a custom resource kind is: its apiVersion, kind, plural and scope. The spec type of the
-/// kind conforms, so `CustomResource<Spec, Status>` is a `KubeResource` for it.
-package protocol CustomResourceKind: Codable, Sendable, Equatable {
+/// What a custom resource kind is: its apiVersion, kind, plural and scope (a marker type per kind;
+/// `CustomResource<Kind, Spec, Status>` is then a `KubeResource` of it).
+package protocol CustomResourceKind: Sendable {
     static var apiVersion: String { get }
     static var kind: String { get }
     static var plural: String { get }
@@ -9,15 +9,16 @@ package protocol CustomResourceKind: Codable, Sendable, Equatable {
 
 /// An object of a custom kind (Gateway API's, say): its metadata, spec and status. The spec and
 /// status are plain values defined where they are used.
-package struct CustomResource<Spec: CustomResourceKind, Status: Codable & Sendable & Equatable>: KubeResource, Equatable
+package struct CustomResource<Kind: CustomResourceKind, Spec: Codable & Sendable & Equatable, Status: Codable & Sendable & Equatable>:
+    KubeResource, Equatable
 {
-    package static var apiVersion: String { Spec.apiVersion }
-    package static var kind: String { Spec.kind }
-    package static var plural: String { Spec.plural }
-    package static var namespaced: Bool { Spec.namespaced }
+    package static var apiVersion: String { Kind.apiVersion }
+    package static var kind: String { Kind.kind }
+    package static var plural: String { Kind.plural }
+    package static var namespaced: Bool { Kind.namespaced }
 
-    package var apiVersion: String? = Spec.apiVersion
-    package var kind: String? = Spec.kind
+    package var apiVersion: String? = Kind.apiVersion
+    package var kind: String? = Kind.kind
     package var metadata: ObjectMeta
     package var spec: Spec
     package var status: Status?
@@ -26,6 +27,10 @@ package struct CustomResource<Spec: CustomResourceKind, Status: Codable & Sendab
         self.metadata = metadata
         self.spec = spec
         self.status = status
+    }
+
+    package static func == (a: Self, b: Self) -> Bool {
+        a.metadata == b.metadata && a.spec == b.spec && a.status == b.status
     }
 }
 

@@ -420,3 +420,13 @@ package enum WatchEvent<T: KubeResource>: Sendable {
     /// The server ended the watch with a Status (410 Gone: relist).
     case error(KubeAPIError)
 }
+
+/// A Namespace: its labels (Gateway listeners may admit routes by namespace selector).
+package struct Namespace: KubeResource, Equatable {
+    package static let apiVersion = "v1", kind = "Namespace", plural = "namespaces", namespaced = false
+    package var apiVersion: String? = Namespace.apiVersion
+    package var kind: String? = Namespace.kind
+    package var metadata: ObjectMeta
+
+    package init(metadata: ObjectMeta) { self.metadata = metadata }
+}

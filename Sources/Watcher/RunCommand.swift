@@ -46,6 +46,14 @@ struct RunCommand: AsyncParsableCommand {
         name: .customLong("ip-mode"), help: "status ipMode: Proxy for the haproxy/nginx backends, VIP for kubeproxy.")
     var ipMode: IPModeFlag = .proxy
 
+    @Flag(
+        name: .customLong("gateway-api"),
+        help: "Serve Gateway API: GatewayClasses with controllerName \(GatewayAPI.controllerName) (install the CRDs first).")
+    var gatewayAPI = false
+
+    @Option(help: "The actors' data plane (haproxy, nginx, kubeproxy): what Gateway listeners and routes may use.")
+    var backend: ProxyBackend = .haproxy
+
     @Option(name: .customLong("hostname-suffix"), help: "DNS suffix in hostname mode: <ip-with-dashes>.<suffix>.")
     var hostnameSuffix = "k8slb.local"
 
@@ -92,6 +100,8 @@ struct RunCommand: AsyncParsableCommand {
         settings.assignmentsName = assignments
         if let text = nodeSelector ?? env["NODE_SELECTOR"] { settings.nodeSelector = try LabelSelector(parsing: text) }
         settings.loadBalancerClass = loadBalancerClass
+        settings.gatewayAPI = gatewayAPI
+        settings.backend = backend
         settings.statusMode = statusMode == .hostname ? .hostname(suffix: hostnameSuffix) : .ip(ipMode: ipMode.rawValue)
 
         let cluster = try ClusterConfig.resolve(kubeconfig: kubeconfig)

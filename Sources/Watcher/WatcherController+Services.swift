@@ -104,7 +104,9 @@ extension WatcherController {
     func requeuePending() {
         let keys = pending
         let queue = self.queue
-        Task { for key in keys.sorted() { await queue.add(.service(key)) } }
+        Task {
+            for key in keys.sorted() { await queue.add(key.gatewayNamespace == nil ? .service(key) : .gateways) }
+        }
     }
 
     func ingressMatches(_ svc: ServiceSummary, _ addresses: [IPAddress]) -> Bool {

@@ -51,6 +51,16 @@ extension WatcherController {
                 assigned.append(input.key)
             }
         }
+        // Gateways keep the addresses last published for them (their routes are recompiled).
+        for (key, published) in published.sorted(by: { $0.key < $1.key }) where key.gatewayNamespace != nil && settings.gatewayAPI {
+            let ports = Set(published.entry.ports.map { PortKey($0.proto, $0.port) })
+            let request = AllocationRequest(service: key, staticAddresses: published.addresses, ports: ports)
+            if (try? allocator.restore(request, addresses: published.addresses)) != nil {
+                entries[key] = published.entry
+                gatewayKeys.insert(key)
+            }
+        }
+        if settings.gatewayAPI { await queue.add(.gateways) }
         logger.info(
             "restored assignments",
             metadata: ["k8s.services": "\(assigned.count)", "addresses": "\(allocator.assignedAddressCount)"])

@@ -11,6 +11,8 @@ enum WatcherKey: Hashable, Sendable, CustomStringConvertible {
     case nodes
     /// A freed address's quarantine is over.
     case quarantineOver(IPAddress)
+    /// Gateway API: every Gateway and route (one plan for all).
+    case gateways
 
     var description: String {
         switch self {
@@ -18,6 +20,7 @@ enum WatcherKey: Hashable, Sendable, CustomStringConvertible {
         case .config: "config"
         case .nodes: "nodes"
         case .quarantineOver(let a): "quarantine/\(a)"
+        case .gateways: "gateways"
         }
     }
 }
@@ -46,7 +49,12 @@ actor WatcherController {
     let services: Informer<ServiceSummary>
     let configMaps: Informer<ConfigMap>
     let nodeInformer: Informer<Node>
+    /// Gateway API kinds (nil without `--gateway-api`).
+    let gatewayInformers: GatewayInformers?
     let layout: AssignmentConfigMaps
+    /// The Gateways served (allocator keys), and the routes whose status k8slb wrote.
+    var gatewayKeys = Set<ServiceKey>()
+    var routeStatuses = Set<GatewayPlan.RouteID>()
 
     var config: UserConfig?
     var allocator = IPAllocator(pools: [])
@@ -91,6 +99,7 @@ actor WatcherController {
             client: client, namespace: settings.namespace, fieldSelector: "metadata.name=\(settings.configMapName)")
         nodeInformer = Informer(client: client, labelSelector: settings.nodeSelector.description)
         layout = AssignmentConfigMaps(base: settings.assignmentsName)
+        gatewayInformers = settings.gatewayAPI ? GatewayInformers(client: client, namespace: settings.namespace) : nil
         (publishRequests, publishContinuation) = AsyncStream.makeStream(
             of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -102,20 +111,37 @@ actor WatcherController {
     func run() async {
         let queue = self.queue
         let publishContinuation = self.publishContinuation
+        let gateways = gatewayInformers != nil
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await self.services.run { change in
                     switch change {
-                    case .added(let s), .updated(_, let s), .deleted(let s): await queue.add(.service(s.serviceKey))
+                    case .added(let s), .updated(_, let s), .deleted(let s):
+                        await queue.add(.service(s.serviceKey))
+                        // Gateway routes name Services (their ports) as backends.
+                        if gateways { await queue.add(.gateways) }
                     case .synced: break
                     }
                 }
             }
             group.addTask {
-                await self.configMaps.run { change in if case .synced = change {} else { await queue.add(.config) } }
+                await self.configMaps.run { change in
+                    if case .synced = change {} else {
+                        await queue.add(.config)
+                        if gateways { await queue.add(.gateways) }
+                    }
+                }
             }
             group.addTask {
-                await self.nodeInformer.run { change in if case .synced = change {} else { await queue.add(.nodes) } }
+                await self.nodeInformer.run { change in
+                    if case .synced = change {} else {
+                        await queue.add(.nodes)
+                        if gateways { await queue.add(.gateways) }
+                    }
+                }
+            }
+            if let gateways = self.gatewayInformers {
+                group.addTask { await gateways.run { await queue.add(.gateways) } }
             }
             group.addTask { await self.publishLoop() }
             group.addTask {
@@ -182,6 +208,7 @@ actor WatcherController {
         case .nodes: await refreshNodes()
         case .service(let k): try await reconcile(k)
         case .quarantineOver(let a): endQuarantine(a)
+        case .gateways: try await reconcileGateways()
         }
     }
 

@@ -28,6 +28,10 @@ struct WatcherSettings: Sendable {
         if case .ip(let mode) = statusMode { return mode == IPModeFlag.vip.rawValue }
         return false
     }
+    /// Serve Gateway API (GatewayClasses naming k8slb's controller; needs the CRDs installed).
+    var gatewayAPI = false
+    /// The actors' data plane: what Gateways may use (HTTP routing needs haproxy).
+    var backend: ProxyBackend = .haproxy
     /// Test seam: told when each publish starts and finishes.
     var onPublish: (@Sendable (PublishPhase) -> Void)?
 
@@ -55,3 +59,5 @@ enum IPModeFlag: String, ExpressibleByArgument, CaseIterable, Sendable {
 extension LabelSelector: ExpressibleByArgument {
     init?(argument: String) { try? self.init(parsing: argument) }
 }
+
+extension ProxyBackend: ExpressibleByArgument {}

@@ -27,6 +27,8 @@ package struct NodePlan: Sendable, Equatable {
         package var deferred: Set<VRRPGroupID> = []
         /// Services whose `loadbalancer/tls-secret` checked out, with the bundle written for them.
         package var serviceCertificates: [ServiceKey: SafePath] = [:]
+        /// Gateway listeners' Secrets that checked out, with the bundle written for each.
+        package var gatewayCertificates: [SecretRef: SafePath] = [:]
         /// A digest of those bundles (nginx reloads when a renewal changes one).
         package var certificateDigest: UInt64?
         /// Where the track files of externalTrafficPolicy Local groups live (kube-proxy mode).
@@ -100,8 +102,9 @@ package struct NodePlan: Sendable, Equatable {
                 certificates: .init(pools: i.tlsPools, services: i.serviceCertificates), engine: i.backend)
             for u in plan.unrouted { unrouted[u.service, default: []].append(u.reason.description) }
             if i.backend == .haproxy {
-                proxy = .haproxy(
-                    HAProxyRenderer(options: i.haproxy).render(plan, config: i.config, vips: i.document.vips.count))
+                var o = i.haproxy
+                o.gatewayCertificates = i.gatewayCertificates
+                proxy = .haproxy(HAProxyRenderer(options: o).render(plan, config: i.config, vips: i.document.vips.count))
             } else {
                 var o = i.nginx
                 o.certificateDigest = i.certificateDigest

@@ -47,6 +47,28 @@ package enum NodeGroupsRecord {
     package static func parse(_ text: String) -> Set<VRRPGroupID> {
         Set(text.split(separator: ",").compactMap { VRRPGroupID(text: $0) })
     }
+
+    /// The annotation listing the Gateway generations the node's proxy applied
+    /// (`namespace/name=generation,…`): the watcher sets a Gateway Programmed once every LB node
+    /// lists its generation.
+    package static let gatewaysAnnotation = "k8slb.io/gateways"
+
+    package static func formatGateways(_ applied: [ServiceKey: Int64]) -> String {
+        applied.sorted { $0.key < $1.key }.compactMap { k, g in k.gatewayNamespace.map { "\($0)/\(k.name)=\(g)" } }
+            .joined(separator: ",")
+    }
+
+    /// Gateway key → generation; malformed entries are ignored.
+    package static func parseGateways(_ text: String) -> [ServiceKey: Int64] {
+        var out: [ServiceKey: Int64] = [:]
+        for item in text.split(separator: ",") {
+            let parts = item.split(separator: "=")
+            let name = parts.first?.split(separator: "/") ?? []
+            guard parts.count == 2, name.count == 2, let g = Int64(parts[1]) else { continue }
+            out[.gateway(namespace: String(name[0]), name: String(name[1]))] = g
+        }
+        return out
+    }
 }
 
 /// The instances a node keeps after their group left the assignments (only where it holds the

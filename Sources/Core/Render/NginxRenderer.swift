@@ -117,13 +117,19 @@ package struct NginxRenderer: Sendable {
         out.line("map $http_upgrade $k8slb_connection { default upgrade; \"\" \"\"; }")
         out.raw(config.nginx.http)
         out.line("server { listen 127.0.0.1:\(options.healthPort); location = /healthz { return 200 \"ok\\n\"; } }")
-        for f in plan.frontends where f.http { httpFrontend(&out, f, config) }
+        for f in plan.frontends where f.http && f.gateway == nil { httpFrontend(&out, f, config) }
         out.close()
 
         out.block("stream")
         out.raw(config.nginx.stream)
         for f in plan.frontends where !f.http {
-            if f.sharedByName { sharedStream(&out, f, config) } else { stream(&out, f, config) }
+            if let g = f.gateway {
+                gatewayStream(&out, f, g, config)
+            } else if f.sharedByName {
+                sharedStream(&out, f, config)
+            } else {
+                stream(&out, f, config)
+            }
         }
         out.close()
         return out.text
@@ -217,6 +223,55 @@ package struct NginxRenderer: Sendable {
         access(&out, f.sourceRanges)
         out.line("    proxy_pass $up_\(place);")
         out.line("}")
+    }
+
+    /// A Gateway's TLS passthrough (by SNI), TCP or UDP listener: weighted upstreams, one per
+    /// backend pool. (HTTP and HTTPS listeners need the haproxy backend; the watcher refuses them.)
+    private func gatewayStream(_ out: inout ConfigText, _ f: ProxyPlan.Frontend, _ g: GatewayFrontend, _ config: UserConfig) {
+        let place = Self.place(f)
+        for (n, pool) in g.pools.enumerated() {
+            out.line("upstream up_\(place)_p\(n) {")
+            if pool.servers.isEmpty { out.line("    server 127.0.0.1:9 down;") }
+            for (ep, weight) in pool.servers { out.line("    server \(ep.address.withPort(ep.port)) weight=\(weight) max_fails=3 fail_timeout=5s;") }
+            for r in config.nginx.upstream where !r.text.isEmpty { out.line("    \(r.text)") }
+            out.line("}")
+        }
+        let listen = "    listen \(f.vip.withPort(f.port))\(f.proto == .udp ? " udp" : "");"
+        switch g.kind {
+        case .tls:
+            var names: [(GatewayHostname, Int)] = []
+            var fallback: Int?
+            for l in g.listeners {
+                for e in l.l4 {
+                    guard let pool = g.pool(e.backends, e.invalidWeight) else { continue }
+                    if e.hostnames.isEmpty { fallback = fallback ?? pool } else { for h in e.hostnames { names.append((h, pool)) } }
+                }
+            }
+            if fallback == nil {
+                out.line("upstream up_\(place)_none {")
+                out.line("    server 127.0.0.1:9 down;")
+                out.line("}")
+            }
+            out.line("map $ssl_preread_server_name $up_\(place) {")
+            out.line("    hostnames;")
+            for (h, pool) in names { out.line("    \(h.rawValue) up_\(place)_p\(pool);") }
+            out.line("    default up_\(place)_\(fallback.map { "p\($0)" } ?? "none");")
+            out.line("}")
+            out.line("server {")
+            out.line(listen)
+            out.line("    ssl_preread on;")
+            out.line("    proxy_pass $up_\(place);")
+            out.line("}")
+        case .tcp, .udp:
+            guard let e = g.listeners.first?.l4.first, let pool = g.pool(e.backends, e.invalidWeight) else { return }
+            out.line("server {")
+            out.line(listen)
+            if f.proto == .udp { out.line("    proxy_timeout \(options.udpSessionTimeoutSeconds)s;") }
+            out.line("    proxy_pass up_\(place)_p\(pool);")
+            out.line("}")
+        case .http, .https:
+            return
+        }
     }
 
     private func upstream(_ out: inout ConfigText, _ name: String, _ b: ProxyPlan.Backend, config: UserConfig) {
