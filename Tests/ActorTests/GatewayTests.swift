@@ -1,0 +1,247 @@
+import Core
+import Foundation
+import Glibc
+import KubeClient
+import Spawn
+import TestAPIServer
+import TestSupport
+import Testing
+
+/// Gateway API end to end: the test API server with the Gateway API CRDs applied by kubectl, the
+/// real watcher (`--gateway-api`) and two actors with real keepalived and HAProxy in namespaces,
+/// echo backends that report what reached them, and curl from a client namespace.
+@Suite(.serialized, .needs(.root("ip", "haproxy", "keepalived", "curl", "python3", "kubectl", "openssl").and(built: "k8slb-actor", "k8slb-watcher")))
+struct GatewayTests {
+    static let crds = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/gateway-api-crds.yaml")
+
+    /// An HTTP server answering every request with JSON: its name, the method, path and headers.
+    static let echo = #"""
+        import http.server, json, sys
+        name, port = sys.argv[1], int(sys.argv[2])
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def answer(self):
+                body = json.dumps({"backend": name, "method": self.command, "path": self.path,
+                                   "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD": self.wfile.write(body)
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = answer
+            def log_message(self, *a): pass
+        http.server.ThreadingHTTPServer(("0.0.0.0", port), H).serve_forever()
+        """#
+
+    struct Cluster {
+        let h: ActorHarness
+        let tools: ActorHarness.Tools
+        let kubectl: String
+
+        func apply(_ yaml: String) throws {
+            let file = h.work.appendingPathComponent("apply-\(UUID().uuidString.prefix(6)).yaml")
+            try yaml.write(to: file, atomically: true, encoding: .utf8)
+            let r = try run(kubectl, ["--kubeconfig", h.kubeconfig, "apply", "-f", file.path])
+            guard r.status == 0 else { throw NamespaceError(message: "kubectl apply: \(r.output)") }
+        }
+
+        func kubectl(_ args: [String]) throws -> String {
+            try run(kubectl, ["--kubeconfig", h.kubeconfig] + args).output
+        }
+
+        /// `curl` from the client: (status code, body).
+        func curl(_ url: String, _ extra: [String] = []) throws -> (code: Int, body: String) {
+            let out = try h.topo.exec("cl", [tools.curl, "-s", "-m", "2", "-o", "-", "-w", "\n%{http_code}"] + extra + [url]).output
+            let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
+            return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+        }
+
+        func json(_ url: String, _ extra: [String] = []) throws -> [String: Any]? {
+            let (code, body) = try curl(url, extra)
+            guard code == 200 else { return nil }
+            return try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        }
+    }
+
+    /// The topology, the CRDs, two echo backends behind Services `one` and `two` (namespace
+    /// default) and `three` (namespace other), the watcher and two actors.
+    static func cluster(_ tools: ActorHarness.Tools, _ h: ActorHarness) async throws -> Cluster? {
+        guard let kubectl = which("kubectl") else { return nil }
+        try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
+        try h.topo.host("lb-b", addresses: ["192.0.2.12/24"])
+        let script = h.work.appendingPathComponent("echo.py")
+        try echo.write(to: script, atomically: true, encoding: .utf8)
+        for (n, name) in ["one", "two", "three"].enumerated() {
+            try h.topo.host(name, addresses: ["192.0.2.\(21 + n)/24"])
+            try h.topo.spawn(name, [tools.python, script.path, name, "8080"], listening: 8080)
+        }
+        try h.topo.host("cl", addresses: ["192.0.2.100/24"])
+        let c = Cluster(h: h, tools: tools, kubectl: kubectl)
+        let crd = try run(kubectl, ["--kubeconfig", h.kubeconfig, "apply", "-f", crds.path])
+        guard crd.status == 0 else { throw NamespaceError(message: "kubectl apply CRDs: \(crd.output)") }
+        try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#)
+        for node in ["lb-a", "lb-b"] {
+            _ = try await h.client.create(Node(metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
+                                               addresses: [.init(type: "InternalIP", address: node == "lb-a" ? "192.0.2.11" : "192.0.2.12")]))
+        }
+        try c.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: other, labels: {team: other}}\n")
+        for (n, (ns, name)) in [("default", "one"), ("default", "two"), ("other", "three")].enumerated() {
+            let key = ServiceKey(namespace: ns, name: name)
+            let spec = Service.Spec(type: "ClusterIP", ports: [.init(name: "http", port: 80, targetPort: .int(8080))], selector: ["app": name])
+            _ = try await h.client.create(Service(metadata: ObjectMeta(name: name, namespace: ns), spec: spec))
+            try await h.setSlice(key, name: "\(name)-1", addresses: ["192.0.2.\(21 + n)"], ports: [("http", "TCP", 8080)])
+        }
+        try h.startWatcher(extra: ["--gateway-api"])
+        for node in ["lb-a", "lb-b"] { try h.startActor(node) }
+        try c.apply("""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: GatewayClass
+            metadata: {name: k8slb}
+            spec: {controllerName: k8slb.io/gateway-controller}
+            """)
+        return c
+    }
+
+    /// The Gateway's status once its Programmed condition is True (nil after 20 s).
+    static func programmed(_ c: Cluster, _ name: String, namespace: String = "default") async throws -> [String: Any]? {
+        for _ in 0..<200 {
+            let out = try c.kubectl(["get", "gateway", name, "-n", namespace, "-o", "json"])
+            if let obj = try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
+                let status = obj["status"] as? [String: Any],
+                let conditions = status["conditions"] as? [[String: Any]],
+                conditions.contains(where: { $0["type"] as? String == "Programmed" && $0["status"] as? String == "True" })
+            {
+                return status
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
+    @Test func httpRouteMatchesFiltersWeightsAndStatuses() async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        try await ActorHarness.with(tools) { h in
+            guard let c = try await Self.cluster(tools, h) else { return }
+            let created = Date()
+            try c.apply("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: web, namespace: default}
+                spec:
+                  gatewayClassName: k8slb
+                  listeners:
+                  - {name: http, port: 80, protocol: HTTP}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: app, namespace: default}
+                spec:
+                  parentRefs: [{name: web}]
+                  hostnames: [app.example.com]
+                  rules:
+                  - matches: [{path: {type: PathPrefix, value: /app}}]
+                    filters:
+                    - type: RequestHeaderModifier
+                      requestHeaderModifier:
+                        set: [{name: X-Added, value: 'a "quoted" $value 100%'}]
+                        remove: [X-Remove-Me]
+                    - type: ResponseHeaderModifier
+                      responseHeaderModifier:
+                        add: [{name: X-Served-By, value: k8slb}]
+                    backendRefs: [{name: one, port: 80}]
+                  - matches: [{path: {type: PathPrefix, value: /app}, headers: [{name: X-Route, value: two}]}]
+                    backendRefs: [{name: two, port: 80}]
+                  - matches: [{path: {type: Exact, value: /exact}, method: POST}, {queryParams: [{name: q, value: two}]}]
+                    backendRefs: [{name: two, port: 80}]
+                  - matches: [{path: {type: PathPrefix, value: /split}}]
+                    backendRefs: [{name: one, port: 80, weight: 3}, {name: two, port: 80, weight: 1}]
+                  - matches: [{path: {type: PathPrefix, value: /old}}]
+                    filters:
+                    - type: RequestRedirect
+                      requestRedirect: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}, statusCode: 301}
+                  - matches: [{path: {type: PathPrefix, value: /v1}}]
+                    filters:
+                    - type: URLRewrite
+                      urlRewrite: {hostname: internal.example.com, path: {type: ReplacePrefixMatch, replacePrefixMatch: /v2}}
+                    backendRefs: [{name: one, port: 80}]
+                  - matches: [{path: {type: PathPrefix, value: /cross}}]
+                    backendRefs: [{name: three, namespace: other, port: 80}]
+                """)
+            guard let status = try await Self.programmed(c, "web") else {
+                Issue.record("Gateway web never Programmed: \(try c.kubectl(["get", "gateway", "web", "-o", "yaml"]))\nwatcher: \(h.log("watcher").suffix(3000))")
+                return
+            }
+            let vip = ((status["addresses"] as? [[String: Any]])?.first?["value"] as? String) ?? ""
+            print("gateway: web Programmed with address \(vip) after \(String(format: "%.2f", Date().timeIntervalSince(created))) s")
+            #expect(vip == "192.0.2.50")
+            print(try c.kubectl(["get", "gateway,httproute", "-A"]))
+            let base = "http://\(vip)"
+            let host = ["-H", "Host: app.example.com"]
+            var served: [String: Any]?
+            for _ in 0..<50 where served == nil {
+                served = try c.json("\(base)/app/x", host)
+                if served == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(served?["backend"] as? String == "one")
+            // Path prefix, request header set (quotes, $ and % reach the pod as written) and removed.
+            let app = try c.json("\(base)/app/x?y=1", host + ["-H", "X-Remove-Me: 1"])
+            let headers = app?["headers"] as? [String: String] ?? [:]
+            #expect(app?["path"] as? String == "/app/x?y=1")
+            #expect(headers["x-added"] == #"a "quoted" $value 100%"#, "\(headers)")
+            #expect(headers["x-remove-me"] == nil)
+            let withResponse = try h.topo.exec("cl", [tools.curl, "-s", "-D", "-", "-o", "/dev/null", "-m", "2"] + host + ["\(base)/app/x"]).output
+            #expect(withResponse.lowercased().contains("x-served-by: k8slb"))
+            // Element-wise prefix: /application is not under /app.
+            #expect(try c.curl("\(base)/application", host).code == 404)
+            // A header match wins over the bare prefix (more matches: higher precedence).
+            #expect(try c.json("\(base)/app/x", host + ["-H", "X-Route: two"])?["backend"] as? String == "two")
+            // Exact path with a method; a query parameter alone.
+            #expect(try c.json("\(base)/exact", host + ["-X", "POST"])?["backend"] as? String == "two")
+            #expect(try c.curl("\(base)/exact", host).code == 404)
+            #expect(try c.json("\(base)/anything?q=two", host)?["backend"] as? String == "two")
+            // Another host name: not routed.
+            #expect(try c.curl("\(base)/app/x", ["-H", "Host: other.example.com"]).code == 404)
+            // Redirect (prefix replaced, query kept) and rewrite (host and prefix).
+            let redirect = try h.topo.exec("cl", [tools.curl, "-s", "-D", "-", "-o", "/dev/null", "-m", "2"] + host + ["\(base)/old/page?a=1"]).output
+            #expect(redirect.contains("301") && redirect.contains("location: http://app.example.com/new/page?a=1"), "\(redirect)")
+            let rewritten = try c.json("\(base)/v1/items", host)
+            #expect(rewritten?["path"] as? String == "/v2/items")
+            #expect((rewritten?["headers"] as? [String: String])?["host"] == "internal.example.com")
+            // Weights: 3:1 over 1,000 requests, within ±10%.
+            var counts: [String: Int] = [:]
+            let probe = try h.topo.exec("cl", [tools.python, "-c", """
+                import urllib.request, json, collections
+                c = collections.Counter()
+                for i in range(1000):
+                    req = urllib.request.Request("\(base)/split", headers={"Host": "app.example.com"})
+                    c[json.load(urllib.request.urlopen(req, timeout=2))["backend"]] += 1
+                print(json.dumps(c))
+                """]).output
+            counts = (try? JSONSerialization.jsonObject(with: Data(probe.utf8)) as? [String: Int]) ?? [:]
+            let share = Double(counts["one"] ?? 0) / 1000
+            print("gateway: weights 3:1 over 1,000 requests: \(counts) (one: \(share))")
+            #expect(abs(share - 0.75) <= 0.075, "\(counts)")
+            // Cross-namespace backendRef: ResolvedRefs False (RefNotPermitted), its share answers 500.
+            #expect(try c.curl("\(base)/cross", host).code == 500)
+            let route = try c.kubectl(["get", "httproute", "app", "-o", "jsonpath={.status.parents[0].conditions}"])
+            #expect(route.contains("RefNotPermitted"), "\(route)")
+            try c.apply("""
+                apiVersion: gateway.networking.k8s.io/v1beta1
+                kind: ReferenceGrant
+                metadata: {name: from-default, namespace: other}
+                spec:
+                  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: default}]
+                  to: [{group: "", kind: Service}]
+                """)
+            var cross: String?
+            for _ in 0..<50 where cross != "three" {
+                cross = try c.json("\(base)/cross", host)?["backend"] as? String
+                if cross != "three" { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(cross == "three", "the ReferenceGrant lets the route reach Service other/three")
+            let resolved = try c.kubectl(["get", "httproute", "app", "-o", "jsonpath={.status.parents[0].conditions[?(@.type==\"ResolvedRefs\")].status}"])
+            #expect(resolved == "True", "\(resolved)")
+        }
+    }
+}
