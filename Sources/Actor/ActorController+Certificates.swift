@@ -10,8 +10,7 @@ extension ActorController {
         var needs: [PoolName: [ServiceKey]] = [:]
         for vip in document.vips {
             for entry in vip.services
-            where entry.gateway == nil && entry.ports.contains(where: { PortPolicy.resolve(entry, $0).terminateTLS })
-            {
+            where entry.gateway == nil && entry.ports.contains(where: { PortPolicy.resolve(entry, $0).terminateTLS }) {
                 needs[vip.pool, default: []].append(entry.key)
             }
         }

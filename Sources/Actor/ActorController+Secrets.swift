@@ -85,13 +85,17 @@ extension ActorController {
             for entry in vip.services {
                 for l in entry.gateway?.listeners ?? [] {
                     for ref in l.certificates where out.bySecret[ref] == nil {
-                        guard let secret = await secrets.get("\(ref.namespace)/\(ref.name.rawValue)"), secret.type == "kubernetes.io/tls",
+                        guard let secret = await secrets.get("\(ref.namespace)/\(ref.name.rawValue)"),
+                            secret.type == "kubernetes.io/tls",
                             let crt = secret.data?["tls.crt"], let key = secret.data?["tls.key"],
                             case .success = CertificateCheck.pair(certificate: crt, key: key, name: "Secret \(ref)"),
                             let nsName = try? ResourceName(parsing: ref.namespace),
-                            let path = try? secretDirectory.appending(nsName.rawValue).appending(ref.name.rawValue + ".pem")
+                            let path = try? secretDirectory.appending(nsName.rawValue).appending(
+                                ref.name.rawValue + ".pem")
                         else {
-                            logger.error("Gateway certificate unusable; the listener terminates without it", metadata: ["k8s.secret": "\(ref)"])
+                            logger.error(
+                                "Gateway certificate unusable here (missing, not kubernetes.io/tls, or outside what --tls-secrets lets the actor read)",
+                                metadata: ["k8s.secret": "\(ref)"])
                             continue
                         }
                         var bundle = crt

@@ -165,7 +165,9 @@ extension ActorController {
         if applied.proxy != .none, applied.proxy.applied || applied.proxy == .unchanged {
             // The Gateways this node's proxy now serves, at their generations.
             var gateways: [ServiceKey: Int64] = [:]
-            for vip in document.vips { for e in vip.services { if let g = e.gateway { gateways[e.key] = g.generation } } }
+            for vip in document.vips {
+                for e in vip.services { if let g = e.gateway { gateways[e.key] = g.generation } }
+            }
             await reporter.publishGateways(gateways)
         }
         if applied.proxy != .unchanged && applied.proxy != .none {

@@ -97,12 +97,14 @@ actor Reporter {
                 if let gatewayNamespace = e.service.gatewayNamespace {
                     // A Gateway's VIP: the Event is about the Gateway.
                     ref = ObjectReference(
-                        apiVersion: GatewayAPI.apiVersion, kind: "Gateway", namespace: gatewayNamespace, name: e.service.name)
+                        apiVersion: GatewayAPI.apiVersion, kind: "Gateway", namespace: gatewayNamespace,
+                        name: e.service.name)
                 } else {
                     let uid = try? await client.get(Service.self, namespace: e.service.namespace, name: e.service.name)
                         .metadata.uid
                     ref = ObjectReference(
-                        apiVersion: "v1", kind: "Service", namespace: e.service.namespace, name: e.service.name, uid: uid)
+                        apiVersion: "v1", kind: "Service", namespace: e.service.namespace, name: e.service.name,
+                        uid: uid)
                 }
                 _ = try await client.create(
                     Event.about(
@@ -129,7 +131,9 @@ actor Reporter {
     private func groupLoop() async {
         var backoff = Backoff(base: .milliseconds(200), cap: .seconds(5))
         for await _ in groupRequests {
-            while let groups = wantedGroups, groups != publishedGroups || wantedGateways != publishedGateways, !Task.isCancelled {
+            while let groups = wantedGroups, groups != publishedGroups || wantedGateways != publishedGateways,
+                !Task.isCancelled
+            {
                 let gateways = wantedGateways
                 do {
                     try await writeGroups(groups, gateways: gateways)
@@ -150,7 +154,9 @@ actor Reporter {
         let name = NodeGroupsRecord.leaseName(node: settings.nodeName)
         let text = NodeGroupsRecord.format(groups)
         var annotations = [NodeGroupsRecord.annotation: text]
-        if !gateways.isEmpty { annotations[NodeGroupsRecord.gatewaysAnnotation] = NodeGroupsRecord.formatGateways(gateways) }
+        if !gateways.isEmpty {
+            annotations[NodeGroupsRecord.gatewaysAnnotation] = NodeGroupsRecord.formatGateways(gateways)
+        }
         let now = Timestamp.micro(Date())
         if var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: name) {
             lease.metadata.annotations = annotations

@@ -104,9 +104,11 @@ extension ChildProcess {
         }
         let result = run(check(tmp), launcher: launcher)
         guard result.status == 0 else {
+            // The daemon's own words, without its banner (HAProxy's NOTICE lines).
+            let why = result.output.split(separator: "\n").filter { !$0.contains("[NOTICE]") }.joined(separator: "\n")
             throw DaemonError(
                 .checkRefused,
-                "\(daemon) rejected the new config, keeping the old one: \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))"
+                "\(daemon) rejected the new config, keeping the old one: \(why.trimmingCharacters(in: .whitespacesAndNewlines))"
             )
         }
         try replace(path, with: tmp)

@@ -92,7 +92,7 @@ package final class HAProxyProcess: @unchecked Sendable {
         defer { lock.unlock() }
         if text == current, daemon.pid != nil { return .unchanged }
         try ChildProcess.install(
-            text, at: paths.config, check: { [paths.binary, "-c", "-q", "-f", $0] }, launcher: [], daemon: "haproxy -c")
+            text, at: paths.config, check: { [paths.binary, "-c", "-f", $0] }, launcher: [], daemon: "haproxy -c")
         current = text
         guard let master = daemon.pid else {
             try daemon.start()

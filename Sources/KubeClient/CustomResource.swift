@@ -9,7 +9,9 @@ package protocol CustomResourceKind: Sendable {
 
 /// An object of a custom kind (Gateway API's, say): its metadata, spec and status. The spec and
 /// status are plain values defined where they are used.
-package struct CustomResource<Kind: CustomResourceKind, Spec: Codable & Sendable & Equatable, Status: Codable & Sendable & Equatable>:
+package struct CustomResource<
+    Kind: CustomResourceKind, Spec: Codable & Sendable & Equatable, Status: Codable & Sendable & Equatable
+>:
     KubeResource, Equatable
 {
     package static var apiVersion: String { Kind.apiVersion }

@@ -64,7 +64,8 @@ struct GatewayInformers: Sendable {
 
     var hasSynced: Bool {
         get async {
-            guard await classes.hasSynced, await gateways.hasSynced, await httpRoutes.hasSynced, await tlsRoutes.hasSynced,
+            guard await classes.hasSynced, await gateways.hasSynced, await httpRoutes.hasSynced,
+                await tlsRoutes.hasSynced,
                 await tcpRoutes.hasSynced, await udpRoutes.hasSynced, await grants.hasSynced, await secrets.hasSynced,
                 await namespaces.hasSynced, await nodeRecords.hasSynced
             else { return false }

@@ -48,7 +48,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Flag(
         name: .customLong("gateway-api"),
-        help: "Serve Gateway API: GatewayClasses with controllerName \(GatewayAPI.controllerName) (install the CRDs first).")
+        help:
+            "Serve Gateway API: GatewayClasses with controllerName \(GatewayAPI.controllerName) (install the CRDs first)."
+    )
     var gatewayAPI = false
 
     @Option(help: "The actors' data plane (haproxy, nginx, kubeproxy): what Gateway listeners and routes may use.")

@@ -23,22 +23,28 @@ extension WatcherController {
         inputs.grants = await g.grants.list().map(Self.object)
         for svc in await services.list() {
             let ports = (svc.spec?.ports ?? []).compactMap { p -> AssignmentDocument.Port? in
-                guard let number = UInt16(exactly: p.port), let proto = TransportProtocol(rawValue: p.protocol ?? "TCP") else { return nil }
+                guard let number = UInt16(exactly: p.port), let proto = TransportProtocol(rawValue: p.protocol ?? "TCP")
+                else { return nil }
                 let target: AssignmentDocument.TargetPort =
                     switch p.targetPort {
                     case .int(let n)?: .number(UInt16(clamping: n))
                     case .string(let s)?: .name(s)
                     case nil: .number(number)
                     }
-                return AssignmentDocument.Port(name: p.name?.isEmpty == false ? p.name : nil, proto: proto, port: number, targetPort: target)
+                return AssignmentDocument.Port(
+                    name: p.name?.isEmpty == false ? p.name : nil, proto: proto, port: number, targetPort: target)
             }
             inputs.services[svc.serviceKey] = ports
         }
         for s in await g.secrets.list() {
-            guard let ns = s.metadata.namespace, let name = try? ResourceName(parsing: s.metadata.name ?? "") else { continue }
+            guard let ns = s.metadata.namespace, let name = try? ResourceName(parsing: s.metadata.name ?? "") else {
+                continue
+            }
             inputs.tlsSecrets.insert(SecretRef(namespace: ns, name: name))
         }
-        for ns in await g.namespaces.list() { inputs.namespaceLabels[ns.metadata.name ?? ""] = ns.metadata.labels ?? [:] }
+        for ns in await g.namespaces.list() {
+            inputs.namespaceLabels[ns.metadata.name ?? ""] = ns.metadata.labels ?? [:]
+        }
         let plan = GatewayPlan.make(inputs)
         let now = Self.now()
 
@@ -65,12 +71,15 @@ extension WatcherController {
             }
             var entry = AssignmentDocument.ServiceEntry(key: key, ports: Self.ports(result.entry))
             entry.gateway = result.entry
-            if addresses.isEmpty { entries[key] = nil } else if entries[key] != entry {
+            if addresses.isEmpty {
+                entries[key] = nil
+            } else if entries[key] != entry {
                 entries[key] = entry
                 schedulePublish()
             }
             let programmed = !nodes.isEmpty && nodes.allSatisfy { (applied[$0]?[key] ?? -1) >= result.generation }
-            let status = GatewayPlan.status(result, addresses: addresses, allocationProblem: problem, programmed: programmed)
+            let status = GatewayPlan.status(
+                result, addresses: addresses, allocationProblem: problem, programmed: programmed)
             try await writeGatewayStatus(key, status, now: now)
         }
         for (name, conditions) in plan.classes.sorted(by: { $0.key < $1.key }) {
@@ -89,7 +98,9 @@ extension WatcherController {
         guard let g = gatewayInformers else { return [:] }
         var out: [String: [ServiceKey: Int64]] = [:]
         for lease in await g.nodeRecords.list() {
-            guard let node = lease.spec?.holderIdentity, let text = lease.metadata.annotations?[NodeGroupsRecord.gatewaysAnnotation] else { continue }
+            guard let node = lease.spec?.holderIdentity,
+                let text = lease.metadata.annotations?[NodeGroupsRecord.gatewaysAnnotation]
+            else { continue }
             out[node] = NodeGroupsRecord.parseGateways(text)
         }
         return out
@@ -106,8 +117,9 @@ extension WatcherController {
     }
 
     static func object<K, S, St>(_ o: CustomResource<K, S, St>) -> GatewayPlan.Object<S> {
-        GatewayPlan.Object(namespace: o.metadata.namespace ?? "", name: o.metadata.name ?? "", generation: o.metadata.generation ?? 1,
-                           created: o.metadata.creationTimestamp ?? "", spec: o.spec)
+        GatewayPlan.Object(
+            namespace: o.metadata.namespace ?? "", name: o.metadata.name ?? "", generation: o.metadata.generation ?? 1,
+            created: o.metadata.creationTimestamp ?? "", spec: o.spec)
     }
 
     static func now() -> String {
@@ -119,7 +131,9 @@ extension WatcherController {
     // MARK: status writes (only when something but a transition time changed)
 
     private func writeGatewayStatus(_ key: ServiceKey, _ desired: GatewayStatus, now: String) async throws {
-        guard let ns = key.gatewayNamespace, let g = gatewayInformers, let current = await g.gateways.get("\(ns)/\(key.name)") else { return }
+        guard let ns = key.gatewayNamespace, let g = gatewayInformers,
+            let current = await g.gateways.get("\(ns)/\(key.name)")
+        else { return }
         var status = desired
         status.conditions = APICondition.merging(desired.conditions ?? [], old: current.status?.conditions, now: now)
         status.listeners = desired.listeners?.map { l in
@@ -130,8 +144,9 @@ extension WatcherController {
         }
         guard status != current.status else { return }
         struct Body: Encodable { let status: GatewayStatus }
-        _ = try await client.patch(GatewayObject.self, namespace: ns, name: key.name, try KubeClient.PatchBody(Body(status: status)),
-                                   subresource: "status")
+        _ = try await client.patch(
+            GatewayObject.self, namespace: ns, name: key.name, try KubeClient.PatchBody(Body(status: status)),
+            subresource: "status")
         logger.debug("trace: gateway status written", metadata: ["k8s.gateway": "\(ns)/\(key.name)"])
     }
 
@@ -139,10 +154,12 @@ extension WatcherController {
         guard let g = gatewayInformers, let current = await g.classes.get(name) else { return }
         var conditions = conditions
         for n in conditions.indices { conditions[n].observedGeneration = current.metadata.generation ?? 1 }
-        let status = GatewayClassStatus(conditions: APICondition.merging(conditions, old: current.status?.conditions, now: now))
+        let status = GatewayClassStatus(
+            conditions: APICondition.merging(conditions, old: current.status?.conditions, now: now))
         guard status != current.status else { return }
         struct Body: Encodable { let status: GatewayClassStatus }
-        _ = try await client.patch(GatewayClassObject.self, name: name, try KubeClient.PatchBody(Body(status: status)), subresource: "status")
+        _ = try await client.patch(
+            GatewayClassObject.self, name: name, try KubeClient.PatchBody(Body(status: status)), subresource: "status")
     }
 
     /// Writes k8slb's parent entries of a route, keeping other controllers' entries.
@@ -159,7 +176,9 @@ extension WatcherController {
         let others = (current?.parents ?? []).filter { $0.controllerName != GatewayAPI.controllerName }
         let ours = parents.map { p -> RouteParentStatus in
             var p = p
-            let old = current?.parents.first { $0.controllerName == GatewayAPI.controllerName && $0.parentRef == p.parentRef }?.conditions
+            let old = current?.parents.first {
+                $0.controllerName == GatewayAPI.controllerName && $0.parentRef == p.parentRef
+            }?.conditions
             p.conditions = APICondition.merging(p.conditions, old: old, now: now)
             return p
         }
@@ -169,10 +188,18 @@ extension WatcherController {
         let body = try KubeClient.PatchBody(Body(status: status))
         do {
             switch id.kind {
-            case .http: _ = try await client.patch(HTTPRouteObject.self, namespace: id.namespace, name: id.name, body, subresource: "status")
-            case .tls: _ = try await client.patch(TLSRouteObject.self, namespace: id.namespace, name: id.name, body, subresource: "status")
-            case .tcp: _ = try await client.patch(TCPRouteObject.self, namespace: id.namespace, name: id.name, body, subresource: "status")
-            case .udp: _ = try await client.patch(UDPRouteObject.self, namespace: id.namespace, name: id.name, body, subresource: "status")
+            case .http:
+                _ = try await client.patch(
+                    HTTPRouteObject.self, namespace: id.namespace, name: id.name, body, subresource: "status")
+            case .tls:
+                _ = try await client.patch(
+                    TLSRouteObject.self, namespace: id.namespace, name: id.name, body, subresource: "status")
+            case .tcp:
+                _ = try await client.patch(
+                    TCPRouteObject.self, namespace: id.namespace, name: id.name, body, subresource: "status")
+            case .udp:
+                _ = try await client.patch(
+                    UDPRouteObject.self, namespace: id.namespace, name: id.name, body, subresource: "status")
             }
         } catch let e as KubeAPIError where e.isNotFound {
             // Deleted meanwhile.

@@ -52,7 +52,8 @@ extension WatcherController {
             }
         }
         // Gateways keep the addresses last published for them (their routes are recompiled).
-        for (key, published) in published.sorted(by: { $0.key < $1.key }) where key.gatewayNamespace != nil && settings.gatewayAPI {
+        for (key, published) in published.sorted(by: { $0.key < $1.key })
+        where key.gatewayNamespace != nil && settings.gatewayAPI {
             let ports = Set(published.entry.ports.map { PortKey($0.proto, $0.port) })
             let request = AllocationRequest(service: key, staticAddresses: published.addresses, ports: ports)
             if (try? allocator.restore(request, addresses: published.addresses)) != nil {

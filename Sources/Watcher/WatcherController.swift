@@ -126,7 +126,8 @@ actor WatcherController {
             }
             group.addTask {
                 await self.configMaps.run { change in
-                    if case .synced = change {} else {
+                    if case .synced = change {
+                    } else {
                         await queue.add(.config)
                         if gateways { await queue.add(.gateways) }
                     }
@@ -134,7 +135,8 @@ actor WatcherController {
             }
             group.addTask {
                 await self.nodeInformer.run { change in
-                    if case .synced = change {} else {
+                    if case .synced = change {
+                    } else {
                         await queue.add(.nodes)
                         if gateways { await queue.add(.gateways) }
                     }

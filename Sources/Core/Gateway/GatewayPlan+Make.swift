@@ -348,8 +348,9 @@ extension GatewayPlan {
                 if id.kind == .tcp || id.kind == .udp {
                     hosts = [nil]
                 } else if let routeHosts = hostnames, !routeHosts.isEmpty {
-                    hosts = routeHosts.compactMap { h in
-                        listeners[n].hostname.map { GatewayHostname.intersection($0, h) } ?? h
+                    hosts = routeHosts.compactMap { h -> GatewayHostname? in
+                        guard let listenerHost = listeners[n].hostname else { return h }
+                        return GatewayHostname.intersection(listenerHost, h)
                     }
                 } else {
                     hosts = [listeners[n].hostname]

@@ -99,12 +99,14 @@ package struct NodePlan: Sendable, Equatable {
         if i.backend != .kubeproxy {
             let plan = ProxyPlan.make(
                 i.document, endpoints: i.endpoints,
-                certificates: .init(pools: i.tlsPools, services: i.serviceCertificates), engine: i.backend)
+                certificates: .init(pools: i.tlsPools, services: i.serviceCertificates, secrets: i.gatewayCertificates),
+                engine: i.backend)
             for u in plan.unrouted { unrouted[u.service, default: []].append(u.reason.description) }
             if i.backend == .haproxy {
                 var o = i.haproxy
                 o.gatewayCertificates = i.gatewayCertificates
-                proxy = .haproxy(HAProxyRenderer(options: o).render(plan, config: i.config, vips: i.document.vips.count))
+                proxy = .haproxy(
+                    HAProxyRenderer(options: o).render(plan, config: i.config, vips: i.document.vips.count))
             } else {
                 var o = i.nginx
                 o.certificateDigest = i.certificateDigest

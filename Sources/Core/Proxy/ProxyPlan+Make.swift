@@ -29,7 +29,7 @@ extension ProxyPlan {
         var tcpPorts = Set<UInt16>()
         for entry in vip.services {
             if let gateway = entry.gateway {
-                addGateway(vip, entry.key, gateway, endpoints: endpoints, engine: engine)
+                addGateway(vip, entry.key, gateway, endpoints: endpoints, certificates: certificates, engine: engine)
                 continue
             }
             for port in entry.ports {
@@ -160,7 +160,7 @@ extension ProxyPlan {
     /// A Gateway's listeners, one frontend per port (the watcher refused conflicting listeners).
     private mutating func addGateway(
         _ vip: AssignmentDocument.VIP, _ key: ServiceKey, _ gateway: GatewayEntry, endpoints: EndpointMap,
-        engine: ProxyBackend
+        certificates: Certificates, engine: ProxyBackend
     ) {
         var byPort: [PortKey: [GatewayEntry.Listener]] = [:]
         var order: [PortKey] = []
@@ -176,6 +176,13 @@ extension ProxyPlan {
                     Unrouted(
                         service: key,
                         reason: .protocolNotProxied(place: vip.address.withPort(k.port), proto: .udp, engine: engine)))
+                continue
+            }
+            if listeners[0].kind == .https,
+                !listeners.contains(where: { l in l.certificates.contains { certificates.secrets[$0] != nil } })
+            {
+                // No certificate of theirs checked out here: nothing to terminate TLS with.
+                unrouted.append(Unrouted(service: key, reason: .noCertificate(place: vip.address.withPort(k.port))))
                 continue
             }
             var g = GatewayFrontend(key: key, kind: listeners[0].kind, listeners: listeners, pools: [])

@@ -33,9 +33,14 @@ package struct ProxyPlan: Sendable, Equatable {
     package struct Certificates: Sendable, Hashable {
         package var pools: Set<PoolName>
         package var services: [ServiceKey: SafePath]
-        package init(pools: Set<PoolName> = [], services: [ServiceKey: SafePath] = [:]) {
+        /// Gateway listeners' certificate Secrets that checked out, with their bundle files.
+        package var secrets: [SecretRef: SafePath]
+        package init(
+            pools: Set<PoolName> = [], services: [ServiceKey: SafePath] = [:], secrets: [SecretRef: SafePath] = [:]
+        ) {
             self.pools = pools
             self.services = services
+            self.secrets = secrets
         }
     }
 
@@ -146,6 +151,8 @@ package enum UnroutedReason: Sendable, Hashable, CustomStringConvertible {
     case sourceRangesDiffer(place: String, holder: ServiceKey)
     /// nginx routes a shared layer-4 port only as TLS passthrough (SNI from the ClientHello).
     case sharedStreamNotPassthrough(place: String)
+    /// An HTTPS Gateway listener none of whose certificate Secrets is usable on this node.
+    case noCertificate(place: String)
     /// The engine has no proxy for this protocol.
     case protocolNotProxied(place: String, proto: TransportProtocol, engine: ProxyBackend)
 
@@ -161,6 +168,8 @@ package enum UnroutedReason: Sendable, Hashable, CustomStringConvertible {
             "\(place) is shared by host name with \(holder), whose loadBalancerSourceRanges differ; sharers of a port must allow the same sources"
         case .sharedStreamNotPassthrough(let place):
             "\(place) is shared by host name; nginx routes shared stream ports only as TLS passthrough"
+        case .noCertificate(let place):
+            "HTTPS listener \(place) is not served: none of its certificate Secrets is usable on this node (missing, not kubernetes.io/tls, or not readable: Secrets outside k8slb-system need the actor's --tls-secrets service-namespace)"
         case .protocolNotProxied(let place, let proto, let engine):
             "\(proto.rawValue) port \(place) is not proxied: \(engine == .haproxy ? "HAProxy" : "nginx") has no \(proto.rawValue) proxy (the nginx backend proxies UDP; kube-proxy mode serves every protocol)"
         }

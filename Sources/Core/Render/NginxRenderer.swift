@@ -227,12 +227,16 @@ package struct NginxRenderer: Sendable {
 
     /// A Gateway's TLS passthrough (by SNI), TCP or UDP listener: weighted upstreams, one per
     /// backend pool. (HTTP and HTTPS listeners need the haproxy backend; the watcher refuses them.)
-    private func gatewayStream(_ out: inout ConfigText, _ f: ProxyPlan.Frontend, _ g: GatewayFrontend, _ config: UserConfig) {
+    private func gatewayStream(
+        _ out: inout ConfigText, _ f: ProxyPlan.Frontend, _ g: GatewayFrontend, _ config: UserConfig
+    ) {
         let place = Self.place(f)
         for (n, pool) in g.pools.enumerated() {
             out.line("upstream up_\(place)_p\(n) {")
             if pool.servers.isEmpty { out.line("    server 127.0.0.1:9 down;") }
-            for (ep, weight) in pool.servers { out.line("    server \(ep.address.withPort(ep.port)) weight=\(weight) max_fails=3 fail_timeout=5s;") }
+            for (ep, weight) in pool.servers {
+                out.line("    server \(ep.address.withPort(ep.port)) weight=\(weight) max_fails=3 fail_timeout=5s;")
+            }
             for r in config.nginx.upstream where !r.text.isEmpty { out.line("    \(r.text)") }
             out.line("}")
         }
@@ -244,7 +248,11 @@ package struct NginxRenderer: Sendable {
             for l in g.listeners {
                 for e in l.l4 {
                     guard let pool = g.pool(e.backends, e.invalidWeight) else { continue }
-                    if e.hostnames.isEmpty { fallback = fallback ?? pool } else { for h in e.hostnames { names.append((h, pool)) } }
+                    if e.hostnames.isEmpty {
+                        fallback = fallback ?? pool
+                    } else {
+                        for h in e.hostnames { names.append((h, pool)) }
+                    }
                 }
             }
             if fallback == nil {
