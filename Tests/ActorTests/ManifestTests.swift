@@ -212,6 +212,30 @@ import Yams
         #expect((actor["securityContext"] as? [String: Any])?["privileged"] as? Bool != true)
     }
 
+    /// The Gateway API component: the watcher serves Gateway API (a flag it has), may read the
+    /// Gateway API kinds and write exactly their status, reads Namespaces and Secrets; the actor
+    /// reads the listeners' Secrets in the Gateways' namespaces.
+    @Test func gatewayAPIComponentGrantsExactlyWhatTheControllerNeeds() throws {
+        guard let watcherBinary = builtExecutable("k8slb-watcher") else {
+            if requireIntegration { Issue.record("k8slb-watcher is required when CI=true") }
+            return
+        }
+        guard let docs = try Self.render(overlay: "overlays/haproxy", components: ["components/gateway-api"]) else { return }
+        let watcherArgs = Self.args(Self.containers(Self.podSpec(docs, kind: "Deployment")).first ?? [:])
+        #expect(watcherArgs.contains("--gateway-api") && Self.value("--backend", watcherArgs) == "haproxy")
+        #expect(try run(watcherBinary, watcherArgs + ["--help"]).status == 0, "the watcher accepts \(watcherArgs)")
+        let actorArgs = Self.args(Self.containers(Self.podSpec(docs, kind: "DaemonSet")).first ?? [:])
+        #expect(Self.value("--tls-secrets", actorArgs) == "service-namespace")
+        let role = docs.first { $0["kind"] as? String == "ClusterRole" && ($0["metadata"] as? [String: Any])?["name"] as? String == "k8slb-watcher-gateway-api" }
+        let rules = role?["rules"] as? [[String: Any]] ?? []
+        let writes = rules.filter { ($0["verbs"] as? [String] ?? []).contains("patch") }.flatMap { $0["resources"] as? [String] ?? [] }
+        #expect(!writes.isEmpty && writes.allSatisfy { $0.hasSuffix("/status") }, "the watcher writes only statuses: \(writes)")
+        let reads = Set(rules.flatMap { $0["resources"] as? [String] ?? [] })
+        #expect(reads.isSuperset(of: ["gatewayclasses", "gateways", "httproutes", "tlsroutes", "tcproutes", "udproutes", "referencegrants", "namespaces", "secrets"]))
+        guard let base = try Self.render("overlays/haproxy") else { return }
+        #expect(!Self.args(Self.containers(Self.podSpec(base, kind: "Deployment")).first ?? [:]).contains("--gateway-api"), "opt-in")
+    }
+
     @Test func configKustomizationHoldsAValidConfig() throws {
         guard let docs = try Self.render("config") else { return }
         let cm = docs.first { $0["kind"] as? String == "ConfigMap" }
