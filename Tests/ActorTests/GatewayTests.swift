@@ -72,7 +72,7 @@ struct GatewayTests {
 
     /// The topology, the CRDs, two echo backends behind Services `one` and `two` (namespace
     /// default) and `three` (namespace other), the watcher and two actors.
-    static func cluster(_ tools: ActorHarness.Tools, _ h: ActorHarness) async throws -> Cluster? {
+    static func cluster(_ tools: ActorHarness.Tools, _ h: ActorHarness, backend: String = "haproxy") async throws -> Cluster? {
         guard let kubectl = which("kubectl") else { return nil }
         try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
         try h.topo.host("lb-b", addresses: ["192.0.2.12/24"])
@@ -105,8 +105,11 @@ struct GatewayTests {
             try await h.setSlice(
                 key, name: "\(name)-1", addresses: ["192.0.2.\(21 + n)"], ports: [("http", "TCP", 8080)])
         }
-        try h.startWatcher(extra: ["--gateway-api"])
-        for node in ["lb-a", "lb-b"] { try h.startActor(node, extra: ["--tls-secrets", "service-namespace"]) }
+        try h.startWatcher(extra: ["--gateway-api", "--backend", backend])
+        guard let backendArgs = ActorHarness.backendArguments(backend) else { return nil }
+        for node in ["lb-a", "lb-b"] {
+            try h.startActor(node, backend: backend, extra: ["--tls-secrets", "service-namespace"] + backendArgs)
+        }
         try c.apply(
             """
             apiVersion: gateway.networking.k8s.io/v1
@@ -539,6 +542,78 @@ extension GatewayTests {
                 "gateway: after the Secret's rotation the listener serves \(served.trimmingCharacters(in: .whitespacesAndNewlines)) (new: \(serial2.trimmingCharacters(in: .whitespacesAndNewlines)))"
             )
             #expect(served == serial2, "the rotated certificate is served")
+        }
+    }
+}
+
+extension GatewayTests {
+    /// A UDP echo: answers each datagram with its name.
+    static let udpEcho = #"""
+        import socket, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[2])))
+        while True:
+            data, peer = s.recvfrom(2048); s.sendto(sys.argv[1].encode() + b":" + data, peer)
+        """#
+
+    /// The nginx backend serves a Gateway's TCP and UDP listeners and refuses its HTTP one
+    /// (UnsupportedProtocol): what it cannot express is a condition, not a broken config.
+    @Test func nginxServesTCPAndUDPListenersAndRefusesHTTP() async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        try await ActorHarness.with(tools) { h in
+            guard let c = try await Self.cluster(tools, h, backend: "nginx") else { return }
+            let script = h.work.appendingPathComponent("udp.py")
+            try Self.udpEcho.write(to: script, atomically: true, encoding: .utf8)
+            try h.topo.spawn("two", [tools.python, script.path, "dns", "5353"])
+            var svc = try await h.client.get(Service.self, namespace: "default", name: "two")
+            svc.spec?.ports = [.init(name: "http", port: 80, targetPort: .int(8080)), .init(name: "dns", protocol: "UDP", port: 53, targetPort: .int(5353))]
+            _ = try await h.client.update(svc)
+            try await h.setSlice(ServiceKey(namespace: "default", name: "two"), name: "two-1", addresses: ["192.0.2.22"],
+                                 ports: [("http", "TCP", 8080), ("dns", "UDP", 5353)])
+            try c.apply("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: l4, namespace: default}
+                spec:
+                  gatewayClassName: k8slb
+                  listeners:
+                  - {name: tcp, port: 9000, protocol: TCP}
+                  - {name: udp, port: 53, protocol: UDP}
+                  - {name: http, port: 80, protocol: HTTP}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: TCPRoute
+                metadata: {name: raw, namespace: default}
+                spec:
+                  parentRefs: [{name: l4, sectionName: tcp}]
+                  rules: [{backendRefs: [{name: one, port: 80}]}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: UDPRoute
+                metadata: {name: dns, namespace: default}
+                spec:
+                  parentRefs: [{name: l4, sectionName: udp}]
+                  rules: [{backendRefs: [{name: two, port: 53}]}]
+                """)
+            guard let status = try await Self.programmed(c, "l4") else {
+                Issue.record("Gateway l4 never Programmed: \(try c.kubectl(["get", "gateway", "l4", "-o", "yaml"]))")
+                return
+            }
+            let vip = ((status["addresses"] as? [[String: Any]])?.first?["value"] as? String) ?? ""
+            var tcp: String?
+            for _ in 0..<50 where tcp != "one" {
+                tcp = try c.json("http://\(vip):9000/")?["backend"] as? String
+                if tcp != "one" { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(tcp == "one", "TCPRoute through nginx")
+            let udp = try h.topo.exec("cl", [tools.python, "-c", """
+                import socket
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+                s.sendto(b"ping", ("\(vip)", 53)); print(s.recvfrom(2048)[0].decode())
+                """]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(udp == "dns:ping", "UDPRoute through nginx: \(udp)")
+            let http = try c.kubectl(["get", "gateway", "l4", "-o", "jsonpath={.status.listeners[?(@.name==\"http\")].conditions[?(@.type==\"Accepted\")].reason}"])
+            print("gateway (nginx): TCP \(tcp ?? "-"), UDP \(udp), HTTP listener Accepted = \(http)")
+            #expect(http == "UnsupportedProtocol")
         }
     }
 }
