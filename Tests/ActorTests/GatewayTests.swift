@@ -72,7 +72,9 @@ struct GatewayTests {
 
     /// The topology, the CRDs, two echo backends behind Services `one` and `two` (namespace
     /// default) and `three` (namespace other), the watcher and two actors.
-    static func cluster(_ tools: ActorHarness.Tools, _ h: ActorHarness, backend: String = "haproxy") async throws -> Cluster? {
+    static func cluster(_ tools: ActorHarness.Tools, _ h: ActorHarness, backend: String = "haproxy") async throws
+        -> Cluster?
+    {
         guard let kubectl = which("kubectl") else { return nil }
         try h.topo.host("lb-a", addresses: ["192.0.2.11/24"])
         try h.topo.host("lb-b", addresses: ["192.0.2.12/24"])
@@ -565,11 +567,16 @@ extension GatewayTests {
             try Self.udpEcho.write(to: script, atomically: true, encoding: .utf8)
             try h.topo.spawn("two", [tools.python, script.path, "dns", "5353"])
             var svc = try await h.client.get(Service.self, namespace: "default", name: "two")
-            svc.spec?.ports = [.init(name: "http", port: 80, targetPort: .int(8080)), .init(name: "dns", protocol: "UDP", port: 53, targetPort: .int(5353))]
+            svc.spec?.ports = [
+                .init(name: "http", port: 80, targetPort: .int(8080)),
+                .init(name: "dns", protocol: "UDP", port: 53, targetPort: .int(5353)),
+            ]
             _ = try await h.client.update(svc)
-            try await h.setSlice(ServiceKey(namespace: "default", name: "two"), name: "two-1", addresses: ["192.0.2.22"],
-                                 ports: [("http", "TCP", 8080), ("dns", "UDP", 5353)])
-            try c.apply("""
+            try await h.setSlice(
+                ServiceKey(namespace: "default", name: "two"), name: "two-1", addresses: ["192.0.2.22"],
+                ports: [("http", "TCP", 8080), ("dns", "UDP", 5353)])
+            try c.apply(
+                """
                 apiVersion: gateway.networking.k8s.io/v1
                 kind: Gateway
                 metadata: {name: l4, namespace: default}
@@ -605,13 +612,22 @@ extension GatewayTests {
                 if tcp != "one" { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(tcp == "one", "TCPRoute through nginx")
-            let udp = try h.topo.exec("cl", [tools.python, "-c", """
-                import socket
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
-                s.sendto(b"ping", ("\(vip)", 53)); print(s.recvfrom(2048)[0].decode())
-                """]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let udp = try h.topo.exec(
+                "cl",
+                [
+                    tools.python, "-c",
+                    """
+                    import socket
+                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+                    s.sendto(b"ping", ("\(vip)", 53)); print(s.recvfrom(2048)[0].decode())
+                    """,
+                ]
+            ).output.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(udp == "dns:ping", "UDPRoute through nginx: \(udp)")
-            let http = try c.kubectl(["get", "gateway", "l4", "-o", "jsonpath={.status.listeners[?(@.name==\"http\")].conditions[?(@.type==\"Accepted\")].reason}"])
+            let http = try c.kubectl([
+                "get", "gateway", "l4", "-o",
+                "jsonpath={.status.listeners[?(@.name==\"http\")].conditions[?(@.type==\"Accepted\")].reason}",
+            ])
             print("gateway (nginx): TCP \(tcp ?? "-"), UDP \(udp), HTTP listener Accepted = \(http)")
             #expect(http == "UnsupportedProtocol")
         }

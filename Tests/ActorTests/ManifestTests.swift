@@ -220,20 +220,35 @@ import Yams
             if requireIntegration { Issue.record("k8slb-watcher is required when CI=true") }
             return
         }
-        guard let docs = try Self.render(overlay: "overlays/haproxy", components: ["components/gateway-api"]) else { return }
+        guard let docs = try Self.render(overlay: "overlays/haproxy", components: ["components/gateway-api"]) else {
+            return
+        }
         let watcherArgs = Self.args(Self.containers(Self.podSpec(docs, kind: "Deployment")).first ?? [:])
         #expect(watcherArgs.contains("--gateway-api") && Self.value("--backend", watcherArgs) == "haproxy")
         #expect(try run(watcherBinary, watcherArgs + ["--help"]).status == 0, "the watcher accepts \(watcherArgs)")
         let actorArgs = Self.args(Self.containers(Self.podSpec(docs, kind: "DaemonSet")).first ?? [:])
         #expect(Self.value("--tls-secrets", actorArgs) == "service-namespace")
-        let role = docs.first { $0["kind"] as? String == "ClusterRole" && ($0["metadata"] as? [String: Any])?["name"] as? String == "k8slb-watcher-gateway-api" }
+        let role = docs.first {
+            $0["kind"] as? String == "ClusterRole"
+                && ($0["metadata"] as? [String: Any])?["name"] as? String == "k8slb-watcher-gateway-api"
+        }
         let rules = role?["rules"] as? [[String: Any]] ?? []
-        let writes = rules.filter { ($0["verbs"] as? [String] ?? []).contains("patch") }.flatMap { $0["resources"] as? [String] ?? [] }
-        #expect(!writes.isEmpty && writes.allSatisfy { $0.hasSuffix("/status") }, "the watcher writes only statuses: \(writes)")
+        let writes = rules.filter { ($0["verbs"] as? [String] ?? []).contains("patch") }.flatMap {
+            $0["resources"] as? [String] ?? []
+        }
+        #expect(
+            !writes.isEmpty && writes.allSatisfy { $0.hasSuffix("/status") },
+            "the watcher writes only statuses: \(writes)")
         let reads = Set(rules.flatMap { $0["resources"] as? [String] ?? [] })
-        #expect(reads.isSuperset(of: ["gatewayclasses", "gateways", "httproutes", "tlsroutes", "tcproutes", "udproutes", "referencegrants", "namespaces", "secrets"]))
+        #expect(
+            reads.isSuperset(of: [
+                "gatewayclasses", "gateways", "httproutes", "tlsroutes", "tcproutes", "udproutes", "referencegrants",
+                "namespaces", "secrets",
+            ]))
         guard let base = try Self.render("overlays/haproxy") else { return }
-        #expect(!Self.args(Self.containers(Self.podSpec(base, kind: "Deployment")).first ?? [:]).contains("--gateway-api"), "opt-in")
+        #expect(
+            !Self.args(Self.containers(Self.podSpec(base, kind: "Deployment")).first ?? [:]).contains("--gateway-api"),
+            "opt-in")
     }
 
     @Test func configKustomizationHoldsAValidConfig() throws {
