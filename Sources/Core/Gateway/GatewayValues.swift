@@ -82,7 +82,15 @@ package struct HTTPPath: Sendable, Hashable, Comparable, CustomStringConvertible
 
 /// An HTTP method a route may match (Gateway API's list).
 package enum HTTPMethod: String, Sendable, Hashable, Codable, CaseIterable {
-    case GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH
+    case get = "GET"
+    case head = "HEAD"
+    case post = "POST"
+    case put = "PUT"
+    case delete = "DELETE"
+    case connect = "CONNECT"
+    case options = "OPTIONS"
+    case trace = "TRACE"
+    case patch = "PATCH"
 }
 
 /// A Gateway or route host name: a DNS name, or `*.` followed by one (a wildcard for every name
