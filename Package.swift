@@ -124,9 +124,12 @@ let package = Package(
         // Helpers shared by the test targets (fixtures, processes).
         .target(name: "TestSupport", dependencies: ["Core", "Spawn"], swiftSettings: strict),
 
+        // Synthetic inputs at scale shared by CoreBenchmarks and the benchmark-shaped tests.
+        .target(name: "BenchmarkFixtures", dependencies: ["Core"], swiftSettings: strict),
+
         .executableTarget(
             name: "CoreBenchmarks",
-            dependencies: ["Core"],
+            dependencies: ["Core", "BenchmarkFixtures"],
             path: "Benchmarks/CoreBenchmarks",
             swiftSettings: strict),
 
@@ -156,7 +159,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "DataPlaneTests",
-            dependencies: ["Core", "TestSupport", "Spawn", "Netlink", "Certificates", "DataPlane", "CLibc", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Core", "TestSupport", "Spawn", "Netlink", "Certificates", "DataPlane", "CLibc", "BenchmarkFixtures", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
         .testTarget(
             name: "WatcherTests",

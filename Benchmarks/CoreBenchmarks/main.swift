@@ -1,6 +1,7 @@
 // Core benchmarks: run with `swift run -c release CoreBenchmarks`.
 // Prints allocation throughput from a /8 and a /64, restore of 10,000 assignments, and
 // encode+decode size/time of the assignment document for 10,000 Services.
+import BenchmarkFixtures
 import Core
 import Foundation
 
@@ -186,4 +187,20 @@ let (rendered, dRender) = median {
 }
 print(
     "actor sync for \(services) services: resolve endpoints \(ms(dResolve)); render with servers and skeleton digest \(ms(dRender)) (\(rendered.servers.count) backends); total \(ms(dResolve + dRender))"
+)
+
+// Gateway API at scale: one Gateway, 1,000 HTTPRoutes (BenchmarkFixtures.gateway): the watcher's
+// plan and the actor's plan and render.
+let routeCount = ProcessInfo.processInfo.environment["K8SLB_GW_ROUTES"].flatMap { Int($0) } ?? 1000
+let (gwInputs, gwEndpoints) = BenchmarkFixtures.gateway(routes: routeCount)
+let (gwPlan, dGatewayPlan) = median { GatewayPlan.make(gwInputs) }
+let gwDoc = BenchmarkFixtures.document(gwPlan)
+let (gwText, dGatewayRender) = median {
+    HAProxyRenderer(options: haOptions).render(
+        ProxyPlan.make(gwDoc, endpoints: gwEndpoints, certificates: .init(), engine: .haproxy), config: renderConfig,
+        vips: 1
+    ).text
+}
+print(
+    "gateway with \(routeCount) HTTPRoutes (median of 5): GatewayPlan \(ms(dGatewayPlan)); ProxyPlan + haproxy.cfg \(ms(dGatewayRender)) (\(gwText.utf8.count) bytes)"
 )

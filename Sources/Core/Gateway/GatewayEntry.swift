@@ -117,6 +117,9 @@ package struct NameValue: Sendable, Hashable, Codable {
 
 /// What a rule does with a request: its filters, then a redirect or the backends.
 package struct HTTPAction: Sendable, Hashable, Codable {
+    /// The rule it comes from (`namespace/name#index`): its backend pool keeps this identity, so a
+    /// backendRef or weight change is a server change (Runtime API), not a new backend (reload).
+    package var rule: String = ""
     package var requestHeaders: HeaderEdits
     package var responseHeaders: HeaderEdits
     package var redirect: Redirect?
@@ -199,6 +202,8 @@ package struct WeightedBackend: Sendable, Hashable, Codable {
 
 /// A TLSRoute (by SNI), TCPRoute or UDPRoute on a listener.
 package struct L4RouteEntry: Sendable, Hashable, Codable {
+    /// The route it comes from (`namespace/name`): its backend pool's identity.
+    package var route: String = ""
     /// TLS: the SNI names (empty: any).
     package var hostnames: [GatewayHostname]
     package var backends: [WeightedBackend]

@@ -48,10 +48,11 @@ extension GatewayPlan {
                     hostnames: compiled.hostnames,
                     problem: compiled.problem, resolved: compiled.resolved, i: i
                 ) { state, hosts in
-                    state.l4.append(
-                        L4RouteEntry(
-                            hostnames: hosts.compactMap { $0 }, backends: compiled.backends,
-                            invalidWeight: compiled.invalidWeight))
+                    var entry = L4RouteEntry(
+                        hostnames: hosts.compactMap { $0 }, backends: compiled.backends,
+                        invalidWeight: compiled.invalidWeight)
+                    entry.route = "\(route.namespace)/\(route.name)"
+                    state.l4.append(entry)
                 }
             }
         }
@@ -297,7 +298,10 @@ extension GatewayPlan {
             }
             let gwNamespace = ref.namespace ?? routeNamespace
             let key = ServiceKey.gateway(namespace: gwNamespace, name: ref.name)
-            guard var listeners = states[key] else { continue }
+            // Taken out while it changes (so its arrays are not copied on every append), put back
+            // at the end of the iteration whatever path it takes.
+            guard var listeners = states.removeValue(forKey: key) else { continue }
+            defer { states[key] = listeners }
             var parentRef = ObjectRef(group: GatewayAPI.group, kind: "Gateway", name: ref.name, namespace: gwNamespace)
             parentRef.sectionName = ref.sectionName
             parentRef.port = ref.port
@@ -360,7 +364,6 @@ extension GatewayPlan {
                 listeners[n].attached += 1
                 attachedAny = true
             }
-            states[key] = listeners
             status(
                 attachedAny
                     ? (true, "Accepted", "attached to Gateway \(gwNamespace)/\(ref.name)")

@@ -30,6 +30,7 @@ struct HTTPRouteCompiler: Sendable {
             }
             if rule.matches?.isEmpty ?? true { matches = [HTTPMatch()] }
             var action = HTTPAction()
+            action.rule = "\(route.namespace)/\(route.name)#\(r)"
             do { try Self.filters(rule.filters ?? [], into: &action, matches: matches) } catch {
                 problems.append("\(path).filters: \(error.problem)")
             }

@@ -188,9 +188,9 @@ extension ProxyPlan {
             var g = GatewayFrontend(key: key, kind: listeners[0].kind, listeners: listeners, pools: [])
             for l in listeners {
                 for e in l.http where e.action.redirect == nil {
-                    g.addPool(e.action.backends, e.action.invalidWeight, endpoints)
+                    g.addPool(e.action.rule, e.action.backends, e.action.invalidWeight, endpoints)
                 }
-                for e in l.l4 { g.addPool(e.backends, e.invalidWeight, endpoints) }
+                for e in l.l4 { g.addPool(e.route, e.backends, e.invalidWeight, endpoints) }
             }
             let http = g.kind == .http || g.kind == .https
             frontends.append(
@@ -214,8 +214,8 @@ extension ProxyPlan {
 extension GatewayFrontend {
     /// Adds the pool for `backends` (once): its endpoints, each weighted by its Service's weight
     /// shared among that Service's ready endpoints, scaled to HAProxy's 1-256.
-    mutating func addPool(_ backends: [WeightedBackend], _ invalid: UInt32, _ endpoints: EndpointMap) {
-        guard pool(backends, invalid) == nil else { return }
+    mutating func addPool(_ id: String, _ backends: [WeightedBackend], _ invalid: UInt32, _ endpoints: EndpointMap) {
+        guard pool(id) == nil else { return }
         var raw: [(EndpointAddress, Double)] = []
         for b in backends {
             let ready = endpoints.ready(b.service, b.port)
@@ -229,6 +229,7 @@ extension GatewayFrontend {
         func scaled(_ w: Double) -> Int { largest > 0 ? max(1, Int((w / largest * 256).rounded())) : 1 }
         pools.append(
             BackendPool(
+                id: id,
                 backends: backends, invalidWeight: invalid, servers: raw.map { ($0.0, scaled($0.1)) },
                 failShare: invalid > 0 ? scaled(Double(invalid)) : 0))
     }

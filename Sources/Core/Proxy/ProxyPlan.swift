@@ -119,6 +119,8 @@ package struct GatewayFrontend: Sendable, Equatable {
 
     /// Servers of one or more Service ports, each with its share (weights already combined).
     package struct BackendPool: Sendable, Equatable {
+        /// The rule (or L4 route) it serves: stable across backend changes.
+        package var id: String
         package var backends: [WeightedBackend]
         package var invalidWeight: UInt32
         /// Each endpoint with its weight (1-256, proportional to its Service's weight divided among
@@ -127,15 +129,18 @@ package struct GatewayFrontend: Sendable, Equatable {
         package var failShare: Int
 
         package static func == (a: BackendPool, b: BackendPool) -> Bool {
-            a.backends == b.backends && a.invalidWeight == b.invalidWeight && a.failShare == b.failShare
+            a.id == b.id && a.backends == b.backends && a.invalidWeight == b.invalidWeight && a.failShare == b.failShare
                 && a.servers.map(\.endpoint) == b.servers.map(\.endpoint)
                 && a.servers.map(\.weight) == b.servers.map(\.weight)
         }
     }
 
-    /// The pool index of a set of backends.
-    package func pool(_ backends: [WeightedBackend], _ invalid: UInt32) -> Int? {
-        pools.firstIndex { $0.backends == backends && $0.invalidWeight == invalid }
+    /// The pool of a rule (or L4 route).
+    package func pool(_ id: String) -> BackendPool? { pools.first { $0.id == id } }
+
+    /// A pool's name suffix: a digest of its id (never user text in a config).
+    package static func suffix(_ id: String) -> String {
+        String(AssignmentShards.fnv1a(Array(id.utf8)) & 0xffff_ffff, radix: 16)
     }
 }
 

@@ -19,8 +19,8 @@ extension HAProxyRenderer {
         case .tcp: gatewayTCP(&out, f, g, id, config)
         case .udp: return false
         }
-        for (n, pool) in g.pools.enumerated() {
-            let name = "be_\(id)_p\(n)"
+        for pool in g.pools {
+            let name = "be_\(id)_\(GatewayFrontend.suffix(pool.id))"
             out.section("backend \(name)")
             out.line("mode \(f.http ? "http" : "tcp")")
             out.line("balance roundrobin")
@@ -175,8 +175,8 @@ extension HAProxyRenderer {
             if a.backends.isEmpty {
                 // No usable backend at all: 500, as the spec says.
                 out.line("http-request return status 500" + r)
-            } else if let pool = g.pool(a.backends, a.invalidWeight) {
-                out.line("use_backend be_\(id)_p\(pool)" + r)
+            } else if g.pool(a.rule) != nil {
+                out.line("use_backend be_\(id)_\(GatewayFrontend.suffix(a.rule))" + r)
             }
         }
         for (n, e) in numbered where !e.action.responseHeaders.isEmpty {
@@ -228,11 +228,12 @@ extension HAProxyRenderer {
         out.raw(config.haproxy.tcpfront)
         out.line("tcp-request inspect-delay 5s")
         out.line("tcp-request content accept if { req.ssl_hello_type 1 }")
-        var rules: [(GatewayHostname, Int)] = []
-        var fallback: Int?
+        var rules: [(GatewayHostname, String)] = []
+        var fallback: String?
         for l in g.listeners {
             for e in l.l4 {
-                guard let pool = g.pool(e.backends, e.invalidWeight) else { continue }
+                guard g.pool(e.route) != nil else { continue }
+                let pool = GatewayFrontend.suffix(e.route)
                 if e.hostnames.isEmpty {
                     fallback = fallback ?? pool
                 } else {
@@ -248,9 +249,9 @@ extension HAProxyRenderer {
             let cond =
                 h.isWildcard
                 ? "-m end \(HAProxyQuoting.quoted(h.suffix))" : "-m str \(HAProxyQuoting.quoted(h.rawValue))"
-            out.line("use_backend be_\(id)_p\(pool) if { req.ssl_sni,lower \(cond) }")
+            out.line("use_backend be_\(id)_\(pool) if { req.ssl_sni,lower \(cond) }")
         }
-        if let fallback { out.line("default_backend be_\(id)_p\(fallback)") }
+        if let fallback { out.line("default_backend be_\(id)_\(fallback)") }
     }
 
     /// TCP: the listener's (oldest) route.
@@ -261,8 +262,8 @@ extension HAProxyRenderer {
         out.line("mode tcp")
         out.line("bind \(f.vip.withPort(f.port))" + (options.transparentBinds ? " transparent" : ""))
         out.raw(config.haproxy.tcpfront)
-        if let e = g.listeners.first?.l4.first, let pool = g.pool(e.backends, e.invalidWeight) {
-            out.line("default_backend be_\(id)_p\(pool)")
+        if let e = g.listeners.first?.l4.first, g.pool(e.route) != nil {
+            out.line("default_backend be_\(id)_\(GatewayFrontend.suffix(e.route))")
         }
     }
 }

@@ -74,7 +74,15 @@ package enum HAProxyRuntimePlan {
                 let s = after[name]!
                 let id = "\(backend)/\(name)"
                 if let b = before[name] {
-                    guard b == s else { return nil }
+                    if b == s { continue }
+                    // Only its weight changed (a Gateway's backendRef weights): set in place.
+                    guard b.address == s.address, Self.withoutWeight(b.options) == Self.withoutWeight(s.options),
+                        let weight = Self.weight(s.options)
+                    else { return nil }
+                    commands.append(
+                        HAProxyRuntimeCommand(
+                            text: "set server \(id) weight \(weight)", expect: "", expectEmpty: true, mayDefer: false,
+                            server: id))
                 } else if pending.remove(id) != nil {
                     commands += HAProxyRuntimeCommand.ready(id)
                 } else {
@@ -89,6 +97,20 @@ package enum HAProxyRuntimePlan {
         }
         for id in pending.sorted() { commands += HAProxyRuntimeCommand.remove(id) }
         return commands
+    }
+
+    /// A server's options without its `weight N`.
+    static func withoutWeight(_ options: String) -> [Substring] {
+        var words = options.split(separator: " ")
+        if let i = words.firstIndex(of: "weight"), i + 1 < words.count { words.removeSubrange(i...(i + 1)) }
+        return words
+    }
+
+    /// The `weight N` of a server's options (HAProxy's default, 1, when absent).
+    static func weight(_ options: String) -> Int? {
+        let words = options.split(separator: " ")
+        guard let i = words.firstIndex(of: "weight") else { return 1 }
+        return i + 1 < words.count ? Int(words[i + 1]) : nil
     }
 }
 

@@ -231,8 +231,8 @@ package struct NginxRenderer: Sendable {
         _ out: inout ConfigText, _ f: ProxyPlan.Frontend, _ g: GatewayFrontend, _ config: UserConfig
     ) {
         let place = Self.place(f)
-        for (n, pool) in g.pools.enumerated() {
-            out.line("upstream up_\(place)_p\(n) {")
+        for pool in g.pools {
+            out.line("upstream up_\(place)_\(GatewayFrontend.suffix(pool.id)) {")
             if pool.servers.isEmpty { out.line("    server 127.0.0.1:9 down;") }
             for (ep, weight) in pool.servers {
                 out.line("    server \(ep.address.withPort(ep.port)) weight=\(weight) max_fails=3 fail_timeout=5s;")
@@ -243,11 +243,12 @@ package struct NginxRenderer: Sendable {
         let listen = "    listen \(f.vip.withPort(f.port))\(f.proto == .udp ? " udp" : "");"
         switch g.kind {
         case .tls:
-            var names: [(GatewayHostname, Int)] = []
-            var fallback: Int?
+            var names: [(GatewayHostname, String)] = []
+            var fallback: String?
             for l in g.listeners {
                 for e in l.l4 {
-                    guard let pool = g.pool(e.backends, e.invalidWeight) else { continue }
+                    guard g.pool(e.route) != nil else { continue }
+                    let pool = GatewayFrontend.suffix(e.route)
                     if e.hostnames.isEmpty {
                         fallback = fallback ?? pool
                     } else {
@@ -262,8 +263,8 @@ package struct NginxRenderer: Sendable {
             }
             out.line("map $ssl_preread_server_name $up_\(place) {")
             out.line("    hostnames;")
-            for (h, pool) in names { out.line("    \(h.rawValue) up_\(place)_p\(pool);") }
-            out.line("    default up_\(place)_\(fallback.map { "p\($0)" } ?? "none");")
+            for (h, pool) in names { out.line("    \(h.rawValue) up_\(place)_\(pool);") }
+            out.line("    default up_\(place)_\(fallback ?? "none");")
             out.line("}")
             out.line("server {")
             out.line(listen)
@@ -271,11 +272,12 @@ package struct NginxRenderer: Sendable {
             out.line("    proxy_pass $up_\(place);")
             out.line("}")
         case .tcp, .udp:
-            guard let e = g.listeners.first?.l4.first, let pool = g.pool(e.backends, e.invalidWeight) else { return }
+            guard let e = g.listeners.first?.l4.first, g.pool(e.route) != nil else { return }
+            let pool = GatewayFrontend.suffix(e.route)
             out.line("server {")
             out.line(listen)
             if f.proto == .udp { out.line("    proxy_timeout \(options.udpSessionTimeoutSeconds)s;") }
-            out.line("    proxy_pass up_\(place)_p\(pool);")
+            out.line("    proxy_pass up_\(place)_\(pool);")
             out.line("}")
         case .http, .https:
             return
