@@ -157,4 +157,39 @@ import Testing
         i.eligible = false
         #expect(NodePlan.make(i).announced.isEmpty, "an ineligible node withdraws")
     }
+
+    /// A Gateway's VIP in a BGP pool is announced like a Service's, and its routes are served.
+    @Test func gatewayVIPsAreAnnouncedToo() throws {
+        let c = try UserConfig.parse(Self.good).config
+        let edge = try PoolName(parsing: "edge")
+        var gateway = AssignmentDocument.ServiceEntry(
+            key: .gateway(namespace: "a", name: "gw"), ports: [.init(name: "http", port: 80, targetPort: .number(80))])
+        let backend = WeightedBackend(
+            service: ServiceKey(namespace: "a", name: "web"),
+            port: .init(name: "http", port: 80, targetPort: .number(8080)), weight: 1)
+        var action = HTTPAction(backends: [backend])
+        action.rule = "a/r#0"
+        gateway.gateway = GatewayEntry(
+            generation: 3,
+            listeners: [
+                .init(
+                    name: "http", port: 80, kind: .http,
+                    http: [HTTPRouteEntry(hostname: nil, match: HTTPMatch(), action: action)])
+            ])
+        let vip = try IPAddress(parsing: "203.0.113.11")
+        let doc = AssignmentDocument(
+            vips: [.init(address: vip, pool: edge, services: [gateway])], nodes: ["lb-a", "lb-b"])
+        let plan = NodePlan.make(
+            NodePlan.Inputs(
+                node: "lb-b", eligible: true, backend: .haproxy, document: doc, config: c, endpoints: EndpointMap(),
+                tlsPools: [], interfaces: [:]))
+        #expect(plan.announced == [vip] && plan.bindings[vip]?.rawValue == "lo")
+        guard case .haproxy(let rendered) = plan.proxy else {
+            Issue.record("HAProxy")
+            return
+        }
+        #expect(
+            rendered.text.contains("bind 203.0.113.11:80 transparent")
+                && rendered.text.contains("use_backend be_203_0_113_11_80_"))
+    }
 }

@@ -169,4 +169,81 @@ import Testing
         let weights = proxy.frontends.first?.gateway?.pools.first?.servers.map(\.weight) ?? []
         #expect(weights == [256, 256, 171], "a: 3 over 2 endpoints (1.5 each), x: 1: \(weights)")
     }
+
+    /// The reasons the end-to-end tests do not reach: every condition has a test.
+    @Test func remainingConditionReasons() throws {
+        var i = Self.inputs([.init(name: "http", port: 80, protocol: "HTTP")])
+        #expect(GatewayPlan.make(i).classes["k8slb"]?.first?.reason == "Accepted")
+        i.engine = .kubeproxy
+        #expect(GatewayPlan.make(i).classes["k8slb"]?.first?.reason == "Unsupported")
+        #expect(GatewayPlan.make(i).gateways.isEmpty, "no Gateway is served without a proxy")
+
+        func gateway(_ spec: GatewaySpec, routes: [GatewayPlan.Object<HTTPRouteSpec>] = []) -> GatewayPlan
+            .GatewayResult?
+        {
+            var i = Self.inputs([])
+            i.gateways = [Self.object("gw", spec)]
+            i.httpRoutes = routes
+            return GatewayPlan.make(i).gateways.values.first
+        }
+        let http = GatewaySpec.Listener(name: "http", port: 80, protocol: "HTTP")
+        let badPool = gateway(
+            GatewaySpec(
+                gatewayClassName: "k8slb", listeners: [http],
+                infrastructure: .init(annotations: ["loadbalancer/pool": "Bad Pool!"])))
+        #expect(badPool?.accepted.reason == "InvalidParameters" && badPool?.request == nil)
+        let hostnameAddress = gateway(
+            GatewaySpec(
+                gatewayClassName: "k8slb", listeners: [http],
+                addresses: [.init(type: "Hostname", value: "lb.example.com")]))
+        #expect(hostnameAddress?.accepted.reason == "UnsupportedAddress")
+        let staticAddress = gateway(
+            GatewaySpec(gatewayClassName: "k8slb", listeners: [http], addresses: [.init(value: "192.0.2.15")]))
+        #expect(staticAddress?.request?.staticAddresses.map(\.description) == ["192.0.2.15"])
+        let invalid = gateway(
+            GatewaySpec(
+                gatewayClassName: "k8slb",
+                listeners: [
+                    .init(name: "zero", port: 0, protocol: "HTTP"),
+                    .init(
+                        name: "kinds", port: 81, protocol: "HTTP",
+                        allowedRoutes: .init(kinds: [RouteKind(kind: "TCPRoute")])),
+                ]))
+        #expect(invalid?.accepted.reason == "ListenersNotValid")
+        #expect(
+            invalid?.listeners.first { $0.name == "zero" }?.conditions.first { $0.type == "Accepted" }?.reason
+                == "PortUnavailable")
+        #expect(
+            invalid?.listeners.first { $0.name == "kinds" }?.conditions.first { $0.type == "ResolvedRefs" }?.reason
+                == "InvalidRouteKinds")
+
+        // Programmed, from the allocation and the nodes' reports.
+        let ok = try #require(gateway(GatewaySpec(gatewayClassName: "k8slb", listeners: [http])))
+        func programmed(_ addresses: [String], _ applied: Bool) -> String? {
+            GatewayPlan.status(
+                ok, addresses: addresses.map { try! IPAddress(parsing: $0) },
+                allocationProblem: "pool default is exhausted",
+                programmed: applied
+            ).conditions?.first { $0.type == "Programmed" }?.reason
+        }
+        #expect(programmed([], false) == "AddressNotAssigned")
+        #expect(programmed(["192.0.2.10"], false) == "Pending")
+        #expect(programmed(["192.0.2.10"], true) == "Programmed")
+
+        // A backendRef that is not a Service.
+        var routes = Self.inputs([http])
+        routes.httpRoutes = [
+            Self.object(
+                "r",
+                HTTPRouteSpec(
+                    parentRefs: [ObjectRef(name: "gw")],
+                    rules: [
+                        .init(backendRefs: [ObjectRef(group: "", kind: "ConfigMap", name: "cm")])
+                    ]))
+        ]
+        let resolved = GatewayPlan.make(routes).routes.values.first?.first?.conditions.first {
+            $0.type == "ResolvedRefs"
+        }
+        #expect(resolved?.reason == "InvalidKind" && resolved?.status == "False")
+    }
 }
