@@ -88,9 +88,8 @@ struct GatewayTests {
         let c = Cluster(h: h, tools: tools, kubectl: kubectl)
         let crd = try run(kubectl, ["--kubeconfig", h.kubeconfig, "apply", "-f", crds.path])
         guard crd.status == 0 else { throw NamespaceError(message: "kubectl apply CRDs: \(crd.output)") }
-        try await h.writeConfig(
-            #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#
-        )
+        // The product's default VRRP timing (a Gateway's VIP fails over like a Service's).
+        try await h.writeConfig(#"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}}}"#)
         for node in ["lb-a", "lb-b"] {
             _ = try await h.client.create(
                 Node(
