@@ -430,3 +430,14 @@ package struct Namespace: KubeResource, Equatable {
 
     package init(metadata: ObjectMeta) { self.metadata = metadata }
 }
+
+/// A CustomResourceDefinition, as far as its metadata (the Gateway API bundle version annotation).
+package struct CustomResourceDefinition: KubeResource, Equatable {
+    package static let apiVersion = "apiextensions.k8s.io/v1", kind = "CustomResourceDefinition"
+    package static let plural = "customresourcedefinitions", namespaced = false
+    package var apiVersion: String? = CustomResourceDefinition.apiVersion
+    package var kind: String? = CustomResourceDefinition.kind
+    package var metadata: ObjectMeta
+
+    package init(metadata: ObjectMeta) { self.metadata = metadata }
+}

@@ -48,6 +48,8 @@ struct GatewayInformers: Sendable {
     let namespaces: Informer<Namespace>
     /// The LB nodes' records: which Gateway generations each has applied (Programmed).
     let nodeRecords: Informer<Lease>
+    /// The Gateway CRD: its bundle-version annotation (GatewayClass SupportedVersion).
+    let definition: Informer<CustomResourceDefinition>
 
     init(client: KubeClient, namespace: String) {
         classes = Informer(client: client)
@@ -60,6 +62,7 @@ struct GatewayInformers: Sendable {
         secrets = Informer(client: client, fieldSelector: "type=kubernetes.io/tls")
         namespaces = Informer(client: client)
         nodeRecords = Informer(client: client, namespace: namespace, labelSelector: NodeGroupsRecord.label)
+        definition = Informer(client: client, fieldSelector: "metadata.name=gateways.gateway.networking.k8s.io")
     }
 
     var hasSynced: Bool {
@@ -67,7 +70,7 @@ struct GatewayInformers: Sendable {
             guard await classes.hasSynced, await gateways.hasSynced, await httpRoutes.hasSynced,
                 await tlsRoutes.hasSynced,
                 await tcpRoutes.hasSynced, await udpRoutes.hasSynced, await grants.hasSynced, await secrets.hasSynced,
-                await namespaces.hasSynced, await nodeRecords.hasSynced
+                await namespaces.hasSynced, await nodeRecords.hasSynced, await definition.hasSynced
             else { return false }
             return true
         }
@@ -86,6 +89,7 @@ struct GatewayInformers: Sendable {
             group.addTask { await secrets.run { _ in await changed() } }
             group.addTask { await namespaces.run { _ in await changed() } }
             group.addTask { await nodeRecords.run { _ in await changed() } }
+            group.addTask { await definition.run { _ in await changed() } }
         }
     }
 }

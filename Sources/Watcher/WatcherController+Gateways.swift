@@ -45,6 +45,8 @@ extension WatcherController {
         for ns in await g.namespaces.list() {
             inputs.namespaceLabels[ns.metadata.name ?? ""] = ns.metadata.labels ?? [:]
         }
+        inputs.bundleVersion = await g.definition.list().first?.metadata.annotations?[
+            "gateway.networking.k8s.io/bundle-version"]
         let plan = GatewayPlan.make(inputs)
         let now = Self.now()
 

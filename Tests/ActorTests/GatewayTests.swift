@@ -200,7 +200,13 @@ struct GatewayTests {
                 "gateway: web Programmed with address \(vip) after \(String(format: "%.2f", Date().timeIntervalSince(created))) s"
             )
             #expect(vip == "192.0.2.50")
-            print(try c.kubectl(["get", "gateway,httproute", "-A"]))
+            print(try c.kubectl(["get", "gatewayclass,gateway,httproute", "-A"]))
+            let classConditions = try c.kubectl([
+                "get", "gatewayclass", "k8slb", "-o", "jsonpath={range .status.conditions[*]}{.type}={.reason} {end}",
+            ])
+            #expect(
+                classConditions.contains("Accepted=Accepted")
+                    && classConditions.contains("SupportedVersion=SupportedVersion"), "\(classConditions)")
             let base = "http://\(vip)"
             let host = ["-H", "Host: app.example.com"]
             var served: [String: Any]?

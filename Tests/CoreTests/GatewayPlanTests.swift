@@ -174,6 +174,13 @@ import Testing
     @Test func remainingConditionReasons() throws {
         var i = Self.inputs([.init(name: "http", port: 80, protocol: "HTTP")])
         #expect(GatewayPlan.make(i).classes["k8slb"]?.first?.reason == "Accepted")
+        for (version, reason) in [
+            ("v1.6.1", "SupportedVersion"), ("v1.5.0", "SupportedVersion"), ("v1.7.0", "UnsupportedVersion"),
+            ("v1.3.0", "UnsupportedVersion"),
+        ] {
+            i.bundleVersion = version
+            #expect(GatewayPlan.make(i).classes["k8slb"]?.last?.reason == reason, "\(version)")
+        }
         i.engine = .kubeproxy
         #expect(GatewayPlan.make(i).classes["k8slb"]?.first?.reason == "Unsupported")
         #expect(GatewayPlan.make(i).gateways.isEmpty, "no Gateway is served without a proxy")

@@ -3,7 +3,9 @@ extension GatewayPlan {
     package static func make(_ i: Inputs) -> GatewayPlan {
         var plan = GatewayPlan()
         let ours = Set(i.classes.filter { $0.value.controllerName == GatewayAPI.controllerName }.keys)
+        let supported = supportedVersion(i.bundleVersion)
         for name in ours.sorted() {
+            defer { if let supported { plan.classes[name]?.append(supported) } }
             plan.classes[name] =
                 i.engine == .kubeproxy
                 ? [
@@ -60,6 +62,24 @@ extension GatewayPlan {
             plan.gateways[key] = result(key, gw, states[key] ?? [], i)
         }
         return plan
+    }
+
+    /// SupportedVersion from the CRDs' bundle version: v1.5 and v1.6 are served (what k8slb
+    /// implements: v1.6); others are reported (k8slb still serves what it knows).
+    static func supportedVersion(_ version: String?) -> APICondition? {
+        guard let version else { return nil }
+        let parts = version.dropFirst(version.hasPrefix("v") ? 1 : 0).split(separator: ".").compactMap { Int($0) }
+        let implemented = "v\(implementedVersion.major).\(implementedVersion.minor)"
+        guard parts.count >= 2, parts[0] == implementedVersion.major,
+            (oldestSupportedMinor...implementedVersion.minor).contains(parts[1])
+        else {
+            return condition(
+                "SupportedVersion", false, "UnsupportedVersion",
+                "the installed Gateway API CRDs are \(version); k8slb implements \(implemented) (and serves v1.\(oldestSupportedMinor) CRDs)",
+                0)
+        }
+        return condition(
+            "SupportedVersion", true, "SupportedVersion", "Gateway API \(version) (k8slb implements \(implemented))", 0)
     }
 
     // MARK: listeners

@@ -49,6 +49,10 @@ package struct GatewayPlan: Sendable {
         }
     }
 
+    /// The Gateway API release k8slb implements, and the oldest whose CRDs it serves.
+    package static let implementedVersion = (major: 1, minor: 6)
+    package static let oldestSupportedMinor = 5
+
     package struct Inputs: Sendable {
         package var classes: [String: GatewayClassSpec] = [:]
         package var gateways: [Object<GatewaySpec>] = []
@@ -65,6 +69,8 @@ package struct GatewayPlan: Sendable {
         package var namespaceLabels: [String: [String: String]] = [:]
         /// What serves the Gateways: the actors' data plane.
         package var engine: ProxyBackend = .haproxy
+        /// The installed CRDs' `gateway.networking.k8s.io/bundle-version` (nil: unknown).
+        package var bundleVersion: String?
 
         package init() {}
     }
