@@ -12,6 +12,20 @@ extension ActorController {
         var byService: [ServiceKey: SafePath] = [:]
         /// Gateway listeners' certificateRefs that checked out.
         var bySecret: [SecretRef: SafePath] = [:]
+        /// FNV-1a over the bundles, in the order they were added.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+
+        /// The bundle at `path`: the certificate (and chain), then the key, each ending in a newline
+        /// (once per file).
+        mutating func add(_ path: SafePath, certificate: Data, key: Data) {
+            guard bundles[path] == nil else { return }
+            var bundle = certificate
+            if bundle.last != 0x0A { bundle.append(0x0A) }
+            bundle.append(key)
+            if bundle.last != 0x0A { bundle.append(0x0A) }
+            bundles[path] = bundle
+            for b in bundle { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        }
         var bundles: [SafePath: Data] = [:]
         var digest: UInt64?
     }
@@ -32,7 +46,6 @@ extension ActorController {
             }
         }
         var out = SecretCertificates()
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         var problems: [ServiceKey: String] = [:]
         var okSecrets = Set<String>()
         for (service, name) in wanted.sorted(by: { $0.key < $1.key }) {
@@ -69,15 +82,8 @@ extension ActorController {
             guard let path = try? secretDirectory.appending(nsName.rawValue).appending(name.rawValue + ".pem") else {
                 continue
             }
-            var bundle = crt
-            if bundle.last != 0x0A { bundle.append(0x0A) }
-            bundle.append(key)
-            if bundle.last != 0x0A { bundle.append(0x0A) }
             out.byService[service] = path
-            if out.bundles[path] == nil {
-                out.bundles[path] = bundle
-                for b in bundle { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-            }
+            out.add(path, certificate: crt, key: key)
             okSecrets.insert(label)
         }
         // Gateway listeners' Secrets (the watcher checked they exist and are permitted).
@@ -98,20 +104,13 @@ extension ActorController {
                                 metadata: ["k8s.secret": "\(ref)"])
                             continue
                         }
-                        var bundle = crt
-                        if bundle.last != 0x0A { bundle.append(0x0A) }
-                        bundle.append(key)
-                        if bundle.last != 0x0A { bundle.append(0x0A) }
                         out.bySecret[ref] = path
-                        if out.bundles[path] == nil {
-                            out.bundles[path] = bundle
-                            for b in bundle { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-                        }
+                        out.add(path, certificate: crt, key: key)
                     }
                 }
             }
         }
-        if !out.bundles.isEmpty { out.digest = hash }
+        if !out.bundles.isEmpty { out.digest = out.hash }
         // Report each Service's problem once per change; clear the ones that went away.
         for (service, problem) in problems.sorted(by: { $0.key < $1.key }) where secretProblems[service] != problem {
             secretProblems[service] = problem

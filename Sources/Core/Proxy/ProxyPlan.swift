@@ -138,6 +138,28 @@ package struct GatewayFrontend: Sendable, Equatable {
     /// The pool of a rule (or L4 route).
     package func pool(_ id: String) -> BackendPool? { pools.first { $0.id == id } }
 
+    /// A TLS passthrough port's routing: each SNI name and the pool suffix it goes to (exact names
+    /// before wildcards, the longest first), and the pool of routes without names.
+    package func sniRoutes() -> (names: [(GatewayHostname, String)], fallback: String?) {
+        var names: [(GatewayHostname, String)] = []
+        var fallback: String?
+        for l in listeners {
+            for e in l.l4 where pool(e.route) != nil {
+                let suffix = Self.suffix(e.route)
+                if e.hostnames.isEmpty {
+                    fallback = fallback ?? suffix
+                } else {
+                    names += e.hostnames.map { ($0, suffix) }
+                }
+            }
+        }
+        names.sort { a, b in
+            if a.0.isWildcard != b.0.isWildcard { return !a.0.isWildcard }
+            return a.0.rawValue.count > b.0.rawValue.count
+        }
+        return (names, fallback)
+    }
+
     /// A pool's name suffix: a digest of its id (never user text in a config).
     package static func suffix(_ id: String) -> String {
         String(AssignmentShards.fnv1a(Array(id.utf8)) & 0xffff_ffff, radix: 16)

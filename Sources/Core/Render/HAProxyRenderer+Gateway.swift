@@ -228,23 +228,7 @@ extension HAProxyRenderer {
         out.raw(config.haproxy.tcpfront)
         out.line("tcp-request inspect-delay 5s")
         out.line("tcp-request content accept if { req.ssl_hello_type 1 }")
-        var rules: [(GatewayHostname, String)] = []
-        var fallback: String?
-        for l in g.listeners {
-            for e in l.l4 {
-                guard g.pool(e.route) != nil else { continue }
-                let pool = GatewayFrontend.suffix(e.route)
-                if e.hostnames.isEmpty {
-                    fallback = fallback ?? pool
-                } else {
-                    for h in e.hostnames { rules.append((h, pool)) }
-                }
-            }
-        }
-        rules.sort { a, b in
-            if a.0.isWildcard != b.0.isWildcard { return !a.0.isWildcard }
-            return a.0.rawValue.count > b.0.rawValue.count
-        }
+        let (rules, fallback) = g.sniRoutes()
         for (h, pool) in rules {
             let cond =
                 h.isWildcard

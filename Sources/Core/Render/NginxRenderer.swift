@@ -243,19 +243,7 @@ package struct NginxRenderer: Sendable {
         let listen = "    listen \(f.vip.withPort(f.port))\(f.proto == .udp ? " udp" : "");"
         switch g.kind {
         case .tls:
-            var names: [(GatewayHostname, String)] = []
-            var fallback: String?
-            for l in g.listeners {
-                for e in l.l4 {
-                    guard g.pool(e.route) != nil else { continue }
-                    let pool = GatewayFrontend.suffix(e.route)
-                    if e.hostnames.isEmpty {
-                        fallback = fallback ?? pool
-                    } else {
-                        for h in e.hostnames { names.append((h, pool)) }
-                    }
-                }
-            }
+            let (names, fallback) = g.sniRoutes()
             if fallback == nil {
                 out.line("upstream up_\(place)_none {")
                 out.line("    server 127.0.0.1:9 down;")
