@@ -16,7 +16,8 @@ extension ActorController {
         }
         var ok = Set<PoolName>()
         for (pool, services) in needs.sorted(by: { $0.key < $1.key }) {
-            if let problem = await dataPlane.checkCertificate(pool: pool) {
+            switch await dataPlane.checkCertificate(pool: pool) {
+            case .failure(let problem):
                 metrics.certificateProblem(pool: pool, true)
                 let message = "certificate for pool \(pool) unusable, TLS termination off for this pool: \(problem)"
                 if certificateProblems[pool] != message {
@@ -24,9 +25,10 @@ extension ActorController {
                     logger.error("certificate problem", metadata: ["lb.pool": "\(pool)", "problem": "\(problem)"])
                     for key in Set(services).sorted() { event(key, .certificateInvalid, message) }
                 }
-            } else {
+            case .success(let notAfter):
                 ok.insert(pool)
                 metrics.certificateProblem(pool: pool, false)
+                metrics.certificateExpiry("pool/\(pool.rawValue)", notAfter)
                 if certificateProblems.removeValue(forKey: pool) != nil {
                     logger.info("certificate usable again; TLS back on", metadata: ["lb.pool": "\(pool)"])
                 }

@@ -13,12 +13,24 @@ extension ActorController {
         guard let document, let present = await dataPlane.addresses() else { return }
         let vips = Set(document.vips.map(\.address))
         let now = present.intersection(vips)
+        // Every published VIP has a series here (0 when another node holds it): an alert can
+        // tell a VIP no node holds from one two nodes hold. Changes only.
+        let bgp = Set(effectiveConfig?.pools.filter { $0.announce == .bgp }.map(\.name) ?? [])
+        var series: [IPAddress: (announce: String, live: Bool)] = [:]
+        for vip in document.vips {
+            series[vip.address] = (bgp.contains(vip.pool) ? "bgp" : "vrrp", now.contains(vip.address))
+        }
+        for (vip, old) in vipSeries where series[vip]?.announce != old.announce {
+            metrics.vipGone(vip, announce: old.announce)
+        }
+        for (vip, s) in series where vipSeries[vip].map({ $0.announce != s.announce || $0.live != s.live }) ?? true {
+            metrics.vipLive(vip, announce: s.announce, s.live)
+        }
+        vipSeries = series
         guard now != live else { return }
         let arrived = now.subtracting(live)
         let left = live.subtracting(now)
         live = now
-        for a in left { metrics.vipLive(a, false) }
-        for a in now { metrics.vipLive(a, true) }
         metrics.vipsLive(now.count)
         for vip in document.vips where arrived.contains(vip.address) {
             logger.info("VIP active on this node", metadata: ["lb.vip": "\(vip.address)"])

@@ -76,8 +76,8 @@ extension ActorController {
             case .failure(let problem):
                 problems[service] = "\(problem)"
                 continue
-            case .success:
-                break
+            case .success(let info):
+                metrics.certificateExpiry("secret/\(label)", info.notAfter)
             }
             guard let path = try? secretDirectory.appending(nsName.rawValue).appending(name.rawValue + ".pem") else {
                 continue
@@ -94,7 +94,8 @@ extension ActorController {
                         guard let secret = await secrets.get("\(ref.namespace)/\(ref.name.rawValue)"),
                             secret.type == "kubernetes.io/tls",
                             let crt = secret.data?["tls.crt"], let key = secret.data?["tls.key"],
-                            case .success = CertificateCheck.pair(certificate: crt, key: key, name: "Secret \(ref)"),
+                            case .success(let info) = CertificateCheck.pair(
+                                certificate: crt, key: key, name: "Secret \(ref)"),
                             let nsName = try? ResourceName(parsing: ref.namespace),
                             let path = try? secretDirectory.appending(nsName.rawValue).appending(
                                 ref.name.rawValue + ".pem")
@@ -106,6 +107,7 @@ extension ActorController {
                         }
                         out.bySecret[ref] = path
                         out.add(path, certificate: crt, key: key)
+                        metrics.certificateExpiry("secret/\(ref)", info.notAfter)
                     }
                 }
             }

@@ -106,6 +106,7 @@ extension ActorController {
             eligible = plan.holdsVIPs
         }
         await dataPlane.setEligible(plan.holdsVIPs)
+        metrics.eligible(plan.holdsVIPs)
 
         // The proxy and keepalived apply at the same time: a new VIP's frontend and its address
         // come up together (a reload takes 50-200 ms; waiting for it before keepalived would add

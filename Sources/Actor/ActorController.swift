@@ -53,6 +53,8 @@ actor ActorController {
     /// Last "not routed" reason reported per Service (shared VIP:port by host name).
     var unroutedReported: [ServiceKey: String] = [:]
     var live: Set<IPAddress> = []
+    /// The `k8slb_vip_master` series recorded (one per published VIP).
+    var vipSeries: [IPAddress: (announce: String, live: Bool)] = [:]
     var eligible: Bool?
     var cleanedUp = false
     /// Instances kept after their group left the assignments, until the other nodes dropped theirs.

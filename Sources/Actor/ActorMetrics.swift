@@ -1,5 +1,6 @@
 import Core
 import DataPlane
+import Foundation
 import KubeClient
 import Metrics
 import Prometheus
@@ -55,10 +56,35 @@ final class ActorMetrics: Sendable {
         }
     }
 
-    /// 1 while this node holds `vip` (VRRP master for it, or bound here without VRRP).
-    func vipLive(_ vip: IPAddress, _ live: Bool) {
-        Gauge(label: "k8slb_vip_master", dimensions: [("vip", vip.description)], factory: factory).record(live ? 1 : 0)
+    /// 1 while this node holds `vip` (VRRP master for it, bound here without VRRP, or announced
+    /// by BGP), 0 while it does not; `announce` (vrrp, bgp) says whether one holder or many is
+    /// normal. Every published VIP has a series on every LB node.
+    func vipLive(_ vip: IPAddress, announce: String, _ live: Bool) {
+        Gauge(
+            label: "k8slb_vip_master", dimensions: [("vip", vip.description), ("announce", announce)], factory: factory
+        )
+        .record(live ? 1 : 0)
     }
+
+    /// A VIP no longer published: its series goes.
+    func vipGone(_ vip: IPAddress, announce: String) {
+        Gauge(
+            label: "k8slb_vip_master", dimensions: [("vip", vip.description), ("announce", announce)], factory: factory
+        )
+        .destroy()
+    }
+
+    /// When a usable certificate expires (`certificate`: `pool/<name>` or `secret/<ns>/<name>`).
+    func certificateExpiry(_ certificate: String, _ notAfter: Date) {
+        Gauge(
+            label: "k8slb_certificate_expiry_timestamp_seconds", dimensions: [("certificate", certificate)],
+            factory: factory
+        )
+        .record(notAfter.timeIntervalSince1970)
+    }
+
+    /// 1 while this node is an eligible LB node (selector, not excluded).
+    func eligible(_ eligible: Bool) { Gauge(label: "k8slb_node_eligible", factory: factory).record(eligible ? 1 : 0) }
 
     /// Daemon operations refused, by code (check refused, reload unconfirmed, …).
     func daemonError(_ code: DaemonError.Code) {

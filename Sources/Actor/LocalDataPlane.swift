@@ -102,18 +102,18 @@ actor LocalDataPlane: NodeDataPlane {
 
     // MARK: certificates and interfaces
 
-    func checkCertificate(pool: PoolName) async -> String? {
+    func checkCertificate(pool: PoolName) async -> Result<Date, CertificateFault> {
         let base = "\(settings.certDirectory)/\(pool.rawValue)"
         let nginx = settings.backend == .nginx
-        return try? await files.run { () throws(DaemonError) -> String? in
-            let result =
-                nginx
+        let checked = try? await files.run { () throws(DaemonError) in
+            nginx
                 ? CertificateCheck.pair(certificate: base + ".pem", key: base + ".key")
                 : CertificateCheck.bundle(at: base + ".pem")
-            switch result {
-            case .success: return nil
-            case .failure(let problem): return "\(problem)"
-            }
+        }
+        guard let result = checked else { return .failure(CertificateFault(description: "the check did not run")) }
+        switch result {
+        case .success(let info): return .success(info.notAfter)
+        case .failure(let problem): return .failure(CertificateFault(description: "\(problem)"))
         }
     }
 

@@ -7,7 +7,8 @@ import Foundation
 /// this applies. The real one is `LocalDataPlane`; tests use a recording fake.
 protocol NodeDataPlane: Sendable {
     /// nil when `pool`'s certificate is usable, else what is wrong with it.
-    func checkCertificate(pool: PoolName) async -> String?
+    /// The pool's certificate: usable until `notAfter`, or its problem.
+    func checkCertificate(pool: PoolName) async -> Result<Date, CertificateFault>
     /// The interface whose route covers `address` (pools without an `interface`).
     func routeInterface(for address: IPAddress) async -> InterfaceName?
     /// The pools' networks: stale VIPs inside them are removed at start and when keepalived dies.
@@ -93,4 +94,9 @@ extension NodeDataPlane {
         updated: Int, failures: [String]
     ) { (0, []) }
     func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async {}
+}
+
+/// Why a certificate is not usable (the text is the Event's and the log's).
+struct CertificateFault: Error, Sendable, Equatable, CustomStringConvertible {
+    let description: String
 }

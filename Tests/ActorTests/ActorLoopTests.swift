@@ -25,10 +25,10 @@ actor RecordingDataPlane: NodeDataPlane {
         self.slowFor = slowFor
     }
 
-    func checkCertificate(pool: PoolName) async -> String? {
+    func checkCertificate(pool: PoolName) async -> Result<Date, CertificateFault> {
         certificateChecks += 1
         if certificateChecks <= slowCertificateChecks { try? await Task.sleep(for: slowFor) }
-        return nil
+        return .success(Date.distantFuture)
     }
     func routeInterface(for address: IPAddress) async -> InterfaceName? { try? InterfaceName(parsing: "eth0") }
     func setPoolNetworks(_ networks: [IPRange]) async {}
