@@ -13,6 +13,23 @@ final class ActorMetrics: Sendable {
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         self.factory = PrometheusMetricsFactory(registry: registry)
+        // Counters start at 0, so the first failure is an increase (an alert on `increase()`
+        // misses a series that appears with 1), and every name the alerts use is in the scrape.
+        for result in ["start", "reload", "runtime", "failed"] {
+            Counter(label: "k8slb_proxy_applies_total", dimensions: [("result", result)], factory: factory)
+                .increment(by: 0)
+        }
+        for result in ["ok", "failed"] {
+            Counter(label: "k8slb_keepalived_applies_total", dimensions: [("result", result)], factory: factory)
+                .increment(by: 0)
+        }
+        for code in DaemonError.Code.allCases {
+            Counter(label: "k8slb_daemon_errors_total", dimensions: [("code", code.rawValue)], factory: factory)
+                .increment(by: 0)
+        }
+        Counter(label: "k8slb_runtime_api_commands_total", factory: factory).increment(by: 0)
+        Counter(label: "k8slb_certificate_updates_total", factory: factory).increment(by: 0)
+        secretProblems(0)
     }
 
     /// Proxy config applications: `reload` (full reload), `runtime` (servers changed through the

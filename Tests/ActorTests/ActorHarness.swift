@@ -109,8 +109,8 @@ final class ActorHarness {
     }
 
     /// Starts `k8slb-watcher` (the real binary) against the test API server; log in
-    /// `watcher.log`. Ended in `tearDown`.
-    func startWatcher(logLevel: String = "info", extra: [String] = []) throws {
+    /// `watcher.log`. Ended in `tearDown`. `metricsAddress` "" serves no metrics.
+    func startWatcher(logLevel: String = "info", metricsAddress: String = "", extra: [String] = []) throws {
         guard let binary = builtExecutable("k8slb-watcher") else {
             throw NamespaceError(message: "k8slb-watcher not built beside the tests")
         }
@@ -118,7 +118,7 @@ final class ActorHarness {
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = try Child.start(
             [
-                binary, "run", "--kubeconfig", kubeconfig, "--metrics-address", "", "--log-level", logLevel,
+                binary, "run", "--kubeconfig", kubeconfig, "--metrics-address", metricsAddress, "--log-level", logLevel,
                 "--identity", "bench",
                 "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1",
             ] + extra,
@@ -137,6 +137,9 @@ final class ActorHarness {
         let file = node == "watcher" ? "watcher.log" : "actor-\(node).log"
         return (try? String(contentsOf: work.appendingPathComponent(file), encoding: .utf8)) ?? ""
     }
+
+    /// Port of the actor's metrics endpoint on 127.0.0.1.
+    func metricsPort(_ node: String) -> Int? { metricsPorts[node] }
 
     /// The actor's /metrics text.
     func metrics(_ node: String) throws -> String {

@@ -256,6 +256,14 @@ struct BGPTests {
                 })
             #expect(try s.h.metric("lb-a", #"k8slb_bgp_prefixes_announced{peer="192.0.2.1"}"#) == 1)
             #expect(try s.h.metric("lb-a", #"k8slb_bfd_up{peer="192.0.2.1"}"#) == 1)
+            // The BGP/BFD metrics the alerts and the dashboard use (MonitoringTests checks the rest).
+            let scraped = Monitoring.sampleNames(try s.h.metrics("lb-a"))
+            let bgpNames = try Monitoring.usedMetricNames().filter {
+                $0.hasPrefix("k8slb_bgp_") || $0.hasPrefix("k8slb_bfd_")
+            }
+            #expect(bgpNames.count == 3 && bgpNames.isSubset(of: scraped), "\(bgpNames.subtracting(scraped))")
+            let announced = try s.h.metric("lb-a", #"k8slb_vip_master{vip="\#(Self.vip4)",announce="bgp"}"#)
+            #expect(announced == 1, "a BGP VIP is held (announced) on every node")
             let events = try await s.h.events(ServiceKey(namespace: "default", name: "web"))
             #expect(events.filter { $0.reason == "VIPAnnounced" }.count == 2, "one VIPAnnounced per node: \(events)")
         }

@@ -251,6 +251,47 @@ import Yams
             "opt-in")
     }
 
+    /// The monitoring component: each PodMonitor selects the pods of its workload by their
+    /// template labels and scrapes a port they name; the dashboard ConfigMap carries the JSON in
+    /// the repository with the label Grafana's sidecar loads; the PrometheusRule is there.
+    @Test func monitoringComponentScrapesThePodsItNames() throws {
+        guard let docs = try Self.render(overlay: "overlays/haproxy", components: ["components/monitoring"]) else {
+            return
+        }
+        func named(_ kind: String, _ name: String) -> [String: Any]? {
+            docs.first {
+                $0["kind"] as? String == kind && ($0["metadata"] as? [String: Any])?["name"] as? String == name
+            }
+        }
+        for (monitor, workload) in [("k8slb-actor", "DaemonSet"), ("k8slb-watcher", "Deployment")] {
+            let spec = named("PodMonitor", monitor)?["spec"] as? [String: Any]
+            let selector = (spec?["selector"] as? [String: Any])?["matchLabels"] as? [String: String] ?? [:]
+            let template = docs.first { $0["kind"] as? String == workload }
+                .flatMap {
+                    (($0["spec"] as? [String: Any])?["template"] as? [String: Any])?["metadata"] as? [String: Any]
+                }
+            let labels = template?["labels"] as? [String: String] ?? [:]
+            #expect(
+                !selector.isEmpty && selector.allSatisfy { labels[$0.key] == $0.value }, "\(monitor) selects \(labels)")
+            let ports = Self.containers(Self.podSpec(docs, kind: workload)).flatMap {
+                ($0["ports"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            }
+            let endpoints = spec?["podMetricsEndpoints"] as? [[String: Any]] ?? []
+            #expect(
+                !endpoints.isEmpty && endpoints.allSatisfy { ports.contains($0["port"] as? String ?? "") },
+                "\(monitor) scrapes a named port of \(workload): \(ports)")
+            let jobLabel = spec?["jobLabel"] as? String ?? ""
+            #expect(labels[jobLabel] == monitor, "job label \(monitor), as the alerts expect")
+        }
+        let dashboard = named("ConfigMap", "k8slb-dashboard")
+        let meta = dashboard?["metadata"] as? [String: Any]
+        #expect((meta?["labels"] as? [String: String])?["grafana_dashboard"] == "1")
+        #expect(meta?["namespace"] as? String == "k8slb-system")
+        let json = (dashboard?["data"] as? [String: String])?["k8slb-dashboard.json"]
+        #expect(json == (try Monitoring.text("k8slb-dashboard.json")))
+        #expect(named("PrometheusRule", "k8slb") != nil)
+    }
+
     @Test func configKustomizationHoldsAValidConfig() throws {
         guard let docs = try Self.render("config") else { return }
         let cm = docs.first { $0["kind"] as? String == "ConfigMap" }
