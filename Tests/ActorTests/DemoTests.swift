@@ -5,7 +5,8 @@ import Testing
 
 /// The README's main command, `scripts/demo`, run in CI against the binaries just built: it must
 /// get an EXTERNAL-IP, serve through the VIP from both pods, and keep serving when the LB node
-/// holding the VIP loses its link.
+/// holding the VIP loses its link; it prints where the metrics are and, with Prometheus installed,
+/// what Prometheus saw of the failover.
 @Suite(
     .serialized,
     .needs(
@@ -44,5 +45,14 @@ import Testing
         print("demo: \(probe)")
         #expect(numbers.count == 2 && numbers[0] > 100 && numbers[1] <= 25, "probe during the failover: \(probe)")
         #expect(out.contains("is now held by: lb-"))
+        #expect(out.contains("metrics: http://127.0.0.1:19090/metrics (watcher)"), "the demo prints the metrics URLs")
+        // With Prometheus (always under CI), the demo shows the failover as Prometheus saw it.
+        if which("prometheus") != nil || requireIntegration {
+            let seen = out.split(separator: "\n").filter { $0.contains(" VIP held by ") || $0.hasPrefix("  alert") }
+            for line in seen { print("demo: prometheus:\(line)") }
+            let holders = Set(
+                seen.filter { $0.contains(" VIP held by ") }.compactMap { $0.split(separator: " ").dropFirst(4).first })
+            #expect(holders.count == 2, "Prometheus saw the VIP on one node, then on the other: \(seen)")
+        }
     }
 }
