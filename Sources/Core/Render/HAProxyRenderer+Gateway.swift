@@ -72,10 +72,23 @@ extension HAProxyRenderer {
         out.line("bind \(f.vip.withPort(f.port))" + (options.transparentBinds ? " transparent" : "") + tls)
         out.raw(config.haproxy.httpfront)
         let entries = g.listeners.flatMap(\.http)
-        // Virtual hosts: exact names, then wildcards (longest suffix first), then any host.
+        let hosts = Self.virtualHosts(entries)
+        selectVirtualHost(&out, hosts)
+        let prefixes = pathPrefixACLs(&out, entries)
+        let numbered = selectEntry(&out, entries, hosts: hosts, prefixes: prefixes)
+        out.line("http-request deny deny_status 404 if !{ var(txn.k8slb_r) -m found }")
+        for (n, e) in numbered { entryActions(&out, e, " if { var(txn.k8slb_r) -m int eq \(n) }", f, g, id) }
+        for (n, e) in numbered where !e.action.responseHeaders.isEmpty {
+            headerEdits(&out, "http-response", e.action.responseHeaders, " if { var(txn.k8slb_r) -m int eq \(n) }")
+        }
+    }
+
+    /// The entries' host names in matching order: exact names, then wildcards (longest suffix
+    /// first), then any host (nil).
+    private static func virtualHosts(_ entries: [HTTPRouteEntry]) -> [GatewayHostname?] {
         var hosts: [GatewayHostname?] = []
         for e in entries where !hosts.contains(e.hostname) { hosts.append(e.hostname) }
-        hosts.sort { a, b in
+        return hosts.sorted { a, b in
             switch (a, b) {
             case (nil, _): return false
             case (_, nil): return true
@@ -85,6 +98,10 @@ extension HAProxyRenderer {
                 return x.rawValue < y.rawValue
             }
         }
+    }
+
+    /// `txn.k8slb_vh` = the index of the first virtual host the request's Host matches.
+    private func selectVirtualHost(_ out: inout ConfigText, _ hosts: [GatewayHostname?]) {
         out.line("http-request set-var(txn.k8slb_host) req.hdr(host),field(1,:),lower")
         for (v, h) in hosts.enumerated() {
             let cond: String
@@ -96,7 +113,11 @@ extension HAProxyRenderer {
             }
             out.line("http-request set-var(txn.k8slb_vh) int(\(v)) if !{ var(txn.k8slb_vh) -m found }" + cond)
         }
-        // Path prefixes: element-wise (`/a` is `/a` or under `/a/`), one named ACL each.
+    }
+
+    /// One named ACL per path prefix, element-wise (`/a` is `/a` or under `/a/`); the prefixes in
+    /// ACL order.
+    private func pathPrefixACLs(_ out: inout ConfigText, _ entries: [HTTPRouteEntry]) -> [String] {
         var prefixes: [String] = []
         for e in entries {
             if case .prefix(let p) = e.match.path, p.trimmed != "/", !prefixes.contains(p.trimmed) {
@@ -107,7 +128,14 @@ extension HAProxyRenderer {
             out.line("acl k8slb_p\(n) path -m str \(HAProxyQuoting.quoted(p))")
             out.line("acl k8slb_p\(n) path -m beg \(HAProxyQuoting.quoted(p + "/"))")
         }
-        // The winning entry: in host order, then the entries' precedence order.
+        return prefixes
+    }
+
+    /// `txn.k8slb_r` = the winning entry: in host order, then the entries' precedence order.
+    /// Returns the entries with their numbers.
+    private func selectEntry(
+        _ out: inout ConfigText, _ entries: [HTTPRouteEntry], hosts: [GatewayHostname?], prefixes: [String]
+    ) -> [(Int, HTTPRouteEntry)] {
         var numbered: [(Int, HTTPRouteEntry)] = []
         for (v, h) in hosts.enumerated() {
             for e in entries where e.hostname == h {
@@ -128,59 +156,62 @@ extension HAProxyRenderer {
                 out.line("http-request set-var(txn.k8slb_r) int(\(n)) if !{ var(txn.k8slb_r) -m found }" + cond)
             }
         }
-        out.line("http-request deny deny_status 404 if !{ var(txn.k8slb_r) -m found }")
-        for (n, e) in numbered {
-            let r = " if { var(txn.k8slb_r) -m int eq \(n) }"
-            let a = e.action
-            var prefixLength: Int?
-            if case .prefix(let p) = e.match.path { prefixLength = p.trimmed == "/" ? 0 : p.trimmed.utf8.count }
-            if a.redirect?.path.map({ if case .prefix = $0 { true } else { false } }) == true
-                || a.rewrite?.path.map({ if case .prefix = $0 { true } else { false } }) == true,
-                let length = prefixLength
-            {
-                out.line("http-request set-var(txn.k8slb_rest) path,bytes(\(length))" + r)
-            }
-            if let redirect = a.redirect {
-                let location = redirectLocation(redirect, f, g)
-                out.line(
-                    "http-request redirect location \(HAProxyQuoting.quoted(location + "?%[query]", logFormat: .verbatim)) code \(redirect.statusCode)"
-                        + r + " { query -m len gt 0 }")
-                out.line(
-                    "http-request redirect location \(HAProxyQuoting.quoted(location, logFormat: .verbatim)) code \(redirect.statusCode)"
-                        + r)
-                continue
-            }
-            headerEdits(&out, "http-request", a.requestHeaders, r)
-            if let rewrite = a.rewrite {
-                if let h = rewrite.hostname {
-                    out.line(
-                        "http-request set-header host \(HAProxyQuoting.quoted(h.rawValue, logFormat: .escaped))" + r)
-                }
-                switch rewrite.path {
-                case .full(let p)?:
-                    out.line("http-request set-path \(HAProxyQuoting.quoted(p.rawValue, logFormat: .escaped))" + r)
-                case .prefix(let p)?:
-                    if p.trimmed == "/" {
-                        out.line(
-                            "http-request set-path %[var(txn.k8slb_rest)]" + r + " { var(txn.k8slb_rest) -m len gt 0 }")
-                        out.line("http-request set-path /" + r + " !{ var(txn.k8slb_rest) -m len gt 0 }")
-                    } else {
-                        out.line(
-                            "http-request set-path \(HAProxyQuoting.quoted(HAProxyQuoting.escapeLogFormat(p.trimmed) + "%[var(txn.k8slb_rest)]", logFormat: .verbatim))"
-                                + r)
-                    }
-                case nil: break
-                }
-            }
-            if a.backends.isEmpty {
-                // No usable backend at all: 500, as the spec says.
-                out.line("http-request return status 500" + r)
-            } else if g.pool(a.rule) != nil {
-                out.line("use_backend be_\(id)_\(GatewayFrontend.suffix(a.rule))" + r)
-            }
+        return numbered
+    }
+
+    /// What entry `e` does when it won (`r`: the condition that says so): a redirect, or request
+    /// header edits, a rewrite and its backend (500 when none resolves, as the spec says).
+    private func entryActions(
+        _ out: inout ConfigText, _ e: HTTPRouteEntry, _ r: String, _ f: ProxyPlan.Frontend, _ g: GatewayFrontend,
+        _ id: String
+    ) {
+        let a = e.action
+        var prefixLength: Int?
+        if case .prefix(let p) = e.match.path { prefixLength = p.trimmed == "/" ? 0 : p.trimmed.utf8.count }
+        if a.redirect?.path.map({ if case .prefix = $0 { true } else { false } }) == true
+            || a.rewrite?.path.map({ if case .prefix = $0 { true } else { false } }) == true,
+            let length = prefixLength
+        {
+            out.line("http-request set-var(txn.k8slb_rest) path,bytes(\(length))" + r)
         }
-        for (n, e) in numbered where !e.action.responseHeaders.isEmpty {
-            headerEdits(&out, "http-response", e.action.responseHeaders, " if { var(txn.k8slb_r) -m int eq \(n) }")
+        if let redirect = a.redirect {
+            let location = redirectLocation(redirect, f, g)
+            out.line(
+                "http-request redirect location \(HAProxyQuoting.quoted(location + "?%[query]", logFormat: .verbatim)) code \(redirect.statusCode)"
+                    + r + " { query -m len gt 0 }")
+            out.line(
+                "http-request redirect location \(HAProxyQuoting.quoted(location, logFormat: .verbatim)) code \(redirect.statusCode)"
+                    + r)
+            return
+        }
+        headerEdits(&out, "http-request", a.requestHeaders, r)
+        if let rewrite = a.rewrite { rewriteLines(&out, rewrite, r) }
+        if a.backends.isEmpty {
+            out.line("http-request return status 500" + r)
+        } else if g.pool(a.rule) != nil {
+            out.line("use_backend be_\(id)_\(GatewayFrontend.suffix(a.rule))" + r)
+        }
+    }
+
+    /// URLRewrite: the Host header, and the full path or the matched prefix replaced (the rest of
+    /// the path is in `txn.k8slb_rest`).
+    private func rewriteLines(_ out: inout ConfigText, _ rewrite: HTTPAction.Rewrite, _ r: String) {
+        if let h = rewrite.hostname {
+            out.line("http-request set-header host \(HAProxyQuoting.quoted(h.rawValue, logFormat: .escaped))" + r)
+        }
+        switch rewrite.path {
+        case .full(let p)?:
+            out.line("http-request set-path \(HAProxyQuoting.quoted(p.rawValue, logFormat: .escaped))" + r)
+        case .prefix(let p)?:
+            if p.trimmed == "/" {
+                out.line("http-request set-path %[var(txn.k8slb_rest)]" + r + " { var(txn.k8slb_rest) -m len gt 0 }")
+                out.line("http-request set-path /" + r + " !{ var(txn.k8slb_rest) -m len gt 0 }")
+            } else {
+                out.line(
+                    "http-request set-path \(HAProxyQuoting.quoted(HAProxyQuoting.escapeLogFormat(p.trimmed) + "%[var(txn.k8slb_rest)]", logFormat: .verbatim))"
+                        + r)
+            }
+        case nil: break
         }
     }
 
