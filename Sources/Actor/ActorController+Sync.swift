@@ -186,6 +186,17 @@ extension ActorController {
     /// lingering instances (released when the other nodes' records change, or at the timeout),
     /// deferred groups (released after their delay).
     func scheduleFollowUps(_ applied: Applied) {
+        // A refused or unconfirmed apply is tried again with backoff (0.5 s doubling to 32 s): a
+        // transient failure (a reload not confirmed under load) must not wait for the next input
+        // change; the running config keeps serving meanwhile.
+        if case .failure = applied.keepalived {
+            failedApplies += 1
+        } else if !applied.proxy.applied {
+            failedApplies += 1
+        } else {
+            failedApplies = 0
+        }
+        if failedApplies > 0 { retry(after: .milliseconds(250 << min(failedApplies, 7))) }
         if case .runtime(_, let deferred) = applied.proxy, deferred > 0 { retry(after: .seconds(2)) }
         if !lingering.entries.isEmpty { retry(after: .seconds(1)) }
         if let next = deferred.nextRelease {

@@ -56,6 +56,8 @@ actor ActorController {
     /// The `k8slb_vip_master` series recorded (one per published VIP).
     var vipSeries: [IPAddress: (announce: String, live: Bool)] = [:]
     var eligible: Bool?
+    /// Syncs in a row whose proxy or keepalived apply failed (the retry backoff).
+    var failedApplies = 0
     var cleanedUp = false
     /// Instances kept after their group left the assignments, until the other nodes dropped theirs.
     var lingering = LingeringGroups()
@@ -72,8 +74,9 @@ actor ActorController {
     let syncContinuation: AsyncStream<Void>.Continuation
     let liveRequests: AsyncStream<Void>
     let liveContinuation: AsyncStream<Void>.Continuation
-    /// A delayed re-sync already waiting (deferred Runtime API deletes).
-    private var retryScheduled = false
+    /// When the earliest delayed re-sync waiting is due (deferred Runtime API deletes, lingering
+    /// groups, a failed apply's backoff).
+    private var retryDue: ContinuousClock.Instant?
 
     init(
         client: KubeClient, settings: ActorSettings, logger: Logger, metrics: ActorMetrics,
@@ -180,19 +183,21 @@ actor ActorController {
         }
     }
 
-    /// One more sync after `delay` (at most one waiting).
+    /// One more sync after `delay`, unless one is already due by then: a long backoff never holds
+    /// back a sooner follow-up.
     func retry(after delay: Duration) {
-        guard !retryScheduled else { return }
-        retryScheduled = true
+        let due = ContinuousClock.now + delay
+        if let waiting = retryDue, waiting <= due { return }
+        retryDue = due
         let sync = syncContinuation
         Task {
-            try? await Task.sleep(for: delay)
-            self.clearRetry()
+            try? await Task.sleep(until: due)
+            self.retryFired(due)
             sync.yield()
         }
     }
 
-    private func clearRetry() { retryScheduled = false }
+    private func retryFired(_ due: ContinuousClock.Instant) { if retryDue == due { retryDue = nil } }
 
     /// The config with the actor's overrides.
     var effectiveConfig: UserConfig? {

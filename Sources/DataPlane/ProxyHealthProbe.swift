@@ -1,5 +1,5 @@
 import CLibc
-package import Core
+import Core
 import Foundation
 import Glibc
 

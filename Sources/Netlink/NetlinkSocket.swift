@@ -166,7 +166,7 @@ package final class NetlinkSocket {
     private static func name(_ index: Int32) -> String {
         var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
         guard if_indextoname(UInt32(bitPattern: index), &buffer) != nil else { return "if\(index)" }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

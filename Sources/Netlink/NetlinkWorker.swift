@@ -1,6 +1,6 @@
 import CLibc
 import CNetlink
-package import Core
+import Core
 import Foundation
 import Glibc
 

@@ -1,5 +1,5 @@
 import Foundation
-package import Synchronization
+import Synchronization
 
 /// The in-memory state of the test API server: objects of every kind under one global
 /// resourceVersion counter, a bounded window of past events for watch replay, and live watchers.

@@ -4,7 +4,7 @@ import Glibc
 package import NIOCore
 import NIOHTTP1
 import NIOPosix
-package import Synchronization
+import Synchronization
 
 /// A Kubernetes API server for tests and the local demo: real HTTP, real watch streams, the
 /// semantics clients depend on (docs/architecture.md, "The test API server"). Plain HTTP; put TLS in front when needed.
@@ -301,8 +301,9 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         let channel = context.channel
         let ended = ManagedAtomic(false)
         let send: @Sendable (JSON) -> Void = { event in
-            var buf = ByteBuffer(bytes: event.data)
-            buf.writeString("\n")
+            var line = ByteBuffer(bytes: event.data)
+            line.writeString("\n")
+            let buf = line
             channel.eventLoop.execute {
                 guard !ended.load() else { return }
                 channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buf)), promise: nil)

@@ -93,7 +93,7 @@ final class ActorHarness {
         let dir = work.appendingPathComponent(node)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let log = work.appendingPathComponent("actor-\(node).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let metrics = nextMetricsPort
         nextMetricsPort += 1
         let p = try Child.start(
@@ -115,7 +115,7 @@ final class ActorHarness {
             throw NamespaceError(message: "k8slb-watcher not built beside the tests")
         }
         let log = work.appendingPathComponent("watcher.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = try Child.start(
             [
                 binary, "run", "--kubeconfig", kubeconfig, "--metrics-address", metricsAddress, "--log-level", logLevel,
@@ -220,6 +220,13 @@ final class ActorHarness {
     }
 
     /// LB nodes holding `vip` on eth0.
+    /// The last lines of every actor's log and the watcher's (for a failure message).
+    func actorLogs(lines: Int = 40) -> String {
+        actors.keys.sorted().map { node in
+            "--- \(node):\n" + log(node).split(separator: "\n").suffix(lines).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
     func holders(_ vip: String, among nodes: [String]) throws -> [String] {
         try nodes.filter {
             try topo.exec($0, [topo.ip, "-o", "addr", "show", "dev", "eth0"]).output.contains(" \(vip)/")

@@ -20,10 +20,16 @@ actor RecordingDataPlane: NodeDataPlane {
     private(set) var keepaliveds: [String] = []
     private(set) var eligibility: [Bool] = []
 
+    /// Proxy applies still to fail (a reload not confirmed).
+    private(set) var failing = 0
+    private(set) var appliedAt: [ContinuousClock.Instant] = []
+
     init(slowCertificateChecks: Int = 0, slowFor: Duration = .milliseconds(600)) {
         self.slowCertificateChecks = slowCertificateChecks
         self.slowFor = slowFor
     }
+
+    func fail(next count: Int) { failing = count }
 
     func checkCertificate(pool: PoolName) async -> Result<Date, CertificateFault> {
         certificateChecks += 1
@@ -35,6 +41,11 @@ actor RecordingDataPlane: NodeDataPlane {
     func removeStaleVIPs(in networks: [IPRange]) async {}
     func applyProxy(_ proxy: NodePlan.Proxy) async -> ProxyOutcome {
         proxies.append(proxy)
+        appliedAt.append(.now)
+        if failing > 0 {
+            failing -= 1
+            return .failed(DaemonError(.reloadUnconfirmed, "reload not confirmed (test)"))
+        }
         return proxies.count == 1 ? .started : .reloaded
     }
     func probeProxy() async {}
@@ -164,6 +175,34 @@ actor RecordingDataPlane: NodeDataPlane {
         print("actor loop: 29 endpoint changes applied in \(syncs) syncs, at most \(counter.maxInFlight) at once")
         #expect(counter.maxInFlight == 1)
         #expect(syncs < 29, "changes during a sync are coalesced into the next one")
+        controller.stop()
+        await run.value
+    }
+
+    /// A failed proxy apply (a reload not confirmed) is tried again without any input changing,
+    /// with backoff: two failures, then the third attempt applies.
+    @Test func aFailedApplyIsRetriedWithoutAnInputChange() async throws {
+        let (server, client) = try await Self.cluster()
+        defer { Task { try? await server.stop() } }
+        let dataPlane = RecordingDataPlane()
+        let controller = Self.controller(client, dataPlane, InFlightCounter())
+        let run = Task { await controller.run() }
+        #expect(await eventually(.seconds(10)) { await dataPlane.proxies.count >= 1 })
+        try await Task.sleep(for: .seconds(1))
+        let before = await dataPlane.proxies.count
+        await dataPlane.fail(next: 2)
+        try await Self.setSlice(client, endpoint: "198.51.100.2")
+        #expect(
+            await eventually(.seconds(10)) { await dataPlane.proxies.count >= before + 3 },
+            "two failed applies, then a third attempt with no input changed")
+        try await Task.sleep(for: .seconds(2))
+        let applies = await dataPlane.proxies.count - before
+        let times = await dataPlane.appliedAt.suffix(applies)
+        #expect(applies == 3, "no retry once applied: \(applies) applies")
+        #expect(await dataPlane.haproxyTexts.last?.contains("ep_198_51_100_2_8443") == true)
+        if let first = times.first, let last = times.last {
+            print("actor loop: 2 failed applies, the 3rd attempt applied \(last - first) after the first")
+        }
         controller.stop()
         await run.value
     }

@@ -191,7 +191,7 @@ struct GatewayTests {
                 """)
             guard let status = try await Self.programmed(c, "web") else {
                 Issue.record(
-                    "Gateway web never Programmed: \(try c.kubectl(["get", "gateway", "web", "-o", "yaml"]))\nwatcher: \(h.log("watcher").suffix(3000))"
+                    "Gateway web never Programmed: \(try c.kubectl(["get", "gateway", "web", "-o", "yaml"]))\n\(h.actorLogs())"
                 )
                 return
             }
@@ -429,8 +429,8 @@ extension GatewayTests {
                   rules: [{matches: [{path: {value: /bad}}], backendRefs: [{name: ghost, port: 80}, {name: cm, kind: ConfigMap, group: ""}]}]
                 """)
             guard let status = try await Self.programmed(c, "edge") else {
-                Issue.record(
-                    "Gateway edge never Programmed: \(try c.kubectl(["get", "gateway", "edge", "-o", "yaml"]))")
+                let yaml = try c.kubectl(["get", "gateway", "edge", "-o", "yaml"])
+                Issue.record("Gateway edge never Programmed: \(yaml)\n\(c.h.actorLogs())")
                 return
             }
             let vip = ((status["addresses"] as? [[String: Any]])?.first?["value"] as? String) ?? ""
@@ -607,7 +607,8 @@ extension GatewayTests {
                   rules: [{backendRefs: [{name: two, port: 53}]}]
                 """)
             guard let status = try await Self.programmed(c, "l4") else {
-                Issue.record("Gateway l4 never Programmed: \(try c.kubectl(["get", "gateway", "l4", "-o", "yaml"]))")
+                let yaml = try c.kubectl(["get", "gateway", "l4", "-o", "yaml"])
+                Issue.record("Gateway l4 never Programmed: \(yaml)\n\(c.h.actorLogs())")
                 return
             }
             let vip = ((status["addresses"] as? [[String: Any]])?.first?["value"] as? String) ?? ""

@@ -202,7 +202,7 @@ enum Monitoring {
             """.write(to: dir.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
             let promPort = 20_000 + Int.random(in: 0..<20_000)
             let log = dir.appendingPathComponent("prometheus.log").path
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let server = try Child.start(
                 [
                     prometheus, "--config.file", dir.appendingPathComponent("prometheus.yml").path,

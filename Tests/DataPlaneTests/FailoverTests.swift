@@ -179,7 +179,6 @@ import Testing
         guard let cluster = try Self.twoNodes(topo) else { return }
         defer { cluster.stop() }
         let master = cluster.preferred
-        let curl = cluster.curl
         func holders() throws -> [String] { try cluster.holders() }
         // Trials (K8SLB_FAILOVER_TRIALS, default 1; the benchmark script runs 20): probe every
         // ~10 ms for 4 s, take the master's link down after 1 s, measure, bring it back, let the

@@ -16,7 +16,7 @@ import Testing
 
         init(binary: String, kubeconfig: String, identity: String, dir: URL) throws {
             log = dir.appendingPathComponent("\(identity)-\(UUID().uuidString.prefix(6)).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process = try Child.start(
                 [
                     binary, "run", "--kubeconfig", kubeconfig, "--identity", identity, "--metrics-address", "",
