@@ -85,3 +85,27 @@ package enum ConnectProbe {
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 }
+
+/// A TCP port on 127.0.0.1 for a server a test starts: random, below the kernel's ephemeral range
+/// (32768 and up, where outgoing connections take their local ports, so none can hold it), and
+/// free at the time of the call (a bind to it succeeds). Two calls rarely return the same port;
+/// each caller takes a new one.
+package func unusedLoopbackPort() -> Int {
+    for _ in 0..<100 {
+        let port = Int.random(in: 20_000..<32_768)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { continue }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        if bound == 0 { return port }
+    }
+    return Int.random(in: 20_000..<32_768)
+}

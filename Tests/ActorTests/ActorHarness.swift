@@ -21,7 +21,6 @@ final class ActorHarness {
     let binary: String
     private(set) var actors: [String: Child] = [:]
     private var metricsPorts: [String: Int] = [:]
-    private var nextMetricsPort = 0
 
     /// Tools every actor test needs; nil (after recording an Issue under CI) when missing.
     struct Tools {
@@ -65,7 +64,6 @@ final class ActorHarness {
         client = KubeClient(config: ClusterConfig(server: "http://127.0.0.1:\(port)"))
         work = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-actor-\(topo.id)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        nextMetricsPort = 20_000 + Int.random(in: 0..<20_000)
         try topo.bridge()
     }
 
@@ -94,8 +92,7 @@ final class ActorHarness {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let log = work.appendingPathComponent("actor-\(node).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let metrics = nextMetricsPort
-        nextMetricsPort += 1
+        let metrics = unusedLoopbackPort()
         let p = try Child.start(
             [
                 binary, "run", "--kubeconfig", kubeconfig, "--node-name", node, "--netns", topo.ns(node), "--backend",

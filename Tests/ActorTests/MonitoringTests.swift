@@ -172,7 +172,7 @@ enum Monitoring {
             try await h.writeConfig(
                 #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.52"}},"vrrp":{"advertInterval":0.1}}"#
             )
-            let watcherPort = 20_000 + Int.random(in: 0..<20_000)
+            let watcherPort = unusedLoopbackPort()
             try h.startWatcher(metricsAddress: "127.0.0.1:\(watcherPort)")
             for node in nodes { try h.startActor(node, certDir: certs) }
             let web = ServiceKey(namespace: "default", name: "web")
@@ -200,7 +200,7 @@ enum Monitoring {
               - {targets: ['127.0.0.1:\(watcherPort)'], labels: {instance: watcher-1}}
 
             """.write(to: dir.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
-            let promPort = 20_000 + Int.random(in: 0..<20_000)
+            let promPort = unusedLoopbackPort()
             let log = dir.appendingPathComponent("prometheus.log").path
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             let server = try Child.start(
