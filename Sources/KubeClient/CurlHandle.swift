@@ -116,7 +116,7 @@ final class CurlHandle {
             try check(ccurl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 0))
         } else {
             try check(ccurl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1))
-            try check(ccurl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2))
+            try check(ccurl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, tls.verifyHostName ? 2 : 0))
         }
         if let ca = tls.caPEM { try setBlob(CURLOPT_CAINFO_BLOB, ca) }
         if let cert = tls.clientCertificatePEM {

@@ -35,6 +35,9 @@ package struct TLSSettings: Sendable, Equatable {
     package var clientKeyPEM: [UInt8]?
     /// Only when the kubeconfig says `insecure-skip-tls-verify: true`.
     package var insecureSkipVerify = false
+    /// False: the chain is checked against `caPEM`, the name in the certificate is not (a health
+    /// probe of this node's own apiserver on 127.0.0.1, which its certificate need not name).
+    package var verifyHostName = true
 
     package init(
         caPEM: [UInt8]? = nil, clientCertificatePEM: [UInt8]? = nil, clientKeyPEM: [UInt8]? = nil,

@@ -1,0 +1,219 @@
+extension ControlPlaneConfig {
+    /// Parses the control-plane config file. Every error names its JSON path; unknown keys are
+    /// warnings. `node` overrides the file's `node` (the `--node-name` flag).
+    package static func parse(_ json: some StringProtocol, node: String? = nil) throws(ConfigValidationError) -> (
+        config: ControlPlaneConfig, warnings: [ConfigIssue]
+    ) {
+        var p = ControlPlaneParser()
+        let config = p.document(String(json), node: node)
+        let errors = p.issues.filter { $0.severity == .error }
+        let warnings = p.issues.filter { $0.severity == .warning }
+        guard errors.isEmpty, let config else { throw ConfigValidationError(errors: errors, warnings: warnings) }
+        return (config, warnings)
+    }
+}
+
+/// Walks the control-plane JSON collecting issues.
+private struct ControlPlaneParser {
+    var issues: [ConfigIssue] = []
+
+    mutating func fail(_ path: String, _ message: String) { issues.append(ConfigIssue(.error, path, message)) }
+
+    mutating func document(_ text: String, node override: String?) -> ControlPlaneConfig? {
+        let root: JSONValue
+        do { root = try JSONReader.parse(text) } catch {
+            fail("", error.description)
+            return nil
+        }
+        guard case .object(let members) = root else {
+            fail("", "expected an object, found \(root.typeName)")
+            return nil
+        }
+        var config = ControlPlaneConfig(node: override ?? "")
+        var sawVIPs = false
+        for (key, value) in members {
+            switch key {
+            case "node":
+                if override == nil, let s = nodeName(value, "node") { config.node = s }
+            case "peers": config.peers = peers(value, "peers")
+            case "vips":
+                sawVIPs = true
+                config.vips = vips(value, "vips")
+            case "vrrp": config.advertIntervalCentiseconds = vrrp(value, "vrrp") ?? config.advertIntervalCentiseconds
+            case "apiserver": config.probe = probe(value, "apiserver")
+            default:
+                issues.append(
+                    ConfigIssue(
+                        .warning, key, "unknown key ignored (known keys: node, peers, vips, vrrp, apiserver)"))
+            }
+        }
+        if config.node.isEmpty, !members.contains(where: { $0.key == "node" }) {
+            fail("node", "required (or --node-name): this node's name")
+        }
+        if !sawVIPs { fail("vips", "required: at least one VIP") }
+        if !config.peers.isEmpty, !config.node.isEmpty, config.ownAddress == nil {
+            fail("peers", "this node (\(config.node.quotedForMessage)) is not one of the peers")
+        }
+        if let own = config.ownAddress, config.vips.contains(where: { $0.address.family != own.family }) {
+            fail("vips", "unicast VRRP needs peer addresses of each VIP's family (peers are \(own.family))")
+        }
+        return config
+    }
+
+    mutating func nodeName(_ value: JSONValue, _ path: String) -> String? {
+        guard case .string(let s) = value else {
+            fail(path, "expected a string, found \(value.typeName)")
+            return nil
+        }
+        let ok =
+            !s.isEmpty && s.utf8.count <= 253
+            && s.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x2D }
+        guard ok else {
+            fail(path, "\(s.quotedForMessage) is not a node name (letters, digits, '.', '-')")
+            return nil
+        }
+        return s
+    }
+
+    mutating func address(_ value: JSONValue, _ path: String) -> IPAddress? {
+        guard case .string(let s) = value else {
+            fail(path, "expected an address string, found \(value.typeName)")
+            return nil
+        }
+        do { return try IPAddress(parsing: s) } catch {
+            fail(path, error.description)
+            return nil
+        }
+    }
+
+    /// A whole number in `range`.
+    mutating func integer(_ value: JSONValue, _ path: String, _ range: ClosedRange<Int>) -> Int? {
+        guard case .number(let text) = value, let n = Int(text), range.contains(n) else {
+            fail(path, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        return n
+    }
+
+    /// Seconds (a JSON number) in `range`, as whole milliseconds.
+    mutating func milliseconds(_ value: JSONValue, _ path: String, _ range: ClosedRange<Double>) -> Int? {
+        guard case .number(let text) = value, let s = Double(text), range.contains(s) else {
+            fail(path, "expected seconds from \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        return Int((s * 1000).rounded())
+    }
+
+    mutating func peers(_ value: JSONValue, _ path: String) -> [ControlPlaneConfig.Peer] {
+        guard case .object(let members) = value else {
+            fail(path, "expected an object of node name to address, found \(value.typeName)")
+            return []
+        }
+        if members.count > ControlPlaneConfig.maxPeers {
+            fail(path, "at most \(ControlPlaneConfig.maxPeers) peers")
+        }
+        var out: [ControlPlaneConfig.Peer] = []
+        for (name, v) in members {
+            let p = "\(path).\(name)"
+            guard let n = nodeName(.string(name), p), let a = address(v, p) else { continue }
+            if out.contains(where: { $0.address == a }) { fail(p, "address \(a) is given twice") }
+            out.append(.init(name: n, address: a))
+        }
+        return out
+    }
+
+    mutating func vips(_ value: JSONValue, _ path: String) -> [ControlPlaneConfig.VIP] {
+        guard case .array(let items) = value, !items.isEmpty else {
+            fail(path, "expected a non-empty array of VIPs")
+            return []
+        }
+        var out: [ControlPlaneConfig.VIP] = []
+        for (i, item) in items.enumerated() {
+            let p = "\(path)[\(i)]"
+            guard case .object(let members) = item else {
+                fail(p, "expected an object, found \(item.typeName)")
+                continue
+            }
+            var address: IPAddress?
+            var interface: InterfaceName?
+            var vrid: Int?
+            for (key, v) in members {
+                switch key {
+                case "address": address = self.address(v, "\(p).address")
+                case "interface":
+                    guard case .string(let s) = v else {
+                        fail("\(p).interface", "expected a string, found \(v.typeName)")
+                        continue
+                    }
+                    do { interface = try InterfaceName(parsing: s) } catch { fail("\(p).interface", error.description) }
+                case "vrid": vrid = integer(v, "\(p).vrid", 1...255)
+                default:
+                    issues.append(
+                        ConfigIssue(
+                            .warning, "\(p).\(key)", "unknown key ignored (known keys: address, interface, vrid)"))
+                }
+            }
+            guard let address, let interface, let vrid else {
+                if !members.contains(where: { $0.key == "address" }) { fail("\(p).address", "required") }
+                if !members.contains(where: { $0.key == "interface" }) { fail("\(p).interface", "required") }
+                if !members.contains(where: { $0.key == "vrid" }) { fail("\(p).vrid", "required (1-255)") }
+                continue
+            }
+            if out.contains(where: { $0.address == address }) { fail("\(p).address", "\(address) is given twice") }
+            if out.contains(where: { $0.vrid == vrid && $0.address.family == address.family }) {
+                fail("\(p).vrid", "VRID \(vrid) is used by another \(address.family) VIP")
+            }
+            out.append(.init(address: address, interface: interface, vrid: vrid))
+        }
+        return out
+    }
+
+    mutating func vrrp(_ value: JSONValue, _ path: String) -> Int? {
+        guard case .object(let members) = value else {
+            fail(path, "expected an object, found \(value.typeName)")
+            return nil
+        }
+        var advert: Int?
+        for (key, v) in members {
+            if key == "advertInterval" {
+                advert = milliseconds(v, "\(path).advertInterval", 0.01...255).map { max(1, $0 / 10) }
+            } else {
+                issues.append(
+                    ConfigIssue(.warning, "\(path).\(key)", "unknown key ignored (known keys: advertInterval)"))
+            }
+        }
+        return advert
+    }
+
+    mutating func probe(_ value: JSONValue, _ path: String) -> ControlPlaneConfig.Probe {
+        var probe = ControlPlaneConfig.Probe()
+        guard case .object(let members) = value else {
+            fail(path, "expected an object, found \(value.typeName)")
+            return probe
+        }
+        for (key, v) in members {
+            let p = "\(path).\(key)"
+            switch key {
+            case "address": probe.address = address(v, p) ?? probe.address
+            case "port": probe.port = integer(v, p, 1...65535) ?? probe.port
+            case "caFile":
+                guard case .string(let s) = v else {
+                    fail(p, "expected a path, found \(v.typeName)")
+                    continue
+                }
+                do { probe.caFile = try SafePath(parsing: s) } catch { fail(p, error.description) }
+            case "interval": probe.intervalMilliseconds = milliseconds(v, p, 0.02...60) ?? probe.intervalMilliseconds
+            case "timeout": probe.timeoutMilliseconds = milliseconds(v, p, 0.02...60) ?? probe.timeoutMilliseconds
+            case "fall": probe.fall = integer(v, p, 1...100) ?? probe.fall
+            case "rise": probe.rise = integer(v, p, 1...100) ?? probe.rise
+            default:
+                issues.append(
+                    ConfigIssue(
+                        .warning, p,
+                        "unknown key ignored (known keys: address, port, caFile, interval, timeout, fall, rise)"
+                    ))
+            }
+        }
+        return probe
+    }
+}

@@ -1,0 +1,67 @@
+/// The control-plane VIP's config (docs/control-plane.md): read from a file by
+/// `k8slb-actor control-plane`, which needs no Kubernetes API: it serves the address the cluster's
+/// own API is reached by, so it must work before that API exists and while it is down.
+///
+/// ```json
+/// {
+///   "node": "cp1",
+///   "peers": {"cp1": "192.0.2.11", "cp2": "192.0.2.12", "cp3": "192.0.2.13"},
+///   "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1}],
+///   "vrrp": {"advertInterval": 0.1},
+///   "apiserver": {"address": "127.0.0.1", "port": 6443, "caFile": "/etc/kubernetes/pki/ca.crt",
+///                 "interval": 0.1, "timeout": 0.25, "fall": 2, "rise": 2}
+/// }
+/// ```
+package struct ControlPlaneConfig: Sendable, Hashable {
+    /// A control-plane node: its name and the address its VRRP adverts come from.
+    package struct Peer: Sendable, Hashable {
+        package var name: String
+        package var address: IPAddress
+    }
+
+    /// One VIP: its own VRRP instance.
+    package struct VIP: Sendable, Hashable {
+        package var address: IPAddress
+        package var interface: InterfaceName
+        /// 1-255; must not be one the Service actor uses on the same segment (its VRIDs are above
+        /// the k8slb config's `vrrp.vridOffset`).
+        package var vrid: Int
+    }
+
+    /// How the local kube-apiserver's health is read: `GET https://address:port/readyz`.
+    package struct Probe: Sendable, Hashable {
+        package var address: IPAddress = IPAddress(ipv4: 0x7F00_0001)
+        package var port: Int = 6443
+        /// CA bundle the apiserver's certificate must chain to (kubeadm: /etc/kubernetes/pki/ca.crt);
+        /// nil: the certificate is not checked (the probe only reads a status code on this node).
+        package var caFile: SafePath?
+        package var intervalMilliseconds = 100
+        package var timeoutMilliseconds = 250
+        package var fall = 2
+        package var rise = 2
+
+        /// The URL probed (IPv6 in brackets).
+        package var url: String {
+            let host = address.family == .ipv6 ? "[\(address)]" : "\(address)"
+            return "https://\(host):\(port)/readyz"
+        }
+    }
+
+    /// This node's name (one of `peers` when peers are given).
+    package var node: String
+    /// Unicast VRRP to these nodes; empty: multicast.
+    package var peers: [Peer] = []
+    package var vips: [VIP] = []
+    package var advertIntervalCentiseconds = 10
+    package var probe = Probe()
+
+    /// Where this node stands among the peers (sorted by name): breaks ties between healthy
+    /// backups. 0 without peers.
+    package var rank: Int { peers.map(\.name).sorted().firstIndex(of: node) ?? 0 }
+
+    /// This node's own peer address (the unicast source).
+    package var ownAddress: IPAddress? { peers.first { $0.name == node }?.address }
+
+    /// Largest number of peers (keeps every priority of `ControlPlanePriority` distinct).
+    package static let maxPeers = 32
+}

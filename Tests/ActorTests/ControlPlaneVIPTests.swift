@@ -1,0 +1,366 @@
+import Foundation
+import Glibc
+import Spawn
+import TestSupport
+import Testing
+
+/// The control-plane VIP (`k8slb-actor control-plane`, docs/control-plane.md) on three
+/// "control-plane node" namespaces, each running nginx as a TLS "kube-apiserver" whose `/readyz`
+/// answers 200, or 500 while a file exists; a client namespace requests the VIP every 20 ms; a
+/// sampler reads every node's addresses every 20 ms. No Kubernetes API anywhere.
+@Suite(.serialized) struct ControlPlaneVIPTests {
+    static let vip = "192.0.2.10"
+    static let nodes = ["cp1", "cp2", "cp3"]
+    static func address(_ node: String) -> String { "192.0.2.1\(nodes.firstIndex(of: node)! + 1)" }
+    /// Rounds per failover figure (scripts/bench: 20).
+    static let rounds = Int(ProcessInfo.processInfo.environment["K8SLB_CP_ROUNDS"] ?? "") ?? 5
+
+    struct Tools {
+        let ip: String, keepalived: String, nginx: String, openssl: String, python: String, curl: String, binary: String
+    }
+
+    static func tools() -> Tools? {
+        guard getuid() == 0, let ip = which("ip"), let keepalived = which("keepalived"), let nginx = which("nginx"),
+            let openssl = which("openssl"), let python = which("python3"), let curl = which("curl"),
+            let binary = builtExecutable("k8slb-actor")
+        else {
+            if requireIntegration {
+                Issue.record("root, iproute2, keepalived, nginx, openssl, python3, curl and k8slb-actor are required")
+            }
+            return nil
+        }
+        return Tools(
+            ip: ip, keepalived: keepalived, nginx: nginx, openssl: openssl, python: python, curl: curl, binary: binary)
+    }
+
+    /// The three nodes, their apiservers and (started one by one) their control-plane actors.
+    final class Cluster: @unchecked Sendable {  // the sampler thread only reads `tools` and `topo`
+        let tools: Tools
+        let topo: Topology
+        let work: String
+        var actors: [String: Child] = [:]
+
+        init(_ tools: Tools) throws {
+            self.tools = tools
+            topo = Topology(ip: tools.ip)
+            work = "/tmp/k8slb-cp-\(topo.id)"
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            try makeTestCertificates(openssl: tools.openssl, dir: work, [("apiserver", "cp.test")])
+            try topo.bridge()
+            for node in ControlPlaneVIPTests.nodes {
+                try topo.host(node, addresses: ["\(ControlPlaneVIPTests.address(node))/24"])
+            }
+            try topo.host("client", addresses: ["192.0.2.100/24"])
+        }
+
+        /// nginx as the node's kube-apiserver: TLS on 6443 (`/readyz`: 500 while `unready` exists),
+        /// plain HTTP on 6080 answering the node's name (what the client probe reads).
+        func startAPIServer(_ node: String) throws {
+            let dir = "\(work)/\(node)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let readyz = """
+                location = /readyz { if (-f \(dir)/unready) { return 500 "unready\\n"; } return 200 "ok\\n"; }
+                """
+            try """
+            daemon off;
+            worker_processes 1;
+            pid \(dir)/nginx.pid;
+            error_log \(dir)/error.log;
+            events { worker_connections 512; }
+            http {
+                access_log off;
+                client_body_temp_path \(dir)/body; proxy_temp_path \(dir)/proxy; fastcgi_temp_path \(dir)/fastcgi;
+                uwsgi_temp_path \(dir)/uwsgi; scgi_temp_path \(dir)/scgi;
+                server {
+                    listen 6443 ssl;
+                    ssl_certificate \(work)/apiserver.crt;
+                    ssl_certificate_key \(work)/apiserver.key;
+                    \(readyz)
+                    location / { return 200 "\(node)\\n"; }
+                }
+                server { listen 6080; \(readyz) location / { return 200 "\(node)\\n"; } }
+            }
+            """.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
+            try topo.spawn(node, [tools.nginx, "-c", "\(dir)/nginx.conf", "-e", "\(dir)/error.log"], listening: 6443)
+        }
+
+        /// The control-plane actor on `node`, from a config file like the one in docs/control-plane.md.
+        func startActor(_ node: String) throws {
+            let dir = "\(work)/\(node)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let peers = ControlPlaneVIPTests.nodes.map { "\"\($0)\": \"\(ControlPlaneVIPTests.address($0))\"" }
+            try """
+            {
+              "node": "\(node)",
+              "peers": {\(peers.joined(separator: ", "))},
+              "vips": [{"address": "\(ControlPlaneVIPTests.vip)", "interface": "eth0", "vrid": 51}],
+              "vrrp": {"advertInterval": 0.1},
+              "apiserver": {"port": 6443, "caFile": "\(work)/ca.crt", "interval": 0.1, "timeout": 0.2, "fall": 2, "rise": 2}
+            }
+            """.write(toFile: "\(dir)/control-plane.json", atomically: true, encoding: .utf8)
+            actors[node] = try topo.spawn(
+                node,
+                [
+                    tools.binary, "control-plane", "--config", "\(dir)/control-plane.json", "--run-dir", "\(dir)/run",
+                    "--keepalived", tools.keepalived, "--metrics-address", "127.0.0.1:9092",
+                ])
+        }
+
+        func setReady(_ node: String, _ ready: Bool) {
+            let file = "\(work)/\(node)/unready"
+            if ready { unlink(file) } else { _ = FileManager.default.createFile(atPath: file, contents: Data()) }
+        }
+
+        /// Nodes whose (up) eth0 holds the VIP.
+        func holders() -> [String] {
+            ControlPlaneVIPTests.nodes.filter {
+                Child.run([tools.ip, "-n", topo.ns($0), "-o", "addr", "show", "dev", "eth0", "up"]).output.contains(
+                    " \(ControlPlaneVIPTests.vip)/32 ")
+            }
+        }
+
+        /// Waits until exactly one node holds the VIP and it stays there for `settle`; that node.
+        func steadyHolder(within seconds: Double = 10, settle: Double = 0.5) -> String? {
+            let end = Date().addingTimeInterval(seconds)
+            var since: (String, Date)?
+            while Date() < end {
+                let h = holders()
+                if h.count == 1 {
+                    if since?.0 != h[0] { since = (h[0], Date()) }
+                    if Date().timeIntervalSince(since!.1) >= settle { return h[0] }
+                } else {
+                    since = nil
+                }
+                usleep(20_000)
+            }
+            return nil
+        }
+
+        /// The client's HTTPS request through the VIP, checking the certificate: the node's name.
+        func curlThroughVIP() -> String {
+            Child.run([
+                tools.ip, "netns", "exec", topo.ns("client"), tools.curl, "-sS", "--max-time", "2", "--cacert",
+                "\(work)/ca.crt", "--resolve", "cp.test:6443:\(ControlPlaneVIPTests.vip)", "https://cp.test:6443/",
+            ]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        func probe(seconds: Double) throws -> Child {
+            try ConnectProbe.start(
+                ip: tools.ip, python: tools.python, namespace: topo.ns("client"), host: ControlPlaneVIPTests.vip,
+                port: 6080, seconds: seconds, every: 20)
+        }
+
+        func tearDown() {
+            topo.tearDown()
+            try? FileManager.default.removeItem(atPath: work)
+        }
+    }
+
+    /// Every node's addresses every 20 ms from a thread of its own: the largest number of nodes
+    /// seen holding the VIP at once, and how many samples had none.
+    final class Sampler: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stopped = false
+        private(set) var samples = 0
+        private(set) var mostAtOnce = 0
+        private(set) var twoHolderSamples: [String] = []
+        private var thread: Thread?
+
+        func start(_ cluster: Cluster) {
+            let t = Thread { [self] in
+                while !lock.withLock({ stopped }) {
+                    let h = cluster.holders()
+                    lock.withLock {
+                        samples += 1
+                        mostAtOnce = max(mostAtOnce, h.count)
+                        if h.count > 1 { twoHolderSamples.append(h.joined(separator: "+")) }
+                    }
+                    usleep(20_000)
+                }
+            }
+            thread = t
+            t.start()
+        }
+
+        func stop() -> (samples: Int, mostAtOnce: Int, twoHolders: [String]) {
+            lock.withLock { stopped = true }
+            usleep(60_000)
+            return lock.withLock { (samples, mostAtOnce, twoHolderSamples) }
+        }
+    }
+
+    static func with(_ body: (Cluster) throws -> Void) throws {
+        guard let tools = tools() else { return }
+        let cluster = try Cluster(tools)
+        defer { cluster.tearDown() }
+        try body(cluster)
+    }
+
+    /// "median X ms, p99 Y ms, worst Z ms" of `values` (seconds).
+    static func summary(_ values: [Double]) -> String {
+        let ms = values.map { Int(($0 * 1000).rounded()) }.sorted()
+        guard !ms.isEmpty else { return "no rounds" }
+        let p99 = ms[min(ms.count - 1, Int((Double(ms.count) * 0.99).rounded(.up)) - 1)]
+        return "median \(ms[ms.count / 2]) ms, p99 \(p99) ms, worst \(ms.last!) ms (\(ms.count) rounds)"
+    }
+
+    /// Seconds from `t0` until the first successful probe answered by a node other than `from`
+    /// (nil: never within the results).
+    static func movedAway(_ r: [(t: Int64, ok: Bool, body: String)], from: String, after t0: Int64) -> Double? {
+        r.first { $0.t > t0 && $0.ok && $0.body != from }.map { Double($0.t - t0) / 1e9 }
+    }
+
+    @Test(.needs(.root("ip", "keepalived", "nginx", "openssl", "python3", "curl").and(built: "k8slb-actor")))
+    func bootstrapOneNodeThenTwoJoiningNeverTwoHolders() throws {
+        try Self.with { c in
+            let sampler = Sampler()
+            sampler.start(c)
+            // The first control-plane node, as during `kubeadm init`: the actor before the apiserver.
+            try c.startActor("cp1")
+            let early = c.steadyHolder(within: 5, settle: 0.3)
+            #expect(early == "cp1", "with no apiserver ready anywhere, the only node holds the VIP")
+            let started = Date()
+            try c.startAPIServer("cp1")
+            var served = ""
+            while Date().timeIntervalSince(started) < 5 {
+                served = c.curlThroughVIP()
+                if served == "cp1" { break }
+                usleep(20_000)
+            }
+            let upAfter = Date().timeIntervalSince(started)
+            #expect(served == "cp1", "the VIP serves cp1's apiserver over TLS: \(served)")
+            // Two nodes join, each starting its actor before its apiserver is ready.
+            for node in ["cp2", "cp3"] {
+                c.setReady(node, false)
+                try c.startAPIServer(node)
+                try c.startActor(node)
+                usleep(600_000)
+                c.setReady(node, true)
+            }
+            usleep(1_000_000)
+            let after = c.holders()
+            let s = sampler.stop()
+            print(
+                "control-plane bootstrap: VIP on cp1 before its apiserver started; served over TLS \(String(format: "%.3f", upAfter)) s after it started; cp2 and cp3 joined; holders now \(after); \(s.samples) samples, at most \(s.mostAtOnce) holder at once"
+            )
+            #expect(after == ["cp1"], "joining ready nodes do not take the VIP from a ready holder")
+            #expect(s.mostAtOnce == 1, "never on two nodes: \(s.twoHolders.prefix(5))")
+            #expect(s.samples > 100)
+        }
+    }
+
+    @Test(.needs(.root("ip", "keepalived", "nginx", "openssl", "python3", "curl").and(built: "k8slb-actor")))
+    func followsAHealthyAPIServer() throws {
+        try Self.with { c in
+            for node in Self.nodes { try c.startAPIServer(node) }
+            for node in Self.nodes { try c.startActor(node) }
+            guard var holder = c.steadyHolder() else {
+                Issue.record("no single holder: \(c.holders())")
+                return
+            }
+            #expect(c.curlThroughVIP() == holder)
+
+            // 1. The holder loses its link.
+            var linkTimes: [Double] = []
+            for _ in 0..<Self.rounds {
+                let probe = try c.probe(seconds: 1.5)
+                usleep(200_000)
+                let t0 = ConnectProbe.now()
+                try c.topo.sh(["-n", c.topo.ns(holder), "link", "set", "eth0", "down"])
+                let r = ConnectProbe.results(probe)
+                try c.topo.sh(["-n", c.topo.ns(holder), "link", "set", "eth0", "up"])
+                let moved = Self.movedAway(r, from: holder, after: t0)
+                #expect(moved != nil, "no other node served within 1.3 s of \(holder)'s link going down")
+                linkTimes.append(moved ?? 1.3)
+                guard let next = c.steadyHolder() else {
+                    Issue.record("no single holder after the link came back: \(c.holders())")
+                    return
+                }
+                #expect(next != holder, "the returning node does not take the VIP back")
+                holder = next
+            }
+            print("control-plane failover, holder loses its link → served by another node: \(Self.summary(linkTimes))")
+            #expect((linkTimes.max() ?? 9) <= 0.5)
+
+            // 2. The holder's apiserver answers /readyz with 500, its link stays up.
+            var readyzTimes: [Double] = []
+            for _ in 0..<Self.rounds {
+                let probe = try c.probe(seconds: 2)
+                usleep(200_000)
+                let t0 = ConnectProbe.now()
+                c.setReady(holder, false)
+                let r = ConnectProbe.results(probe)
+                c.setReady(holder, true)
+                let moved = Self.movedAway(r, from: holder, after: t0)
+                #expect(moved != nil, "no other node served within 1.8 s of \(holder)'s /readyz failing")
+                readyzTimes.append(moved ?? 1.8)
+                guard let next = c.steadyHolder() else {
+                    Issue.record("no single holder after /readyz recovered: \(c.holders())")
+                    return
+                }
+                #expect(next != holder, "a recovered apiserver does not take the VIP back from a ready holder")
+                holder = next
+            }
+            print(
+                "control-plane failover, holder's /readyz answers 500 → served by another node: \(Self.summary(readyzTimes))"
+            )
+            #expect((readyzTimes.max() ?? 9) <= 1.0)
+
+            // 3. The holder's apiserver port is blocked (a hung apiserver): the probe times out.
+            var blockedTimes: [Double] = []
+            let table = "k8slbtest"
+            for _ in 0..<Self.rounds {
+                let probe = try c.probe(seconds: 2)
+                usleep(200_000)
+                let t0 = ConnectProbe.now()
+                for args in [
+                    ["add", "table", "inet", table],
+                    ["add", "chain", "inet", table, "in", "{ type filter hook input priority 0; }"],
+                    ["add", "rule", "inet", table, "in", "tcp", "dport", "6443", "drop"],
+                ] {
+                    let r = try c.topo.exec(holder, ["nft"] + args)
+                    #expect(r.status == 0, "nft \(args.joined(separator: " ")): \(r.output)")
+                }
+                let moved = Self.movedAway(ConnectProbe.results(probe), from: holder, after: t0)
+                _ = try c.topo.exec(holder, ["nft", "delete", "table", "inet", table])
+                #expect(moved != nil, "no other node served within 1.8 s of \(holder)'s apiserver port being blocked")
+                blockedTimes.append(moved ?? 1.8)
+                guard let next = c.steadyHolder() else {
+                    Issue.record("no single holder after the port was unblocked: \(c.holders())")
+                    return
+                }
+                holder = next
+            }
+            print(
+                "control-plane failover, holder's apiserver port blocked → served by another node: \(Self.summary(blockedTimes))"
+            )
+            #expect((blockedTimes.max() ?? 9) <= 1.0)
+
+            // 4. Every apiserver unready (etcd lost quorum): the VIP stays on exactly one node.
+            let sampler = Sampler()
+            sampler.start(c)
+            for node in Self.nodes { c.setReady(node, false) }
+            usleep(2_000_000)
+            let stayed = c.holders()
+            let s = sampler.stop()
+            print(
+                "control-plane, every apiserver unready for 2 s: holders \(stayed) (was \(holder)); \(s.samples) samples, at most \(s.mostAtOnce) at once"
+            )
+            #expect(stayed == [holder], "the VIP stays where it was")
+            #expect(s.mostAtOnce == 1)
+            // One recovers (not the holder): the VIP is there within 1 s.
+            let recovering = Self.nodes.first { $0 != holder }!
+            let recoverProbe = try c.probe(seconds: 2)
+            usleep(200_000)
+            let t1 = ConnectProbe.now()
+            c.setReady(recovering, true)
+            let r = ConnectProbe.results(recoverProbe)
+            let there = r.first { $0.t > t1 && $0.ok && $0.body == recovering }.map { Double($0.t - t1) / 1e9 }
+            print(
+                "control-plane, \(recovering)'s apiserver recovers first → VIP served by it after \(there.map { String(format: "%.3f", $0) } ?? "never") s"
+            )
+            #expect((there ?? 9) <= 1.0)
+            for node in Self.nodes { c.setReady(node, true) }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Core
+import Testing
+
+@Suite struct ControlPlaneTests {
+    static let example = """
+        {
+          "node": "cp2",
+          "peers": {"cp1": "192.0.2.11", "cp2": "192.0.2.12", "cp3": "192.0.2.13"},
+          "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 7}],
+          "vrrp": {"advertInterval": 0.1},
+          "apiserver": {"port": 6443, "caFile": "/etc/kubernetes/pki/ca.crt", "interval": 0.1, "fall": 2, "rise": 2}
+        }
+        """
+
+    @Test func exampleParsesIntoTypes() throws {
+        let (config, warnings) = try ControlPlaneConfig.parse(Self.example)
+        #expect(warnings.isEmpty)
+        #expect(config.node == "cp2")
+        #expect(config.rank == 1)
+        #expect(config.ownAddress == (try IPAddress(parsing: "192.0.2.12")))
+        #expect(config.vips.map(\.vrid) == [7])
+        #expect(config.advertIntervalCentiseconds == 10)
+        #expect(config.probe.url == "https://127.0.0.1:6443/readyz")
+        #expect(config.probe.caFile?.rawValue == "/etc/kubernetes/pki/ca.crt")
+        #expect(config.probe.intervalMilliseconds == 100)
+    }
+
+    @Test func nodeNameFlagOverridesTheFile() throws {
+        #expect(try ControlPlaneConfig.parse(Self.example, node: "cp3").config.rank == 2)
+    }
+
+    @Test(arguments: [
+        (#"{"node": "cp1", "vips": []}"#, "vips: expected a non-empty array of VIPs"),
+        (#"{"node": "cp1"}"#, "vips: required: at least one VIP"),
+        (#"{"vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1}]}"#, "node: required"),
+        (
+            #"{"node": "cp1", "vips": [{"address": "192.0.2.10", "interface": "eth0\nx", "vrid": 1}]}"#,
+            "vips[0].interface:"
+        ),
+        (#"{"node": "cp1", "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 256}]}"#, "vips[0].vrid:"),
+        (#"{"node": "cp1", "vips": [{"address": "192.0.2.10", "interface": "eth0"}]}"#, "vips[0].vrid: required"),
+        (
+            #"{"node": "cp9", "peers": {"cp1": "192.0.2.11"}, "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1}]}"#,
+            "peers: this node"
+        ),
+        (
+            #"{"node": "cp1", "peers": {"cp1": "192.0.2.11"}, "vips": [{"address": "2001:db8::10", "interface": "eth0", "vrid": 1}]}"#,
+            "unicast VRRP needs peer addresses"
+        ),
+        (
+            #"{"node": "cp1", "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1}, {"address": "192.0.2.11", "interface": "eth0", "vrid": 1}]}"#,
+            "vips[1].vrid: VRID 1 is used by another"
+        ),
+        (
+            #"{"node": "cp1", "apiserver": {"interval": 0}, "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1}]}"#,
+            "apiserver.interval: expected seconds"
+        ),
+        (
+            #"{"node": "c p", "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1}]}"#,
+            "node: c p is not a node name"
+        ),
+        ("[1]", "expected an object"),
+    ])
+    func badInputNamesTheField(json: String, message: String) {
+        do {
+            _ = try ControlPlaneConfig.parse(json)
+            Issue.record("accepted: \(json)")
+        } catch {
+            #expect(error.description.contains(message), "\(error.description)")
+        }
+    }
+
+    @Test func rendersOneBackupInstancePerVIPWithUnicastAndTheTrackFile() throws {
+        let config = try ControlPlaneConfig.parse(Self.example).config
+        let text = ControlPlaneKeepalivedRenderer(
+            config: config, trackFile: try SafePath(parsing: "/run/k8slb-control-plane/apiserver-priority")
+        ).render()
+        #expect(
+            text == """
+                global_defs {
+                    router_id cp2
+                    vrrp_version 3
+                    max_auto_priority 50
+                    vrrp_garp_master_refresh 60
+                    vrrp_check_unicast_src
+                }
+
+                track_file apiserver_ready {
+                    file "/run/k8slb-control-plane/apiserver-priority"
+                    weight 1
+                }
+
+                vrrp_instance CP_4_7 {
+                    state BACKUP
+                    interface eth0
+                    virtual_router_id 7
+                    priority 1
+                    advert_int 0.10
+                    unicast_src_ip 192.0.2.12
+                    unicast_peer {
+                        192.0.2.11
+                        192.0.2.13
+                    }
+                    track_file {
+                        apiserver_ready
+                    }
+                    virtual_ipaddress {
+                        192.0.2.10/32 dev eth0
+                    }
+                }
+
+                """)
+    }
+
+    /// The holding rule: ready beats unready, the holder beats its own class, ranks stay distinct.
+    @Test func priorityOrder() {
+        func p(_ ready: Bool, _ holding: Bool, _ rank: Int) -> Int {
+            ControlPlanePriority.trackValue(ready: ready, holding: holding, rank: rank)
+        }
+        for rank in 0..<ControlPlaneConfig.maxPeers {
+            #expect(p(true, true, 0) > p(true, false, rank))
+            #expect(p(true, false, rank) > p(false, true, 0))
+            #expect(p(false, true, 0) > p(false, false, rank))
+            #expect(p(false, false, rank) >= 1)
+            #expect(p(true, true, rank) + 1 <= 254)
+        }
+        let backups = (0..<ControlPlaneConfig.maxPeers).map { p(true, false, $0) }
+        #expect(Set(backups).count == backups.count)
+    }
+}
