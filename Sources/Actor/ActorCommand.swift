@@ -22,7 +22,7 @@ struct ActorCommand: AsyncParsableCommand {
             """,
         version:
             "k8slb-actor \(K8slbVersion.current) (\(NetlinkSocket.libraryVersion); \(CertificateCheck.libraryVersion))",
-        subcommands: [RunCommand.self, ControlPlaneCommand.self, SysctlCommand.self],
+        subcommands: [RunCommand.self, ControlPlaneCommand.self, ControlPlaneManifestCommand.self, SysctlCommand.self],
         defaultSubcommand: RunCommand.self)
 }
 

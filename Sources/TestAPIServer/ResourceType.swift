@@ -83,6 +83,11 @@ package struct ResourceType: Sendable, Hashable {
     package static let endpointSlices = ResourceType(
         group: "discovery.k8s.io", version: "v1", plural: "endpointslices", kind: "EndpointSlice", namespaced: true,
         hasStatus: false, shortNames: [], fieldSelectors: ["addressType"], mergeKeys: [:])
+    /// Pods are stored and listed like any object (no scheduling, no kubelet): enough for
+    /// `kubectl apply --dry-run` of a generated pod and for clients that read pods.
+    package static let pods = ResourceType(
+        group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true, hasStatus: true,
+        shortNames: ["po"], fieldSelectors: ["spec.nodeName", "status.phase"], mergeKeys: [:])
     package static let leases = ResourceType(
         group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true,
         hasStatus: false, shortNames: [], fieldSelectors: [], mergeKeys: [:])
@@ -94,7 +99,7 @@ package struct ResourceType: Sendable, Hashable {
 
     /// The built-in kinds (CustomResourceDefinitions add more at run time: `ObjectStore.resources`).
     package static let all: [ResourceType] = [
-        services, configMaps, secrets, endpoints, nodes, events, namespaces, endpointSlices, leases,
+        services, configMaps, secrets, endpoints, nodes, events, namespaces, endpointSlices, leases, pods,
         customResourceDefinitions,
     ]
 }

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestAPIServer
 import TestSupport
 import Testing
 import Yams
@@ -299,5 +300,67 @@ import Yams
         #expect(meta?["name"] as? String == "global" && meta?["namespace"] as? String == "k8slb-system")
         let text = (cm?["data"] as? [String: String])?["config"] ?? ""
         #expect(throws: Never.self) { try UserConfig.parse(text) }
+    }
+
+    /// `k8slb-actor control-plane-manifest`: the static pod an operator puts into
+    /// /etc/kubernetes/manifests. kubectl takes it (`apply --dry-run=client` against the test API
+    /// server), its container is confined exactly as the DaemonSet actor's, every flag it passes
+    /// exists, and the config it prints reads back as the same config.
+    @Test func controlPlaneStaticPodIsConfinedAsTheDaemonSet() async throws {
+        guard let kubectl = which("kubectl"), let actor = builtExecutable("k8slb-actor"),
+            let docs = try Self.render("overlays/haproxy")
+        else {
+            if requireIntegration { Issue.record("kubectl and k8slb-actor are required when CI=true") }
+            return
+        }
+        let flags = [
+            "--vip", "192.0.2.10", "--interface", "eth0", "--vrid", "1", "--peer", "cp1=192.0.2.11", "--peer",
+            "cp2=192.0.2.12", "--peer", "cp3=192.0.2.13", "--node-name", "cp2",
+        ]
+        let pod = try run(actor, ["control-plane-manifest"] + flags)
+        let config = try run(actor, ["control-plane-manifest", "--print", "config"] + flags)
+        #expect(pod.status == 0 && config.status == 0, "\(pod.output)\n\(config.output)")
+        let parsed = try ControlPlaneConfig.parse(config.output).config
+        #expect(parsed.node == "cp2" && parsed.peers.count == 3 && parsed.vips.map(\.vrid) == [1])
+        #expect(ControlPlaneManifest.configJSON(parsed) == config.output, "the printed config reads back unchanged")
+
+        let doc = try #require(try Yams.load(yaml: pod.output) as? [String: Any])
+        let spec = try #require(doc["spec"] as? [String: Any])
+        #expect(spec["hostNetwork"] as? Bool == true)
+        let container = try #require(Self.containers(spec).first)
+        let actorContainer = try #require(Self.containers(Self.podSpec(docs, kind: "DaemonSet")).first)
+        let mine = try JSONSerialization.data(withJSONObject: container["securityContext"] ?? [:], options: .sortedKeys)
+        let daemonSet = try JSONSerialization.data(
+            withJSONObject: actorContainer["securityContext"] ?? [:], options: .sortedKeys)
+        #expect(
+            String(decoding: mine, as: UTF8.self) == String(decoding: daemonSet, as: UTF8.self),
+            "the static pod's securityContext is the DaemonSet actor's")
+        let args = Self.args(container)
+        #expect(args.first == "control-plane")
+        let help = try run(actor, ["control-plane", "--help"]).output
+        for flag in args where flag.hasPrefix("--") {
+            #expect(help.contains(flag), "\(flag) is a flag of control-plane")
+        }
+        #expect(container["image"] as? String == "docker.io/library/k8slb:\(K8slbVersion.current)")
+
+        let server = TestAPIServer(windowSize: 1000, bookmarkInterval: .seconds(5))
+        let port = try await server.start()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "k8slb-cpm-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try writeKubeconfig(port: port, token: "admin", to: dir.appendingPathComponent("kubeconfig").path)
+        try pod.output.write(to: dir.appendingPathComponent("pod.yaml"), atomically: true, encoding: .utf8)
+        let applied = try run(
+            kubectl,
+            [
+                "--kubeconfig", dir.appendingPathComponent("kubeconfig").path, "apply", "--dry-run=client", "-f",
+                dir.appendingPathComponent("pod.yaml").path,
+            ])
+        print(
+            "control-plane manifest: kubectl apply --dry-run=client: \(applied.output.trimmingCharacters(in: .whitespacesAndNewlines))"
+        )
+        #expect(applied.status == 0 && applied.output.contains("pod/k8slb-control-plane created (dry run)"))
+        try await server.stop()
     }
 }
