@@ -53,57 +53,16 @@ import Testing
             try topo.host("client", addresses: ["192.0.2.100/24"])
         }
 
-        /// nginx as the node's kube-apiserver: TLS on 6443 (`/readyz`: 500 while `unready` exists),
-        /// plain HTTP on 6080 answering the node's name (what the client probe reads).
         func startAPIServer(_ node: String) throws {
-            let dir = "\(work)/\(node)"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let readyz = """
-                location = /readyz { if (-f \(dir)/unready) { return 500 "unready\\n"; } return 200 "ok\\n"; }
-                """
-            try """
-            daemon off;
-            worker_processes 1;
-            pid \(dir)/nginx.pid;
-            error_log \(dir)/error.log;
-            events { worker_connections 512; }
-            http {
-                access_log off;
-                client_body_temp_path \(dir)/body; proxy_temp_path \(dir)/proxy; fastcgi_temp_path \(dir)/fastcgi;
-                uwsgi_temp_path \(dir)/uwsgi; scgi_temp_path \(dir)/scgi;
-                server {
-                    listen 6443 ssl;
-                    ssl_certificate \(work)/apiserver.crt;
-                    ssl_certificate_key \(work)/apiserver.key;
-                    \(readyz)
-                    location / { return 200 "\(node)\\n"; }
-                }
-                server { listen 6080; \(readyz) location / { return 200 "\(node)\\n"; } }
-            }
-            """.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
-            try topo.spawn(node, [tools.nginx, "-c", "\(dir)/nginx.conf", "-e", "\(dir)/error.log"], listening: 6443)
+            try ControlPlaneVIPTests.startAPIServer(node, in: topo, work: work, nginx: tools.nginx)
         }
 
         /// The control-plane actor on `node`, from a config file like the one in docs/control-plane.md.
         func startActor(_ node: String) throws {
-            let dir = "\(work)/\(node)"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let peers = ControlPlaneVIPTests.nodes.map { "\"\($0)\": \"\(ControlPlaneVIPTests.address($0))\"" }
-            try """
-            {
-              "node": "\(node)",
-              "peers": {\(peers.joined(separator: ", "))},
-              "vips": [{"address": "\(ControlPlaneVIPTests.vip)", "interface": "eth0", "vrid": 51}],
-              "vrrp": {"advertInterval": 0.1},
-              "apiserver": {"port": 6443, "caFile": "\(work)/ca.crt", "interval": 0.1, "timeout": 0.2, "fall": 2, "rise": 2}
-            }
-            """.write(toFile: "\(dir)/control-plane.json", atomically: true, encoding: .utf8)
-            actors[node] = try topo.spawn(
-                node,
-                [
-                    tools.binary, "control-plane", "--config", "\(dir)/control-plane.json", "--run-dir", "\(dir)/run",
-                    "--keepalived", tools.keepalived, "--metrics-address", "127.0.0.1:9092",
-                ])
+            actors[node] = try ControlPlaneVIPTests.startControlPlaneActor(
+                node, peers: ControlPlaneVIPTests.nodes.map { ($0, ControlPlaneVIPTests.address($0)) },
+                vip: ControlPlaneVIPTests.vip, vrid: 51, in: topo, work: work, binary: tools.binary,
+                keepalived: tools.keepalived)
         }
 
         func setReady(_ node: String, _ ready: Bool) {
@@ -187,6 +146,65 @@ import Testing
             usleep(60_000)
             return lock.withLock { (samples, mostAtOnce, twoHolderSamples) }
         }
+    }
+
+    /// nginx as node `node`'s kube-apiserver (in its namespace): TLS on 6443 with
+    /// `work`/apiserver.crt (`/readyz`: 500 while `work`/`node`/unready exists), plain HTTP on
+    /// 6080 answering the node's name (what the client probe reads).
+    static func startAPIServer(_ node: String, in topo: Topology, work: String, nginx: String) throws {
+        let dir = "\(work)/\(node)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let readyz = """
+            location = /readyz { if (-f \(dir)/unready) { return 500 "unready\\n"; } return 200 "ok\\n"; }
+            """
+        try """
+        daemon off;
+        worker_processes 1;
+        pid \(dir)/nginx.pid;
+        error_log \(dir)/error.log;
+        events { worker_connections 512; }
+        http {
+            access_log off;
+            client_body_temp_path \(dir)/body; proxy_temp_path \(dir)/proxy; fastcgi_temp_path \(dir)/fastcgi;
+            uwsgi_temp_path \(dir)/uwsgi; scgi_temp_path \(dir)/scgi;
+            server {
+                listen 6443 ssl;
+                ssl_certificate \(work)/apiserver.crt;
+                ssl_certificate_key \(work)/apiserver.key;
+                \(readyz)
+                location / { return 200 "\(node)\\n"; }
+            }
+            server { listen 6080; \(readyz) location / { return 200 "\(node)\\n"; } }
+        }
+        """.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
+        try topo.spawn(node, [nginx, "-c", "\(dir)/nginx.conf", "-e", "\(dir)/error.log"], listening: 6443)
+    }
+
+    /// Writes node `node`'s control-plane config (VIP `vip`, VRID `vrid`, unicast to `peers`) and
+    /// starts `k8slb-actor control-plane` inside its namespace.
+    @discardableResult
+    static func startControlPlaneActor(
+        _ node: String, peers: [(String, String)], vip: String, vrid: Int, in topo: Topology, work: String,
+        binary: String, keepalived: String
+    ) throws -> Child {
+        let dir = "\(work)/\(node)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let peerList = peers.map { "\"\($0.0)\": \"\($0.1)\"" }.joined(separator: ", ")
+        try """
+        {
+          "node": "\(node)",
+          "peers": {\(peerList)},
+          "vips": [{"address": "\(vip)", "interface": "eth0", "vrid": \(vrid)}],
+          "vrrp": {"advertInterval": 0.1},
+          "apiserver": {"port": 6443, "caFile": "\(work)/ca.crt", "interval": 0.1, "timeout": 0.2, "fall": 2, "rise": 2}
+        }
+        """.write(toFile: "\(dir)/control-plane.json", atomically: true, encoding: .utf8)
+        return try topo.spawn(
+            node,
+            [
+                binary, "control-plane", "--config", "\(dir)/control-plane.json", "--run-dir", "\(dir)/cp-run",
+                "--keepalived", keepalived, "--metrics-address", "127.0.0.1:9092",
+            ])
     }
 
     static func with(_ body: (Cluster) throws -> Void) throws {
