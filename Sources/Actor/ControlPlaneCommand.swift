@@ -32,6 +32,9 @@ struct ControlPlaneCommand: AsyncParsableCommand {
     @Option(name: .customLong("keepalived"), help: "keepalived binary.")
     var keepalivedBinary = "/usr/sbin/keepalived"
 
+    @Option(name: .customLong("haproxy"), help: "haproxy binary (balanced VIPs and roles).")
+    var haproxyBinary = "/usr/sbin/haproxy"
+
     @Option(name: .customLong("metrics-address"), help: "HOST:PORT for /metrics, /healthz, /readyz ('' disables).")
     var metricsAddress = "0.0.0.0:9092"
 
@@ -67,7 +70,9 @@ struct ControlPlaneCommand: AsyncParsableCommand {
         let metrics = ControlPlaneMetrics()
         let readiness = Readiness(true)
         let node = ControlPlaneNode(
-            settings: .init(config: parsed.config, runDirectory: runDir, keepalivedBinary: keepalivedBinary),
+            settings: .init(
+                config: parsed.config, runDirectory: runDir, keepalivedBinary: keepalivedBinary,
+                haproxyBinary: haproxyBinary),
             caPEM: caPEM, logger: logger, metrics: metrics, netlink: netlink)
         logger.info(
             "starting", metadata: ["lb.node": "\(parsed.config.node)", "version": "\(K8slbVersion.current)"])

@@ -18,15 +18,19 @@ final class ControlPlaneNode: Sendable {
         var config: ControlPlaneConfig
         var runDirectory: String
         var keepalivedBinary: String
+        var haproxyBinary: String
     }
 
     private let settings: Settings
+    private let plan: ControlPlanePlan
     private let logger: Logger
     private let metrics: ControlPlaneMetrics
     private let netlink: NetlinkWorker
     private let keepalived: KeepalivedProcess
-    private let transport: HTTPTransport
-    private let trackFile: String
+    private let haproxy: HAProxyProcess?
+    /// The local apiserver's `/readyz` (TLS) and the local HAProxy's `/vip/<address>` (plain).
+    private let apiserver: HTTPTransport
+    private let local = HTTPTransport(tls: TLSSettings(), lanes: 1)
     private let stopped = Mutex(false)
 
     init(settings: Settings, caPEM: [UInt8]?, logger: Logger, metrics: ControlPlaneMetrics, netlink: NetlinkWorker) {
@@ -34,7 +38,7 @@ final class ControlPlaneNode: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.netlink = netlink
-        trackFile = settings.runDirectory + "/apiserver-priority"
+        plan = ControlPlanePlan.make(settings.config)
         let vips = settings.config.vips
         let log = logger
         keepalived = KeepalivedProcess(
@@ -43,44 +47,51 @@ final class ControlPlaneNode: Sendable {
             // keepalived died on its own: its VIPs must go now (a backup is taking them over).
             Self.remove(vips, netlink: netlink, logger: log)
         }
+        haproxy =
+            plan.proxy.frontends.isEmpty
+            ? nil : HAProxyProcess(paths: .init(binary: settings.haproxyBinary, directory: settings.runDirectory))
         var tls = TLSSettings(caPEM: caPEM, insecureSkipVerify: caPEM == nil)
         tls.verifyHostName = false
-        transport = HTTPTransport(tls: tls, lanes: 1)
+        apiserver = HTTPTransport(tls: tls, lanes: 1)
     }
 
-    /// Starts keepalived and probes until `stop()`; then stops keepalived (priority 0: a backup
-    /// takes the VIPs at once; keepalived removes them here).
+    /// Starts HAProxy (balanced VIPs, roles) and keepalived, and probes until `stop()`; then stops
+    /// keepalived (priority 0: a backup takes the VIPs at once; keepalived removes them here) and
+    /// HAProxy.
     func run() async throws {
         let config = settings.config
         // A previous run killed with SIGKILL may have left the VIPs: they must not stay up
         // beside the holder's.
         Self.remove(config.vips, netlink: netlink, logger: logger)
-        var tracker = HealthTracker(rise: config.probe.rise, fall: config.probe.fall)
-        var written = ControlPlanePriority.trackValue(ready: false, holding: false, rank: config.rank)
-        try write(written)
-        let trackPath = try SafePath(parsing: trackFile)
-        try await keepalived.apply(ControlPlaneKeepalivedRenderer(config: config, trackFile: trackPath).render())
+        let directory = try SafePath(parsing: settings.runDirectory)
+        let renderer = ControlPlaneKeepalivedRenderer(config: config, trackDirectory: directory)
+        var written: [IPAddress: Int] = [:]
+        for vip in config.vips {
+            let value = ControlPlanePriority.trackValue(ready: false, holding: false, rank: config.rank)
+            try write(value, to: renderer.trackFile(vip))
+            written[vip.address] = value
+        }
+        if let haproxy {
+            _ = try await haproxy.apply(plan.haproxyConfig(runDirectory: directory))
+        }
+        try await keepalived.apply(renderer.render())
         logger.info(
-            "control-plane VIPs configured; following the local kube-apiserver",
+            "control-plane VIPs configured",
             metadata: [
                 "lb.vips": "\(config.vips.map(\.address))", "lb.probe": "\(config.probe.url)",
                 "lb.peers": "\(config.peers.map(\.name))",
+                "lb.followProxy": "\(config.vips.map(\.address).filter(plan.followsProxy))",
             ])
         let interval = Duration.milliseconds(config.probe.intervalMilliseconds)
         let clock = ContinuousClock()
+        var trackers: [IPAddress: HealthTracker] = [:]
+        for vip in config.vips {
+            trackers[vip.address] = HealthTracker(rise: config.probe.rise, fall: config.probe.fall)
+        }
         var held: Set<IPAddress> = []
         while !stopped.withLock({ $0 }) {
             let started = clock.now
-            let ok = await probe()
-            if let verdict = tracker.record(ok) {
-                if verdict {
-                    logger.notice("local kube-apiserver ready", metadata: ["lb.probe": "\(config.probe.url)"])
-                } else {
-                    logger.warning(
-                        "local kube-apiserver not ready; this node yields the VIPs to a node whose apiserver is",
-                        metadata: ["lb.probe": "\(config.probe.url)"])
-                }
-            }
+            let direct = config.vips.contains { !plan.followsProxy($0.address) } ? await probeAPIServer() : false
             let holding = self.holding()
             if holding != held {
                 logger.notice(
@@ -88,32 +99,61 @@ final class ControlPlaneNode: Sendable {
                     metadata: ["lb.vips": "\(holding.isEmpty ? held.sorted() : holding.sorted())"])
                 held = holding
             }
-            let ready = tracker.healthy ?? false
-            let value = ControlPlanePriority.trackValue(ready: ready, holding: !holding.isEmpty, rank: config.rank)
-            if value != written {
-                do {
-                    try write(value)
-                    written = value
-                } catch {
-                    logger.error("cannot write keepalived's track file", metadata: ["error": "\(error)"])
+            var readyCount = 0
+            for vip in config.vips {
+                let follows = plan.followsProxy(vip.address)
+                let ok = follows ? await probeProxy(vip.address) : direct
+                if let verdict = trackers[vip.address]!.record(ok) {
+                    let what = follows ? "local HAProxy has a ready target" : "local kube-apiserver ready"
+                    if verdict {
+                        logger.notice("\(what)", metadata: ["lb.vip": "\(vip.address)"])
+                    } else {
+                        logger.warning(
+                            "not ready: this node yields the VIP to a node that is",
+                            metadata: ["lb.vip": "\(vip.address)", "lb.follows": "\(what)"])
+                    }
                 }
+                let ready = trackers[vip.address]!.healthy ?? false
+                if ready { readyCount += 1 }
+                let value = ControlPlanePriority.trackValue(
+                    ready: ready, holding: holding.contains(vip.address), rank: config.rank)
+                if value != written[vip.address] {
+                    do {
+                        try write(value, to: renderer.trackFile(vip))
+                        written[vip.address] = value
+                    } catch {
+                        logger.error("cannot write keepalived's track file", metadata: ["error": "\(error)"])
+                    }
+                }
+                metrics.record(
+                    vip: vip.address, ready: ready, priority: value + 1, holding: holding.contains(vip.address))
             }
-            metrics.record(ready: ready, priority: value + 1, holding: holding, vips: config.vips.map(\.address))
             try? await clock.sleep(until: started + interval)
         }
         await keepalived.stop()
         Self.remove(config.vips, netlink: netlink, logger: logger)
+        await haproxy?.drain()
     }
 
     func stop() { stopped.withLock { $0 = true } }
 
-    /// One `GET /readyz`: true on a 200 within the timeout.
-    private func probe() async -> Bool {
+    /// One `GET /readyz` to the local apiserver: true on a 200 within the timeout.
+    private func probeAPIServer() async -> Bool {
         let p = settings.config.probe
+        return await get(apiserver, p.url, timeout: p.timeoutMilliseconds)
+    }
+
+    /// The local HAProxy: does `vip` have a backend with a server up?
+    private func probeProxy(_ vip: IPAddress) async -> Bool {
+        await get(
+            local, "http://127.0.0.1:\(ControlPlaneConfig.proxyHealthPort)/vip/\(vip)",
+            timeout: settings.config.probe.timeoutMilliseconds)
+    }
+
+    private func get(_ transport: HTTPTransport, _ url: String, timeout: Int) async -> Bool {
         do {
-            let r = try await transport.send(
-                HTTPRequest(method: "GET", url: p.url, timeoutMilliseconds: p.timeoutMilliseconds))
-            return r.status == 200
+            return try await transport.send(HTTPRequest(method: "GET", url: url, timeoutMilliseconds: timeout)).status
+                == 200
         } catch {
             return false
         }
@@ -126,8 +166,8 @@ final class ControlPlaneNode: Sendable {
         return wanted.intersection(present)
     }
 
-    private func write(_ value: Int) throws {
-        try "\(value)\n".write(toFile: trackFile, atomically: true, encoding: .utf8)
+    private func write(_ value: Int, to path: String) throws {
+        try "\(value)\n".write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     /// Removes the VIPs from their interfaces where present.
@@ -158,12 +198,11 @@ final class ControlPlaneMetrics: Sendable {
 
     init() { factory = PrometheusMetricsFactory(registry: registry) }
 
-    func record(ready: Bool, priority: Int, holding: Set<IPAddress>, vips: [IPAddress]) {
-        Gauge(label: "k8slb_control_plane_apiserver_ready", factory: factory).record(ready ? 1 : 0)
-        Gauge(label: "k8slb_control_plane_priority", factory: factory).record(Double(priority))
-        for vip in vips {
-            Gauge(label: "k8slb_control_plane_vip_master", dimensions: [("vip", "\(vip)")], factory: factory).record(
-                holding.contains(vip) ? 1 : 0)
-        }
+    /// Per VIP: what its holder follows is ready here, the VRRP priority, whether this node holds it.
+    func record(vip: IPAddress, ready: Bool, priority: Int, holding: Bool) {
+        let labels = [("vip", "\(vip)")]
+        Gauge(label: "k8slb_control_plane_ready", dimensions: labels, factory: factory).record(ready ? 1 : 0)
+        Gauge(label: "k8slb_control_plane_priority", dimensions: labels, factory: factory).record(Double(priority))
+        Gauge(label: "k8slb_control_plane_vip_master", dimensions: labels, factory: factory).record(holding ? 1 : 0)
     }
 }

@@ -53,7 +53,8 @@ import Testing
             try topo.host("client", addresses: ["192.0.2.100/24"])
         }
 
-        func startAPIServer(_ node: String) throws {
+        @discardableResult
+        func startAPIServer(_ node: String) throws -> Child {
             try ControlPlaneVIPTests.startAPIServer(node, in: topo, work: work, nginx: tools.nginx)
         }
 
@@ -151,7 +152,8 @@ import Testing
     /// nginx as node `node`'s kube-apiserver (in its namespace): TLS on 6443 with
     /// `work`/apiserver.crt (`/readyz`: 500 while `work`/`node`/unready exists), plain HTTP on
     /// 6080 answering the node's name (what the client probe reads).
-    static func startAPIServer(_ node: String, in topo: Topology, work: String, nginx: String) throws {
+    @discardableResult
+    static func startAPIServer(_ node: String, in topo: Topology, work: String, nginx: String) throws -> Child {
         let dir = "\(work)/\(node)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let readyz = """
@@ -177,7 +179,7 @@ import Testing
             server { listen 6080; \(readyz) location / { return 200 "\(node)\\n"; } }
         }
         """.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
-        try topo.spawn(node, [nginx, "-c", "\(dir)/nginx.conf", "-e", "\(dir)/error.log"], listening: 6443)
+        return try topo.spawn(node, [nginx, "-c", "\(dir)/nginx.conf", "-e", "\(dir)/error.log"], listening: 6443)
     }
 
     /// Writes node `node`'s control-plane config (VIP `vip`, VRID `vrid`, unicast to `peers`) and
@@ -185,7 +187,7 @@ import Testing
     @discardableResult
     static func startControlPlaneActor(
         _ node: String, peers: [(String, String)], vip: String, vrid: Int, in topo: Topology, work: String,
-        binary: String, keepalived: String
+        binary: String, keepalived: String, moreVIPs: String = "", roles: String = "", haproxy: String? = nil
     ) throws -> Child {
         let dir = "\(work)/\(node)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -194,7 +196,7 @@ import Testing
         {
           "node": "\(node)",
           "peers": {\(peerList)},
-          "vips": [{"address": "\(vip)", "interface": "eth0", "vrid": \(vrid)}],
+          "vips": [{"address": "\(vip)", "interface": "eth0", "vrid": \(vrid)}\(moreVIPs)],\(roles)
           "vrrp": {"advertInterval": 0.1},
           "apiserver": {"port": 6443, "caFile": "\(work)/ca.crt", "interval": 0.1, "timeout": 0.2, "fall": 2, "rise": 2}
         }
@@ -204,7 +206,7 @@ import Testing
             [
                 binary, "control-plane", "--config", "\(dir)/control-plane.json", "--run-dir", "\(dir)/cp-run",
                 "--keepalived", keepalived, "--metrics-address", "127.0.0.1:9092",
-            ])
+            ] + (haproxy.map { ["--haproxy", $0] } ?? []))
     }
 
     static func with(_ body: (Cluster) throws -> Void) throws {
@@ -379,6 +381,106 @@ import Testing
             )
             #expect((there ?? 9) <= 1.0)
             for node in Self.nodes { c.setReady(node, true) }
+        }
+    }
+
+    /// Balanced serving: HAProxy on 192.0.2.20:8443 spreads TLS connections over every ready
+    /// apiserver (`/readyz` checked over TLS); one apiserver killed → no failed new request once
+    /// the check marks it down. A static role on the same VIP (port 80 → two fixed targets).
+    @Test(.needs(.root("ip", "keepalived", "haproxy", "nginx", "openssl", "python3", "curl").and(built: "k8slb-actor")))
+    func balancedSpreadsOverReadyAPIServersAndServesRoles() throws {
+        guard let haproxy = which("haproxy") else {
+            if requireIntegration { Issue.record("haproxy is required when CI=true") }
+            return
+        }
+        try Self.with { c in
+            try c.topo.host("be", addresses: ["192.0.2.21/24"])
+            for (port, body) in [(8081, "one"), (8082, "two")] {
+                let dir = "\(c.work)/be\(port)"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try "\(body)\n".write(toFile: "\(dir)/index.html", atomically: true, encoding: .utf8)
+                try c.topo.spawn(
+                    "be", [c.tools.python, "-m", "http.server", "\(port)", "--bind", "0.0.0.0", "--directory", dir],
+                    listening: port)
+            }
+            var apiservers: [String: Child] = [:]
+            for node in Self.nodes { apiservers[node] = try c.startAPIServer(node) }
+            let balanced =
+                #", {"address": "192.0.2.20", "interface": "eth0", "vrid": 52, "serve": "balanced", "port": 8443}"#
+            let roles =
+                #" "roles": [{"name": "web", "vip": "192.0.2.20", "port": 80, "targets": ["192.0.2.21:8081", "192.0.2.21:8082"]}],"#
+            for node in Self.nodes {
+                c.actors[node] = try Self.startControlPlaneActor(
+                    node, peers: Self.nodes.map { ($0, Self.address($0)) }, vip: Self.vip, vrid: 51, in: c.topo,
+                    work: c.work, binary: c.tools.binary, keepalived: c.tools.keepalived, moreVIPs: balanced,
+                    roles: roles, haproxy: haproxy)
+            }
+            func holders() -> [String] {
+                Self.nodes.filter {
+                    Child.run([c.tools.ip, "-n", c.topo.ns($0), "-o", "addr", "show", "dev", "eth0", "up"]).output
+                        .contains(" 192.0.2.20/32 ")
+                }
+            }
+            var h: [String] = []
+            for _ in 0..<250 {
+                h = holders()
+                if h.count == 1 { break }
+                usleep(20_000)
+            }
+            #expect(h.count == 1, "the balanced VIP is held by one node: \(h)")
+            /// `count` new TLS connections through the VIP, one after the other: the answering nodes.
+            func requests(_ count: Int) -> [String] {
+                let script = """
+                    for i in $(seq \(count)); do
+                      curl -s --max-time 1 --cacert \(c.work)/ca.crt --resolve cp.test:8443:192.0.2.20 https://cp.test:8443/ || echo FAIL
+                    done
+                    """
+                return Child.run([c.tools.ip, "netns", "exec", c.topo.ns("client"), "sh", "-c", script]).output
+                    .split(separator: "\n").map(String.init)
+            }
+            var spread: [String] = []
+            for _ in 0..<100 {
+                spread = requests(30)
+                if Set(spread) == Set(Self.nodes) { break }  // the checks have marked every server up
+                usleep(200_000)
+            }
+            let counts = Dictionary(grouping: spread, by: { $0 }).mapValues(\.count)
+            print(
+                "control-plane balanced: 30 TLS requests through 192.0.2.20:8443 answered by \(counts.sorted { $0.key < $1.key })"
+            )
+            #expect(Set(spread) == Set(Self.nodes), "spread over every ready apiserver")
+
+            // cp2's apiserver dies (nginx's fast shutdown: master and workers gone at once; a
+            // SIGKILLed master would leave its worker serving); while the check has not marked it
+            // down, HAProxy's retries send a refused connection elsewhere; after it, no request
+            // goes there at all.
+            let killed = Date()
+            if let p = apiservers["cp2"] {
+                kill(p.processIdentifier, SIGTERM)
+                p.waitUntilExit()
+            }
+            let during = requests(20)
+            usleep(1_200_000)
+            let after = requests(30)
+            let failedDuring = during.filter { $0 == "FAIL" }.count
+            let failedAfter = after.filter { $0 == "FAIL" }.count
+            print(
+                "control-plane balanced: cp2's apiserver killed; in the \(String(format: "%.1f", Date().timeIntervalSince(killed))) s after: \(during.count - failedDuring) ok, \(failedDuring) failed while the check had not marked it down; then \(after.count - failedAfter) ok, \(failedAfter) failed, answered by \(Set(after).sorted())"
+            )
+            #expect(failedAfter == 0 && !after.contains("cp2"))
+            #expect(Set(after) == ["cp1", "cp3"])
+
+            // The static role on the same VIP: port 80 → two fixed targets.
+            var bodies: Set<String> = []
+            for _ in 0..<10 {
+                let r = Child.run([
+                    c.tools.ip, "netns", "exec", c.topo.ns("client"), c.tools.curl, "-s", "--max-time", "1",
+                    "http://192.0.2.20/",
+                ])
+                bodies.insert(r.output.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            print("control-plane role web (192.0.2.20:80 → 192.0.2.21:8081, :8082): answers \(bodies.sorted())")
+            #expect(bodies == ["one", "two"])
         }
     }
 }

@@ -73,7 +73,7 @@ import Testing
     @Test func rendersOneBackupInstancePerVIPWithUnicastAndTheTrackFile() throws {
         let config = try ControlPlaneConfig.parse(Self.example).config
         let text = ControlPlaneKeepalivedRenderer(
-            config: config, trackFile: try SafePath(parsing: "/run/k8slb-control-plane/apiserver-priority")
+            config: config, trackDirectory: try SafePath(parsing: "/run/k8slb-control-plane")
         ).render()
         #expect(
             text == """
@@ -85,8 +85,8 @@ import Testing
                     vrrp_check_unicast_src
                 }
 
-                track_file apiserver_ready {
-                    file "/run/k8slb-control-plane/apiserver-priority"
+                track_file priority_4_7 {
+                    file "/run/k8slb-control-plane/priority-4_7"
                     weight 1
                 }
 
@@ -102,7 +102,7 @@ import Testing
                         192.0.2.13
                     }
                     track_file {
-                        apiserver_ready
+                        priority_4_7
                     }
                     virtual_ipaddress {
                         192.0.2.10/32 dev eth0
@@ -126,5 +126,112 @@ import Testing
         }
         let backups = (0..<ControlPlaneConfig.maxPeers).map { p(true, false, $0) }
         #expect(Set(backups).count == backups.count)
+    }
+}
+
+@Suite struct ControlPlaneProxyTests {
+    static let config = """
+        {
+          "node": "cp1",
+          "peers": {"cp1": "192.0.2.11", "cp2": "192.0.2.12", "cp3": "192.0.2.13"},
+          "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1},
+                   {"address": "192.0.2.20", "interface": "eth0", "vrid": 2, "serve": "balanced", "port": 8443}],
+          "roles": [
+            {"name": "ingress", "vip": "192.0.2.20", "port": 80, "targets": ["192.0.2.21:30080", "192.0.2.22:30080"],
+             "check": {"path": "/healthz"}, "proxyProtocol": "v2", "stickySeconds": 600},
+            {"name": "dns-tcp", "vip": "192.0.2.10", "port": 53, "targets": ["[2001:db8::31]:53"], "check": "none"}
+          ]
+        }
+        """
+
+    @Test func balancedVIPsAndRolesBecomeOneProxyPlan() throws {
+        let config = try ControlPlaneConfig.parse(Self.config).config
+        let plan = ControlPlanePlan.make(config)
+        #expect(
+            plan.proxy.frontends.map { "\($0.vip.withPort($0.port))" } == [
+                "192.0.2.10:53", "192.0.2.20:80", "192.0.2.20:8443",
+            ])
+        let apiserver = plan.proxy.frontends[2].routes[0].backend
+        #expect(
+            apiserver.servers.map { "\($0.address):\($0.port)" } == [
+                "192.0.2.11:6443", "192.0.2.12:6443", "192.0.2.13:6443",
+            ])
+        #expect(apiserver.httpCheck == (try ProxyPlan.HTTPCheck(path: "/readyz", tls: true)))
+        #expect(plan.followsProxy(try IPAddress(parsing: "192.0.2.20")))
+        #expect(!plan.followsProxy(try IPAddress(parsing: "192.0.2.10")), "a direct VIP follows its apiserver")
+        let text = plan.haproxyConfig(runDirectory: try SafePath(parsing: "/run/k8slb-control-plane"))
+        #expect(text.contains("option httpchk GET /readyz"))
+        #expect(
+            text.contains(
+                "server ep_192_0_2_11_6443 192.0.2.11:6443 check check-ssl verify none inter 500ms fall 2 rise 2"))
+        #expect(text.contains("send-proxy-v2"))
+        #expect(text.contains("stick on src"))
+        #expect(
+            text.contains(
+                "http-request return status 200 if { path /vip/192.0.2.20 } { nbsrv(be_192_0_2_20_8443) gt 0 }"))
+        #expect(!text.contains("/vip/192.0.2.10"))
+    }
+
+    @Test(arguments: [
+        (
+            #""roles": [{"name": "x", "vip": "192.0.2.99", "port": 80, "targets": ["192.0.2.21:80"]}]"#,
+            "roles[0].vip: 192.0.2.99 is not one of vips"
+        ),
+        (
+            #""roles": [{"name": "x", "vip": "192.0.2.10", "port": 80, "targets": ["192.0.2.21"]}]"#,
+            "roles[0].targets[0]: expected"
+        ),
+        (
+            #""roles": [{"name": "x", "vip": "192.0.2.10", "port": 80, "protocol": "udp", "targets": ["192.0.2.21:80"]}]"#,
+            "roles[0].protocol: only \"tcp\""
+        ),
+        (
+            #""roles": [{"name": "x", "vip": "192.0.2.10", "port": 80, "targets": ["192.0.2.21:80"], "check": {"path": "/a b"}}]"#,
+            "roles[0].check.path"
+        ),
+        (
+            #""roles": [{"name": "x", "vip": "192.0.2.10", "port": 80, "targets": ["192.0.2.21:80"]}, {"name": "y", "vip": "192.0.2.10", "port": 80, "targets": ["192.0.2.22:80"]}]"#,
+            "roles[1].port: 192.0.2.10:80 is already served by roles[0]"
+        ),
+        (
+            #""roles": [{"name": "x\ny", "vip": "192.0.2.10", "port": 80, "targets": ["192.0.2.21:80"]}]"#,
+            "roles[0].name"
+        ),
+        (#""roles": [{"vip": "192.0.2.10", "port": 80, "targets": ["192.0.2.21:80"]}]"#, "roles[0].name: required"),
+    ])
+    func badRolesNameTheField(roles: String, message: String) {
+        let json = """
+            {"node": "cp1", "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1}], \(roles)}
+            """
+        do {
+            _ = try ControlPlaneConfig.parse(json)
+            Issue.record("accepted: \(json)")
+        } catch {
+            #expect(error.description.contains(message), "\(error.description)")
+        }
+    }
+
+    @Test func balancedNeedsPeersAndAPort() {
+        for (json, message) in [
+            (
+                #"{"node": "cp1", "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1, "serve": "balanced", "port": 8443}]}"#,
+                "list them in peers"
+            ),
+            (
+                #"{"node": "cp1", "peers": {"cp1": "192.0.2.11"}, "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1, "serve": "balanced"}]}"#,
+                "vips[0].port: required"
+            ),
+            (
+                #"{"node": "cp1", "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1, "port": 8443}]}"#,
+                "vips[0].port: only with"
+            ),
+        ] {
+            do {
+                _ = try ControlPlaneConfig.parse(json)
+                Issue.record("accepted: \(json)")
+            } catch {
+                #expect(error.description.contains(message), "\(error.description)")
+            }
+        }
     }
 }

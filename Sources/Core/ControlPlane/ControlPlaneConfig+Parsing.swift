@@ -41,10 +41,11 @@ private struct ControlPlaneParser {
                 config.vips = vips(value, "vips")
             case "vrrp": config.advertIntervalCentiseconds = vrrp(value, "vrrp") ?? config.advertIntervalCentiseconds
             case "apiserver": config.probe = probe(value, "apiserver")
+            case "roles": config.roles = roles(value, "roles")
             default:
                 issues.append(
                     ConfigIssue(
-                        .warning, key, "unknown key ignored (known keys: node, peers, vips, vrrp, apiserver)"))
+                        .warning, key, "unknown key ignored (known keys: node, peers, vips, vrrp, apiserver, roles)"))
             }
         }
         if config.node.isEmpty, !members.contains(where: { $0.key == "node" }) {
@@ -57,7 +58,36 @@ private struct ControlPlaneParser {
         if let own = config.ownAddress, config.vips.contains(where: { $0.address.family != own.family }) {
             fail("vips", "unicast VRRP needs peer addresses of each VIP's family (peers are \(own.family))")
         }
+        crossCheck(config)
         return config
+    }
+
+    /// What single fields cannot say: roles on configured VIPs, one user per VIP:port, targets
+    /// for balanced VIPs.
+    mutating func crossCheck(_ config: ControlPlaneConfig) {
+        var taken: [String: String] = [:]  // "vip:port" → who
+        for (i, vip) in config.vips.enumerated() {
+            guard case .balanced(let port) = vip.serve else { continue }
+            if config.peers.isEmpty {
+                fail("vips[\(i)].serve", "\"balanced\" spreads over the peers' apiservers: list them in peers")
+            }
+            taken[vip.address.withPort(port)] = "vips[\(i)] (balanced)"
+        }
+        for (i, role) in config.roles.enumerated() {
+            let path = "roles[\(i)]"
+            if !config.vips.contains(where: { $0.address == role.vip }) {
+                fail("\(path).vip", "\(role.vip) is not one of vips (a role is served on a VIP this file holds)")
+            }
+            let place = role.vip.withPort(role.port)
+            if let other = taken[place] {
+                fail("\(path).port", "\(place) is already served by \(other)")
+            } else {
+                taken[place] = path
+            }
+            if config.roles[..<i].contains(where: { $0.name == role.name }) {
+                fail("\(path).name", "role name \(role.name) is used twice")
+            }
+        }
     }
 
     mutating func nodeName(_ value: JSONValue, _ path: String) -> String? {
@@ -137,8 +167,17 @@ private struct ControlPlaneParser {
             var address: IPAddress?
             var interface: InterfaceName?
             var vrid: Int?
+            var serveText = "direct"
+            var port: Int?
             for (key, v) in members {
                 switch key {
+                case "serve":
+                    guard case .string(let t) = v, ["direct", "balanced"].contains(t) else {
+                        fail("\(p).serve", "expected \"direct\" or \"balanced\"")
+                        continue
+                    }
+                    serveText = t
+                case "port": port = integer(v, "\(p).port", 1...65535)
                 case "address": address = self.address(v, "\(p).address")
                 case "interface":
                     guard case .string(let s) = v else {
@@ -163,9 +202,145 @@ private struct ControlPlaneParser {
             if out.contains(where: { $0.vrid == vrid && $0.address.family == address.family }) {
                 fail("\(p).vrid", "VRID \(vrid) is used by another \(address.family) VIP")
             }
-            out.append(.init(address: address, interface: interface, vrid: vrid))
+            var serve = ControlPlaneConfig.Serve.direct
+            if serveText == "balanced" {
+                guard let port else {
+                    fail(
+                        "\(p).port",
+                        "required with \"serve\": \"balanced\" (the VIP's port; 6443 only with the apiservers bound to the node address)"
+                    )
+                    continue
+                }
+                serve = .balanced(port: UInt16(port))
+            } else if members.contains(where: { $0.key == "port" }) {
+                fail("\(p).port", "only with \"serve\": \"balanced\" (a direct VIP reaches the apiserver's own port)")
+            }
+            out.append(.init(address: address, interface: interface, vrid: vrid, serve: serve))
         }
         return out
+    }
+
+    mutating func roles(_ value: JSONValue, _ path: String) -> [ControlPlaneConfig.Role] {
+        guard case .array(let items) = value else {
+            fail(path, "expected an array of roles, found \(value.typeName)")
+            return []
+        }
+        var out: [ControlPlaneConfig.Role] = []
+        for (i, item) in items.enumerated() {
+            if let role = self.role(item, "\(path)[\(i)]") { out.append(role) }
+        }
+        return out
+    }
+
+    mutating func role(_ item: JSONValue, _ p: String) -> ControlPlaneConfig.Role? {
+        guard case .object(let members) = item else {
+            fail(p, "expected an object, found \(item.typeName)")
+            return nil
+        }
+        var name: String?
+        var vip: IPAddress?
+        var port: Int?
+        var targets: [EndpointAddress] = []
+        var check = ControlPlaneConfig.RoleCheck.tcp
+        var proxyProtocol: ProxyProtocolVersion?
+        var sticky: Int?
+        let errorsBefore = issues.count
+        for (key, v) in members {
+            let kp = "\(p).\(key)"
+            switch key {
+            case "name":
+                guard case .string(let s) = v, !s.isEmpty, s.utf8.count <= 63,
+                    s.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D })
+                else {
+                    fail(kp, "expected 1-63 letters, digits, '.', '_' or '-'")
+                    continue
+                }
+                name = s
+            case "vip": vip = address(v, kp)
+            case "port": port = integer(v, kp, 1...65535)
+            case "protocol":
+                guard case .string("tcp") = v else {
+                    fail(kp, "only \"tcp\" (the control-plane actor's HAProxy has no UDP proxy)")
+                    continue
+                }
+            case "targets": targets = self.targets(v, kp)
+            case "check": check = roleCheck(v, kp) ?? check
+            case "proxyProtocol":
+                guard case .string(let t) = v, let version = ProxyProtocolVersion(rawValue: t) else {
+                    fail(kp, "expected \"v1\" or \"v2\"")
+                    continue
+                }
+                proxyProtocol = version
+            case "stickySeconds": sticky = integer(v, kp, 1...86400)
+            default:
+                issues.append(
+                    ConfigIssue(
+                        .warning, kp,
+                        "unknown key ignored (known keys: name, vip, port, protocol, targets, check, proxyProtocol, stickySeconds)"
+                    ))
+            }
+        }
+        for key in ["name", "vip", "port", "targets"] where !members.contains(where: { $0.key == key }) {
+            fail("\(p).\(key)", "required")
+        }
+        guard issues.count == errorsBefore || !issues[errorsBefore...].contains(where: { $0.severity == .error }),
+            let name, let vip, let port
+        else { return nil }
+        return .init(
+            name: name, vip: vip, port: UInt16(port), targets: targets, check: check, proxyProtocol: proxyProtocol,
+            stickySeconds: sticky)
+    }
+
+    /// `["192.0.2.21:30080", "[2001:db8::21]:30080"]`
+    mutating func targets(_ value: JSONValue, _ path: String) -> [EndpointAddress] {
+        guard case .array(let items) = value, !items.isEmpty else {
+            fail(path, "expected a non-empty array of \"address:port\"")
+            return []
+        }
+        var out: [EndpointAddress] = []
+        for (i, item) in items.enumerated() {
+            let p = "\(path)[\(i)]"
+            guard case .string(let text) = item, let colon = text.lastIndex(of: ":"),
+                let port = UInt16(text[text.index(after: colon)...]), port > 0
+            else {
+                fail(p, "expected \"address:port\" (IPv6 in brackets)")
+                continue
+            }
+            var host = text[..<colon]
+            if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+            do {
+                let target = EndpointAddress(address: try IPAddress(parsing: host), port: port)
+                if out.contains(target) { fail(p, "\(text) is listed twice") } else { out.append(target) }
+            } catch {
+                fail(p, error.description)
+            }
+        }
+        return out
+    }
+
+    /// `"tcp"`, `"none"`, or `{"path": "/healthz", "tls": false}`.
+    mutating func roleCheck(_ value: JSONValue, _ path: String) -> ControlPlaneConfig.RoleCheck? {
+        switch value {
+        case .string("tcp"): return .tcp
+        case .string("none"): return ControlPlaneConfig.RoleCheck.none
+        case .object(let members):
+            var checkPath = "/"
+            var tls = false
+            for (key, v) in members {
+                switch (key, v) {
+                case ("path", .string(let s)): checkPath = s
+                case ("tls", .bool(let b)): tls = b
+                default: fail("\(path).\(key)", "expected path (a string) or tls (true or false)")
+                }
+            }
+            do { return .http(try ProxyPlan.HTTPCheck(path: checkPath, tls: tls)) } catch {
+                fail("\(path).path", error.description)
+                return nil
+            }
+        default:
+            fail(path, "expected \"tcp\", \"none\" or {\"path\": …, \"tls\": …}")
+            return nil
+        }
     }
 
     mutating func vrrp(_ value: JSONValue, _ path: String) -> Int? {

@@ -26,6 +26,36 @@ package struct ControlPlaneConfig: Sendable, Hashable {
         /// 1-255; must not be one the Service actor uses on the same segment (its VRIDs are above
         /// the k8slb config's `vrrp.vridOffset`).
         package var vrid: Int
+        package var serve: Serve = .direct
+    }
+
+    /// How a VIP reaches the apiservers.
+    package enum Serve: Sendable, Hashable {
+        /// The VIP sits on a node whose own apiserver is ready; traffic lands on that apiserver.
+        case direct
+        /// HAProxy on VIP:`port` spreads over every peer's apiserver (TLS passed through,
+        /// `/readyz` checked over TLS); the VIP sits on a node whose HAProxy has a ready one.
+        case balanced(port: UInt16)
+    }
+
+    /// A static role (Claudie's model): VIP:port → fixed targets, served by the node's HAProxy.
+    package struct Role: Sendable, Hashable {
+        /// Letters, digits, '.', '_', '-' (names the role in logs; never printed into a config).
+        package var name: String
+        package var vip: IPAddress
+        package var port: UInt16
+        package var targets: [EndpointAddress]
+        package var check: RoleCheck = .tcp
+        package var proxyProtocol: ProxyProtocolVersion?
+        /// Source-IP stickiness for this many seconds.
+        package var stickySeconds: Int?
+    }
+
+    /// How a role's targets are checked.
+    package enum RoleCheck: Sendable, Hashable {
+        case none
+        case tcp
+        case http(ProxyPlan.HTTPCheck)
     }
 
     /// How the local kube-apiserver's health is read: `GET https://address:port/readyz`.
@@ -52,6 +82,7 @@ package struct ControlPlaneConfig: Sendable, Hashable {
     /// Unicast VRRP to these nodes; empty: multicast.
     package var peers: [Peer] = []
     package var vips: [VIP] = []
+    package var roles: [Role] = []
     package var advertIntervalCentiseconds = 10
     package var probe = Probe()
 
@@ -61,6 +92,12 @@ package struct ControlPlaneConfig: Sendable, Hashable {
 
     /// This node's own peer address (the unicast source).
     package var ownAddress: IPAddress? { peers.first { $0.name == node }?.address }
+
+    /// Where the node's HAProxy answers `/vip/<address>` (200 while one of the VIP's backends has a
+    /// server up): what a VIP that does not follow the local apiserver follows.
+    package static let proxyHealthPort: UInt16 = 8407
+    /// HAProxy's own monitor frontend (the Service actor's uses 8404).
+    package static let proxyMonitorPort: UInt16 = 8406
 
     /// Largest number of peers (keeps every priority of `ControlPlanePriority` distinct).
     package static let maxPeers = 32

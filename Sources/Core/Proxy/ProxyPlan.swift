@@ -98,6 +98,40 @@ package struct ProxyPlan: Sendable, Equatable {
         package var proxyProtocol: ProxyProtocolVersion?
         package var affinitySeconds: Int?
         package var forwardedHeaders: Bool
+        /// Checks by an HTTP GET instead of a TCP connect (static roles, the balanced
+        /// control-plane VIP); nil for Services.
+        package var httpCheck: HTTPCheck? = nil
+        /// Check every this many milliseconds, down after `fall` failures (static roles); nil: 2 s,
+        /// fall 3, rise 2.
+        package var checkTiming: CheckTiming? = nil
+    }
+
+    /// `GET path` expecting 200, over TLS (not verified: a health check) when `tls`.
+    package struct HTTPCheck: Sendable, Hashable {
+        package let path: String
+        package let tls: Bool
+
+        /// `path`: absolute, letters, digits and `/ . _ - ~ ? = & %` only (it is printed into
+        /// haproxy.cfg).
+        package init(path: String, tls: Bool) throws(AddressParseError) {
+            guard path.hasPrefix("/"), path.utf8.count <= 200,
+                path.utf8.allSatisfy({ $0.isASCIIAlphanumeric || "/._-~?=&%".utf8.contains($0) })
+            else { throw AddressParseError(path, "not a check path (absolute; letters, digits and / . _ - ~ ? = & %)") }
+            self.path = path
+            self.tls = tls
+        }
+    }
+
+    /// Health check timing.
+    package struct CheckTiming: Sendable, Hashable {
+        package var intervalMilliseconds: Int
+        package var fall: Int
+        package var rise: Int
+        package init(intervalMilliseconds: Int, fall: Int, rise: Int) {
+            self.intervalMilliseconds = intervalMilliseconds
+            self.fall = fall
+            self.rise = rise
+        }
     }
 
     /// A Service port not served, and why.

@@ -203,6 +203,9 @@ package struct HAProxyRenderer: Sendable {
             // kube-proxy's health check port says it has a ready local endpoint.
             out.line("option httpchk GET /healthz")
             out.line("http-check expect status 200")
+        } else if let check = b.httpCheck {
+            out.line("option httpchk GET \(check.path)")
+            out.line("http-check expect status 200")
         }
         out.raw(b.http ? config.haproxy.httpback : config.haproxy.tcpback)
         // Explicit check timing: servers added through the Runtime API do not inherit default-server.
@@ -210,7 +213,12 @@ package struct HAProxyRenderer: Sendable {
         if b.healthCheck || b.nodeHealthPort != nil {
             suffix += " check"
             if let p = b.nodeHealthPort { suffix += " port \(p)" }
-            suffix += " inter 2s fall 3 rise 2"
+            if b.httpCheck?.tls == true { suffix += " check-ssl verify none" }
+            if let t = b.checkTiming {
+                suffix += " inter \(t.intervalMilliseconds)ms fall \(t.fall) rise \(t.rise)"
+            } else {
+                suffix += " inter 2s fall 3 rise 2"
+            }
         }
         if b.tlsToBackend { suffix += " ssl verify none" }
         if let pp = b.proxyProtocol {
