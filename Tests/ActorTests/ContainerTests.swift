@@ -5,6 +5,7 @@ import KubeClient
 import TestAPIServer
 import TestSupport
 import Testing
+import Yams
 
 /// The image `scripts/image` builds, run exactly as each overlay's manifests say: the pod specs
 /// come from `kubectl kustomize manifests/overlays/<overlay>` (`PodSpec`: init containers,
@@ -120,14 +121,24 @@ import Testing
     /// containers to completion in order (stopping at the first that fails), then the containers.
     static func start(
         _ tools: Tools, _ pod: PodSpec, podName: String, netns: String, node: String, work: URL,
-        secrets: [String: [String: String]], env: [String: String], mounts: [String], started: inout [String]
+        secrets: [String: [String: String]], env: [String: String], mounts: [String], started: inout [String],
+        hostPaths: [String: String] = [:]
     ) throws -> StartedPod {
         var dirs: [String: String] = [:]
         for (name, volume) in pod.volumes {
+            if case .hostPath(let path) = volume {
+                // The node's file: the test's stand-in for it.
+                guard let file = hostPaths[path] else {
+                    throw NamespaceError(message: "\(podName): hostPath \(path), which the test does not provide")
+                }
+                dirs[name] = file
+                continue
+            }
             let dir = work.appendingPathComponent("\(podName)-\(name)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             switch volume {
             case .emptyDir: chmod(dir.path, 0o777)
+            case .hostPath: break
             case .secret(let secret):
                 chmod(dir.path, 0o755)
                 for (file, content) in secrets[secret] ?? [:] {
@@ -395,5 +406,145 @@ import Testing
             throw error
         }
         await cleanUp()
+    }
+
+    /// The control-plane VIP's static pod, exactly as `k8slb-actor control-plane-manifest` prints
+    /// it, run as the kubelet would on three "control-plane nodes" (nginx as each TLS apiserver,
+    /// the config file and the cluster CA as the node's files): the container has exactly the
+    /// DaemonSet actor's capabilities and no process in it holds more, the VIP is held by one node
+    /// and serves the holder's apiserver over TLS, and when the holder's link goes down another
+    /// node's container takes it over.
+    @Test func controlPlaneStaticPodRunsWithTheDaemonSetsCapabilities() async throws {
+        guard let tools = try Self.tools() else { return }
+        guard let actor = builtExecutable("k8slb-actor"), let nginx = which("nginx"), let openssl = which("openssl")
+        else {
+            if requireIntegration { Issue.record("k8slb-actor, nginx and openssl are required when CI=true") }
+            return
+        }
+        guard let docs = try ManifestTests.render("overlays/haproxy") else { return }
+        let daemonSet = try PodSpec(docs, kind: "DaemonSet").containers[0]
+        let nodes = ["cp1", "cp2", "cp3"]
+        let vip = "192.0.2.10"
+        let topo = Topology(ip: tools.ip)
+        var containers: [String] = []
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-ctrcp-\(topo.id)")
+        func cleanUp() {
+            for c in containers { _ = try? Self.podman(tools, ["rm", "-f", "-t", "5", c]) }
+            topo.tearDown()
+            try? FileManager.default.removeItem(at: work)
+        }
+        do {
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            chmod(work.path, 0o755)
+            try makeTestCertificates(openssl: openssl, dir: work.path, [("apiserver", "cp.test")])
+            chmod(work.appendingPathComponent("ca.crt").path, 0o644)
+            try topo.bridge()
+            for (i, node) in nodes.enumerated() { try topo.host(node, addresses: ["192.0.2.1\(i + 1)/24"]) }
+            try topo.host("cl", addresses: ["192.0.2.100/24"])
+            let peers = nodes.enumerated().flatMap { ["--peer", "\($0.element)=192.0.2.1\($0.offset + 1)"] }
+            for node in nodes {
+                try ControlPlaneVIPTests.startAPIServer(node, in: topo, work: work.path, nginx: nginx)
+                let flags = ["--node-name", node, "--vip", vip, "--interface", "eth0", "--vrid", "1"] + peers
+                let config = try run(actor, ["control-plane-manifest", "--print", "config"] + flags)
+                let manifest = try run(actor, ["control-plane-manifest"] + flags)
+                #expect(config.status == 0 && manifest.status == 0, "\(config.output)\(manifest.output)")
+                let configFile = work.appendingPathComponent("\(node)-control-plane.json").path
+                try config.output.write(toFile: configFile, atomically: true, encoding: .utf8)
+                chmod(configFile, 0o644)
+                let doc = try #require(try Yams.load(yaml: manifest.output) as? [String: Any])
+                let pod = try PodSpec([doc], kind: "Pod")
+                let c = try #require(pod.containers.first)
+                #expect(pod.hostNetwork)
+                #expect(
+                    c.capsAdd == daemonSet.capsAdd && c.capsDrop == daemonSet.capsDrop
+                        && c.readOnlyRoot == daemonSet.readOnlyRoot && c.privileged == daemonSet.privileged
+                        && c.allowPrivilegeEscalation == daemonSet.allowPrivilegeEscalation
+                        && c.seccomp == daemonSet.seccomp,
+                    "the static pod's container is confined as the DaemonSet actor's")
+                _ = try Self.start(
+                    tools, pod, podName: "k8slb-cp-\(node)-\(topo.id)", netns: topo.ns(node), node: node, work: work,
+                    secrets: [:], env: [:], mounts: [], started: &containers,
+                    hostPaths: [
+                        "/etc/k8slb/control-plane.json": configFile,
+                        "/etc/kubernetes/pki/ca.crt": work.appendingPathComponent("ca.crt").path,
+                    ])
+            }
+            func holders() throws -> [String] {
+                try nodes.filter {
+                    try topo.exec($0, [tools.ip, "-o", "addr", "show", "dev", "eth0", "up"]).output.contains(
+                        " \(vip)/32 ")
+                }
+            }
+            func answer(timeout: String = "1") throws -> String {
+                try topo.exec(
+                    "cl",
+                    [
+                        tools.curl, "-s", "-m", timeout, "--cacert", work.appendingPathComponent("ca.crt").path,
+                        "--resolve", "cp.test:6443:\(vip)", "https://cp.test:6443/",
+                    ]
+                ).output.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            var holder = ""
+            var stable = 0
+            for _ in 0..<300 where stable < 5 {
+                let h = (try? holders()) ?? []
+                stable = h.count == 1 && h[0] == holder ? stable + 1 : 0
+                holder = h.count == 1 ? h[0] : ""
+                if stable < 5 { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let served = try answer()
+            print("container[control-plane]: VIP \(vip) held by \(holder); TLS through it answered by \(served)")
+            #expect(stable >= 5 && served == holder, "one holder, serving its own apiserver")
+
+            let name = "k8slb-cp-\(holder)-\(topo.id)-control-plane"
+            let spec = try PodSpec(
+                [
+                    try #require(
+                        try Yams.load(yaml: run(actor, ["control-plane-manifest", "--vip", vip]).output)
+                            as? [String: Any])
+                ], kind: "Pod"
+            ).containers[0]
+            let granted = PodSpec.capabilityMask(spec)
+            let procs = try Self.processes(tools, name)
+            print(
+                "container[control-plane]: granted \(Self.capabilityNames(granted)) (the DaemonSet actor's: \(Self.capabilityNames(PodSpec.capabilityMask(daemonSet))))"
+            )
+            for p in procs where p.name != "sh" && p.name != "awk" && p.name != "cat" {
+                print("container[control-plane]:   \(p.name) uid \(p.uid) caps \(Self.capabilityNames(p.caps))")
+                #expect(
+                    p.caps & ~granted == 0,
+                    "\(p.name) holds \(Self.capabilityNames(p.caps & ~granted)) beyond its grant")
+            }
+            #expect(Set(procs.map(\.name)).isSuperset(of: ["k8slb-actor", "keepalived"]))
+            let inspect = try Self.podman(
+                tools,
+                [
+                    "inspect", "--format",
+                    "privileged={{.HostConfig.Privileged}} readonly={{.HostConfig.ReadonlyRootfs}}", name,
+                ]
+            ).output.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(inspect == "privileged=false readonly=true", "\(inspect)")
+
+            let down = Date()
+            try topo.sh(["-n", topo.ns(holder), "link", "set", "eth0", "down"])
+            var back: Double?
+            var now = ""
+            for _ in 0..<200 where back == nil {
+                now = (try? answer(timeout: "0.2")) ?? ""
+                if !now.isEmpty && now != holder {
+                    back = Date().timeIntervalSince(down)
+                } else {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            print(
+                "container[control-plane]: \(holder)'s link down; VIP served again after \(back.map { String(format: "%.3f", $0) } ?? "never") s, by \(now)"
+            )
+            #expect(back != nil, "another node's container took the VIP over")
+        } catch {
+            cleanUp()
+            throw error
+        }
+        cleanUp()
     }
 }

@@ -23,6 +23,8 @@ struct PodSpec {
     enum Volume: Equatable {
         case emptyDir(memory: Bool)
         case secret(name: String)
+        /// A file or directory of the node (static pods: the config and the cluster CA).
+        case hostPath(path: String)
     }
 
     struct Container {
@@ -52,10 +54,14 @@ struct PodSpec {
         let description: String
     }
 
-    /// The pod template of the first `kind` document (Deployment, DaemonSet).
+    /// The pod template of the first `kind` document (Deployment, DaemonSet), or the spec of a
+    /// `Pod` (a static pod).
     init(_ docs: [[String: Any]], kind: String) throws {
         guard let doc = docs.first(where: { $0["kind"] as? String == kind }),
-            let pod = ((doc["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
+            let pod =
+                (kind == "Pod"
+                    ? doc["spec"] as? [String: Any]
+                    : ((doc["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])
         else { throw UnknownField(description: "no \(kind) pod template") }
         self.kind = kind
         hostNetwork = pod["hostNetwork"] as? Bool ?? false
@@ -67,6 +73,8 @@ struct PodSpec {
                 volumes[name] = .emptyDir(memory: e["medium"] as? String == "Memory")
             } else if let s = v["secret"] as? [String: Any], let secret = s["secretName"] as? String {
                 volumes[name] = .secret(name: secret)
+            } else if let h = v["hostPath"] as? [String: Any], let path = h["path"] as? String {
+                volumes[name] = .hostPath(path: path)
             } else {
                 throw UnknownField(
                     description: "\(kind) volume \(name): a kind ContainerTests does not run: \(v.keys.sorted())")
