@@ -35,6 +35,12 @@ struct ControlPlaneCommand: AsyncParsableCommand {
     @Option(name: .customLong("haproxy"), help: "haproxy binary (balanced VIPs and roles).")
     var haproxyBinary = "/usr/sbin/haproxy"
 
+    @Option(name: .customLong("frr-dir"), help: "Directory of FRR's daemons (BGP VIPs).")
+    var frrDir = "/usr/lib/frr"
+
+    @Option(name: .customLong("vtysh"), help: "vtysh binary (BGP VIPs).")
+    var vtyshBinary = "/usr/bin/vtysh"
+
     @Option(name: .customLong("metrics-address"), help: "HOST:PORT for /metrics, /healthz, /readyz ('' disables).")
     var metricsAddress = "0.0.0.0:9092"
 
@@ -72,7 +78,7 @@ struct ControlPlaneCommand: AsyncParsableCommand {
         let node = ControlPlaneNode(
             settings: .init(
                 config: parsed.config, runDirectory: runDir, keepalivedBinary: keepalivedBinary,
-                haproxyBinary: haproxyBinary),
+                haproxyBinary: haproxyBinary, frrDirectory: frrDir, vtyshBinary: vtyshBinary),
             caPEM: caPEM, logger: logger, metrics: metrics, netlink: netlink)
         logger.info(
             "starting", metadata: ["lb.node": "\(parsed.config.node)", "version": "\(K8slbVersion.current)"])

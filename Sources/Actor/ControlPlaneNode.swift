@@ -19,6 +19,8 @@ final class ControlPlaneNode: Sendable {
         var runDirectory: String
         var keepalivedBinary: String
         var haproxyBinary: String
+        var frrDirectory = "/usr/lib/frr"
+        var vtyshBinary = "/usr/bin/vtysh"
     }
 
     private let settings: Settings
@@ -28,6 +30,9 @@ final class ControlPlaneNode: Sendable {
     private let netlink: NetlinkWorker
     private let keepalived: KeepalivedProcess
     private let haproxy: HAProxyProcess?
+    /// BGP VIPs: bgpd announces what is bound on lo.
+    private let frr: FRRProcess?
+    private let frrConfig: String?
     /// The local apiserver's `/readyz` (TLS) and the local HAProxy's `/vip/<address>` (plain).
     private let apiserver: HTTPTransport
     private let local = HTTPTransport(tls: TLSSettings(), lanes: 1)
@@ -50,6 +55,14 @@ final class ControlPlaneNode: Sendable {
         haproxy =
             plan.proxy.frontends.isEmpty
             ? nil : HAProxyProcess(paths: .init(binary: settings.haproxyBinary, directory: settings.runDirectory))
+        frrConfig = ControlPlaneFRRRenderer.render(settings.config)
+        frr =
+            frrConfig == nil
+            ? nil
+            : FRRProcess(
+                paths: .init(
+                    libexec: settings.frrDirectory, vtysh: settings.vtyshBinary,
+                    directory: settings.runDirectory + "/frr"))
         var tls = TLSSettings(caPEM: caPEM, insecureSkipVerify: caPEM == nil)
         tls.verifyHostName = false
         apiserver = HTTPTransport(tls: tls, lanes: 1)
@@ -74,7 +87,14 @@ final class ControlPlaneNode: Sendable {
         if let haproxy {
             _ = try await haproxy.apply(plan.haproxyConfig(runDirectory: directory))
         }
-        try await keepalived.apply(renderer.render())
+        let bgpVIPs = config.vips.filter { $0.announce == .bgp }
+        var announcing: [IPAddress: Bool] = [:]
+        for vip in bgpVIPs {
+            bindBGP(vip, ready: false)
+            announcing[vip.address] = false
+        }
+        if let frr, let frrConfig { try await frr.apply(frrConfig) }
+        if config.vips.contains(where: { $0.announce == .vrrp }) { try await keepalived.apply(renderer.render()) }
         logger.info(
             "control-plane VIPs configured",
             metadata: [
@@ -115,6 +135,14 @@ final class ControlPlaneNode: Sendable {
                 }
                 let ready = trackers[vip.address]!.healthy ?? false
                 if ready { readyCount += 1 }
+                if vip.announce == .bgp {
+                    if announcing[vip.address] != ready {
+                        bindBGP(vip, ready: ready)
+                        announcing[vip.address] = ready
+                    }
+                    metrics.record(vip: vip.address, ready: ready, priority: 0, holding: holding.contains(vip.address))
+                    continue
+                }
                 let value = ControlPlanePriority.trackValue(
                     ready: ready, holding: holding.contains(vip.address), rank: config.rank)
                 if value != written[vip.address] {
@@ -132,6 +160,7 @@ final class ControlPlaneNode: Sendable {
         }
         await keepalived.stop()
         Self.remove(config.vips, netlink: netlink, logger: logger)
+        await frr?.stop()
         await haproxy?.drain()
     }
 
@@ -162,8 +191,37 @@ final class ControlPlaneNode: Sendable {
     /// The configured VIPs that are on this node now.
     private func holding() -> Set<IPAddress> {
         let wanted = Set(settings.config.vips.map(\.address))
-        let present = (try? netlink.runBlocking { sock in try sock.addresses().map(\.address) }) ?? []
+        let present =
+            (try? netlink.runBlocking { sock in
+                try sock.addresses().filter { $0.prefixLength == $0.address.family.bitWidth }.map(\.address)
+            }) ?? []
         return wanted.intersection(present)
+    }
+
+    /// A BGP VIP on lo: its host route while this node is ready (announced, preferred by the
+    /// routers), its fallback prefix while not. IPv4 adds the new before removing the old (no
+    /// moment without a route); IPv6 cannot hold one address twice, so it swaps.
+    private func bindBGP(_ vip: ControlPlaneConfig.VIP, ready: Bool) {
+        let host = vip.address.family.bitWidth
+        let (add, remove) = ready ? (host, vip.fallbackPrefixLength) : (vip.fallbackPrefixLength, host)
+        do {
+            try netlink.runBlocking { sock in
+                if vip.address.family == .ipv6 {
+                    try sock.remove(vip.address, interface: "lo", prefixLength: remove)
+                    try sock.add(vip.address, interface: "lo", prefixLength: add)
+                } else {
+                    try sock.add(vip.address, interface: "lo", prefixLength: add)
+                    try sock.remove(vip.address, interface: "lo", prefixLength: remove)
+                }
+            }
+            logger.notice(
+                ready
+                    ? "announcing the VIP (this node is ready)"
+                    : "announcing only the VIP's fallback (this node is not ready)",
+                metadata: ["lb.vip": "\(vip.address)", "lb.prefix": "/\(add)"])
+        } catch {
+            logger.error("cannot bind the VIP on lo", metadata: ["lb.vip": "\(vip.address)", "error": "\(error)"])
+        }
     }
 
     private func write(_ value: Int, to path: String) throws {
@@ -176,9 +234,11 @@ final class ControlPlaneNode: Sendable {
             let removed: [String] = try netlink.runBlocking { sock in
                 let present = try sock.addresses()
                 var out: [String] = []
-                for vip in vips where present.contains(where: { $0.address == vip.address }) {
-                    try sock.remove(vip.address, interface: vip.interface.rawValue)
-                    out.append("\(vip.address)")
+                for vip in vips {
+                    for a in present where a.address == vip.address && a.interface == vip.interface.rawValue {
+                        try sock.remove(vip.address, interface: vip.interface.rawValue, prefixLength: a.prefixLength)
+                        out.append("\(vip.address)/\(a.prefixLength)")
+                    }
                 }
                 return out
             }

@@ -32,12 +32,16 @@ package final class NetlinkSocket {
         package let flags: UInt32
     }
 
-    /// Adds `address` as a /32 or /128 to `interface`. Idempotent (`NLM_F_REPLACE`). IPv6 VIPs get
-    /// `nodad` and preferred lifetime 0 (usable at once, never a source address), as keepalived
-    /// does. IPv4 labels must be `<if>:<suffix>`, at most 15 characters.
-    package func add(_ address: IPAddress, interface: String, label: String? = nil) throws(NetlinkError) {
-        let op = "add \(address)/\(address.family.bitWidth) on \(interface)"
-        let (addr, local) = try make(address, interface: interface, op: op)
+    /// Adds `address` as a /32 or /128 (or `/prefixLength`) to `interface`. Idempotent
+    /// (`NLM_F_REPLACE`). IPv6 VIPs get `nodad` and preferred lifetime 0 (usable at once, never a
+    /// source address), as keepalived does. IPv4 labels must be `<if>:<suffix>`, at most 15
+    /// characters.
+    package func add(_ address: IPAddress, interface: String, label: String? = nil, prefixLength: Int? = nil)
+        throws(NetlinkError)
+    {
+        let length = prefixLength ?? address.family.bitWidth
+        let op = "add \(address)/\(length) on \(interface)"
+        let (addr, local) = try make(address, length, interface: interface, op: op)
         defer {
             rtnl_addr_put(addr)
             nl_addr_put(local)
@@ -58,10 +62,12 @@ package final class NetlinkSocket {
         guard rc == 0 else { throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc))) }
     }
 
-    /// Removes `address` (/32 or /128) from `interface`; an absent address is success.
-    package func remove(_ address: IPAddress, interface: String) throws(NetlinkError) {
-        let op = "remove \(address)/\(address.family.bitWidth) from \(interface)"
-        let (addr, local) = try make(address, interface: interface, op: op)
+    /// Removes `address` (/32 or /128, or `/prefixLength`) from `interface`; an absent address is
+    /// success.
+    package func remove(_ address: IPAddress, interface: String, prefixLength: Int? = nil) throws(NetlinkError) {
+        let length = prefixLength ?? address.family.bitWidth
+        let op = "remove \(address)/\(length) from \(interface)"
+        let (addr, local) = try make(address, length, interface: interface, op: op)
         defer {
             rtnl_addr_put(addr)
             nl_addr_put(local)
@@ -125,16 +131,16 @@ package final class NetlinkSocket {
         return best.map { Self.name($0.ifindex) }
     }
 
-    private func make(_ address: IPAddress, interface: String, op: String) throws(NetlinkError) -> (
-        OpaquePointer, OpaquePointer
-    ) {
+    private func make(_ address: IPAddress, _ prefixLength: Int, interface: String, op: String) throws(NetlinkError)
+        -> (OpaquePointer, OpaquePointer)
+    {
         let index = if_nametoindex(interface)
         guard index != 0 else {
             throw NetlinkError(operation: op, code: -1, message: "no interface named \(interface)")
         }
         var local: OpaquePointer?
         let rc = nl_addr_parse(
-            "\(address)/\(address.family.bitWidth)", address.family == .ipv4 ? AF_INET : AF_INET6, &local)
+            "\(address)/\(prefixLength)", address.family == .ipv4 ? AF_INET : AF_INET6, &local)
         guard rc == 0, let local else {
             throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc)))
         }

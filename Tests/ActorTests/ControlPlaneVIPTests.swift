@@ -1,3 +1,4 @@
+import DataPlane
 import Foundation
 import Glibc
 import Spawn
@@ -481,6 +482,139 @@ import Testing
             }
             print("control-plane role web (192.0.2.20:80 → 192.0.2.21:8081, :8082): answers \(bodies.sorted())")
             #expect(bodies == ["one", "two"])
+        }
+    }
+
+    /// The control-plane VIP announced by BGP (FRR on each node, a router namespace with FRR, a
+    /// client behind the router): every ready node's /32 is a next hop (ECMP, requests spread);
+    /// an unready node withdraws its /32; with every node unready the fallback /31 (announced by
+    /// all) keeps the VIP reachable; the first node to recover takes all of it.
+    @Test(.needs(.root("ip", "keepalived", "nginx", "openssl", "python3", "curl", "vtysh").and(built: "k8slb-actor")))
+    func bgpEveryReadyNodeAnnouncesAndTheFallbackKeepsTheVIP() throws {
+        guard which("vtysh") != nil, FileManager.default.isExecutableFile(atPath: "/usr/lib/frr/bgpd") else {
+            if requireIntegration { Issue.record("FRR (vtysh, /usr/lib/frr/bgpd) is required when CI=true") }
+            return
+        }
+        try Self.with { c in
+            let topo = c.topo
+            let ip = c.tools.ip
+            try topo.host("router", addresses: ["192.0.2.1/24"])
+            try topo.sh(["netns", "add", topo.ns("bcl")])
+            topo.namespaces.append(topo.ns("bcl"))
+            try topo.sh(["-n", topo.ns("bcl"), "link", "set", "lo", "up"])
+            try topo.sh([
+                "-n", topo.ns("router"), "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns",
+                topo.ns("bcl"),
+            ])
+            try topo.sh(["-n", topo.ns("router"), "link", "set", "eth1", "up"])
+            try topo.sh(["-n", topo.ns("bcl"), "link", "set", "eth0", "up"])
+            try topo.sh(["-n", topo.ns("router"), "addr", "add", "198.51.100.1/24", "dev", "eth1"])
+            try topo.sh(["-n", topo.ns("bcl"), "addr", "add", "198.51.100.2/24", "dev", "eth0"])
+            try topo.sh(["-n", topo.ns("bcl"), "route", "add", "default", "via", "198.51.100.1"])
+            _ = try topo.exec(
+                "router", ["sh", "-c", "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1"])
+            for node in Self.nodes {
+                try topo.sh(["-n", topo.ns(node), "route", "add", "198.51.100.0/24", "via", "192.0.2.1"])
+            }
+            let routerConfig = """
+                frr defaults traditional
+                hostname router
+                ip prefix-list CP seq 5 permit 203.0.113.0/24 ge 31
+                route-map CP-IN permit 10
+                 match ip address prefix-list CP
+                exit
+                route-map DENY-ALL deny 10
+                exit
+                router bgp 64512
+                 bgp router-id 192.0.2.1
+                 neighbor CP peer-group
+                 neighbor CP remote-as 64513
+                 neighbor CP bfd
+                 neighbor CP timers connect 1
+                \(Self.nodes.map { " neighbor \(Self.address($0)) peer-group CP" }.joined(separator: "\n"))
+                 address-family ipv4 unicast
+                  maximum-paths 8
+                  neighbor CP route-map CP-IN in
+                  neighbor CP route-map DENY-ALL out
+                 exit-address-family
+                exit
+
+                """
+            let router = FRRProcess(
+                paths: .init(directory: "\(c.work)/router-frr"), launcher: [ip, "netns", "exec", topo.ns("router")])
+            defer { router.stopBlocking() }
+            try router.applyBlocking(routerConfig)
+            for node in Self.nodes { try c.startAPIServer(node) }
+            let bgp = #" "bgp": {"asn": 64513, "peers": [{"address": "192.0.2.1", "asn": 64512, "bfd": {}}]},"#
+            for node in Self.nodes {
+                c.actors[node] = try Self.startControlPlaneActor(
+                    node, peers: Self.nodes.map { ($0, Self.address($0)) }, vip: Self.vip, vrid: 51, in: topo,
+                    work: c.work, binary: c.tools.binary, keepalived: c.tools.keepalived,
+                    moreVIPs: #", {"address": "203.0.113.10", "announce": "bgp"}"#, roles: bgp)
+            }
+            /// The router's next hops for `prefix` (exactly that prefix), by node name.
+            func hops(_ prefix: String) -> [String] {
+                let out = Child.run([ip, "-n", topo.ns("router"), "-4", "route", "show", "exact", prefix]).output
+                let words = out.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init)
+                return words.indices.filter { words[$0] == "via" && $0 + 1 < words.count }
+                    .compactMap { i in Self.nodes.first { Self.address($0) == words[i + 1] } }.sorted()
+            }
+            func waitFor(_ seconds: Double, _ done: () -> Bool) -> Double? {
+                let start = Date()
+                while Date().timeIntervalSince(start) < seconds {
+                    if done() { return Date().timeIntervalSince(start) }
+                    usleep(10_000)
+                }
+                return nil
+            }
+            func answers(_ n: Int) throws -> [String] {
+                let p = try ConnectProbe.start(
+                    ip: ip, python: c.tools.python, namespace: topo.ns("bcl"), host: "203.0.113.10", port: 6080,
+                    seconds: Double(n) * 0.02, every: 20)
+                return ConnectProbe.results(p).map { $0.ok ? $0.body : "FAIL" }
+            }
+            let converged = waitFor(30) { hops("203.0.113.10/32") == Self.nodes }
+            print(
+                "control-plane bgp: router next hops for 203.0.113.10/32 \(hops("203.0.113.10/32")), /31 \(hops("203.0.113.10/31")) (\(converged.map { String(format: "%.1f", $0) } ?? "never") s after start)"
+            )
+            #expect(converged != nil, "every ready node announces the VIP")
+            let spread = try answers(60)
+            print(
+                "control-plane bgp: 60 new connections answered by \(Dictionary(grouping: spread, by: { $0 }).mapValues(\.count).sorted { $0.key < $1.key })"
+            )
+            #expect(!spread.contains("FAIL") && Set(spread).count >= 2, "ECMP spreads new connections")
+
+            c.setReady("cp2", false)
+            let withdrawn = waitFor(5) { hops("203.0.113.10/32") == ["cp1", "cp3"] }
+            let after = try answers(30)
+            print(
+                "control-plane bgp: cp2's /readyz 500 → its /32 withdrawn at the router after \(withdrawn.map { String(format: "%.3f", $0) } ?? "never") s; then \(Set(after).sorted())"
+            )
+            #expect((withdrawn ?? 9) <= 1.0)
+            #expect(!after.contains("cp2") && !after.contains("FAIL"))
+
+            for node in Self.nodes { c.setReady(node, false) }
+            let fallback = waitFor(5) { hops("203.0.113.10/32").isEmpty && hops("203.0.113.10/31") == Self.nodes }
+            let none = try answers(30)
+            print(
+                "control-plane bgp: every apiserver unready → /32 gone, /31 via \(hops("203.0.113.10/31")) after \(fallback.map { String(format: "%.3f", $0) } ?? "never") s; the VIP still answers: \(none.filter { $0 != "FAIL" }.count) of \(none.count)"
+            )
+            #expect(fallback != nil)
+            #expect(!none.contains("FAIL"), "the fallback keeps the VIP reachable")
+
+            c.setReady("cp3", true)
+            let back = waitFor(5) { hops("203.0.113.10/32") == ["cp3"] }
+            let recovered = try answers(30)
+            print(
+                "control-plane bgp: cp3 recovers → its /32 at the router after \(back.map { String(format: "%.3f", $0) } ?? "never") s; answers \(Set(recovered).sorted())"
+            )
+            #expect((back ?? 9) <= 1.0)
+            #expect(Set(recovered) == ["cp3"])
+            for node in Self.nodes { c.setReady(node, true) }
+            for (_, p) in c.actors where p.isRunning {
+                kill(p.processIdentifier, SIGTERM)
+                p.waitUntilExit()
+            }
         }
     }
 }

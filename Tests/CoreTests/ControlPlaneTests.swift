@@ -235,3 +235,49 @@ import Testing
         }
     }
 }
+
+@Suite struct ControlPlaneBGPTests {
+    static let config = """
+        {
+          "node": "cp1",
+          "vips": [{"address": "203.0.113.10", "announce": "bgp"}, {"address": "2001:db8:ff::11", "announce": "bgp"}],
+          "bgp": {"asn": 64513, "peers": [{"address": "192.0.2.1", "asn": 64512, "bfd": {}}]}
+        }
+        """
+
+    @Test func bgpVIPsAnnounceTheirHostRouteOrTheirFallback() throws {
+        let config = try ControlPlaneConfig.parse(Self.config).config
+        #expect(config.vips.map(\.announce) == [.bgp, .bgp])
+        #expect(config.vips.map(\.fallbackPrefixLength) == [31, 127])
+        let text = try #require(ControlPlaneFRRRenderer.render(config))
+        #expect(text.contains("ip prefix-list k8slb-control-plane-4 seq 5 permit 203.0.113.10/31 ge 31"))
+        #expect(text.contains("ipv6 prefix-list k8slb-control-plane-6 seq 5 permit 2001:db8:ff::10/127 ge 127"))
+        #expect(text.contains("router bgp 64513") && text.contains("neighbor 192.0.2.1 remote-as 64512"))
+        #expect(text.contains("neighbor 192.0.2.1 bfd profile k8slb-70-70-3"))
+        #expect(text.contains("redistribute connected route-map k8slb-vips"))
+        let keepalived = ControlPlaneKeepalivedRenderer(config: config, trackDirectory: try SafePath(parsing: "/run/x"))
+            .render()
+        #expect(!keepalived.contains("vrrp_instance"), "BGP VIPs have no VRRP instance")
+    }
+
+    @Test func bgpVIPsNeedTheBlockAndNoVRRPFields() {
+        for (json, message) in [
+            (#"{"node": "cp1", "vips": [{"address": "203.0.113.10", "announce": "bgp"}]}"#, "bgp: required"),
+            (
+                #"{"node": "cp1", "vips": [{"address": "203.0.113.10", "announce": "bgp", "vrid": 3}], "bgp": {"asn": 1, "peers": []}}"#,
+                "interface and vrid are for VRRP"
+            ),
+            (
+                #"{"node": "cp1", "vips": [{"address": "203.0.113.10", "announce": "bgp"}], "bgp": {"asn": "x"}}"#,
+                "bgp.asn"
+            ),
+        ] {
+            do {
+                _ = try ControlPlaneConfig.parse(json)
+                Issue.record("accepted: \(json)")
+            } catch {
+                #expect(error.description.contains(message), "\(error.description)")
+            }
+        }
+    }
+}

@@ -17,7 +17,17 @@ extension UserConfig {
     }
 }
 
-/// Walks the JSON tree collecting issues. Kept private to the parse function above.
+extension BGPSettings {
+    /// A `bgp` block on its own (the control-plane file has one too): the same rules and messages
+    /// as the config's, errors and warnings under `path`.
+    package static func parse(_ value: JSONValue, path: String) -> (settings: BGPSettings?, issues: [ConfigIssue]) {
+        var parser = ConfigParser()
+        let settings = parser.parseBGP(value, path)
+        return (settings, parser.issues)
+    }
+}
+
+/// Walks the JSON tree collecting issues. Kept private to the parse functions above.
 private struct ConfigParser {
     var issues: [ConfigIssue] = []
     var errors: [ConfigIssue] { issues.filter { $0.severity == .error } }

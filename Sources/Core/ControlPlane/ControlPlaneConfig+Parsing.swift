@@ -42,10 +42,15 @@ private struct ControlPlaneParser {
             case "vrrp": config.advertIntervalCentiseconds = vrrp(value, "vrrp") ?? config.advertIntervalCentiseconds
             case "apiserver": config.probe = probe(value, "apiserver")
             case "roles": config.roles = roles(value, "roles")
+            case "bgp":
+                let (settings, found) = BGPSettings.parse(value, path: "bgp")
+                issues += found
+                config.bgp = settings
             default:
                 issues.append(
                     ConfigIssue(
-                        .warning, key, "unknown key ignored (known keys: node, peers, vips, vrrp, apiserver, roles)"))
+                        .warning, key,
+                        "unknown key ignored (known keys: node, peers, vips, vrrp, apiserver, roles, bgp)"))
             }
         }
         if config.node.isEmpty, !members.contains(where: { $0.key == "node" }) {
@@ -55,7 +60,14 @@ private struct ControlPlaneParser {
         if !config.peers.isEmpty, !config.node.isEmpty, config.ownAddress == nil {
             fail("peers", "this node (\(config.node.quotedForMessage)) is not one of the peers")
         }
-        if let own = config.ownAddress, config.vips.contains(where: { $0.address.family != own.family }) {
+        if config.vips.contains(where: { $0.announce == .bgp }), config.bgp == nil,
+            !members.contains(where: { $0.key == "bgp" })
+        {
+            fail("bgp", "required: a VIP announced by BGP needs the bgp block (asn and peers)")
+        }
+        if let own = config.ownAddress,
+            config.vips.contains(where: { $0.announce == .vrrp && $0.address.family != own.family })
+        {
             fail("vips", "unicast VRRP needs peer addresses of each VIP's family (peers are \(own.family))")
         }
         crossCheck(config)
@@ -169,8 +181,15 @@ private struct ControlPlaneParser {
             var vrid: Int?
             var serveText = "direct"
             var port: Int?
+            var announce = Announcement.vrrp
             for (key, v) in members {
                 switch key {
+                case "announce":
+                    guard case .string(let t) = v, let a = Announcement(rawValue: t) else {
+                        fail("\(p).announce", "expected \"vrrp\" or \"bgp\"")
+                        continue
+                    }
+                    announce = a
                 case "serve":
                     guard case .string(let t) = v, ["direct", "balanced"].contains(t) else {
                         fail("\(p).serve", "expected \"direct\" or \"balanced\"")
@@ -192,6 +211,14 @@ private struct ControlPlaneParser {
                             .warning, "\(p).\(key)", "unknown key ignored (known keys: address, interface, vrid)"))
                 }
             }
+            if announce == .bgp {
+                // Announced from lo; no VRRP instance.
+                if members.contains(where: { $0.key == "interface" || $0.key == "vrid" }) {
+                    fail("\(p)", "interface and vrid are for VRRP; a BGP VIP is bound on lo and announced")
+                }
+                interface = try? InterfaceName(parsing: "lo")
+                vrid = 0
+            }
             guard let address, let interface, let vrid else {
                 if !members.contains(where: { $0.key == "address" }) { fail("\(p).address", "required") }
                 if !members.contains(where: { $0.key == "interface" }) { fail("\(p).interface", "required") }
@@ -199,7 +226,7 @@ private struct ControlPlaneParser {
                 continue
             }
             if out.contains(where: { $0.address == address }) { fail("\(p).address", "\(address) is given twice") }
-            if out.contains(where: { $0.vrid == vrid && $0.address.family == address.family }) {
+            if announce == .vrrp, out.contains(where: { $0.vrid == vrid && $0.address.family == address.family }) {
                 fail("\(p).vrid", "VRID \(vrid) is used by another \(address.family) VIP")
             }
             var serve = ControlPlaneConfig.Serve.direct
@@ -215,7 +242,7 @@ private struct ControlPlaneParser {
             } else if members.contains(where: { $0.key == "port" }) {
                 fail("\(p).port", "only with \"serve\": \"balanced\" (a direct VIP reaches the apiserver's own port)")
             }
-            out.append(.init(address: address, interface: interface, vrid: vrid, serve: serve))
+            out.append(.init(address: address, interface: interface, vrid: vrid, serve: serve, announce: announce))
         }
         return out
     }

@@ -12,21 +12,29 @@
 ///                 "interval": 0.1, "timeout": 0.25, "fall": 2, "rise": 2}
 /// }
 /// ```
-package struct ControlPlaneConfig: Sendable, Hashable {
+package struct ControlPlaneConfig: Sendable, Equatable {
     /// A control-plane node: its name and the address its VRRP adverts come from.
     package struct Peer: Sendable, Hashable {
         package var name: String
         package var address: IPAddress
     }
 
-    /// One VIP: its own VRRP instance.
+    /// One VIP: its own VRRP instance, or announced by BGP.
     package struct VIP: Sendable, Hashable {
         package var address: IPAddress
+        /// VRRP: the interface the VIP lives on; BGP: `lo`.
         package var interface: InterfaceName
-        /// 1-255; must not be one the Service actor uses on the same segment (its VRIDs are above
-        /// the k8slb config's `vrrp.vridOffset`).
+        /// VRRP: 1-255; must not be one the Service actor uses on the same segment (its VRIDs are
+        /// above the k8slb config's `vrrp.vridOffset`). BGP: 0 (unused).
         package var vrid: Int
         package var serve: Serve = .direct
+        package var announce: Announcement = .vrrp
+
+        /// BGP: the prefix every node announces while it is not ready (the VIP's /31 or /127, a
+        /// less specific route the routers use only when no node announces the VIP's own /32 or
+        /// /128: with every apiserver unready the VIP stays reachable). Its other address is
+        /// taken by it.
+        package var fallbackPrefixLength: Int { address.family.bitWidth - 1 }
     }
 
     /// How a VIP reaches the apiservers.
@@ -83,6 +91,8 @@ package struct ControlPlaneConfig: Sendable, Hashable {
     package var peers: [Peer] = []
     package var vips: [VIP] = []
     package var roles: [Role] = []
+    /// The BGP block for `"announce": "bgp"` VIPs (the k8slb config's `bgp` shape).
+    package var bgp: BGPSettings?
     package var advertIntervalCentiseconds = 10
     package var probe = Probe()
 

@@ -35,7 +35,9 @@ package struct ControlPlaneKeepalivedRenderer: Sendable {
         out.line("vrrp_garp_master_refresh 60")
         if !config.peers.isEmpty { out.line("vrrp_check_unicast_src") }
         out.close()
-        let vips = config.vips.sorted { ($0.address.family, $0.vrid) < ($1.address.family, $1.vrid) }
+        let vips = config.vips.filter { $0.announce == .vrrp }.sorted {
+            ($0.address.family, $0.vrid) < ($1.address.family, $1.vrid)
+        }
         for vip in vips {
             out.block("track_file priority_\(Self.suffix(vip))")
             out.line("file \"\(trackFile(vip))\"")

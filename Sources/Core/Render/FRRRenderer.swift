@@ -61,6 +61,14 @@ package struct FRRRenderer: Sendable {
         out.top("route-map k8slb-in deny 10")
         out.top("exit")
 
+        Self.routerBGP(
+            &out, bgp: bgp, peers: peers, families: [.ipv4, .ipv6].filter { f in pools.contains { $0.family == f } })
+        return out.text
+    }
+
+    /// `router bgp` with its neighbors (route-maps `k8slb-in`/`k8slb-out`, connected routes through
+    /// `k8slb-vips`) and the BFD profiles: shared with the control-plane VIP's FRR config.
+    static func routerBGP(_ out: inout ConfigText, bgp: BGPSettings, peers: [BGPPeer], families: [IPFamily]) {
         out.top("router bgp \(bgp.asn)")
         if let id = bgp.routerID { out.line("bgp router-id \(id)") }
         out.line("bgp log-neighbor-changes")
@@ -81,7 +89,7 @@ package struct FRRRenderer: Sendable {
                 out.line("neighbor \(a) bfd profile \(Self.profileName(bfd))")
             }
         }
-        for family in [IPFamily.ipv4, .ipv6] where pools.contains(where: { $0.family == family }) {
+        for family in families {
             out.line("address-family \(family == .ipv4 ? "ipv4" : "ipv6") unicast")
             out.line(" redistribute connected route-map k8slb-vips")
             for peer in peers where peer.families.contains(family) {
@@ -105,7 +113,6 @@ package struct FRRRenderer: Sendable {
             }
             out.top("exit")
         }
-        return out.text
     }
 
     static func prefixListName(_ pool: Pool) -> String { "k8slb-\(pool.name.rawValue)" }
