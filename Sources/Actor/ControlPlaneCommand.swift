@@ -35,6 +35,9 @@ struct ControlPlaneCommand: AsyncParsableCommand {
     @Option(name: .customLong("haproxy"), help: "haproxy binary (balanced VIPs and roles).")
     var haproxyBinary = "/usr/sbin/haproxy"
 
+    @Option(name: .customLong("nginx"), help: "nginx binary (UDP roles).")
+    var nginxBinary = "/usr/sbin/nginx"
+
     @Option(name: .customLong("frr-dir"), help: "Directory of FRR's daemons (BGP VIPs).")
     var frrDir = "/usr/lib/frr"
 
@@ -78,7 +81,7 @@ struct ControlPlaneCommand: AsyncParsableCommand {
         let node = ControlPlaneNode(
             settings: .init(
                 config: parsed.config, runDirectory: runDir, keepalivedBinary: keepalivedBinary,
-                haproxyBinary: haproxyBinary, frrDirectory: frrDir, vtyshBinary: vtyshBinary),
+                haproxyBinary: haproxyBinary, frrDirectory: frrDir, vtyshBinary: vtyshBinary, nginxBinary: nginxBinary),
             caPEM: caPEM, logger: logger, metrics: metrics, netlink: netlink)
         logger.info(
             "starting", metadata: ["lb.node": "\(parsed.config.node)", "version": "\(K8slbVersion.current)"])

@@ -21,6 +21,7 @@ final class ControlPlaneNode: Sendable {
         var haproxyBinary: String
         var frrDirectory = "/usr/lib/frr"
         var vtyshBinary = "/usr/bin/vtysh"
+        var nginxBinary = "/usr/sbin/nginx"
     }
 
     private let settings: Settings
@@ -30,6 +31,8 @@ final class ControlPlaneNode: Sendable {
     private let netlink: NetlinkWorker
     private let keepalived: KeepalivedProcess
     private let haproxy: HAProxyProcess?
+    /// UDP roles.
+    private let nginx: NginxProcess?
     /// BGP VIPs: bgpd announces what is bound on lo.
     private let frr: FRRProcess?
     private let frrConfig: String?
@@ -55,6 +58,10 @@ final class ControlPlaneNode: Sendable {
         haproxy =
             plan.proxy.frontends.isEmpty
             ? nil : HAProxyProcess(paths: .init(binary: settings.haproxyBinary, directory: settings.runDirectory))
+        nginx =
+            plan.udp.frontends.isEmpty
+            ? nil
+            : NginxProcess(paths: .init(binary: settings.nginxBinary, directory: settings.runDirectory + "/nginx"))
         frrConfig = ControlPlaneFRRRenderer.render(settings.config)
         frr =
             frrConfig == nil
@@ -87,6 +94,24 @@ final class ControlPlaneNode: Sendable {
         if let haproxy {
             _ = try await haproxy.apply(plan.haproxyConfig(runDirectory: directory))
         }
+        if let nginx,
+            let rendered = plan.nginxConfig(runDirectory: try SafePath(parsing: directory.rawValue + "/nginx"))
+        {
+            // nginx has no transparent bind: VIPs this node does not hold need ip_nonlocal_bind
+            // (a host sysctl; the static pod cannot write it: docs/control-plane.md).
+            for key in ["net/ipv4/ip_nonlocal_bind", "net/ipv6/ip_nonlocal_bind"] {
+                do { try await netlink.sysctl(key, "1") } catch {
+                    logger.warning(
+                        "cannot enable non-local binds; nginx binds UDP roles' VIPs only where they are held or the host sysctl is set",
+                        metadata: ["lb.sysctl": "\(key)", "error": "\(error)"])
+                }
+            }
+            try FileManager.default.createDirectory(
+                atPath: directory.rawValue + "/nginx", withIntermediateDirectories: true)
+            _ = try await nginx.apply(
+                rendered.text, temporaryDirectories: rendered.temporaryDirectories,
+                workerUser: NginxRenderer.defaultWorkerUser)
+        }
         let bgpVIPs = config.vips.filter { $0.announce == .bgp }
         var announcing: [IPAddress: Bool] = [:]
         for vip in bgpVIPs {
@@ -111,7 +136,9 @@ final class ControlPlaneNode: Sendable {
         var held: Set<IPAddress> = []
         while !stopped.withLock({ $0 }) {
             let started = clock.now
-            let direct = config.vips.contains { !plan.followsProxy($0.address) } ? await probeAPIServer() : false
+            let direct =
+                config.vips.contains { !plan.followsProxy($0.address) && !plan.followsNginx.contains($0.address) }
+                ? await probeAPIServer() : false
             let holding = self.holding()
             if holding != held {
                 logger.notice(
@@ -121,8 +148,13 @@ final class ControlPlaneNode: Sendable {
             }
             var readyCount = 0
             for vip in config.vips {
-                let follows = plan.followsProxy(vip.address)
-                let ok = follows ? await probeProxy(vip.address) : direct
+                let follows = plan.followsProxy(vip.address) || plan.followsNginx.contains(vip.address)
+                let ok =
+                    plan.followsNginx.contains(vip.address)
+                    ? await get(
+                        local, "http://127.0.0.1:\(ControlPlaneConfig.nginxHealthPort)/healthz",
+                        timeout: config.probe.timeoutMilliseconds)
+                    : plan.followsProxy(vip.address) ? await probeProxy(vip.address) : direct
                 if let verdict = trackers[vip.address]!.record(ok) {
                     let what = follows ? "local HAProxy has a ready target" : "local kube-apiserver ready"
                     if verdict {
@@ -162,6 +194,7 @@ final class ControlPlaneNode: Sendable {
         Self.remove(config.vips, netlink: netlink, logger: logger)
         await frr?.stop()
         await haproxy?.drain()
+        await nginx?.stop(drain: .seconds(5))
     }
 
     func stop() { stopped.withLock { $0 = true } }

@@ -404,12 +404,17 @@ import Testing
                     "be", [c.tools.python, "-m", "http.server", "\(port)", "--bind", "0.0.0.0", "--directory", dir],
                     listening: port)
             }
+            let echo =
+                "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',5353))\nwhile True:\n d,a=s.recvfrom(2048)\n s.sendto(b'udp '+d,a)\n"
+            try c.topo.spawn("be", [c.tools.python, "-c", echo])
             var apiservers: [String: Child] = [:]
             for node in Self.nodes { apiservers[node] = try c.startAPIServer(node) }
             let balanced =
                 #", {"address": "192.0.2.20", "interface": "eth0", "vrid": 52, "serve": "balanced", "port": 8443}"#
-            let roles =
-                #" "roles": [{"name": "web", "vip": "192.0.2.20", "port": 80, "targets": ["192.0.2.21:8081", "192.0.2.21:8082"]}],"#
+            let roles = """
+                 "roles": [{"name": "web", "vip": "192.0.2.20", "port": 80, "targets": ["192.0.2.21:8081", "192.0.2.21:8082"]},
+                  {"name": "dns", "vip": "192.0.2.20", "port": 5353, "protocol": "udp", "targets": ["192.0.2.21:5353"]}],
+                """
             for node in Self.nodes {
                 c.actors[node] = try Self.startControlPlaneActor(
                     node, peers: Self.nodes.map { ($0, Self.address($0)) }, vip: Self.vip, vrid: 51, in: c.topo,
@@ -482,6 +487,27 @@ import Testing
             }
             print("control-plane role web (192.0.2.20:80 → 192.0.2.21:8081, :8082): answers \(bodies.sorted())")
             #expect(bodies == ["one", "two"])
+            // A UDP role (nginx): a datagram to 192.0.2.20:5353 comes back from the target.
+            let ask =
+                "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\ns.sendto(b'ping',('192.0.2.20',5353))\ntry:\n print(s.recvfrom(2048)[0].decode())\nexcept Exception as e:\n print('FAIL',e)\n"
+            var reply = ""
+            for _ in 0..<20 {
+                reply = Child.run([c.tools.ip, "netns", "exec", c.topo.ns("client"), c.tools.python, "-c", ask]).output
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                if reply == "udp ping" { break }
+                usleep(200_000)
+            }
+            print("control-plane role dns (udp 192.0.2.20:5353 → 192.0.2.21:5353): reply \(reply)")
+            #expect(reply == "udp ping")
+            if reply != "udp ping", let node = h.first {
+                let conf =
+                    (try? String(contentsOfFile: "\(c.work)/\(node)/cp-run/nginx/nginx.conf", encoding: .utf8))
+                    ?? "none"
+                let ss = Child.run([c.tools.ip, "netns", "exec", c.topo.ns(node), "ss", "-ulnp"]).output
+                let files = Child.run(["/usr/bin/find", "\(c.work)/\(node)"]).output
+                let alive = c.actors.mapValues(\.isRunning)
+                print("\(node) nginx.conf:\n\(conf)\nss -ulnp:\n\(ss)\nfiles:\n\(files)\nactors running: \(alive)")
+            }
         }
     }
 

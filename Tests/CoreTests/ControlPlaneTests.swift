@@ -182,8 +182,12 @@ import Testing
             "roles[0].targets[0]: expected"
         ),
         (
-            #""roles": [{"name": "x", "vip": "192.0.2.10", "port": 80, "protocol": "udp", "targets": ["192.0.2.21:80"]}]"#,
-            "roles[0].protocol: only \"tcp\""
+            #""roles": [{"name": "x", "vip": "192.0.2.10", "port": 80, "protocol": "sctp", "targets": ["192.0.2.21:80"]}]"#,
+            "roles[0].protocol: expected \"tcp\" or \"udp\""
+        ),
+        (
+            #""roles": [{"name": "x", "vip": "192.0.2.10", "port": 53, "protocol": "udp", "check": "tcp", "targets": ["192.0.2.21:53"]}]"#,
+            "roles[0].check: a UDP role's targets are checked passively"
         ),
         (
             #""roles": [{"name": "x", "vip": "192.0.2.10", "port": 80, "targets": ["192.0.2.21:80"], "check": {"path": "/a b"}}]"#,
@@ -209,6 +213,23 @@ import Testing
         } catch {
             #expect(error.description.contains(message), "\(error.description)")
         }
+    }
+
+    @Test func udpRolesGoToNginxBesideTCPOnTheSamePort() throws {
+        let json = """
+            {"node": "cp1", "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1, "serve": "balanced", "port": 8443}],
+             "peers": {"cp1": "192.0.2.11"},
+             "roles": [{"name": "dns", "vip": "192.0.2.10", "port": 53, "protocol": "udp", "targets": ["192.0.2.31:53"]},
+                       {"name": "dns-tcp", "vip": "192.0.2.10", "port": 53, "targets": ["192.0.2.31:53"]}]}
+            """
+        let plan = ControlPlanePlan.make(try ControlPlaneConfig.parse(json).config)
+        #expect(plan.udp.frontends.map { "\($0.proto) \($0.port)" } == ["udp 53"])
+        #expect(plan.proxy.frontends.map { "\($0.proto) \($0.port)" } == ["tcp 53", "tcp 8443"])
+        let nginx = try #require(plan.nginxConfig(runDirectory: try SafePath(parsing: "/run/cp/nginx")))
+        #expect(nginx.text.contains("listen 192.0.2.10:53 udp;"))
+        #expect(nginx.text.contains("server 192.0.2.31:53 max_fails=3 fail_timeout=5s;"))
+        #expect(nginx.text.contains("listen 127.0.0.1:8408"))
+        #expect(!nginx.text.contains(":8443"), "TCP stays with HAProxy")
     }
 
     @Test func balancedNeedsPeersAndAPort() {

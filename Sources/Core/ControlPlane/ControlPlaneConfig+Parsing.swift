@@ -90,7 +90,7 @@ private struct ControlPlaneParser {
             if !config.vips.contains(where: { $0.address == role.vip }) {
                 fail("\(path).vip", "\(role.vip) is not one of vips (a role is served on a VIP this file holds)")
             }
-            let place = role.vip.withPort(role.port)
+            let place = role.vip.withPort(role.port) + (role.proto == .udp ? "/udp" : "")
             if let other = taken[place] {
                 fail("\(path).port", "\(place) is already served by \(other)")
             } else {
@@ -269,6 +269,7 @@ private struct ControlPlaneParser {
         var port: Int?
         var targets: [EndpointAddress] = []
         var check = ControlPlaneConfig.RoleCheck.tcp
+        var proto = TransportProtocol.tcp
         var proxyProtocol: ProxyProtocolVersion?
         var sticky: Int?
         let errorsBefore = issues.count
@@ -286,10 +287,11 @@ private struct ControlPlaneParser {
             case "vip": vip = address(v, kp)
             case "port": port = integer(v, kp, 1...65535)
             case "protocol":
-                guard case .string("tcp") = v else {
-                    fail(kp, "only \"tcp\" (the control-plane actor's HAProxy has no UDP proxy)")
+                guard case .string(let t) = v, let p = TransportProtocol(rawValue: t.uppercased()), p != .sctp else {
+                    fail(kp, "expected \"tcp\" or \"udp\"")
                     continue
                 }
+                proto = p
             case "targets": targets = self.targets(v, kp)
             case "check": check = roleCheck(v, kp) ?? check
             case "proxyProtocol":
@@ -310,12 +312,22 @@ private struct ControlPlaneParser {
         for key in ["name", "vip", "port", "targets"] where !members.contains(where: { $0.key == key }) {
             fail("\(p).\(key)", "required")
         }
+        if proto == .udp {
+            if members.contains(where: { $0.key == "check" }), check != .none {
+                fail(
+                    "\(p).check",
+                    "a UDP role's targets are checked passively (nginx skips a target that did not answer for 5 s): leave check out or set \"none\""
+                )
+            }
+            if proxyProtocol != nil { fail("\(p).proxyProtocol", "PROXY protocol is for TCP roles") }
+            check = .none
+        }
         guard issues.count == errorsBefore || !issues[errorsBefore...].contains(where: { $0.severity == .error }),
             let name, let vip, let port
         else { return nil }
         return .init(
-            name: name, vip: vip, port: UInt16(port), targets: targets, check: check, proxyProtocol: proxyProtocol,
-            stickySeconds: sticky)
+            name: name, vip: vip, port: UInt16(port), proto: proto, targets: targets, check: check,
+            proxyProtocol: proxyProtocol, stickySeconds: sticky)
     }
 
     /// `["192.0.2.21:30080", "[2001:db8::21]:30080"]`

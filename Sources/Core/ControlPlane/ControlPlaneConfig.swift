@@ -52,6 +52,8 @@ package struct ControlPlaneConfig: Sendable, Equatable {
         package var name: String
         package var vip: IPAddress
         package var port: UInt16
+        /// TCP (HAProxy) or UDP (nginx, checked passively).
+        package var proto: TransportProtocol = .tcp
         package var targets: [EndpointAddress]
         package var check: RoleCheck = .tcp
         package var proxyProtocol: ProxyProtocolVersion?
@@ -108,6 +110,8 @@ package struct ControlPlaneConfig: Sendable, Equatable {
     package static let proxyHealthPort: UInt16 = 8407
     /// HAProxy's own monitor frontend (the Service actor's uses 8404).
     package static let proxyMonitorPort: UInt16 = 8406
+    /// nginx's health endpoint for UDP roles (the Service actor's nginx uses 8405).
+    package static let nginxHealthPort: UInt16 = 8408
 
     /// Largest number of peers (keeps every priority of `ControlPlanePriority` distinct).
     package static let maxPeers = 32

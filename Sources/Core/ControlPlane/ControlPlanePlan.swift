@@ -4,10 +4,15 @@
 /// other VIP follows the local HAProxy (`/vip/<address>` answers 200 while one of its backends
 /// has a server up).
 package struct ControlPlanePlan: Sendable, Equatable {
+    /// TCP: balanced VIPs and TCP roles (HAProxy).
     package var proxy: ProxyPlan
+    /// UDP roles (nginx: HAProxy has no UDP proxy).
+    package var udp: ProxyPlan
     /// Per VIP: the HAProxy backends whose servers its holder needs (empty: it follows the
     /// local apiserver's `/readyz`).
     package var backendsOf: [IPAddress: [String]]
+    /// VIPs that are not direct and carry only UDP roles: their holder needs a running nginx.
+    package var followsNginx: Set<IPAddress>
 
     /// Whether `vip`'s holder follows the local HAProxy rather than the local apiserver.
     package func followsProxy(_ vip: IPAddress) -> Bool { !(backendsOf[vip] ?? []).isEmpty }
@@ -28,17 +33,25 @@ package struct ControlPlanePlan: Sendable, Equatable {
             }
             frontends.append(
                 frontend(
-                    vip.address, port, name: "apiserver", servers: targets.sorted(), check: apiserverCheck,
+                    vip.address, port, .tcp, name: "apiserver", servers: targets.sorted(), check: apiserverCheck,
                     timing: checkTiming, proxyProtocol: nil, sticky: nil))
         }
-        for role in config.roles {
+        var udp: [ProxyPlan.Frontend] = []
+        for role in config.roles where role.proto == .udp {
+            udp.append(
+                frontend(
+                    role.vip, role.port, .udp, name: role.name, servers: role.targets, check: nil, timing: nil,
+                    proxyProtocol: nil, sticky: role.stickySeconds))
+        }
+        udp.sort { ($0.vip, $0.port) < ($1.vip, $1.port) }
+        for role in config.roles where role.proto == .tcp {
             let check: ProxyPlan.HTTPCheck?
             switch role.check {
             case .http(let c): check = c
             case .tcp, .none: check = nil
             }
             var f = frontend(
-                role.vip, role.port, name: role.name, servers: role.targets, check: check, timing: checkTiming,
+                role.vip, role.port, .tcp, name: role.name, servers: role.targets, check: check, timing: checkTiming,
                 proxyProtocol: role.proxyProtocol, sticky: role.stickySeconds)
             if case .none = role.check { f.routes[0].backend.healthCheck = false }
             frontends.append(f)
@@ -49,23 +62,30 @@ package struct ControlPlanePlan: Sendable, Equatable {
         for i in frontends.indices {
             frontends[i].vipHasSeveralServices = (backendsOf[frontends[i].vip]?.count ?? 0) > 1
         }
+        for i in udp.indices { udp[i].vipHasSeveralServices = udp.filter { $0.vip == udp[i].vip }.count > 1 }
+        var followsNginx = Set(udp.map(\.vip)).subtracting(backendsOf.keys)
         // A direct VIP follows its apiserver even when roles ride on it.
-        for vip in config.vips where vip.serve == .direct { backendsOf[vip.address] = nil }
-        return ControlPlanePlan(proxy: ProxyPlan(frontends: frontends, unrouted: []), backendsOf: backendsOf)
+        for vip in config.vips where vip.serve == .direct {
+            backendsOf[vip.address] = nil
+            followsNginx.remove(vip.address)
+        }
+        return ControlPlanePlan(
+            proxy: ProxyPlan(frontends: frontends, unrouted: []), udp: ProxyPlan(frontends: udp, unrouted: []),
+            backendsOf: backendsOf, followsNginx: followsNginx)
     }
 
     private static func frontend(
-        _ vip: IPAddress, _ port: UInt16, name: String, servers: [EndpointAddress], check: ProxyPlan.HTTPCheck?,
-        timing: ProxyPlan.CheckTiming, proxyProtocol: ProxyProtocolVersion?, sticky: Int?
+        _ vip: IPAddress, _ port: UInt16, _ proto: TransportProtocol, name: String, servers: [EndpointAddress],
+        check: ProxyPlan.HTTPCheck?, timing: ProxyPlan.CheckTiming?, proxyProtocol: ProxyProtocolVersion?, sticky: Int?
     ) -> ProxyPlan.Frontend {
         let backend = ProxyPlan.Backend(
             service: ServiceKey(namespace: namespace, name: name),
-            port: .init(name: name, proto: .tcp, port: port, targetPort: .number(port)), nameSuffix: nil,
+            port: .init(name: name, proto: proto, port: port, targetPort: .number(port)), nameSuffix: nil,
             family: vip.family, http: false, terminateTLS: false, servers: servers, healthCheck: true,
             nodeHealthPort: nil, tlsToBackend: false, proxyProtocol: proxyProtocol, affinitySeconds: sticky,
             forwardedHeaders: false, httpCheck: check, checkTiming: timing)
         return ProxyPlan.Frontend(
-            vip: vip, port: port, proto: .tcp, http: false, terminateTLS: false, sharedByName: false,
+            vip: vip, port: port, proto: proto, http: false, terminateTLS: false, sharedByName: false,
             routes: [.init(hostnames: [], certificate: nil, sslRedirect: false, backend: backend)], fallback: nil,
             sourceRanges: [], redirectsPort80: false, vipHasSeveralServices: false)
     }
@@ -90,5 +110,17 @@ package struct ControlPlanePlan: Sendable, Equatable {
         out.line("http-request return status 503")
         text += "\n" + out.text
         return text
+    }
+
+    /// nginx.conf for the UDP roles (nil: none), with the temporary directories nginx needs in
+    /// `runDirectory` (the actor makes them the workers' own).
+    package func nginxConfig(runDirectory: SafePath) -> (text: String, temporaryDirectories: [String])? {
+        guard !udp.frontends.isEmpty else { return nil }
+        var options = NginxRenderer.Options()
+        options.runDirectory = runDirectory.rawValue
+        options.healthPort = ControlPlaneConfig.nginxHealthPort
+        options.workerConnections = 1024
+        let renderer = NginxRenderer(options: options)
+        return (renderer.render(udp, config: .empty, vips: udp.frontends.count), renderer.temporaryDirectories(.empty))
     }
 }
