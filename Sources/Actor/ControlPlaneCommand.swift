@@ -80,7 +80,7 @@ struct ControlPlaneCommand: AsyncParsableCommand {
         let readiness = Readiness(true)
         let node = ControlPlaneNode(
             settings: .init(
-                config: parsed.config, runDirectory: runDir, keepalivedBinary: keepalivedBinary,
+                config: parsed.config, runDirectory: try SafePath(parsing: runDir), keepalivedBinary: keepalivedBinary,
                 haproxyBinary: haproxyBinary, frrDirectory: frrDir, vtyshBinary: vtyshBinary, nginxBinary: nginxBinary),
             caPEM: caPEM, logger: logger, metrics: metrics, netlink: netlink)
         logger.info(

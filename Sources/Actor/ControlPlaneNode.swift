@@ -16,7 +16,7 @@ import Synchronization
 final class ControlPlaneNode: Sendable {
     struct Settings: Sendable {
         var config: ControlPlaneConfig
-        var runDirectory: String
+        var runDirectory: SafePath
         var keepalivedBinary: String
         var haproxyBinary: String
         var frrDirectory = "/usr/lib/frr"
@@ -40,6 +40,7 @@ final class ControlPlaneNode: Sendable {
     private let apiserver: HTTPTransport
     private let local = HTTPTransport(tls: TLSSettings(), lanes: 1)
     private let stopped = Mutex(false)
+    private let keepalivedRenderer: ControlPlaneKeepalivedRenderer
 
     init(settings: Settings, caPEM: [UInt8]?, logger: Logger, metrics: ControlPlaneMetrics, netlink: NetlinkWorker) {
         self.settings = settings
@@ -47,21 +48,25 @@ final class ControlPlaneNode: Sendable {
         self.metrics = metrics
         self.netlink = netlink
         plan = ControlPlanePlan.make(settings.config)
+        keepalivedRenderer = ControlPlaneKeepalivedRenderer(
+            config: settings.config, trackDirectory: settings.runDirectory)
         let vips = settings.config.vips
         let log = logger
         keepalived = KeepalivedProcess(
-            paths: .init(binary: settings.keepalivedBinary, directory: settings.runDirectory)
+            paths: .init(binary: settings.keepalivedBinary, directory: settings.runDirectory.rawValue)
         ) {
             // keepalived died on its own: its VIPs must go now (a backup is taking them over).
             Self.remove(vips, netlink: netlink, logger: log)
         }
         haproxy =
             plan.proxy.frontends.isEmpty
-            ? nil : HAProxyProcess(paths: .init(binary: settings.haproxyBinary, directory: settings.runDirectory))
+            ? nil
+            : HAProxyProcess(paths: .init(binary: settings.haproxyBinary, directory: settings.runDirectory.rawValue))
         nginx =
             plan.udp.frontends.isEmpty
             ? nil
-            : NginxProcess(paths: .init(binary: settings.nginxBinary, directory: settings.runDirectory + "/nginx"))
+            : NginxProcess(
+                paths: .init(binary: settings.nginxBinary, directory: settings.runDirectory.rawValue + "/nginx"))
         frrConfig = ControlPlaneFRRRenderer.render(settings.config)
         frr =
             frrConfig == nil
@@ -69,7 +74,7 @@ final class ControlPlaneNode: Sendable {
             : FRRProcess(
                 paths: .init(
                     libexec: settings.frrDirectory, vtysh: settings.vtyshBinary,
-                    directory: settings.runDirectory + "/frr"))
+                    directory: settings.runDirectory.rawValue + "/frr"))
         var tls = TLSSettings(caPEM: caPEM, insecureSkipVerify: caPEM == nil)
         tls.verifyHostName = false
         apiserver = HTTPTransport(tls: tls, lanes: 1)
@@ -78,123 +83,138 @@ final class ControlPlaneNode: Sendable {
     /// Starts HAProxy (balanced VIPs, roles) and keepalived, and probes until `stop()`; then stops
     /// keepalived (priority 0: a backup takes the VIPs at once; keepalived removes them here) and
     /// HAProxy.
+    /// What the probe loop carries from one round to the next.
+    private struct LoopState {
+        var trackers: [IPAddress: HealthTracker] = [:]
+        /// The value last written into each VRRP VIP's track file.
+        var written: [IPAddress: Int] = [:]
+        /// BGP VIPs: whether the host route (rather than the fallback) is bound.
+        var announcing: [IPAddress: Bool] = [:]
+        var held: Set<IPAddress> = []
+    }
+
     func run() async throws {
+        var state = try await start()
+        let interval = Duration.milliseconds(settings.config.probe.intervalMilliseconds)
+        let clock = ContinuousClock()
+        while !stopped.withLock({ $0 }) {
+            let started = clock.now
+            await round(&state)
+            try? await clock.sleep(until: started + interval)
+        }
+        await keepalived.stop()
+        Self.remove(settings.config.vips, netlink: netlink, logger: logger)
+        await frr?.stop()
+        await haproxy?.drain()
+        await nginx?.stop(drain: .seconds(5))
+    }
+
+    /// Everything unready, the proxies, FRR and keepalived started.
+    private func start() async throws -> LoopState {
         let config = settings.config
         // A previous run killed with SIGKILL may have left the VIPs: they must not stay up
         // beside the holder's.
         Self.remove(config.vips, netlink: netlink, logger: logger)
-        let directory = try SafePath(parsing: settings.runDirectory)
-        let renderer = ControlPlaneKeepalivedRenderer(config: config, trackDirectory: directory)
-        var written: [IPAddress: Int] = [:]
+        var state = LoopState()
         for vip in config.vips {
-            let value = ControlPlanePriority.trackValue(ready: false, holding: false, rank: config.rank)
-            try write(value, to: renderer.trackFile(vip))
-            written[vip.address] = value
-        }
-        if let haproxy {
-            _ = try await haproxy.apply(plan.haproxyConfig(runDirectory: directory))
-        }
-        if let nginx,
-            let rendered = plan.nginxConfig(runDirectory: try SafePath(parsing: directory.rawValue + "/nginx"))
-        {
-            // nginx has no transparent bind: VIPs this node does not hold need ip_nonlocal_bind
-            // (a host sysctl; the static pod cannot write it: docs/control-plane.md).
-            for key in ["net/ipv4/ip_nonlocal_bind", "net/ipv6/ip_nonlocal_bind"] {
-                do { try await netlink.sysctl(key, "1") } catch {
-                    logger.warning(
-                        "cannot enable non-local binds; nginx binds UDP roles' VIPs only where they are held or the host sysctl is set",
-                        metadata: ["lb.sysctl": "\(key)", "error": "\(error)"])
-                }
+            state.trackers[vip.address] = HealthTracker(rise: config.probe.rise, fall: config.probe.fall)
+            if vip.announce == .bgp {
+                bindBGP(vip, ready: false)
+                state.announcing[vip.address] = false
+            } else {
+                let value = ControlPlanePriority.trackValue(ready: false, holding: false, rank: config.rank)
+                try write(value, to: keepalivedRenderer.trackFile(vip))
+                state.written[vip.address] = value
             }
-            try FileManager.default.createDirectory(
-                atPath: directory.rawValue + "/nginx", withIntermediateDirectories: true)
-            _ = try await nginx.apply(
-                rendered.text, temporaryDirectories: rendered.temporaryDirectories,
-                workerUser: NginxRenderer.defaultWorkerUser)
         }
-        let bgpVIPs = config.vips.filter { $0.announce == .bgp }
-        var announcing: [IPAddress: Bool] = [:]
-        for vip in bgpVIPs {
-            bindBGP(vip, ready: false)
-            announcing[vip.address] = false
-        }
+        let directory = settings.runDirectory
+        if let haproxy { _ = try await haproxy.apply(plan.haproxyConfig(runDirectory: directory)) }
+        if let nginx { try await startNginx(nginx, directory) }
         if let frr, let frrConfig { try await frr.apply(frrConfig) }
-        if config.vips.contains(where: { $0.announce == .vrrp }) { try await keepalived.apply(renderer.render()) }
+        if config.vips.contains(where: { $0.announce == .vrrp }) {
+            try await keepalived.apply(keepalivedRenderer.render())
+        }
         logger.info(
             "control-plane VIPs configured",
             metadata: [
                 "lb.vips": "\(config.vips.map(\.address))", "lb.probe": "\(config.probe.url)",
                 "lb.peers": "\(config.peers.map(\.name))",
-                "lb.followProxy": "\(config.vips.map(\.address).filter(plan.followsProxy))",
+                "lb.follows": "\(config.vips.map { "\($0.address): \(plan.follows($0.address))" })",
             ])
-        let interval = Duration.milliseconds(config.probe.intervalMilliseconds)
-        let clock = ContinuousClock()
-        var trackers: [IPAddress: HealthTracker] = [:]
+        return state
+    }
+
+    private func startNginx(_ nginx: NginxProcess, _ directory: SafePath) async throws {
+        let dir = try SafePath(parsing: directory.rawValue + "/nginx")
+        guard let rendered = plan.nginxConfig(runDirectory: dir) else { return }
+        // nginx has no transparent bind: VIPs this node does not hold need ip_nonlocal_bind (a
+        // host sysctl; the static pod cannot write it: docs/control-plane.md).
+        for key in ["net/ipv4/ip_nonlocal_bind", "net/ipv6/ip_nonlocal_bind"] {
+            do { try await netlink.sysctl(key, "1") } catch {
+                logger.warning(
+                    "cannot enable non-local binds; nginx binds UDP roles' VIPs only where they are held or the host sysctl is set",
+                    metadata: ["lb.sysctl": "\(key)", "error": "\(error)"])
+            }
+        }
+        try FileManager.default.createDirectory(atPath: dir.rawValue, withIntermediateDirectories: true)
+        _ = try await nginx.apply(
+            rendered.text, temporaryDirectories: rendered.temporaryDirectories,
+            workerUser: NginxRenderer.defaultWorkerUser)
+    }
+
+    /// One probe round: what each VIP follows, then its priority (VRRP) or its route (BGP).
+    private func round(_ state: inout LoopState) async {
+        let config = settings.config
+        let apiserverReady =
+            config.vips.contains { plan.follows($0.address) == .apiserver } ? await probeAPIServer() : false
+        let holding = self.holding()
+        if holding != state.held {
+            logger.notice(
+                holding.isEmpty ? "VIPs no longer on this node" : "VIPs active on this node",
+                metadata: ["lb.vips": "\(holding.isEmpty ? state.held.sorted() : holding.sorted())"])
+            state.held = holding
+        }
         for vip in config.vips {
-            trackers[vip.address] = HealthTracker(rise: config.probe.rise, fall: config.probe.fall)
-        }
-        var held: Set<IPAddress> = []
-        while !stopped.withLock({ $0 }) {
-            let started = clock.now
-            let direct =
-                config.vips.contains { !plan.followsProxy($0.address) && !plan.followsNginx.contains($0.address) }
-                ? await probeAPIServer() : false
-            let holding = self.holding()
-            if holding != held {
-                logger.notice(
-                    holding.isEmpty ? "VIPs no longer on this node" : "VIPs active on this node",
-                    metadata: ["lb.vips": "\(holding.isEmpty ? held.sorted() : holding.sorted())"])
-                held = holding
+            let follows = plan.follows(vip.address)
+            let ok: Bool
+            switch follows {
+            case .apiserver: ok = apiserverReady
+            case .haproxy: ok = await probeProxy(vip.address)
+            case .nginx:
+                ok = await get(
+                    local, "http://127.0.0.1:\(ControlPlaneConfig.nginxHealthPort)/healthz",
+                    timeout: config.probe.timeoutMilliseconds)
             }
-            var readyCount = 0
-            for vip in config.vips {
-                let follows = plan.followsProxy(vip.address) || plan.followsNginx.contains(vip.address)
-                let ok =
-                    plan.followsNginx.contains(vip.address)
-                    ? await get(
-                        local, "http://127.0.0.1:\(ControlPlaneConfig.nginxHealthPort)/healthz",
-                        timeout: config.probe.timeoutMilliseconds)
-                    : plan.followsProxy(vip.address) ? await probeProxy(vip.address) : direct
-                if let verdict = trackers[vip.address]!.record(ok) {
-                    let what = follows ? "local HAProxy has a ready target" : "local kube-apiserver ready"
-                    if verdict {
-                        logger.notice("\(what)", metadata: ["lb.vip": "\(vip.address)"])
-                    } else {
-                        logger.warning(
-                            "not ready: this node yields the VIP to a node that is",
-                            metadata: ["lb.vip": "\(vip.address)", "lb.follows": "\(what)"])
-                    }
+            if let verdict = state.trackers[vip.address]?.record(ok) {
+                if verdict {
+                    logger.notice("\(follows.rawValue)", metadata: ["lb.vip": "\(vip.address)"])
+                } else {
+                    logger.warning(
+                        "not ready: this node yields the VIP to a node that is",
+                        metadata: ["lb.vip": "\(vip.address)", "lb.follows": "\(follows.rawValue)"])
                 }
-                let ready = trackers[vip.address]!.healthy ?? false
-                if ready { readyCount += 1 }
-                if vip.announce == .bgp {
-                    if announcing[vip.address] != ready {
-                        bindBGP(vip, ready: ready)
-                        announcing[vip.address] = ready
-                    }
-                    metrics.record(vip: vip.address, ready: ready, priority: 0, holding: holding.contains(vip.address))
-                    continue
-                }
-                let value = ControlPlanePriority.trackValue(
-                    ready: ready, holding: holding.contains(vip.address), rank: config.rank)
-                if value != written[vip.address] {
-                    do {
-                        try write(value, to: renderer.trackFile(vip))
-                        written[vip.address] = value
-                    } catch {
-                        logger.error("cannot write keepalived's track file", metadata: ["error": "\(error)"])
-                    }
-                }
-                metrics.record(
-                    vip: vip.address, ready: ready, priority: value + 1, holding: holding.contains(vip.address))
             }
-            try? await clock.sleep(until: started + interval)
+            let ready = state.trackers[vip.address]?.healthy ?? false
+            let holds = holding.contains(vip.address)
+            if vip.announce == .bgp {
+                if state.announcing[vip.address] != ready {
+                    bindBGP(vip, ready: ready)
+                    state.announcing[vip.address] = ready
+                }
+                metrics.record(vip: vip.address, ready: ready, priority: 0, holding: holds)
+                continue
+            }
+            let value = ControlPlanePriority.trackValue(ready: ready, holding: holds, rank: config.rank)
+            if value != state.written[vip.address] {
+                do {
+                    try write(value, to: keepalivedRenderer.trackFile(vip))
+                    state.written[vip.address] = value
+                } catch {
+                    logger.error("cannot write keepalived's track file", metadata: ["error": "\(error)"])
+                }
+            }
+            metrics.record(vip: vip.address, ready: ready, priority: value + 1, holding: holds)
         }
-        await keepalived.stop()
-        Self.remove(config.vips, netlink: netlink, logger: logger)
-        await frr?.stop()
-        await haproxy?.drain()
-        await nginx?.stop(drain: .seconds(5))
     }
 
     func stop() { stopped.withLock { $0 = true } }

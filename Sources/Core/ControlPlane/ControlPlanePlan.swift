@@ -17,6 +17,21 @@ package struct ControlPlanePlan: Sendable, Equatable {
     /// Whether `vip`'s holder follows the local HAProxy rather than the local apiserver.
     package func followsProxy(_ vip: IPAddress) -> Bool { !(backendsOf[vip] ?? []).isEmpty }
 
+    /// What a VIP's holder must have ready on its node.
+    package enum Follows: String, Sendable, Hashable {
+        /// The local kube-apiserver's `/readyz` (direct VIPs).
+        case apiserver = "local kube-apiserver ready"
+        /// The local HAProxy with a target up (balanced VIPs, TCP roles).
+        case haproxy = "local HAProxy has a ready target"
+        /// A running nginx (VIPs with only UDP roles).
+        case nginx = "local nginx running"
+    }
+
+    package func follows(_ vip: IPAddress) -> Follows {
+        if followsProxy(vip) { return .haproxy }
+        return followsNginx.contains(vip) ? .nginx : .apiserver
+    }
+
     /// The namespace the plan's backends are named under (never an API object).
     package static let namespace = "control-plane"
 
