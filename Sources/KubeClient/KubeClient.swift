@@ -34,6 +34,12 @@ package final class KubeClient: Sendable {
         package static func mergeEncoding(_ value: some Encodable) throws -> PatchBody {
             .merge(Array(try KubeClient.encoder.encode(value)))
         }
+
+        /// A strategic merge patch from an Encodable value (lists with a merge key, such as
+        /// `status.conditions` by `type`, are merged item by item instead of replaced).
+        package static func strategicMergeEncoding(_ value: some Encodable) throws -> PatchBody {
+            .strategicMerge(Array(try KubeClient.encoder.encode(value)))
+        }
     }
 
     // MARK: operations

@@ -15,7 +15,9 @@ struct Router {
         if path.first == "testapi" { return admin(path, query) }
         server.log.withLock { log in
             log.append(
-                .init(method: head.method.rawValue, uri: head.uri, authorization: head.headers["Authorization"].first))
+                .init(
+                    method: head.method.rawValue, uri: head.uri, authorization: head.headers["Authorization"].first,
+                    contentType: head.headers["Content-Type"].first))
             if log.count > 200 { log.removeFirst(log.count - 200) }
         }
         if let code = server.faults.withLock({ f -> Int? in f.failNext.isEmpty ? nil : f.failNext.removeFirst() }) {
@@ -36,7 +38,9 @@ struct Router {
     func refuse(_ head: HTTPRequestHead, status code: Int, message: String) -> Reply {
         server.log.withLock { log in
             log.append(
-                .init(method: head.method.rawValue, uri: head.uri, authorization: head.headers["Authorization"].first))
+                .init(
+                    method: head.method.rawValue, uri: head.uri, authorization: head.headers["Authorization"].first,
+                    contentType: head.headers["Content-Type"].first))
             if log.count > 200 { log.removeFirst(log.count - 200) }
         }
         let reason =

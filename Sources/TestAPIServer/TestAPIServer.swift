@@ -76,6 +76,7 @@ package final class TestAPIServer: Sendable {
         package let method: String
         package let uri: String
         package let authorization: String?
+        package var contentType: String? = nil
     }
 
     /// TCP connections accepted so far (to check that clients reuse connections).

@@ -63,15 +63,37 @@ extension WatcherController {
     }
 
     /// The eligible LB nodes: the selector's, minus those labelled
-    /// node.kubernetes.io/exclude-from-external-load-balancers.
+    /// node.kubernetes.io/exclude-from-external-load-balancers. And every Node's addresses, which
+    /// are never VIPs: a Service holding one is reported and moved off it.
     func refreshNodes(publish: Bool = true) async {
         let selector = settings.nodeSelector
-        let now = await nodeInformer.list()
-            .filter { NodeEligibility.eligible(labels: $0.metadata.labels ?? [:], selector: selector) }
+        let all = await nodeInformer.list()
+        let now = all.filter { NodeEligibility.eligible(labels: $0.metadata.labels ?? [:], selector: selector) }
             .compactMap(\.metadata.name).sorted()
         if now != nodes {
             nodes = now
             if publish { schedulePublish() }
+        }
+        var addresses: [IPAddress: String] = [:]
+        for node in all {
+            guard let name = node.metadata.name else { continue }
+            for a in node.status?.addresses ?? [] where a.type == "InternalIP" || a.type == "ExternalIP" {
+                if let ip = try? IPAddress(parsing: a.address) { addresses[ip] = name }
+            }
+        }
+        let conflicts = allocator.setNodeAddresses(addresses)
+        metrics.nodeAddressConflicts(conflicts.count)
+        for c in conflicts {
+            logger.warning(
+                "a Node has this Service's IP: moving the Service off it",
+                metadata: ["k8s.service": "\(c.service)", "lb.vip": "\(c.address)", "k8s.node": "\(c.node)"])
+            if let svc = await services.get(c.service.description) {
+                await event(
+                    svc, .ipIsNodeAddress,
+                    "IP \(c.address) is an address of Node \(c.node): the Service gets another IP (a static one is released)"
+                )
+            }
+            await queue.add(.service(c.service))
         }
     }
 }

@@ -41,9 +41,9 @@ extension WatcherController {
                 await report(svc, .annotationIgnored, ignored.map(\.description).joined(separator: "; "))
             }
             guard config != nil else {
-                await report(
-                    svc, .allocationFailed,
-                    "no k8slb config loaded yet (ConfigMap \(settings.namespace)/\(settings.configMapName))")
+                let source = "ConfigMap \(settings.namespace)/\(settings.configMapName)"
+                await report(svc, .allocationFailed, "no k8slb config loaded yet (\(source))")
+                await writeCondition(svc, ServiceConditions.noConfig(source))
                 pending.insert(key)
                 return
             }
@@ -52,9 +52,15 @@ extension WatcherController {
             do {
                 assigned = try allocator.assign(request)
             } catch {
+                if case .nodeAddress(let address, _) = error, before.contains(where: { $0.address == address }) {
+                    // A static IP that a Node has: the VIP must go (it would take the node's traffic).
+                    await release(key)
+                    if hasOurIngress(svc) { try await writeStatus(svc, []) }
+                }
                 pending.insert(key)
                 metrics.failed(reason: error.reason)
                 await report(svc, .allocationFailed, error.description)
+                await writeCondition(svc, ServiceConditions.notAllocated(error))
                 return
             }
             pending.remove(key)
@@ -85,6 +91,37 @@ extension WatcherController {
                     metadata: ["k8s.service": "\(key)", "lb.vips": "\(addresses.map(\.description))"])
             }
             reported.clear(.service(key), .statusNotWritten)
+            await writeCondition(svc, ServiceConditions.allocated(assigned))
+        }
+    }
+
+    /// Writes `value` into the Service's `status.conditions` when the Service does not show it
+    /// yet: a strategic merge patch by `type`, so other controllers' conditions stay; the
+    /// transition time moves only when the status does. A failure is logged, not retried here
+    /// (the next reconcile of the Service writes it).
+    func writeCondition(_ svc: ServiceSummary, _ value: ServiceConditions.Value) async {
+        let generation = svc.metadata.generation
+        let status = value.status ? "True" : "False"
+        let existing = svc.status?.conditions?.first { $0.type == value.type }
+        if let e = existing, e.status == status, e.reason == value.reason, e.message == value.message,
+            e.observedGeneration == generation
+        {
+            return
+        }
+        let since = existing?.status == status ? existing?.lastTransitionTime : nil
+        let condition = Condition(
+            type: value.type, status: status, reason: value.reason, message: value.message,
+            lastTransitionTime: since ?? Timestamp.rfc3339(Date()), observedGeneration: generation)
+        struct Body: Encodable { let status: Service.Status }
+        do {
+            _ = try await client.patch(
+                Service.self, namespace: svc.metadata.namespace, name: svc.metadata.name ?? "",
+                try KubeClient.PatchBody.strategicMergeEncoding(Body(status: Service.Status(conditions: [condition]))),
+                subresource: "status")
+        } catch {
+            logger.warning(
+                "status condition not written",
+                metadata: ["k8s.service": "\(svc.serviceKey)", "condition": "\(value.type)", "error": "\(error)"])
         }
     }
 

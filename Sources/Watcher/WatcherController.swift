@@ -97,7 +97,8 @@ actor WatcherController {
         services = Informer(client: client)
         configMaps = Informer(
             client: client, namespace: settings.namespace, fieldSelector: "metadata.name=\(settings.configMapName)")
-        nodeInformer = Informer(client: client, labelSelector: settings.nodeSelector.description)
+        // Every Node: the LB nodes are filtered from them, and no Node's address may be a VIP.
+        nodeInformer = Informer(client: client)
         layout = AssignmentConfigMaps(base: settings.assignmentsName)
         gatewayInformers = settings.gatewayAPI ? GatewayInformers(client: client, namespace: settings.namespace) : nil
         (publishRequests, publishContinuation) = AsyncStream.makeStream(

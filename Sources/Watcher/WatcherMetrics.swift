@@ -42,6 +42,11 @@ final class WatcherMetrics: Sendable {
             .increment()
     }
 
+    /// Services holding an address a Node has (being moved off it).
+    func nodeAddressConflicts(_ count: Int) {
+        Gauge(label: "k8slb_node_address_conflicts", factory: factory).record(Double(count))
+    }
+
     func configStale(_ stale: Bool) { Gauge(label: "k8slb_config_stale", factory: factory).record(stale ? 1 : 0) }
 
     func isLeader(_ leader: Bool) { Gauge(label: "k8slb_is_leader", factory: factory).record(leader ? 1 : 0) }

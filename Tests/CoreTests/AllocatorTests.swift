@@ -29,6 +29,39 @@ private func request(
 private func addresses(_ a: [AddressAssignment]) -> [String] { a.map(\.address.description) }
 
 @Suite struct AllocatorScenarioTests {
+    /// Nodes' addresses are never VIPs: not handed out dynamically, refused statically, and a
+    /// Service already holding one is reported and moved by its next assign; an address no Node
+    /// has any more is free again.
+    @Test func nodeAddressesAreNeverHandedOut() throws {
+        var alloc = IPAllocator(pools: [v4])
+        alloc.setNodeAddresses([ip("192.0.2.10"): "node-a"])
+        #expect(addresses(try alloc.assign(request("a"))) == ["192.0.2.11"])
+        #expect(throws: AllocationError.nodeAddress(ip("192.0.2.10"), node: "node-a")) {
+            try alloc.assign(request("s", static: ["192.0.2.10"]))
+        }
+        #expect(alloc.usage.first?.dynamicFree == 1, "the node's address is not free")
+        // A Node appears with a's address: a is reported and moved to the next free address.
+        let conflicts = alloc.setNodeAddresses([ip("192.0.2.10"): "node-a", ip("192.0.2.11"): "node-b"])
+        #expect(
+            conflicts == [.init(service: svc("a"), address: ip("192.0.2.11"), node: "node-b")])
+        #expect(addresses(try alloc.assign(request("a"))) == ["192.0.2.12"])
+        // A static holder of an address that becomes a Node's cannot be moved: its assign fails.
+        var other = IPAllocator(pools: [v4])
+        try other.assign(request("s", static: ["192.0.2.200"]))
+        #expect(other.setNodeAddresses([ip("192.0.2.200"): "node-c"]).map(\.service) == [svc("s")])
+        #expect(throws: AllocationError.nodeAddress(ip("192.0.2.200"), node: "node-c")) {
+            try other.assign(request("s", static: ["192.0.2.200"]))
+        }
+        // The Nodes go away: their addresses are free again (lowest first).
+        alloc.setNodeAddresses([:])
+        #expect(addresses(try alloc.assign(request("b"))) == ["192.0.2.10"])
+        #expect(addresses(try alloc.assign(request("c"))) == ["192.0.2.11"])
+        // A pool edit keeps Node addresses out of the new free sets.
+        alloc.setNodeAddresses([ip("192.0.2.13"): "node-d"])
+        alloc.reconfigure(pools: [pool("default", "192.0.2.0/24", "192.0.2.10-192.0.2.13")])
+        #expect(throws: AllocationError.poolExhausted(name("default"))) { try alloc.assign(request("d")) }
+    }
+
     @Test func dynamicTakesLowestFreeAndIsIdempotent() throws {
         var alloc = IPAllocator(pools: [v4])
         #expect(addresses(try alloc.assign(request("a"))) == ["192.0.2.10"])

@@ -10,10 +10,14 @@ import Testing
 /// once on the Service with the API's message and not attempted again until the Service changes;
 /// a 500 is retried with backoff until it lands. A problem fixed and made again is reported again.
 @Suite(.serialized) struct WatcherFailureTests {
-    /// Status writes (PATCH …/services/NAME/status) the server has seen.
+    /// Writes of the Service's addresses (merge PATCH …/services/NAME/status) the server has
+    /// seen; the conditions are strategic merge patches, written after the addresses land.
     static func statusWrites(_ cluster: Cluster, _ name: String) -> Int {
-        cluster.server.recentRequests.filter { $0.method == "PATCH" && $0.uri.contains("/services/\(name)/status") }
-            .count
+        cluster.server.recentRequests.filter {
+            $0.method == "PATCH" && $0.uri.contains("/services/\(name)/status")
+                && $0.contentType == "application/merge-patch+json"
+        }
+        .count
     }
 
     @Test(arguments: [422, 403])
@@ -124,5 +128,151 @@ import Testing
         try await Task.sleep(for: .milliseconds(500))
         try await typo("loadbalancer/sslredirec")
         #expect(await eventually { try await unknown() == 2 })
+    }
+}
+
+/// Nodes' addresses are never VIPs (the watcher watches every Node, not only LB nodes): a pool
+/// holding a Node's InternalIP skips it; a Node added with an existing VIP's address gets that
+/// Service moved and an `IPIsNodeAddress` Event; a static request for a Node's address is refused
+/// with the Node named, and a static VIP a Node takes is released.
+@Suite(.serialized) struct WatcherNodeAddressTests {
+    @Test func nodeAddressesAreNeverVIPs() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.writeConfig(basicConfig)
+        // A worker (not an LB node: no type=loadBalancer label) on the pool's first address.
+        _ = try await cluster.client.create(
+            Node(
+                metadata: ObjectMeta(name: "worker-1"),
+                addresses: [.init(type: "InternalIP", address: "192.0.2.10")]))
+        let (run, _) = cluster.runController()
+        defer { run.cancel() }
+        _ = try await cluster.client.create(cluster.service("web"))
+        #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.11"] })
+        print(
+            "node addresses: pool 192.0.2.10-12 with worker-1 on .10: web got \(try await cluster.externalIPs()["default/web"] ?? [])"
+        )
+
+        // A Node joins with web's address: web moves, with an Event naming the Node.
+        _ = try await cluster.client.create(
+            Node(
+                metadata: ObjectMeta(name: "worker-2"),
+                addresses: [.init(type: "ExternalIP", address: "192.0.2.11")]))
+        #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.12"] })
+        let moved = try await cluster.events(for: "web").filter { $0.reason == "IPIsNodeAddress" }
+        print(
+            "node addresses: worker-2 joined with 192.0.2.11: web now \(try await cluster.externalIPs()["default/web"] ?? []); Events \(moved.map { $0.message ?? "" })"
+        )
+        #expect(moved.count == 1 && moved[0].message?.contains("worker-2") == true)
+
+        // A static request for a Node's address is refused, naming the Node.
+        _ = try await cluster.client.create(cluster.service("pinned", ip: "192.0.2.10"))
+        #expect(
+            await eventually {
+                try await cluster.events(for: "pinned").contains {
+                    $0.reason == "AllocationFailed" && $0.message?.contains("Node worker-1") == true
+                }
+            })
+        #expect(try await cluster.externalIPs()["default/pinned"] == [])
+
+        // A static VIP that a Node then takes is released (the Service keeps no IP).
+        _ = try await cluster.client.create(cluster.service("fixed", ip: "192.0.2.200"))
+        #expect(await eventually { try await cluster.externalIPs()["default/fixed"] == ["192.0.2.200"] })
+        _ = try await cluster.client.create(
+            Node(
+                metadata: ObjectMeta(name: "worker-3"),
+                addresses: [.init(type: "InternalIP", address: "192.0.2.200")]))
+        #expect(await eventually { try await cluster.externalIPs()["default/fixed"] == [] })
+        let fixed = try await cluster.events(for: "fixed").map { "\($0.reason ?? ""): \($0.message ?? "")" }
+        print(
+            "node addresses: worker-3 joined with fixed's static 192.0.2.200: fixed now \(try await cluster.externalIPs()["default/fixed"] ?? []); Events \(fixed)"
+        )
+        #expect(
+            fixed.contains { $0.hasPrefix("IPIsNodeAddress") } && fixed.contains { $0.hasPrefix("AllocationFailed") })
+    }
+}
+
+/// `status.conditions`: k8slb's `k8slb.io/IPAllocated` with Gateway API's reasons, its
+/// observedGeneration, merged by type (another controller's condition stays), and shown by kubectl.
+@Suite(.serialized) struct WatcherConditionTests {
+    static func condition(_ cluster: Cluster, _ name: String) async throws -> Condition? {
+        try await cluster.client.get(Service.self, namespace: "default", name: name).status?.conditions?.first {
+            $0.type == ServiceConditions.ipAllocated
+        }
+    }
+
+    @Test func ipAllocatedConditionWithGatewayReasonsBesideOthers() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.writeConfig(basicConfig)
+        let (run, _) = cluster.runController()
+        defer { run.cancel() }
+        // Another controller's condition, written before k8slb's: it must stay.
+        _ = try await cluster.client.create(cluster.service("web"))
+        struct Body: Encodable { let status: Service.Status }
+        _ = try await cluster.client.patch(
+            Service.self, namespace: "default", name: "web",
+            try KubeClient.PatchBody.strategicMergeEncoding(
+                Body(
+                    status: Service.Status(conditions: [
+                        Condition(
+                            type: "example.com/Audited", status: "True", reason: "Audited",
+                            lastTransitionTime: "2026-12-07T00:00:00Z")
+                    ]))), subresource: "status")
+        #expect(await eventually { try await Self.condition(cluster, "web")?.status == "True" })
+        let web = try await cluster.client.get(Service.self, namespace: "default", name: "web")
+        let mine = try #require(try await Self.condition(cluster, "web"))
+        print("conditions: web \(web.status?.conditions?.map { "\($0.type)=\($0.status) \($0.reason ?? "")" } ?? [])")
+        #expect(mine.reason == "IPAllocated" && mine.message == "Assigned 192.0.2.10 from pool default")
+        #expect(mine.observedGeneration == web.metadata.generation && mine.lastTransitionTime != nil)
+        #expect(web.status?.conditions?.contains { $0.type == "example.com/Audited" } == true, "merged by type")
+
+        // Failures, each with Gateway API's word.
+        for n in ["b", "c"] { _ = try await cluster.client.create(cluster.service(n)) }
+        _ = try await cluster.client.create(cluster.service("full"))
+        _ = try await cluster.client.create(cluster.service("outside", ip: "203.0.113.5"))
+        _ = try await cluster.client.create(cluster.service("nopool", pool: "missing"))
+        for (name, reason) in [
+            ("full", "AddressNotAssigned"), ("outside", "AddressNotUsable"), ("nopool", "UnsupportedAddress"),
+        ] {
+            let reached = await eventually { try await Self.condition(cluster, name)?.reason == reason }
+            let c = try await Self.condition(cluster, name)
+            #expect(reached, "\(name): \(String(describing: c))")
+            print("conditions: \(name) \(c?.type ?? "")=\(c?.status ?? "") \(c?.reason ?? ""): \(c?.message ?? "")")
+        }
+        // Space frees: the condition turns True, with a new transition time.
+        let before = try await Self.condition(cluster, "full")
+        try await cluster.client.delete(Service.self, namespace: "default", name: "b")
+        #expect(await eventually { try await Self.condition(cluster, "full")?.status == "True" })
+        let after = try await Self.condition(cluster, "full")
+        print(
+            "conditions: full after b was deleted: \(after?.status ?? "") \(after?.reason ?? ""): \(after?.message ?? "")"
+        )
+        #expect(after?.lastTransitionTime != nil && before?.status == "False")
+
+        // What an operator sees with kubectl.
+        guard let kubectl = which("kubectl") else {
+            if requireIntegration { Issue.record("kubectl is required when CI=true") }
+            return
+        }
+        let kubeconfig = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "k8slb-cond-\(UUID().uuidString.prefix(8))"
+        ).path
+        defer { unlink(kubeconfig) }
+        try writeKubeconfig(port: cluster.port, token: "admin", to: kubeconfig)
+        let columns =
+            #"NAME:.metadata.name,EXTERNAL-IP:.status.loadBalancer.ingress[*].ip,IPALLOCATED:.status.conditions[?(@.type=="k8slb.io/IPAllocated")].status,REASON:.status.conditions[?(@.type=="k8slb.io/IPAllocated")].reason"#
+        let table = try TestSupport.run(
+            kubectl, ["--kubeconfig", kubeconfig, "get", "svc", "-o", "custom-columns=\(columns)"])
+        print("conditions: kubectl get svc -o custom-columns=…\n\(table.output)")
+        #expect(table.status == 0 && table.output.contains("UnsupportedAddress"))
+        let wide = try TestSupport.run(
+            kubectl,
+            [
+                "--kubeconfig", kubeconfig, "get", "svc", "nopool", "-o",
+                #"jsonpath={range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}"#,
+            ])
+        print("conditions: kubectl get svc nopool -o jsonpath=…\n\(wide.output)")
+        #expect(wide.output.contains("k8slb.io/IPAllocated=False UnsupportedAddress"))
     }
 }

@@ -9,6 +9,8 @@ package enum AllocationError: Error, Sendable, Hashable, CustomStringConvertible
     case outsideNetwork(IPAddress, pool: PoolName)
     /// A static address is the network's subnet or broadcast address.
     case reservedAddress(IPAddress, pool: PoolName)
+    /// The address is a Node's (InternalIP or ExternalIP): a VIP there would take the node's traffic.
+    case nodeAddress(IPAddress, node: String)
     /// The address is held by Services this one may not share with.
     case addressInUse(IPAddress, by: [ServiceKey])
     /// The address is shareable, but a holder already uses some of the same ports.
@@ -30,6 +32,8 @@ package enum AllocationError: Error, Sendable, Hashable, CustomStringConvertible
             "static IP \(a) is outside pool \"\(p)\""
         case .reservedAddress(let a, let p):
             "static IP \(a) is the network or broadcast address of pool \"\(p)\""
+        case .nodeAddress(let a, let node):
+            "IP \(a) is an address of Node \(node); a VIP there would take the node's own traffic"
         case .addressInUse(let a, let by):
             "IP \(a) is taken by \(by.map(\.description).joined(separator: ", "))"
         case .portConflict(let a, let with, let ports):
@@ -50,6 +54,7 @@ package enum AllocationError: Error, Sendable, Hashable, CustomStringConvertible
         case .poolExhausted: "PoolExhausted"
         case .outsideNetwork: "OutsidePool"
         case .reservedAddress: "ReservedAddress"
+        case .nodeAddress: "NodeAddress"
         case .addressInUse: "AddressInUse"
         case .portConflict: "PortConflict"
         case .hostnameConflict: "HostnameConflict"

@@ -3,6 +3,9 @@
 /// Rules (docs/config.md, "Allocation rules"):
 /// - dynamic requests get the lowest free address of the pool's `range`; static requests
 ///   (`loadbalancer/ip`, `spec.loadBalancerIP`) any non-reserved address of its `network`;
+/// - a Node's address (`setNodeAddresses`) is never handed out, dynamically or statically; a
+///   Service holding one when its Node appears is reported (`setNodeAddresses`) and moved by its
+///   next `assign` (a static request fails with `.nodeAddress` and must be released);
 /// - an address may be shared by Services whose ports/protocols are disjoint, when they all asked
 ///   for it statically or all carry the same `sharing-key` (two different keys never share); a
 ///   TCP port may be used by several sharers whose `hostnames` are disjoint, at most one of them
@@ -22,6 +25,8 @@ package struct IPAllocator: Sendable {
     private var holdings: [IPAddress: Holding] = [:]
     /// Distinct addresses held per pool name (removed pools included), kept as addresses come and go.
     private var inUse: [PoolName: Int] = [:]
+    /// Every Node's addresses, with the Node's name: never handed out.
+    private var nodeAddresses: [IPAddress: String] = [:]
 
     private struct PoolState: Sendable {
         var pool: Pool
@@ -160,18 +165,22 @@ package struct IPAllocator: Sendable {
             if let address = target.staticAddress {
                 guard state.pool.network.contains(address) else { throw .outsideNetwork(address, pool: target.pool) }
                 guard state.pool.admits(address) else { throw .reservedAddress(address, pool: target.pool) }
+                if let node = nodeAddresses[address] { throw .nodeAddress(address, node: node) }
                 try checkSharing(address, holder, excluding: me)
                 chosen.append(AddressAssignment(address: address, pool: target.pool))
                 continue
             }
             // Keep a held address of this family and pool when it still fits.
             if let kept = current.first(where: { $0.address.family == state.pool.family && $0.pool == target.pool }),
-                state.pool.admits(kept.address), (try? checkSharing(kept.address, holder, excluding: me)) != nil
+                state.pool.admits(kept.address), nodeAddresses[kept.address] == nil,
+                (try? checkSharing(kept.address, holder, excluding: me)) != nil
             {
                 chosen.append(kept)
                 continue
             }
-            if let key = request.sharingKey, let address = sharedCandidate(state, key, holder, excluding: me) {
+            if let key = request.sharingKey, let address = sharedCandidate(state, key, holder, excluding: me),
+                nodeAddresses[address] == nil
+            {
                 chosen.append(AddressAssignment(address: address, pool: target.pool))
                 continue
             }
@@ -238,6 +247,41 @@ package struct IPAllocator: Sendable {
         return freed.sorted()
     }
 
+    // MARK: Node addresses
+
+    /// A Service holding a Node's address.
+    package struct NodeAddressConflict: Sendable, Hashable {
+        package var service: ServiceKey
+        package var address: IPAddress
+        package var node: String
+    }
+
+    /// Replaces the Nodes' addresses (every Node's InternalIP and ExternalIP, with its name):
+    /// they leave the free sets, and addresses no Node has any more come back. Returns the
+    /// Services holding a Node's address, sorted: their next `assign` moves them (a dynamic one
+    /// gets another address; a static one fails with `.nodeAddress`).
+    @discardableResult
+    package mutating func setNodeAddresses(_ addresses: [IPAddress: String]) -> [NodeAddressConflict] {
+        let old = nodeAddresses
+        nodeAddresses = addresses
+        for address in old.keys where addresses[address] == nil && holdings[address] == nil {
+            freeAddress(address)
+        }
+        for address in addresses.keys where old[address] == nil {
+            for name in pools.keys where pools[name]!.pool.range.contains(address) {
+                pools[name]!.free.remove(address.value)
+            }
+        }
+        var conflicts: [NodeAddressConflict] = []
+        for (address, node) in addresses {
+            for service in holdings[address]?.holders ?? [] {
+                services[service]?.answersRequest = false
+                conflicts.append(NodeAddressConflict(service: service, address: address, node: node))
+            }
+        }
+        return conflicts.sorted { ($0.service, $0.address) < ($1.service, $1.address) }
+    }
+
     // MARK: reconfigure
 
     /// Replaces the pools. Nothing is moved; returns the assignments now outside their pool.
@@ -245,6 +289,11 @@ package struct IPAllocator: Sendable {
     package mutating func reconfigure(pools newPools: [Pool]) -> [Orphan] {
         var states: [PoolName: PoolState] = [:]
         for pool in newPools { states[pool.name] = PoolState(pool: pool, free: Self.dynamicSet(pool)) }
+        for address in nodeAddresses.keys {
+            for name in states.keys where states[name]!.pool.range.contains(address) {
+                states[name]!.free.remove(address.value)
+            }
+        }
         for (address, holding) in holdings {
             for name in states.keys where states[name]!.pool.range.contains(address) {
                 states[name]!.free.remove(address.value)
@@ -358,6 +407,7 @@ package struct IPAllocator: Sendable {
     }
 
     private mutating func freeAddress(_ address: IPAddress) {
+        guard nodeAddresses[address] == nil else { return }
         for name in pools.keys {
             let pool = pools[name]!.pool
             if pool.range.contains(address) && pool.admits(address) { pools[name]!.free.insert(address.value) }

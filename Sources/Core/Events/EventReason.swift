@@ -19,6 +19,7 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
     case notRouted = "NotRouted"
     case vipAnnounced = "VIPAnnounced"
     case vipWithdrawn = "VIPWithdrawn"
+    case ipIsNodeAddress = "IPIsNodeAddress"
 
     /// `Normal` or `Warning`.
     package var type: String {
@@ -50,6 +51,8 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
         case .vipAnnounced: "a BGP pool's VIP is announced from the LB node named in the message"
         case .vipWithdrawn:
             "a BGP pool's VIP is no longer announced from that node (proxy unhealthy, node not eligible, no local endpoint, shutting down)"
+        case .ipIsNodeAddress:
+            "a Node has the Service's IP as its own address (InternalIP or ExternalIP): the Service gets another IP, or loses a static one (its VIP would take the node's traffic)"
         case .notRouted:
             "the Service shares its IP and port by host name but cannot be routed there (another Service answers that name, or the port is proxied differently); the first one keeps serving"
         }
