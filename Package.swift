@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "k8slb-watcher", targets: ["Watcher"]),
         .executable(name: "k8slb-actor", targets: ["Actor"]),
         .executable(name: "k8slb-testapi", targets: ["TestAPI"]),
+        .executable(name: "k8slb-fuzz", targets: ["Fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -121,6 +122,11 @@ let package = Package(
             path: "Sources/TestAPI",
             swiftSettings: strict),
 
+        // The parsers facing user and network bytes as fuzz targets; `k8slb-fuzz` runs them under
+        // libFuzzer (scripts/fuzz builds it with -sanitize=fuzzer -DFUZZING) or replays files.
+        .target(name: "FuzzTargets", dependencies: ["Core", "KubeClient", "TestAPIServer"], swiftSettings: strict),
+        .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"], swiftSettings: strict),
+
         // Helpers shared by the test targets (fixtures, processes).
         .target(name: "TestSupport", dependencies: ["Core", "Spawn"], swiftSettings: strict),
 
@@ -155,7 +161,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "TestAPIServer", "TestSupport", "Spawn"],
+            dependencies: ["KubeClient", "TestAPIServer", "TestSupport", "Spawn", "FuzzTargets"],
             swiftSettings: strict),
         .testTarget(
             name: "DataPlaneTests",

@@ -1,5 +1,5 @@
 /// A failure answered as a `Status` object, exactly as the real API server formats them.
-struct APIError: Error {
+package struct APIError: Error {
     let code: Int
     let reason: String
     let message: String

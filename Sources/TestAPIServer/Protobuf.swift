@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// The Kubernetes protobuf encoding of the kinds `kubectl create` sends as protobuf (Namespace,
 /// ConfigMap, Secret, Service), decoded into the JSON the store keeps. kubectl's typed clients
@@ -9,7 +9,7 @@ import Foundation
 /// 2: kind}, 2: raw object bytes). Field numbers follow k8s.io/api's generated.proto. Fields
 /// holding their zero value are dropped (what JSON's omitempty gives); times, owner references
 /// and managed fields are not decoded (the server sets or ignores them).
-enum KubeProtobuf {
+package enum KubeProtobuf {
     static let contentType = "application/vnd.kubernetes.protobuf"
     static let magic: [UInt8] = [0x6B, 0x38, 0x73, 0x00]
 
@@ -18,7 +18,7 @@ enum KubeProtobuf {
         "v1/Namespace": namespace, "v1/ConfigMap": configMap, "v1/Secret": secret, "v1/Service": service,
     ]
 
-    static func decode(_ data: Data) throws(APIError) -> JSON {
+    package static func decode(_ data: Data) throws(APIError) -> JSON {
         let bytes = [UInt8](data)
         guard bytes.starts(with: magic) else { throw .badRequest("protobuf body without the k8s envelope") }
         var apiVersion = ""
@@ -218,8 +218,9 @@ enum KubeProtobuf {
                 try skip(8)
                 return (number, .fixed)
             case 2:
-                let n = Int(try varint())
-                guard n >= 0, bytes.count >= n else { throw Truncated() }
+                // A length beyond Int (or the body) is a broken message, not a trap (found by
+                // scripts/fuzz: Tests/Fixtures/fuzz/protobuf/crash-length-overflow.pb).
+                guard let n = Int(exactly: try varint()), bytes.count >= n else { throw Truncated() }
                 let v = bytes.prefix(n)
                 bytes = bytes.dropFirst(n)
                 return (number, .bytes(v))
