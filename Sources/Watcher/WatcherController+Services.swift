@@ -28,6 +28,9 @@ extension WatcherController {
                 )
             }
             if !svc.ingressPairs.isEmpty && (!held.isEmpty || hasOurIngress(svc)) { try await writeStatus(svc, []) }
+            if svc.status?.conditions?.contains(where: { $0.type == ServiceConditions.ipAllocated }) == true {
+                await removeCondition(svc, ServiceConditions.ipAllocated)
+            }
         case .invalid(let problems):
             metrics.failed(reason: EventReason.invalidService.rawValue)
             await report(svc, .invalidService, problems.joined(separator: "; "))
@@ -92,6 +95,22 @@ extension WatcherController {
             }
             reported.clear(.service(key), .statusNotWritten)
             await writeCondition(svc, ServiceConditions.allocated(assigned))
+        }
+    }
+
+    /// Removes k8slb's condition `type` (a Service k8slb no longer handles): a strategic merge
+    /// `$patch: delete` of that element only.
+    func removeCondition(_ svc: ServiceSummary, _ type: String) async {
+        // `type` is one of ServiceConditions' constants, never user text.
+        let body = #"{"status":{"conditions":[{"type":"\#(type)","$patch":"delete"}]}}"#
+        do {
+            _ = try await client.patch(
+                Service.self, namespace: svc.metadata.namespace, name: svc.metadata.name ?? "",
+                .strategicMerge(Array(body.utf8)), subresource: "status")
+        } catch {
+            logger.warning(
+                "status condition not removed",
+                metadata: ["k8s.service": "\(svc.serviceKey)", "condition": "\(type)", "error": "\(error)"])
         }
     }
 

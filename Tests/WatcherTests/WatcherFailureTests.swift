@@ -274,5 +274,11 @@ import Testing
             ])
         print("conditions: kubectl get svc nopool -o jsonpath=…\n\(wide.output)")
         #expect(wide.output.contains("k8slb.io/IPAllocated=False UnsupportedAddress"))
+
+        // A Service k8slb no longer handles loses k8slb's condition; the others' stay.
+        var nopool = try await cluster.client.get(Service.self, namespace: "default", name: "nopool")
+        nopool.spec?.type = "ClusterIP"
+        _ = try await cluster.client.update(nopool)
+        #expect(await eventually { try await Self.condition(cluster, "nopool") == nil })
     }
 }
