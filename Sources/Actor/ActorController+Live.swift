@@ -32,6 +32,7 @@ extension ActorController {
         let left = live.subtracting(now)
         live = now
         metrics.vipsLive(now.count)
+        await reporter.publishLive(now)
         for vip in document.vips where arrived.contains(vip.address) {
             logger.info("VIP active on this node", metadata: ["lb.vip": "\(vip.address)"])
             for entry in vip.services {

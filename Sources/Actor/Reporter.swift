@@ -33,8 +33,10 @@ actor Reporter {
     /// Gateway generations its proxy applied.
     private var wantedGroups: Set<VRRPGroupID>?
     private var wantedGateways: [ServiceKey: Int64] = [:]
+    private var wantedLive: Set<IPAddress> = []
     private(set) var publishedGroups: Set<VRRPGroupID>?
     private var publishedGateways: [ServiceKey: Int64] = [:]
+    private var publishedLive: Set<IPAddress> = []
     /// Events handed over and not yet written or dropped.
     private(set) var pendingEvents = 0
 
@@ -65,6 +67,13 @@ actor Reporter {
     func publishGateways(_ applied: [ServiceKey: Int64]) {
         guard applied != wantedGateways else { return }
         wantedGateways = applied
+        groupsContinuation.yield()
+    }
+
+    /// Hands the VIPs live on this node over (the watcher's `k8slb.io/Serving` condition).
+    func publishLive(_ vips: Set<IPAddress>) {
+        guard vips != wantedLive else { return }
+        wantedLive = vips
         groupsContinuation.yield()
     }
 
@@ -131,14 +140,17 @@ actor Reporter {
     private func groupLoop() async {
         var backoff = Backoff(base: .milliseconds(200), cap: .seconds(5))
         for await _ in groupRequests {
-            while let groups = wantedGroups, groups != publishedGroups || wantedGateways != publishedGateways,
+            while let groups = wantedGroups,
+                groups != publishedGroups || wantedGateways != publishedGateways || wantedLive != publishedLive,
                 !Task.isCancelled
             {
                 let gateways = wantedGateways
+                let live = wantedLive
                 do {
-                    try await writeGroups(groups, gateways: gateways)
+                    try await writeGroups(groups, gateways: gateways, live: live)
                     publishedGroups = groups
                     publishedGateways = gateways
+                    publishedLive = live
                     backoff.reset()
                 } catch {
                     metrics.apiWriteFailed("groups", FailureClass(error))
@@ -150,13 +162,16 @@ actor Reporter {
         }
     }
 
-    private func writeGroups(_ groups: Set<VRRPGroupID>, gateways: [ServiceKey: Int64]) async throws {
+    private func writeGroups(_ groups: Set<VRRPGroupID>, gateways: [ServiceKey: Int64], live: Set<IPAddress>)
+        async throws
+    {
         let name = NodeGroupsRecord.leaseName(node: settings.nodeName)
         let text = NodeGroupsRecord.format(groups)
         var annotations = [NodeGroupsRecord.annotation: text]
         if !gateways.isEmpty {
             annotations[NodeGroupsRecord.gatewaysAnnotation] = NodeGroupsRecord.formatGateways(gateways)
         }
+        if !live.isEmpty { annotations[NodeGroupsRecord.liveAnnotation] = NodeGroupsRecord.formatLive(live) }
         let now = Timestamp.micro(Date())
         if var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: name) {
             lease.metadata.annotations = annotations

@@ -28,8 +28,9 @@ extension WatcherController {
                 )
             }
             if !svc.ingressPairs.isEmpty && (!held.isEmpty || hasOurIngress(svc)) { try await writeStatus(svc, []) }
-            if svc.status?.conditions?.contains(where: { $0.type == ServiceConditions.ipAllocated }) == true {
-                await removeCondition(svc, ServiceConditions.ipAllocated)
+            for type in [ServiceConditions.ipAllocated, ServiceConditions.serving]
+            where svc.status?.conditions?.contains(where: { $0.type == type }) == true {
+                await removeCondition(svc, type)
             }
         case .invalid(let problems):
             metrics.failed(reason: EventReason.invalidService.rawValue)
@@ -95,6 +96,7 @@ extension WatcherController {
             }
             reported.clear(.service(key), .statusNotWritten)
             await writeCondition(svc, ServiceConditions.allocated(assigned))
+            if before != assigned { await queue.add(.serving) }
         }
     }
 

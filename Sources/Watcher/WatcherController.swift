@@ -13,6 +13,8 @@ enum WatcherKey: Hashable, Sendable, CustomStringConvertible {
     case quarantineOver(IPAddress)
     /// Gateway API: every Gateway and route (one plan for all).
     case gateways
+    /// The `k8slb.io/Serving` conditions, from the LB nodes' records of their live VIPs.
+    case serving
 
     var description: String {
         switch self {
@@ -21,6 +23,7 @@ enum WatcherKey: Hashable, Sendable, CustomStringConvertible {
         case .nodes: "nodes"
         case .quarantineOver(let a): "quarantine/\(a)"
         case .gateways: "gateways"
+        case .serving: "serving"
         }
     }
 }
@@ -49,6 +52,11 @@ actor WatcherController {
     let services: Informer<ServiceSummary>
     let configMaps: Informer<ConfigMap>
     let nodeInformer: Informer<Node>
+    /// The LB nodes' records (Leases): their VRRP groups, applied Gateways and live VIPs.
+    let nodeRecords: Informer<Lease>
+    /// Services with a VIP no LB node holds, since when (`Serving=False` only after a grace
+    /// period: a failover is not an outage to report).
+    var notServingSince: [ServiceKey: ContinuousClock.Instant] = [:]
     /// Gateway API kinds (nil without `--gateway-api`).
     let gatewayInformers: GatewayInformers?
     let layout: AssignmentConfigMaps
@@ -99,6 +107,7 @@ actor WatcherController {
             client: client, namespace: settings.namespace, fieldSelector: "metadata.name=\(settings.configMapName)")
         // Every Node: the LB nodes are filtered from them, and no Node's address may be a VIP.
         nodeInformer = Informer(client: client)
+        nodeRecords = Informer(client: client, namespace: settings.namespace, labelSelector: NodeGroupsRecord.label)
         layout = AssignmentConfigMaps(base: settings.assignmentsName)
         gatewayInformers = settings.gatewayAPI ? GatewayInformers(client: client, namespace: settings.namespace) : nil
         (publishRequests, publishContinuation) = AsyncStream.makeStream(
@@ -141,6 +150,11 @@ actor WatcherController {
                         await queue.add(.nodes)
                         if gateways { await queue.add(.gateways) }
                     }
+                }
+            }
+            group.addTask {
+                await self.nodeRecords.run { change in
+                    if case .synced = change {} else { await queue.add(.serving) }
                 }
             }
             if let gateways = self.gatewayInformers {
@@ -212,6 +226,7 @@ actor WatcherController {
         case .service(let k): try await reconcile(k)
         case .quarantineOver(let a): endQuarantine(a)
         case .gateways: try await reconcileGateways()
+        case .serving: await refreshServing()
         }
     }
 

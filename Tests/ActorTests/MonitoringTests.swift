@@ -251,23 +251,47 @@ enum Monitoring {
                 _ = try await h.client.update(n)
             }
 
+            /// web's `k8slb.io/Serving` condition (the watcher's, from the actors' live-VIP records).
+            func serving() async throws -> Condition? {
+                try await h.client.get(Service.self, namespace: "default", name: "web").status?.conditions?.first {
+                    $0.type == ServiceConditions.serving
+                }
+            }
+            func expectServing(_ status: String, _ reason: String, naming node: String?, _ cause: String) async {
+                let ok = await eventually(.seconds(15), every: .milliseconds(100)) {
+                    let c = try await serving()
+                    return c?.status == status && c?.reason == reason
+                        && (node.map { c?.message?.hasSuffix(" on \($0)") ?? false } ?? true)
+                }
+                let c = try? await serving()
+                print(
+                    "conditions: \(stamp()) web k8slb.io/Serving=\(c?.status ?? "-") \(c?.reason ?? "-"): \(c?.message ?? "-") (\(cause))"
+                )
+                #expect(ok, "web Serving \(status) \(reason) \(node ?? "") after \(cause)")
+            }
+            let webHolder = try h.holders(vips[0], among: nodes).first ?? "?"
+            await expectServing("True", "Serving", naming: webHolder, "steady state")
+
             // A planned failover: lb-a excluded hands its VIPs to lb-b.
             try await label("lb-a", excluded: true)
             #expect(
                 await eventually(.seconds(10)) { try vips.allSatisfy { try h.holders($0, among: nodes) == ["lb-b"] } },
                 "lb-b holds every VIP")
+            await expectServing("True", "Serving", naming: "lb-b", "lb-a excluded")
             await expect("K8slbNodeNotEligible", ["instance": "lb-a"], firing: true, cause: "lb-a excluded")
             // No holder: lb-b excluded too.
             try await label("lb-b", excluded: true)
             for vip in vips {
                 await expect("K8slbVIPWithoutHolder", ["vip": vip], firing: true, cause: "both nodes excluded")
             }
+            await expectServing("False", "Pending", naming: nil, "both nodes excluded")
             try await label("lb-a", excluded: false)
             try await label("lb-b", excluded: false)
             for vip in vips {
                 await expect("K8slbVIPWithoutHolder", ["vip": vip], firing: false, cause: "nodes eligible again")
             }
             await expect("K8slbNodeNotEligible", ["instance": "lb-a"], firing: false, cause: "lb-a eligible again")
+            await expectServing("True", "Serving", naming: nil, "nodes eligible again")
             // The dashboard's failover panel counts them: each VIP left its node and came back.
             let moves = try prom.query("sum(changes(k8slb_vip_master[2m])) / 2") ?? 0
             print("monitoring: \(stamp()) failovers counted by the dashboard's query: \(moves)")
@@ -285,8 +309,10 @@ enum Monitoring {
                 #expect(r.status == 0, "nft: \(r.output)")
             }
             for vip in vips { await expect("K8slbVIPOnTwoNodes", ["vip": vip], firing: true, cause: "VRRP dropped") }
+            await expectServing("True", "VIPOnTwoNodes", naming: nil, "VRRP dropped")
             for node in nodes { _ = try h.topo.exec(node, [nft, "delete table inet k8slbtest"]) }
             for vip in vips { await expect("K8slbVIPOnTwoNodes", ["vip": vip], firing: false, cause: "VRRP back") }
+            await expectServing("True", "Serving", naming: nil, "VRRP back")
 
             // An exhausted pool: a third Service takes the pool's last address.
             let extra = ServiceKey(namespace: "default", name: "extra")

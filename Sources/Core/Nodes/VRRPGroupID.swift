@@ -53,6 +53,19 @@ package enum NodeGroupsRecord {
     /// lists its generation.
     package static let gatewaysAnnotation = "k8slb.io/gateways"
 
+    /// The annotation listing the VIPs live on the node (bound on its interface: VRRP master,
+    /// bound without VRRP, or announced by BGP): the watcher's `k8slb.io/Serving` condition.
+    package static let liveAnnotation = "k8slb.io/live-vips"
+
+    package static func formatLive(_ vips: Set<IPAddress>) -> String {
+        vips.sorted().map(\.description).joined(separator: ",")
+    }
+
+    /// The VIPs in `text`; malformed entries are ignored.
+    package static func parseLive(_ text: String) -> Set<IPAddress> {
+        Set(text.split(separator: ",").compactMap { try? IPAddress(parsing: $0) })
+    }
+
     package static func formatGateways(_ applied: [ServiceKey: Int64]) -> String {
         applied.sorted { $0.key < $1.key }.compactMap { k, g in k.gatewayNamespace.map { "\($0)/\(k.name)=\(g)" } }
             .joined(separator: ",")

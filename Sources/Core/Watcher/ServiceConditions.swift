@@ -4,6 +4,8 @@
 package enum ServiceConditions {
     /// Whether the Service has its IP(s).
     package static let ipAllocated = "k8slb.io/IPAllocated"
+    /// Whether an LB node holds each of its IPs (from the nodes' records), and which.
+    package static let serving = "k8slb.io/Serving"
 
     /// One condition's content (the watcher adds the transition time and the generation).
     package struct Value: Sendable, Hashable {
@@ -30,6 +32,26 @@ package enum ServiceConditions {
         Value(
             type: ipAllocated, status: false, reason: "AddressNotAssigned",
             message: "no k8slb config loaded yet (\(`where`))")
+    }
+
+    /// `Serving` for a Service's VIPs and the nodes holding each (VRRP: one is right; BGP: every
+    /// node that can serve it announces it). True when every VIP has a holder; False (`Pending`,
+    /// Gateway API's word for "not yet programmed") while one has none. A VRRP VIP on two nodes
+    /// stays True (it is served) with reason `VIPOnTwoNodes`.
+    package static func serving(_ vips: [IPAddress], holders: [IPAddress: [String]], bgp: Bool) -> Value {
+        let parts = vips.sorted().map { vip -> String in
+            let nodes = (holders[vip] ?? []).sorted()
+            if nodes.isEmpty { return "\(vip) on no LB node" }
+            return "\(vip) " + (bgp ? "announced by " : "on ") + nodes.joined(separator: ", ")
+        }
+        let message = parts.joined(separator: "; ")
+        if vips.contains(where: { (holders[$0] ?? []).isEmpty }) {
+            return Value(type: serving, status: false, reason: "Pending", message: message)
+        }
+        if !bgp, vips.contains(where: { (holders[$0] ?? []).count > 1 }) {
+            return Value(type: serving, status: true, reason: "VIPOnTwoNodes", message: message)
+        }
+        return Value(type: serving, status: true, reason: "Serving", message: message)
     }
 
     /// Gateway API's reason for an allocation failure: no address could be found for the request
