@@ -1,12 +1,15 @@
 import Core
 import Foundation
 import KubeClient
+import Logging
 
 /// `k8slb.io/Serving`: which LB nodes hold each Service's VIPs, from the nodes' records (the
 /// actors publish the VIPs live on their node in their Lease). A VIP no node holds is reported
 /// only after `servingGrace` (a failover takes well under it).
 extension WatcherController {
     static let servingGrace: Duration = .seconds(3)
+    /// A VRRP VIP on two nodes for longer than this is a split brain, not a handover.
+    static let splitBrainGrace: Duration = .seconds(2)
 
     func refreshServing() async {
         var holders: [IPAddress: [String]] = [:]
@@ -19,11 +22,29 @@ extension WatcherController {
         }
         let now = ContinuousClock.now
         var recheck = false
+        var split = 0
         for key in allocator.assignedServices where key.gatewayNamespace == nil {
             guard let svc = await services.get(key.description) else { continue }
             let assigned = allocator.addresses(of: key)
             let bgp = assigned.contains { config?.pool(named: $0.pool)?.announce == .bgp }
             let value = ServiceConditions.serving(assigned.map(\.address), holders: holders, bgp: bgp)
+            if value.reason == "VIPOnTwoNodes" {
+                split += 1
+                let since = onTwoNodesSince[key] ?? now
+                onTwoNodesSince[key] = since
+                if now - since >= Self.splitBrainGrace {
+                    if reported.isNews(.service(key), .vipOnTwoNodes, value.message) {
+                        logger.warning(
+                            "VIP on two LB nodes",
+                            metadata: ["k8s.service": "\(key)", "lb.holders": "\(value.message)"])
+                        await event(svc, .vipOnTwoNodes, "VRRP split brain: \(value.message)")
+                    }
+                } else {
+                    recheck = true
+                }
+            } else if onTwoNodesSince.removeValue(forKey: key) != nil {
+                reported.clear(.service(key), .vipOnTwoNodes)
+            }
             if value.status {
                 notServingSince[key] = nil
             } else {
@@ -37,6 +58,8 @@ extension WatcherController {
             await writeCondition(svc, value)
         }
         for key in notServingSince.keys where allocator.addresses(of: key).isEmpty { notServingSince[key] = nil }
-        if recheck { await queue.add(.serving, after: Self.servingGrace) }
+        for key in onTwoNodesSince.keys where allocator.addresses(of: key).isEmpty { onTwoNodesSince[key] = nil }
+        metrics.vipsOnTwoNodes(split)
+        if recheck { await queue.add(.serving, after: Self.splitBrainGrace) }
     }
 }

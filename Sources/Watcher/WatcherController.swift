@@ -57,6 +57,8 @@ actor WatcherController {
     /// Services with a VIP no LB node holds, since when (`Serving=False` only after a grace
     /// period: a failover is not an outage to report).
     var notServingSince: [ServiceKey: ContinuousClock.Instant] = [:]
+    /// Services with a VRRP VIP live on two nodes, since when (reported after a grace period).
+    var onTwoNodesSince: [ServiceKey: ContinuousClock.Instant] = [:]
     /// Gateway API kinds (nil without `--gateway-api`).
     let gatewayInformers: GatewayInformers?
     let layout: AssignmentConfigMaps

@@ -42,6 +42,11 @@ final class WatcherMetrics: Sendable {
             .increment()
     }
 
+    /// VRRP VIPs live on more than one LB node (split brain), per the nodes' records.
+    func vipsOnTwoNodes(_ count: Int) {
+        Gauge(label: "k8slb_vips_on_two_nodes", factory: factory).record(Double(count))
+    }
+
     /// Services holding an address a Node has (being moved off it).
     func nodeAddressConflicts(_ count: Int) {
         Gauge(label: "k8slb_node_address_conflicts", factory: factory).record(Double(count))

@@ -310,6 +310,16 @@ enum Monitoring {
             }
             for vip in vips { await expect("K8slbVIPOnTwoNodes", ["vip": vip], firing: true, cause: "VRRP dropped") }
             await expectServing("True", "VIPOnTwoNodes", naming: nil, "VRRP dropped")
+            // The watcher reports it on the Service (after its 2 s grace), once.
+            var splitEvents: [String] = []
+            let reported = await eventually(.seconds(15), every: .milliseconds(200)) {
+                splitEvents = try await h.client.listAll(Event.self).items.filter {
+                    $0.involvedObject.name == "web" && $0.reason == "VIPOnTwoNodes"
+                }.map { $0.message ?? "" }
+                return !splitEvents.isEmpty
+            }
+            print("conditions: \(stamp()) web VIPOnTwoNodes Event: \(splitEvents)")
+            #expect(reported && splitEvents.count == 1)
             for node in nodes { _ = try h.topo.exec(node, [nft, "delete table inet k8slbtest"]) }
             for vip in vips { await expect("K8slbVIPOnTwoNodes", ["vip": vip], firing: false, cause: "VRRP back") }
             await expectServing("True", "Serving", naming: nil, "VRRP back")

@@ -20,6 +20,7 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
     case vipAnnounced = "VIPAnnounced"
     case vipWithdrawn = "VIPWithdrawn"
     case ipIsNodeAddress = "IPIsNodeAddress"
+    case vipOnTwoNodes = "VIPOnTwoNodes"
 
     /// `Normal` or `Warning`.
     package var type: String {
@@ -51,6 +52,8 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
         case .vipAnnounced: "a BGP pool's VIP is announced from the LB node named in the message"
         case .vipWithdrawn:
             "a BGP pool's VIP is no longer announced from that node (proxy unhealthy, node not eligible, no local endpoint, shutting down)"
+        case .vipOnTwoNodes:
+            "a VRRP VIP has been live on two LB nodes (per their records) for longer than a failover takes: VRRP adverts between them are lost (split brain); the message names the nodes"
         case .ipIsNodeAddress:
             "a Node has the Service's IP as its own address (InternalIP or ExternalIP): the Service gets another IP, or loses a static one (its VIP would take the node's traffic)"
         case .notRouted:
