@@ -46,12 +46,10 @@ struct GatewayInformers: Sendable {
     /// `kubernetes.io/tls` Secrets (certificateRefs must name one that exists).
     let secrets: Informer<Secret>
     let namespaces: Informer<Namespace>
-    /// The LB nodes' records: which Gateway generations each has applied (Programmed).
-    let nodeRecords: Informer<Lease>
     /// The Gateway CRD: its bundle-version annotation (GatewayClass SupportedVersion).
     let definition: Informer<CustomResourceDefinition>
 
-    init(client: KubeClient, namespace: String) {
+    init(client: KubeClient) {
         classes = Informer(client: client)
         gateways = Informer(client: client)
         httpRoutes = Informer(client: client)
@@ -61,7 +59,6 @@ struct GatewayInformers: Sendable {
         grants = Informer(client: client)
         secrets = Informer(client: client, fieldSelector: "type=kubernetes.io/tls")
         namespaces = Informer(client: client)
-        nodeRecords = Informer(client: client, namespace: namespace, labelSelector: NodeGroupsRecord.label)
         definition = Informer(client: client, fieldSelector: "metadata.name=gateways.gateway.networking.k8s.io")
     }
 
@@ -70,7 +67,7 @@ struct GatewayInformers: Sendable {
             guard await classes.hasSynced, await gateways.hasSynced, await httpRoutes.hasSynced,
                 await tlsRoutes.hasSynced,
                 await tcpRoutes.hasSynced, await udpRoutes.hasSynced, await grants.hasSynced, await secrets.hasSynced,
-                await namespaces.hasSynced, await nodeRecords.hasSynced, await definition.hasSynced
+                await namespaces.hasSynced, await definition.hasSynced
             else { return false }
             return true
         }
@@ -88,7 +85,6 @@ struct GatewayInformers: Sendable {
             group.addTask { await grants.run { _ in await changed() } }
             group.addTask { await secrets.run { _ in await changed() } }
             group.addTask { await namespaces.run { _ in await changed() } }
-            group.addTask { await nodeRecords.run { _ in await changed() } }
             group.addTask { await definition.run { _ in await changed() } }
         }
     }

@@ -11,7 +11,7 @@ import Logging
 /// ReferenceGrant or a Secret can change any of them.
 extension WatcherController {
     func reconcileGateways() async throws {
-        guard let g = gatewayInformers, await g.hasSynced else { return }
+        guard let g = gatewayInformers, await g.hasSynced, await nodeRecords.hasSynced else { return }
         var inputs = GatewayPlan.Inputs()
         inputs.engine = settings.backend
         for c in await g.classes.list() { inputs.classes[c.metadata.name ?? ""] = c.spec }
@@ -97,9 +97,9 @@ extension WatcherController {
 
     /// Each LB node's applied Gateway generations (from its record).
     private func appliedGenerations() async -> [String: [ServiceKey: Int64]] {
-        guard let g = gatewayInformers else { return [:] }
+        guard gatewayInformers != nil else { return [:] }
         var out: [String: [ServiceKey: Int64]] = [:]
-        for lease in await g.nodeRecords.list() {
+        for lease in await nodeRecords.list() {
             guard let node = lease.spec?.holderIdentity,
                 let text = lease.metadata.annotations?[NodeGroupsRecord.gatewaysAnnotation]
             else { continue }

@@ -52,7 +52,8 @@ actor WatcherController {
     let services: Informer<ServiceSummary>
     let configMaps: Informer<ConfigMap>
     let nodeInformer: Informer<Node>
-    /// The LB nodes' records (Leases): their VRRP groups, applied Gateways and live VIPs.
+    /// The LB nodes' records (Leases): their VRRP groups, applied Gateways (Programmed) and live
+    /// VIPs (`k8slb.io/Serving`). One informer for both uses.
     let nodeRecords: Informer<Lease>
     /// Services with a VIP no LB node holds, since when (`Serving=False` only after a grace
     /// period: a failover is not an outage to report).
@@ -111,7 +112,7 @@ actor WatcherController {
         nodeInformer = Informer(client: client)
         nodeRecords = Informer(client: client, namespace: settings.namespace, labelSelector: NodeGroupsRecord.label)
         layout = AssignmentConfigMaps(base: settings.assignmentsName)
-        gatewayInformers = settings.gatewayAPI ? GatewayInformers(client: client, namespace: settings.namespace) : nil
+        gatewayInformers = settings.gatewayAPI ? GatewayInformers(client: client) : nil
         (publishRequests, publishContinuation) = AsyncStream.makeStream(
             of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -157,6 +158,7 @@ actor WatcherController {
             group.addTask {
                 await self.nodeRecords.run { change in
                     if case .synced = change {} else { await queue.add(.serving) }
+                    if gateways { await queue.add(.gateways) }
                 }
             }
             if let gateways = self.gatewayInformers {
