@@ -89,22 +89,7 @@ struct RunCommand: AsyncParsableCommand {
         help: "Run the node's network side inside this named network namespace (local demo, tests).")
     var netns: String?
 
-    @Option(name: .customLong("haproxy"), help: "haproxy binary.")
-    var haproxyBinary = "/usr/sbin/haproxy"
-
-    @Option(name: .customLong("keepalived"), help: "keepalived binary.")
-    var keepalivedBinary = "/usr/sbin/keepalived"
-
-    @Option(name: .customLong("nginx"), help: "nginx binary.")
-    var nginxBinary = "/usr/sbin/nginx"
-
-    @Option(
-        name: .customLong("frr-dir"),
-        help: "Directory of FRR's daemons (zebra, bfdd, bgpd, frr-reload.py), for BGP pools.")
-    var frrDir = "/usr/lib/frr"
-
-    @Option(name: .customLong("vtysh"), help: "vtysh binary (BGP pools).")
-    var vtyshBinary = "/usr/bin/vtysh"
+    @OptionGroup var binaries: DaemonBinaries
 
     @Option(
         name: .customLong("drain-seconds"),
@@ -157,11 +142,11 @@ struct RunCommand: AsyncParsableCommand {
         settings.tlsSecretScope = tlsSecrets
         settings.drainSeconds = drainSeconds
         settings.networkNamespace = netns
-        settings.haproxyBinary = haproxyBinary
-        settings.keepalivedBinary = keepalivedBinary
-        settings.nginxBinary = nginxBinary
-        settings.frrDirectory = frrDir
-        settings.vtyshBinary = vtyshBinary
+        settings.haproxyBinary = binaries.haproxy
+        settings.keepalivedBinary = binaries.keepalived
+        settings.nginxBinary = binaries.nginx
+        settings.frrDirectory = binaries.frrDirectory
+        settings.vtyshBinary = binaries.vtysh
         for candidate in ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
         where FileManager.default.isExecutableFile(atPath: candidate) {
             settings.ipBinary = candidate

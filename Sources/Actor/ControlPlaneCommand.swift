@@ -29,20 +29,7 @@ struct ControlPlaneCommand: AsyncParsableCommand {
     @Option(name: .customLong("run-dir"), help: "Directory for keepalived's config, pid files and the track file.")
     var runDir = "/run/k8slb-control-plane"
 
-    @Option(name: .customLong("keepalived"), help: "keepalived binary.")
-    var keepalivedBinary = "/usr/sbin/keepalived"
-
-    @Option(name: .customLong("haproxy"), help: "haproxy binary (balanced VIPs and roles).")
-    var haproxyBinary = "/usr/sbin/haproxy"
-
-    @Option(name: .customLong("nginx"), help: "nginx binary (UDP roles).")
-    var nginxBinary = "/usr/sbin/nginx"
-
-    @Option(name: .customLong("frr-dir"), help: "Directory of FRR's daemons (BGP VIPs).")
-    var frrDir = "/usr/lib/frr"
-
-    @Option(name: .customLong("vtysh"), help: "vtysh binary (BGP VIPs).")
-    var vtyshBinary = "/usr/bin/vtysh"
+    @OptionGroup var binaries: DaemonBinaries
 
     @Option(name: .customLong("metrics-address"), help: "HOST:PORT for /metrics, /healthz, /readyz ('' disables).")
     var metricsAddress = "0.0.0.0:9092"
@@ -80,8 +67,7 @@ struct ControlPlaneCommand: AsyncParsableCommand {
         let readiness = Readiness(true)
         let node = ControlPlaneNode(
             settings: .init(
-                config: parsed.config, runDirectory: try SafePath(parsing: runDir), keepalivedBinary: keepalivedBinary,
-                haproxyBinary: haproxyBinary, frrDirectory: frrDir, vtyshBinary: vtyshBinary, nginxBinary: nginxBinary),
+                config: parsed.config, runDirectory: try SafePath(parsing: runDir), binaries: binaries),
             caPEM: caPEM, logger: logger, metrics: metrics, netlink: netlink)
         logger.info(
             "starting", metadata: ["lb.node": "\(parsed.config.node)", "version": "\(K8slbVersion.current)"])

@@ -17,11 +17,7 @@ final class ControlPlaneNode: Sendable {
     struct Settings: Sendable {
         var config: ControlPlaneConfig
         var runDirectory: SafePath
-        var keepalivedBinary: String
-        var haproxyBinary: String
-        var frrDirectory = "/usr/lib/frr"
-        var vtyshBinary = "/usr/bin/vtysh"
-        var nginxBinary = "/usr/sbin/nginx"
+        var binaries: DaemonBinaries
     }
 
     private let settings: Settings
@@ -53,7 +49,7 @@ final class ControlPlaneNode: Sendable {
         let vips = settings.config.vips
         let log = logger
         keepalived = KeepalivedProcess(
-            paths: .init(binary: settings.keepalivedBinary, directory: settings.runDirectory.rawValue)
+            paths: .init(binary: settings.binaries.keepalived, directory: settings.runDirectory.rawValue)
         ) {
             // keepalived died on its own: its VIPs must go now (a backup is taking them over).
             Self.remove(vips, netlink: netlink, logger: log)
@@ -61,19 +57,19 @@ final class ControlPlaneNode: Sendable {
         haproxy =
             plan.proxy.frontends.isEmpty
             ? nil
-            : HAProxyProcess(paths: .init(binary: settings.haproxyBinary, directory: settings.runDirectory.rawValue))
+            : HAProxyProcess(paths: .init(binary: settings.binaries.haproxy, directory: settings.runDirectory.rawValue))
         nginx =
             plan.udp.frontends.isEmpty
             ? nil
             : NginxProcess(
-                paths: .init(binary: settings.nginxBinary, directory: settings.runDirectory.rawValue + "/nginx"))
+                paths: .init(binary: settings.binaries.nginx, directory: settings.runDirectory.rawValue + "/nginx"))
         frrConfig = ControlPlaneFRRRenderer.render(settings.config)
         frr =
             frrConfig == nil
             ? nil
             : FRRProcess(
                 paths: .init(
-                    libexec: settings.frrDirectory, vtysh: settings.vtyshBinary,
+                    libexec: settings.binaries.frrDirectory, vtysh: settings.binaries.vtysh,
                     directory: settings.runDirectory.rawValue + "/frr"))
         var tls = TLSSettings(caPEM: caPEM, insecureSkipVerify: caPEM == nil)
         tls.verifyHostName = false
