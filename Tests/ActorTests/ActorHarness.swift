@@ -233,8 +233,9 @@ final class ActorHarness {
     /// The common scenario: LB nodes `nodes` (192.0.2.11, .12, …), a backend at 192.0.2.21:8080
     /// answering "backend", a client at 192.0.2.100, pool default with VRRP advert 0.1 s, and
     /// Service default/web port 80 on VIP 192.0.2.50 with its ready endpoint. Returns the document.
+    /// `vridOffset`: the config's `vrrp.vridOffset` (VRIDs above it).
     @discardableResult
-    func webScenario(nodes: [String], tools: Tools) async throws -> AssignmentDocument {
+    func webScenario(nodes: [String], tools: Tools, vridOffset: Int = 0) async throws -> AssignmentDocument {
         for (i, node) in nodes.enumerated() { try topo.host(node, addresses: ["192.0.2.\(11 + i)/24"]) }
         try topo.host("be", addresses: ["192.0.2.21/24"])
         try topo.host("cl", addresses: ["192.0.2.100/24"])
@@ -243,14 +244,14 @@ final class ActorHarness {
             "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path],
             listening: 8080)
         try await writeConfig(
-            #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1"}}"#
-        )
+            #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1""#
+                + (vridOffset == 0 ? "" : #","vridOffset":\#(vridOffset)"#) + "}}")
         let web = ServiceKey(namespace: "default", name: "web")
         try await createService(web, ports: [("http", 80)])
         let entry = AssignmentDocument.ServiceEntry(
             key: web, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
         let vip = try IPAddress(parsing: "192.0.2.50")
-        let plan = VRRPPlan.make(vips: [(vip, .default)], nodes: nodes, previous: [], vridOffset: 0)
+        let plan = VRRPPlan.make(vips: [(vip, .default)], nodes: nodes, previous: [], vridOffset: vridOffset)
         let doc = AssignmentDocument(
             vips: [.init(address: vip, pool: .default, services: [entry], vrid: plan.vridOf[vip])], nodes: nodes,
             groups: plan.groups)

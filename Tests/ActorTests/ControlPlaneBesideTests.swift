@@ -20,16 +20,8 @@ import Testing
         }
         try await ActorHarness.with(tools) { h in
             let nodes = ["lb-a", "lb-b"]
-            for (i, node) in nodes.enumerated() { try h.topo.host(node, addresses: ["192.0.2.\(11 + i)/24"]) }
-            try h.topo.host("be", addresses: ["192.0.2.21/24"])
-            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
-            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn(
-                "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path],
-                listening: 8080)
-            try await h.writeConfig(
-                #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"}},"vrrp":{"advertInterval":"0.1","vridOffset":1}}"#
-            )
+            /// The document with Services `names` on 192.0.2.50, .51, … (created with their endpoint
+            /// when new), VRIDs above the offset.
             func document(_ names: [String]) async throws -> AssignmentDocument {
                 var vips: [AssignmentDocument.VIP] = []
                 let addresses = try names.indices.map { try IPAddress(parsing: "192.0.2.\(50 + $0)") }
@@ -48,9 +40,8 @@ import Testing
                 }
                 return AssignmentDocument(vips: vips, nodes: nodes, groups: plan.groups)
             }
-            let first = try await document(["web"])
+            let first = try await h.webScenario(nodes: nodes, tools: tools, vridOffset: 1)
             #expect(first.groups.allSatisfy { $0.vrid > 1 }, "the Services' VRIDs are above the offset")
-            try await h.publish(first)
             for node in nodes { try h.startActor(node) }
 
             let work = h.work.path
