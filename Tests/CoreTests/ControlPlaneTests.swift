@@ -1,6 +1,16 @@
 import Core
 import Testing
 
+/// `json` is refused, and the error names `message` (a JSON path and the problem).
+private func expectRefused(_ json: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    do {
+        _ = try ControlPlaneConfig.parse(json)
+        Issue.record("accepted: \(json)", sourceLocation: sourceLocation)
+    } catch {
+        #expect(error.description.contains(message), "\(error.description)", sourceLocation: sourceLocation)
+    }
+}
+
 @Suite struct ControlPlaneTests {
     static let example = """
         {
@@ -62,12 +72,7 @@ import Testing
         ("[1]", "expected an object"),
     ])
     func badInputNamesTheField(json: String, message: String) {
-        do {
-            _ = try ControlPlaneConfig.parse(json)
-            Issue.record("accepted: \(json)")
-        } catch {
-            #expect(error.description.contains(message), "\(error.description)")
-        }
+        expectRefused(json, message)
     }
 
     @Test func rendersOneBackupInstancePerVIPWithUnicastAndTheTrackFile() throws {
@@ -207,12 +212,7 @@ import Testing
         let json = """
             {"node": "cp1", "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1}], \(roles)}
             """
-        do {
-            _ = try ControlPlaneConfig.parse(json)
-            Issue.record("accepted: \(json)")
-        } catch {
-            #expect(error.description.contains(message), "\(error.description)")
-        }
+        expectRefused(json, message)
     }
 
     @Test func udpRolesGoToNginxBesideTCPOnTheSamePort() throws {
@@ -247,12 +247,7 @@ import Testing
                 "vips[0].port: only with"
             ),
         ] {
-            do {
-                _ = try ControlPlaneConfig.parse(json)
-                Issue.record("accepted: \(json)")
-            } catch {
-                #expect(error.description.contains(message), "\(error.description)")
-            }
+            expectRefused(json, message)
         }
     }
 }
@@ -293,12 +288,7 @@ import Testing
                 "bgp.asn"
             ),
         ] {
-            do {
-                _ = try ControlPlaneConfig.parse(json)
-                Issue.record("accepted: \(json)")
-            } catch {
-                #expect(error.description.contains(message), "\(error.description)")
-            }
+            expectRefused(json, message)
         }
     }
 }
