@@ -225,6 +225,38 @@ import Testing
         return "median \(ms[ms.count / 2]) ms, p99 \(p99) ms, worst \(ms.last!) ms (\(ms.count) rounds)"
     }
 
+    /// `rounds` failovers away from the holder: each round starts the client probe, `fail`s the
+    /// holder, reads the probe, `restore`s the old holder and waits for one holder to settle.
+    /// Returns the seconds until another node answered, per round, and the holder at the end;
+    /// nil (an Issue recorded) when no single holder settled. `noMoveBack`: the expectation that
+    /// the restored node did not take the VIP back.
+    static func failoverRounds(
+        _ c: Cluster, from start: String, probeSeconds: Double, cause: String, settled: String, noMoveBack: String?,
+        fail: (String) throws -> Void, restore: (String) throws -> Void
+    ) throws -> (times: [Double], holder: String)? {
+        var holder = start
+        var times: [Double] = []
+        let limit = probeSeconds - 0.2
+        for _ in 0..<rounds {
+            let probe = try c.probe(seconds: probeSeconds)
+            usleep(200_000)
+            let t0 = ConnectProbe.now()
+            try fail(holder)
+            let r = ConnectProbe.results(probe)
+            try restore(holder)
+            let moved = movedAway(r, from: holder, after: t0)
+            #expect(moved != nil, "no other node served within \(limit) s of \(holder)'s \(cause)")
+            times.append(moved ?? limit)
+            guard let next = c.steadyHolder() else {
+                Issue.record("no single holder after \(settled): \(c.holders())")
+                return nil
+            }
+            if let noMoveBack { #expect(next != holder, "\(noMoveBack)") }
+            holder = next
+        }
+        return (times, holder)
+    }
+
     /// Seconds from `t0` until the first successful probe answered by a node other than `from`
     /// (nil: never within the results).
     static func movedAway(_ r: [(t: Int64, ok: Bool, body: String)], from: String, after t0: Int64) -> Double? {
@@ -282,80 +314,51 @@ import Testing
             #expect(c.curlThroughVIP() == holder)
 
             // 1. The holder loses its link.
-            var linkTimes: [Double] = []
-            for _ in 0..<Self.rounds {
-                let probe = try c.probe(seconds: 1.5)
-                usleep(200_000)
-                let t0 = ConnectProbe.now()
-                try c.topo.sh(["-n", c.topo.ns(holder), "link", "set", "eth0", "down"])
-                let r = ConnectProbe.results(probe)
-                try c.topo.sh(["-n", c.topo.ns(holder), "link", "set", "eth0", "up"])
-                let moved = Self.movedAway(r, from: holder, after: t0)
-                #expect(moved != nil, "no other node served within 1.3 s of \(holder)'s link going down")
-                linkTimes.append(moved ?? 1.3)
-                guard let next = c.steadyHolder() else {
-                    Issue.record("no single holder after the link came back: \(c.holders())")
-                    return
-                }
-                #expect(next != holder, "the returning node does not take the VIP back")
-                holder = next
-            }
-            print("control-plane failover, holder loses its link → served by another node: \(Self.summary(linkTimes))")
-            #expect((linkTimes.max() ?? 9) <= 0.5)
+            guard
+                let link = try Self.failoverRounds(
+                    c, from: holder, probeSeconds: 1.5, cause: "link going down", settled: "the link came back",
+                    noMoveBack: "the returning node does not take the VIP back",
+                    fail: { try c.topo.sh(["-n", c.topo.ns($0), "link", "set", "eth0", "down"]) },
+                    restore: { try c.topo.sh(["-n", c.topo.ns($0), "link", "set", "eth0", "up"]) })
+            else { return }
+            print("control-plane failover, holder loses its link → served by another node: \(Self.summary(link.times))")
+            #expect((link.times.max() ?? 9) <= 0.5)
 
             // 2. The holder's apiserver answers /readyz with 500, its link stays up.
-            var readyzTimes: [Double] = []
-            for _ in 0..<Self.rounds {
-                let probe = try c.probe(seconds: 2)
-                usleep(200_000)
-                let t0 = ConnectProbe.now()
-                c.setReady(holder, false)
-                let r = ConnectProbe.results(probe)
-                c.setReady(holder, true)
-                let moved = Self.movedAway(r, from: holder, after: t0)
-                #expect(moved != nil, "no other node served within 1.8 s of \(holder)'s /readyz failing")
-                readyzTimes.append(moved ?? 1.8)
-                guard let next = c.steadyHolder() else {
-                    Issue.record("no single holder after /readyz recovered: \(c.holders())")
-                    return
-                }
-                #expect(next != holder, "a recovered apiserver does not take the VIP back from a ready holder")
-                holder = next
-            }
+            guard
+                let readyz = try Self.failoverRounds(
+                    c, from: link.holder, probeSeconds: 2, cause: "/readyz failing", settled: "/readyz recovered",
+                    noMoveBack: "a recovered apiserver does not take the VIP back from a ready holder",
+                    fail: { c.setReady($0, false) }, restore: { c.setReady($0, true) })
+            else { return }
             print(
-                "control-plane failover, holder's /readyz answers 500 → served by another node: \(Self.summary(readyzTimes))"
+                "control-plane failover, holder's /readyz answers 500 → served by another node: \(Self.summary(readyz.times))"
             )
-            #expect((readyzTimes.max() ?? 9) <= 1.0)
+            #expect((readyz.times.max() ?? 9) <= 1.0)
 
             // 3. The holder's apiserver port is blocked (a hung apiserver): the probe times out.
-            var blockedTimes: [Double] = []
             let table = "k8slbtest"
-            for _ in 0..<Self.rounds {
-                let probe = try c.probe(seconds: 2)
-                usleep(200_000)
-                let t0 = ConnectProbe.now()
-                for args in [
-                    ["add", "table", "inet", table],
-                    ["add", "chain", "inet", table, "in", "{ type filter hook input priority 0; }"],
-                    ["add", "rule", "inet", table, "in", "tcp", "dport", "6443", "drop"],
-                ] {
-                    let r = try c.topo.exec(holder, ["nft"] + args)
-                    #expect(r.status == 0, "nft \(args.joined(separator: " ")): \(r.output)")
-                }
-                let moved = Self.movedAway(ConnectProbe.results(probe), from: holder, after: t0)
-                _ = try c.topo.exec(holder, ["nft", "delete", "table", "inet", table])
-                #expect(moved != nil, "no other node served within 1.8 s of \(holder)'s apiserver port being blocked")
-                blockedTimes.append(moved ?? 1.8)
-                guard let next = c.steadyHolder() else {
-                    Issue.record("no single holder after the port was unblocked: \(c.holders())")
-                    return
-                }
-                holder = next
-            }
+            guard
+                let blocked = try Self.failoverRounds(
+                    c, from: readyz.holder, probeSeconds: 2, cause: "apiserver port being blocked",
+                    settled: "the port was unblocked", noMoveBack: nil,
+                    fail: { node in
+                        for args in [
+                            ["add", "table", "inet", table],
+                            ["add", "chain", "inet", table, "in", "{ type filter hook input priority 0; }"],
+                            ["add", "rule", "inet", table, "in", "tcp", "dport", "6443", "drop"],
+                        ] {
+                            let r = try c.topo.exec(node, ["nft"] + args)
+                            #expect(r.status == 0, "nft \(args.joined(separator: " ")): \(r.output)")
+                        }
+                    },
+                    restore: { _ = try c.topo.exec($0, ["nft", "delete", "table", "inet", table]) })
+            else { return }
             print(
-                "control-plane failover, holder's apiserver port blocked → served by another node: \(Self.summary(blockedTimes))"
+                "control-plane failover, holder's apiserver port blocked → served by another node: \(Self.summary(blocked.times))"
             )
-            #expect((blockedTimes.max() ?? 9) <= 1.0)
+            #expect((blocked.times.max() ?? 9) <= 1.0)
+            holder = blocked.holder
 
             // 4. Every apiserver unready (etcd lost quorum): the VIP stays on exactly one node.
             let sampler = Sampler()
