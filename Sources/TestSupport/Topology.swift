@@ -136,6 +136,26 @@ package final class Topology {
         }
     }
 
+    /// Namespace `role` behind namespace `router` on a link of their own (the router's `eth1`, the
+    /// client's `eth0`): one (router, client) CIDR pair per family, the client's default routes via
+    /// the router. The client reaches the LB segment only through the router (BGP tests).
+    package func client(_ role: String, behind router: String, links: [(router: String, client: String)]) throws {
+        let name = ns(role)
+        try sh(["netns", "add", name])
+        namespaces.append(name)
+        try sh(["-n", name, "link", "set", "lo", "up"])
+        try sh(["-n", ns(router), "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", name])
+        try sh(["-n", ns(router), "link", "set", "eth1", "up"])
+        try sh(["-n", name, "link", "set", "eth0", "up"])
+        for link in links {
+            let v6 = link.router.contains(":")
+            try sh(["-n", ns(router), "addr", "add", link.router, "dev", "eth1"] + (v6 ? ["nodad"] : []))
+            try sh(["-n", name, "addr", "add", link.client, "dev", "eth0"] + (v6 ? ["nodad"] : []))
+            let gateway = String(link.router.split(separator: "/")[0])
+            try sh(["-n", name] + (v6 ? ["-6"] : []) + ["route", "add", "default", "via", gateway])
+        }
+    }
+
     package func bridge() throws {
         try sh(["netns", "add", ns("sw")])
         namespaces.append(ns("sw"))

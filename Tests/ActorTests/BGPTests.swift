@@ -108,21 +108,9 @@ struct BGPTests {
             }
             try topo.host("be", addresses: ["192.0.2.21/24"])
             // The client behind the router (its own link; the only way to the VIPs is the routes).
-            try topo.sh(["netns", "add", topo.ns("cl")])
-            topo.namespaces.append(topo.ns("cl"))
-            try topo.sh(["-n", topo.ns("cl"), "link", "set", "lo", "up"])
-            try topo.sh([
-                "-n", topo.ns("router"), "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns",
-                topo.ns("cl"),
-            ])
-            try topo.sh(["-n", topo.ns("router"), "link", "set", "eth1", "up"])
-            try topo.sh(["-n", topo.ns("cl"), "link", "set", "eth0", "up"])
-            try topo.sh(["-n", topo.ns("router"), "addr", "add", "198.51.100.1/24", "dev", "eth1"])
-            try topo.sh(["-n", topo.ns("router"), "addr", "add", "2001:db8:2::1/64", "dev", "eth1", "nodad"])
-            try topo.sh(["-n", topo.ns("cl"), "addr", "add", "198.51.100.2/24", "dev", "eth0"])
-            try topo.sh(["-n", topo.ns("cl"), "addr", "add", "2001:db8:2::2/64", "dev", "eth0", "nodad"])
-            try topo.sh(["-n", topo.ns("cl"), "route", "add", "default", "via", "198.51.100.1"])
-            try topo.sh(["-n", topo.ns("cl"), "-6", "route", "add", "default", "via", "2001:db8:2::1"])
+            try topo.client(
+                "cl", behind: "router",
+                links: [("198.51.100.1/24", "198.51.100.2/24"), ("2001:db8:2::1/64", "2001:db8:2::2/64")])
             for ns in [topo.ns("be")] {
                 try topo.sh(["-n", ns, "route", "add", "198.51.100.0/24", "via", "192.0.2.1"])
             }

@@ -528,18 +528,7 @@ import Testing
             let topo = c.topo
             let ip = c.tools.ip
             try topo.host("router", addresses: ["192.0.2.1/24"])
-            try topo.sh(["netns", "add", topo.ns("bcl")])
-            topo.namespaces.append(topo.ns("bcl"))
-            try topo.sh(["-n", topo.ns("bcl"), "link", "set", "lo", "up"])
-            try topo.sh([
-                "-n", topo.ns("router"), "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns",
-                topo.ns("bcl"),
-            ])
-            try topo.sh(["-n", topo.ns("router"), "link", "set", "eth1", "up"])
-            try topo.sh(["-n", topo.ns("bcl"), "link", "set", "eth0", "up"])
-            try topo.sh(["-n", topo.ns("router"), "addr", "add", "198.51.100.1/24", "dev", "eth1"])
-            try topo.sh(["-n", topo.ns("bcl"), "addr", "add", "198.51.100.2/24", "dev", "eth0"])
-            try topo.sh(["-n", topo.ns("bcl"), "route", "add", "default", "via", "198.51.100.1"])
+            try topo.client("bcl", behind: "router", links: [("198.51.100.1/24", "198.51.100.2/24")])
             _ = try topo.exec(
                 "router", ["sh", "-c", "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1"])
             for node in Self.nodes {
