@@ -35,6 +35,17 @@ private func expectRefused(_ json: String, _ message: String, sourceLocation: So
         #expect(config.probe.intervalMilliseconds == 100)
     }
 
+    @Test func unknownKeysAreWarningsNamingTheKnownOnes() throws {
+        let json =
+            #"{"node": "cp1", "vips": [{"address": "192.0.2.10", "interface": "eth0", "vrid": 1, "weight": 2}], "extra": 1}"#
+        let warnings = try ControlPlaneConfig.parse(json).warnings.map(\.description)
+        #expect(
+            warnings == [
+                "vips[0].weight: unknown key ignored (known keys: address, interface, vrid, serve, port, announce)",
+                "extra: unknown key ignored (known keys: node, peers, vips, vrrp, apiserver, roles, bgp)",
+            ])
+    }
+
     @Test func nodeNameFlagOverridesTheFile() throws {
         #expect(try ControlPlaneConfig.parse(Self.example, node: "cp3").config.rank == 2)
     }

@@ -28,15 +28,10 @@ extension BGPSettings {
 }
 
 /// Walks the JSON tree collecting issues. Kept private to the parse functions above.
-private struct ConfigParser {
+private struct ConfigParser: JSONIssueCollector {
     var issues: [ConfigIssue] = []
     var errors: [ConfigIssue] { issues.filter { $0.severity == .error } }
     var warnings: [ConfigIssue] { issues.filter { $0.severity == .warning } }
-
-    mutating func error(_ path: String, _ message: String) { issues.append(ConfigIssue(.error, path, message)) }
-    mutating func warn(_ path: String, _ message: String) { issues.append(ConfigIssue(.warning, path, message)) }
-
-    static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     mutating func parseDocument(_ text: String) -> UserConfig? {
         let root: JSONValue
@@ -79,27 +74,7 @@ private struct ConfigParser {
         return config
     }
 
-    mutating func unknownKey(_ path: String, _ key: String, known: [String]) {
-        warn(Self.join(path, key), "unknown key ignored (known keys: \(known.joined(separator: ", ")))")
-    }
-
-    // MARK: JSON shape helpers
-
-    mutating func object(_ value: JSONValue, _ path: String) -> [(key: String, value: JSONValue)]? {
-        guard case .object(let members) = value else {
-            error(path, "expected an object, found \(value.typeName)")
-            return nil
-        }
-        return members
-    }
-
-    mutating func string(_ value: JSONValue, _ path: String) -> String? {
-        guard case .string(let s) = value else {
-            error(path, "expected a string, found \(value.typeName)")
-            return nil
-        }
-        return s
-    }
+    // MARK: JSON shape helpers (also JSONIssueCollector's object, string, unknownKey)
 
     mutating func bool(_ value: JSONValue, _ path: String) -> Bool? {
         switch value {

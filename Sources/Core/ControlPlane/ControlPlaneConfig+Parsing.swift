@@ -14,21 +14,16 @@ extension ControlPlaneConfig {
 }
 
 /// Walks the control-plane JSON collecting issues.
-private struct ControlPlaneParser {
+private struct ControlPlaneParser: JSONIssueCollector {
     var issues: [ConfigIssue] = []
-
-    mutating func fail(_ path: String, _ message: String) { issues.append(ConfigIssue(.error, path, message)) }
 
     mutating func document(_ text: String, node override: String?) -> ControlPlaneConfig? {
         let root: JSONValue
         do { root = try JSONReader.parse(text) } catch {
-            fail("", error.description)
+            self.error("", error.description)
             return nil
         }
-        guard case .object(let members) = root else {
-            fail("", "expected an object, found \(root.typeName)")
-            return nil
-        }
+        guard let members = object(root, "") else { return nil }
         var config = ControlPlaneConfig(node: override ?? "")
         var sawVIPs = false
         for (key, value) in members {
@@ -47,28 +42,25 @@ private struct ControlPlaneParser {
                 issues += found
                 config.bgp = settings
             default:
-                issues.append(
-                    ConfigIssue(
-                        .warning, key,
-                        "unknown key ignored (known keys: node, peers, vips, vrrp, apiserver, roles, bgp)"))
+                unknownKey("", key, known: ["node", "peers", "vips", "vrrp", "apiserver", "roles", "bgp"])
             }
         }
         if config.node.isEmpty, !members.contains(where: { $0.key == "node" }) {
-            fail("node", "required (or --node-name): this node's name")
+            self.error("node", "required (or --node-name): this node's name")
         }
-        if !sawVIPs { fail("vips", "required: at least one VIP") }
+        if !sawVIPs { self.error("vips", "required: at least one VIP") }
         if !config.peers.isEmpty, !config.node.isEmpty, config.ownAddress == nil {
-            fail("peers", "this node (\(config.node.quotedForMessage)) is not one of the peers")
+            self.error("peers", "this node (\(config.node.quotedForMessage)) is not one of the peers")
         }
         if config.vips.contains(where: { $0.announce == .bgp }), config.bgp == nil,
             !members.contains(where: { $0.key == "bgp" })
         {
-            fail("bgp", "required: a VIP announced by BGP needs the bgp block (asn and peers)")
+            self.error("bgp", "required: a VIP announced by BGP needs the bgp block (asn and peers)")
         }
         if let own = config.ownAddress,
             config.vips.contains(where: { $0.announce == .vrrp && $0.address.family != own.family })
         {
-            fail("vips", "unicast VRRP needs peer addresses of each VIP's family (peers are \(own.family))")
+            self.error("vips", "unicast VRRP needs peer addresses of each VIP's family (peers are \(own.family))")
         }
         crossCheck(config)
         return config
@@ -81,37 +73,34 @@ private struct ControlPlaneParser {
         for (i, vip) in config.vips.enumerated() {
             guard case .balanced(let port) = vip.serve else { continue }
             if config.peers.isEmpty {
-                fail("vips[\(i)].serve", "\"balanced\" spreads over the peers' apiservers: list them in peers")
+                self.error("vips[\(i)].serve", "\"balanced\" spreads over the peers' apiservers: list them in peers")
             }
             taken[vip.address.withPort(port)] = "vips[\(i)] (balanced)"
         }
         for (i, role) in config.roles.enumerated() {
             let path = "roles[\(i)]"
             if !config.vips.contains(where: { $0.address == role.vip }) {
-                fail("\(path).vip", "\(role.vip) is not one of vips (a role is served on a VIP this file holds)")
+                self.error("\(path).vip", "\(role.vip) is not one of vips (a role is served on a VIP this file holds)")
             }
             let place = role.vip.withPort(role.port) + (role.proto == .udp ? "/udp" : "")
             if let other = taken[place] {
-                fail("\(path).port", "\(place) is already served by \(other)")
+                self.error("\(path).port", "\(place) is already served by \(other)")
             } else {
                 taken[place] = path
             }
             if config.roles[..<i].contains(where: { $0.name == role.name }) {
-                fail("\(path).name", "role name \(role.name) is used twice")
+                self.error("\(path).name", "role name \(role.name) is used twice")
             }
         }
     }
 
     mutating func nodeName(_ value: JSONValue, _ path: String) -> String? {
-        guard case .string(let s) = value else {
-            fail(path, "expected a string, found \(value.typeName)")
-            return nil
-        }
+        guard let s = string(value, path) else { return nil }
         let ok =
             !s.isEmpty && s.utf8.count <= 253
             && s.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x2D }
         guard ok else {
-            fail(path, "\(s.quotedForMessage) is not a node name (letters, digits, '.', '-')")
+            self.error(path, "\(s.quotedForMessage) is not a node name (letters, digits, '.', '-')")
             return nil
         }
         return s
@@ -119,11 +108,11 @@ private struct ControlPlaneParser {
 
     mutating func address(_ value: JSONValue, _ path: String) -> IPAddress? {
         guard case .string(let s) = value else {
-            fail(path, "expected an address string, found \(value.typeName)")
+            self.error(path, "expected an address string, found \(value.typeName)")
             return nil
         }
         do { return try IPAddress(parsing: s) } catch {
-            fail(path, error.description)
+            self.error(path, error.description)
             return nil
         }
     }
@@ -131,7 +120,7 @@ private struct ControlPlaneParser {
     /// A whole number in `range`.
     mutating func integer(_ value: JSONValue, _ path: String, _ range: ClosedRange<Int>) -> Int? {
         guard case .number(let text) = value, let n = Int(text), range.contains(n) else {
-            fail(path, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+            self.error(path, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
             return nil
         }
         return n
@@ -140,7 +129,7 @@ private struct ControlPlaneParser {
     /// Seconds (a JSON number) in `range`, as whole milliseconds.
     mutating func milliseconds(_ value: JSONValue, _ path: String, _ range: ClosedRange<Double>) -> Int? {
         guard case .number(let text) = value, let s = Double(text), range.contains(s) else {
-            fail(path, "expected seconds from \(range.lowerBound) to \(range.upperBound)")
+            self.error(path, "expected seconds from \(range.lowerBound) to \(range.upperBound)")
             return nil
         }
         return Int((s * 1000).rounded())
@@ -148,17 +137,17 @@ private struct ControlPlaneParser {
 
     mutating func peers(_ value: JSONValue, _ path: String) -> [ControlPlaneConfig.Peer] {
         guard case .object(let members) = value else {
-            fail(path, "expected an object of node name to address, found \(value.typeName)")
+            self.error(path, "expected an object of node name to address, found \(value.typeName)")
             return []
         }
         if members.count > ControlPlaneConfig.maxPeers {
-            fail(path, "at most \(ControlPlaneConfig.maxPeers) peers")
+            self.error(path, "at most \(ControlPlaneConfig.maxPeers) peers")
         }
         var out: [ControlPlaneConfig.Peer] = []
         for (name, v) in members {
             let p = "\(path).\(name)"
             guard let n = nodeName(.string(name), p), let a = address(v, p) else { continue }
-            if out.contains(where: { $0.address == a }) { fail(p, "address \(a) is given twice") }
+            if out.contains(where: { $0.address == a }) { self.error(p, "address \(a) is given twice") }
             out.append(.init(name: n, address: a))
         }
         return out
@@ -166,16 +155,13 @@ private struct ControlPlaneParser {
 
     mutating func vips(_ value: JSONValue, _ path: String) -> [ControlPlaneConfig.VIP] {
         guard case .array(let items) = value, !items.isEmpty else {
-            fail(path, "expected a non-empty array of VIPs")
+            self.error(path, "expected a non-empty array of VIPs")
             return []
         }
         var out: [ControlPlaneConfig.VIP] = []
         for (i, item) in items.enumerated() {
             let p = "\(path)[\(i)]"
-            guard case .object(let members) = item else {
-                fail(p, "expected an object, found \(item.typeName)")
-                continue
-            }
+            guard let members = object(item, p) else { continue }
             var address: IPAddress?
             var interface: InterfaceName?
             var vrid: Int?
@@ -186,53 +172,52 @@ private struct ControlPlaneParser {
                 switch key {
                 case "announce":
                     guard case .string(let t) = v, let a = Announcement(rawValue: t) else {
-                        fail("\(p).announce", "expected \"vrrp\" or \"bgp\"")
+                        self.error("\(p).announce", "expected \"vrrp\" or \"bgp\"")
                         continue
                     }
                     announce = a
                 case "serve":
                     guard case .string(let t) = v, ["direct", "balanced"].contains(t) else {
-                        fail("\(p).serve", "expected \"direct\" or \"balanced\"")
+                        self.error("\(p).serve", "expected \"direct\" or \"balanced\"")
                         continue
                     }
                     serveText = t
                 case "port": port = integer(v, "\(p).port", 1...65535)
                 case "address": address = self.address(v, "\(p).address")
                 case "interface":
-                    guard case .string(let s) = v else {
-                        fail("\(p).interface", "expected a string, found \(v.typeName)")
-                        continue
+                    guard let s = string(v, "\(p).interface") else { continue }
+                    do { interface = try InterfaceName(parsing: s) } catch {
+                        self.error("\(p).interface", error.description)
                     }
-                    do { interface = try InterfaceName(parsing: s) } catch { fail("\(p).interface", error.description) }
                 case "vrid": vrid = integer(v, "\(p).vrid", 1...255)
                 default:
-                    issues.append(
-                        ConfigIssue(
-                            .warning, "\(p).\(key)", "unknown key ignored (known keys: address, interface, vrid)"))
+                    unknownKey(p, key, known: ["address", "interface", "vrid", "serve", "port", "announce"])
                 }
             }
             if announce == .bgp {
                 // Announced from lo; no VRRP instance.
                 if members.contains(where: { $0.key == "interface" || $0.key == "vrid" }) {
-                    fail("\(p)", "interface and vrid are for VRRP; a BGP VIP is bound on lo and announced")
+                    self.error("\(p)", "interface and vrid are for VRRP; a BGP VIP is bound on lo and announced")
                 }
                 interface = try? InterfaceName(parsing: "lo")
                 vrid = 0
             }
             guard let address, let interface, let vrid else {
-                if !members.contains(where: { $0.key == "address" }) { fail("\(p).address", "required") }
-                if !members.contains(where: { $0.key == "interface" }) { fail("\(p).interface", "required") }
-                if !members.contains(where: { $0.key == "vrid" }) { fail("\(p).vrid", "required (1-255)") }
+                if !members.contains(where: { $0.key == "address" }) { self.error("\(p).address", "required") }
+                if !members.contains(where: { $0.key == "interface" }) { self.error("\(p).interface", "required") }
+                if !members.contains(where: { $0.key == "vrid" }) { self.error("\(p).vrid", "required (1-255)") }
                 continue
             }
-            if out.contains(where: { $0.address == address }) { fail("\(p).address", "\(address) is given twice") }
+            if out.contains(where: { $0.address == address }) {
+                self.error("\(p).address", "\(address) is given twice")
+            }
             if announce == .vrrp, out.contains(where: { $0.vrid == vrid && $0.address.family == address.family }) {
-                fail("\(p).vrid", "VRID \(vrid) is used by another \(address.family) VIP")
+                self.error("\(p).vrid", "VRID \(vrid) is used by another \(address.family) VIP")
             }
             var serve = ControlPlaneConfig.Serve.direct
             if serveText == "balanced" {
                 guard let port else {
-                    fail(
+                    self.error(
                         "\(p).port",
                         "required with \"serve\": \"balanced\" (the VIP's port; 6443 only with the apiservers bound to the node address)"
                     )
@@ -240,7 +225,8 @@ private struct ControlPlaneParser {
                 }
                 serve = .balanced(port: UInt16(port))
             } else if members.contains(where: { $0.key == "port" }) {
-                fail("\(p).port", "only with \"serve\": \"balanced\" (a direct VIP reaches the apiserver's own port)")
+                self.error(
+                    "\(p).port", "only with \"serve\": \"balanced\" (a direct VIP reaches the apiserver's own port)")
             }
             out.append(.init(address: address, interface: interface, vrid: vrid, serve: serve, announce: announce))
         }
@@ -249,7 +235,7 @@ private struct ControlPlaneParser {
 
     mutating func roles(_ value: JSONValue, _ path: String) -> [ControlPlaneConfig.Role] {
         guard case .array(let items) = value else {
-            fail(path, "expected an array of roles, found \(value.typeName)")
+            self.error(path, "expected an array of roles, found \(value.typeName)")
             return []
         }
         var out: [ControlPlaneConfig.Role] = []
@@ -260,10 +246,7 @@ private struct ControlPlaneParser {
     }
 
     mutating func role(_ item: JSONValue, _ p: String) -> ControlPlaneConfig.Role? {
-        guard case .object(let members) = item else {
-            fail(p, "expected an object, found \(item.typeName)")
-            return nil
-        }
+        guard let members = object(item, p) else { return nil }
         var name: String?
         var vip: IPAddress?
         var port: Int?
@@ -280,7 +263,7 @@ private struct ControlPlaneParser {
                 guard case .string(let s) = v, !s.isEmpty, s.utf8.count <= 63,
                     s.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D })
                 else {
-                    fail(kp, "expected 1-63 letters, digits, '.', '_' or '-'")
+                    self.error(kp, "expected 1-63 letters, digits, '.', '_' or '-'")
                     continue
                 }
                 name = s
@@ -288,7 +271,7 @@ private struct ControlPlaneParser {
             case "port": port = integer(v, kp, 1...65535)
             case "protocol":
                 guard case .string(let t) = v, let p = TransportProtocol(rawValue: t.uppercased()), p != .sctp else {
-                    fail(kp, "expected \"tcp\" or \"udp\"")
+                    self.error(kp, "expected \"tcp\" or \"udp\"")
                     continue
                 }
                 proto = p
@@ -296,30 +279,28 @@ private struct ControlPlaneParser {
             case "check": check = roleCheck(v, kp) ?? check
             case "proxyProtocol":
                 guard case .string(let t) = v, let version = ProxyProtocolVersion(rawValue: t) else {
-                    fail(kp, "expected \"v1\" or \"v2\"")
+                    self.error(kp, "expected \"v1\" or \"v2\"")
                     continue
                 }
                 proxyProtocol = version
             case "stickySeconds": sticky = integer(v, kp, 1...86400)
             default:
-                issues.append(
-                    ConfigIssue(
-                        .warning, kp,
-                        "unknown key ignored (known keys: name, vip, port, protocol, targets, check, proxyProtocol, stickySeconds)"
-                    ))
+                unknownKey(
+                    p, key,
+                    known: ["name", "vip", "port", "protocol", "targets", "check", "proxyProtocol", "stickySeconds"])
             }
         }
         for key in ["name", "vip", "port", "targets"] where !members.contains(where: { $0.key == key }) {
-            fail("\(p).\(key)", "required")
+            self.error("\(p).\(key)", "required")
         }
         if proto == .udp {
             if members.contains(where: { $0.key == "check" }), check != .none {
-                fail(
+                self.error(
                     "\(p).check",
                     "a UDP role's targets are checked passively (nginx skips a target that did not answer for 5 s): leave check out or set \"none\""
                 )
             }
-            if proxyProtocol != nil { fail("\(p).proxyProtocol", "PROXY protocol is for TCP roles") }
+            if proxyProtocol != nil { self.error("\(p).proxyProtocol", "PROXY protocol is for TCP roles") }
             check = .none
         }
         guard issues.count == errorsBefore || !issues[errorsBefore...].contains(where: { $0.severity == .error }),
@@ -333,7 +314,7 @@ private struct ControlPlaneParser {
     /// `["192.0.2.21:30080", "[2001:db8::21]:30080"]`
     mutating func targets(_ value: JSONValue, _ path: String) -> [EndpointAddress] {
         guard case .array(let items) = value, !items.isEmpty else {
-            fail(path, "expected a non-empty array of \"address:port\"")
+            self.error(path, "expected a non-empty array of \"address:port\"")
             return []
         }
         var out: [EndpointAddress] = []
@@ -342,16 +323,16 @@ private struct ControlPlaneParser {
             guard case .string(let text) = item, let colon = text.lastIndex(of: ":"),
                 let port = UInt16(text[text.index(after: colon)...]), port > 0
             else {
-                fail(p, "expected \"address:port\" (IPv6 in brackets)")
+                self.error(p, "expected \"address:port\" (IPv6 in brackets)")
                 continue
             }
             var host = text[..<colon]
             if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
             do {
                 let target = EndpointAddress(address: try IPAddress(parsing: host), port: port)
-                if out.contains(target) { fail(p, "\(text) is listed twice") } else { out.append(target) }
+                if out.contains(target) { self.error(p, "\(text) is listed twice") } else { out.append(target) }
             } catch {
-                fail(p, error.description)
+                self.error(p, error.description)
             }
         }
         return out
@@ -369,31 +350,27 @@ private struct ControlPlaneParser {
                 switch (key, v) {
                 case ("path", .string(let s)): checkPath = s
                 case ("tls", .bool(let b)): tls = b
-                default: fail("\(path).\(key)", "expected path (a string) or tls (true or false)")
+                default: self.error("\(path).\(key)", "expected path (a string) or tls (true or false)")
                 }
             }
             do { return .http(try ProxyPlan.HTTPCheck(path: checkPath, tls: tls)) } catch {
-                fail("\(path).path", error.description)
+                self.error("\(path).path", error.description)
                 return nil
             }
         default:
-            fail(path, "expected \"tcp\", \"none\" or {\"path\": …, \"tls\": …}")
+            self.error(path, "expected \"tcp\", \"none\" or {\"path\": …, \"tls\": …}")
             return nil
         }
     }
 
     mutating func vrrp(_ value: JSONValue, _ path: String) -> Int? {
-        guard case .object(let members) = value else {
-            fail(path, "expected an object, found \(value.typeName)")
-            return nil
-        }
+        guard let members = object(value, path) else { return nil }
         var advert: Int?
         for (key, v) in members {
             if key == "advertInterval" {
                 advert = milliseconds(v, "\(path).advertInterval", 0.01...255).map { max(1, $0 / 10) }
             } else {
-                issues.append(
-                    ConfigIssue(.warning, "\(path).\(key)", "unknown key ignored (known keys: advertInterval)"))
+                unknownKey(path, key, known: ["advertInterval"])
             }
         }
         return advert
@@ -401,10 +378,7 @@ private struct ControlPlaneParser {
 
     mutating func probe(_ value: JSONValue, _ path: String) -> ControlPlaneConfig.Probe {
         var probe = ControlPlaneConfig.Probe()
-        guard case .object(let members) = value else {
-            fail(path, "expected an object, found \(value.typeName)")
-            return probe
-        }
+        guard let members = object(value, path) else { return probe }
         for (key, v) in members {
             let p = "\(path).\(key)"
             switch key {
@@ -412,20 +386,16 @@ private struct ControlPlaneParser {
             case "port": probe.port = integer(v, p, 1...65535) ?? probe.port
             case "caFile":
                 guard case .string(let s) = v else {
-                    fail(p, "expected a path, found \(v.typeName)")
+                    self.error(p, "expected a path, found \(v.typeName)")
                     continue
                 }
-                do { probe.caFile = try SafePath(parsing: s) } catch { fail(p, error.description) }
+                do { probe.caFile = try SafePath(parsing: s) } catch { self.error(p, error.description) }
             case "interval": probe.intervalMilliseconds = milliseconds(v, p, 0.02...60) ?? probe.intervalMilliseconds
             case "timeout": probe.timeoutMilliseconds = milliseconds(v, p, 0.02...60) ?? probe.timeoutMilliseconds
             case "fall": probe.fall = integer(v, p, 1...100) ?? probe.fall
             case "rise": probe.rise = integer(v, p, 1...100) ?? probe.rise
             default:
-                issues.append(
-                    ConfigIssue(
-                        .warning, p,
-                        "unknown key ignored (known keys: address, port, caFile, interval, timeout, fall, rise)"
-                    ))
+                unknownKey(path, key, known: ["address", "port", "caFile", "interval", "timeout", "fall", "rise"])
             }
         }
         return probe
