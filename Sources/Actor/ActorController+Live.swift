@@ -33,6 +33,7 @@ extension ActorController {
         live = now
         metrics.vipsLive(now.count)
         await reporter.publishLive(now)
+        splitContinuation.yield()
         for vip in document.vips where arrived.contains(vip.address) {
             logger.info("VIP active on this node", metadata: ["lb.vip": "\(vip.address)"])
             for entry in vip.services {

@@ -78,7 +78,7 @@ extension ActorController {
         inputs.trackFile = try? SafePath(parsing: settings.trackFile)
         if settings.unicast { inputs.unicastPeers = await peerAddresses() }
         inputs.lingering = lingering.instances
-        inputs.deferred = deferred.ids
+        inputs.deferred = deferred.ids.union(splitBrain.ids)
         inputs.serviceCertificates = secretCerts.byService
         inputs.gatewayCertificates = secretCerts.bySecret
         inputs.certificateDigest = secretCerts.digest

@@ -63,6 +63,10 @@ actor ActorController {
     var lingering = LingeringGroups()
     /// New groups held back here (another node is their preferred node).
     var deferred = DeferredGroups()
+    /// Groups this node stepped down for in a split brain (+SplitBrain).
+    var splitBrain = SplitBrain()
+    /// Each node record's last resourceVersion, and when this node saw it change.
+    var recordsSeen: [String: (resourceVersion: String, at: Double)] = [:]
     /// Events of the sync (or address change) in progress, handed to the reporter once the data
     /// plane is applied.
     var reports: [Reporter.EventReport] = []
@@ -74,6 +78,8 @@ actor ActorController {
     let syncContinuation: AsyncStream<Void>.Continuation
     let liveRequests: AsyncStream<Void>
     let liveContinuation: AsyncStream<Void>.Continuation
+    let splitRequests: AsyncStream<Void>
+    let splitContinuation: AsyncStream<Void>.Continuation
     /// When the earliest delayed re-sync waiting is due (deferred Runtime API deletes, lingering
     /// groups, a failed apply's backoff).
     private var retryDue: ContinuousClock.Instant?
@@ -102,6 +108,7 @@ actor ActorController {
         layout = AssignmentConfigMaps(base: settings.assignmentsName)
         (syncRequests, syncContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (liveRequests, liveContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (splitRequests, splitContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     // MARK: running
@@ -110,13 +117,29 @@ actor ActorController {
     func run() async {
         let sync = syncContinuation
         let live = liveContinuation
+        let split = splitContinuation
         await dataPlane.monitorAddresses { live.yield() }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.configMaps.run { _ in sync.yield() } }
             group.addTask { await self.slices.run { _ in sync.yield() } }
             group.addTask { await self.lbNodes.run { _ in sync.yield() } }
             group.addTask { await self.ownNode.run { _ in sync.yield() } }
-            group.addTask { await self.groupLeases.run { _ in sync.yield() } }
+            group.addTask {
+                await self.groupLeases.run { change in
+                    switch change {
+                    case .added(let l):
+                        await self.recordObserved(l)
+                        sync.yield()
+                    case .updated(let old, let new):
+                        await self.recordObserved(new)
+                        // A renewal (the record unchanged) is news for split brain only.
+                        if old.metadata.annotations != new.metadata.annotations { sync.yield() }
+                    default:
+                        sync.yield()
+                    }
+                    split.yield()
+                }
+            }
             if settings.backend != .kubeproxy { group.addTask { await self.secrets.run { _ in sync.yield() } } }
             group.addTask { await self.allNodes.run { _ in sync.yield() } }
             // Certificates are files, not API objects: look again now and then (and a resync
@@ -128,12 +151,15 @@ actor ActorController {
                 }
             }
             group.addTask { await self.liveLoop() }
+            group.addTask { await self.splitBrainLoop() }
+            group.addTask { await self.splitBrainTicker() }
             group.addTask { await self.reporter.run() }
             // The proxy's health decides BGP announcements: a change is a sync.
             await self.dataPlane.onProxyHealthChange { sync.yield() }
             group.addTask { await self.bgpStatusLoop() }
             await self.syncLoop()
             live.finish()
+            split.finish()
             self.reporter.stop()
             group.cancelAll()
         }
@@ -143,6 +169,7 @@ actor ActorController {
     nonisolated func stop() {
         syncContinuation.finish()
         liveContinuation.finish()
+        splitContinuation.finish()
     }
 
     private func syncLoop() async {

@@ -30,6 +30,7 @@ final class ActorMetrics: Sendable {
         Counter(label: "k8slb_runtime_api_commands_total", factory: factory).increment(by: 0)
         Counter(label: "k8slb_certificate_updates_total", factory: factory).increment(by: 0)
         secretProblems(0)
+        groupsSteppedDown(0)
     }
 
     /// Proxy config applications: `reload` (full reload), `runtime` (servers changed through the
@@ -117,6 +118,10 @@ final class ActorMetrics: Sendable {
         ).increment()
     }
 
+    /// VRRP groups this node stepped down for in a split brain.
+    func groupsSteppedDown(_ count: Int) {
+        Gauge(label: "k8slb_vrrp_groups_stepped_down", factory: factory).record(Double(count))
+    }
     func vipsServed(_ count: Int) { Gauge(label: "k8slb_vips", factory: factory).record(Double(count)) }
     func vipsLive(_ count: Int) { Gauge(label: "k8slb_vips_live", factory: factory).record(Double(count)) }
     func configStale(_ stale: Bool) { Gauge(label: "k8slb_config_stale", factory: factory).record(stale ? 1 : 0) }

@@ -38,11 +38,16 @@ actor LocalDataPlane: NodeDataPlane {
     private var arpSettingsTried = false
     /// The local track files as last written.
     private var localTracks: [SafePath: Bool] = [:]
+    /// Adverts of the groups this node stepped down for (split brain).
+    private let adverts: VRRPAdvertListener
+    private var advertFailureLogged = false
 
     init(settings: ActorSettings, logger: Logger, netlink: NetlinkWorker) {
         self.settings = settings
         self.logger = logger
         self.netlink = netlink
+        adverts = VRRPAdvertListener(namespace: settings.networkNamespace)
+        adverts.start()
         let launcher = settings.networkNamespace.map { [settings.ipBinary, "netns", "exec", $0] } ?? []
         switch settings.backend {
         case .haproxy:
@@ -367,9 +372,25 @@ actor LocalDataPlane: NodeDataPlane {
         }
     }
 
+    // MARK: split brain
+
+    func watchAdverts(_ groups: Set<VRRPGroupID>, onHeard: @escaping @Sendable () -> Void) async {
+        adverts.onHeard(onHeard)
+        adverts.watch(groups)
+        if let failure = adverts.failure, !advertFailureLogged {
+            advertFailureLogged = true
+            logger.error(
+                "cannot hear VRRP adverts; a node that stepped down in a split brain resumes only when the holder's record goes",
+                metadata: ["error": "\(failure)"])
+        }
+    }
+
+    func advertsHeard() async -> [VRRPGroupID: Int] { adverts.heard }
+
     // MARK: shutdown
 
     func shutdown() async {
+        adverts.stop()
         await keepalived.stop()
         // BGP: the routers stop sending new connections here first; only then do the VIPs go.
         await withdrawAll()

@@ -55,6 +55,12 @@ protocol NodeDataPlane: Sendable {
     /// SIGTERM: keepalived first (priority 0: a backup takes over at once), VIPs bound here
     /// removed, then the proxy drains.
     func shutdown() async
+
+    /// Counts the VRRP adverts heard for `groups` (the groups this node stepped down for in a
+    /// split brain); `onHeard` runs whenever one arrives.
+    func watchAdverts(_ groups: Set<VRRPGroupID>, onHeard: @escaping @Sendable () -> Void) async
+    /// Adverts heard per watched group since it was first watched.
+    func advertsHeard() async -> [VRRPGroupID: Int]
 }
 
 /// What applying the proxy did.
@@ -94,6 +100,8 @@ extension NodeDataPlane {
         updated: Int, failures: [String]
     ) { (0, []) }
     func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async {}
+    func watchAdverts(_ groups: Set<VRRPGroupID>, onHeard: @escaping @Sendable () -> Void) async {}
+    func advertsHeard() async -> [VRRPGroupID: Int] { [:] }
 }
 
 /// Why a certificate is not usable (the text is the Event's and the log's).

@@ -37,6 +37,9 @@ actor Reporter {
     private(set) var publishedGroups: Set<VRRPGroupID>?
     private var publishedGateways: [ServiceKey: Int64] = [:]
     private var publishedLive: Set<IPAddress> = []
+    /// The record is due for its renewal (other nodes judge it fresh while it keeps changing).
+    private var renewDue = false
+    static let renewInterval: Duration = .seconds(4)
     /// Events handed over and not yet written or dropped.
     private(set) var pendingEvents = 0
 
@@ -82,6 +85,7 @@ actor Reporter {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.eventLoop() }
             group.addTask { await self.groupLoop() }
+            group.addTask { await self.renewLoop() }
         }
     }
 
@@ -137,11 +141,22 @@ actor Reporter {
         }
     }
 
+    /// Renews the record every `renewInterval` (its renewTime, and a new resourceVersion the
+    /// other nodes see): a record that stops changing belongs to a node gone or cut off.
+    private func renewLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: Self.renewInterval)
+            renewDue = true
+            groupsContinuation.yield()
+        }
+    }
+
     private func groupLoop() async {
         var backoff = Backoff(base: .milliseconds(200), cap: .seconds(5))
         for await _ in groupRequests {
             while let groups = wantedGroups,
-                groups != publishedGroups || wantedGateways != publishedGateways || wantedLive != publishedLive,
+                groups != publishedGroups || wantedGateways != publishedGateways || wantedLive != publishedLive
+                    || renewDue,
                 !Task.isCancelled
             {
                 let gateways = wantedGateways
@@ -151,6 +166,7 @@ actor Reporter {
                     publishedGroups = groups
                     publishedGateways = gateways
                     publishedLive = live
+                    renewDue = false
                     backoff.reset()
                 } catch {
                     metrics.apiWriteFailed("groups", FailureClass(error))

@@ -157,6 +157,10 @@ actor WatcherController {
             }
             group.addTask {
                 await self.nodeRecords.run { change in
+                    // A renewal (the record unchanged) is no news here.
+                    if case .updated(let old, let new) = change, old.metadata.annotations == new.metadata.annotations {
+                        return
+                    }
                     if case .synced = change {} else { await queue.add(.serving) }
                     if gateways { await queue.add(.gateways) }
                 }

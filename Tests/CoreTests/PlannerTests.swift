@@ -332,3 +332,121 @@ import Testing
         #expect(d.ids.isEmpty, "released after the delay")
     }
 }
+
+/// Split brain: the node ranked lower for a group steps down after the grace, only with its own
+/// claim seen through the API; it resumes when adverts are heard, when the holder lets go or its
+/// record goes stale, and when its own record goes stale (API out of reach).
+@Suite struct SplitBrainTests {
+    static let vip = try! IPAddress(parsing: "192.0.2.50")
+    static let group = VRRPPlan.Group(vrid: 11, family: .ipv4, pool: .default, node: "lb-a")
+    static let document = AssignmentDocument(
+        vips: [.init(address: vip, pool: .default, services: [], vrid: 11)], nodes: ["lb-a", "lb-b"],
+        groups: [group])
+
+    func inputs(_ node: String, records: [String: Set<IPAddress>], now: Double, live: Bool = true) -> SplitBrain.Inputs {
+        SplitBrain.Inputs(node: node, document: Self.document, live: live ? [Self.vip] : [], records: records, now: now)
+    }
+
+    @Test func theLowerRankedNodeStepsDownAfterTheGrace() {
+        let both: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
+        var b = SplitBrain(grace: 1)
+        #expect(b.update(inputs("lb-b", records: both, now: 0)).isEmpty, "suspected, not yet")
+        #expect(b.nextDeadline == 1)
+        #expect(b.update(inputs("lb-b", records: both, now: 0.5)).isEmpty)
+        let changes = b.update(inputs("lb-b", records: both, now: 1))
+        #expect(
+            changes == [.steppedDown(Self.group.id, .init(holder: "lb-a", addresses: [Self.vip], since: 1))])
+        #expect(b.ids == [Self.group.id])
+        // The preferred node never steps down on this account.
+        var a = SplitBrain(grace: 1)
+        _ = a.update(inputs("lb-a", records: both, now: 0))
+        #expect(a.update(inputs("lb-a", records: both, now: 5)).isEmpty && a.ids.isEmpty)
+    }
+
+    @Test func aBreakInTheOverlapRestartsTheGrace() {
+        let both: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
+        var b = SplitBrain(grace: 1)
+        _ = b.update(inputs("lb-b", records: both, now: 0))
+        _ = b.update(inputs("lb-b", records: ["lb-a": [Self.vip], "lb-b": []], now: 0.6))  // a handover
+        #expect(b.suspected.isEmpty)
+        #expect(b.update(inputs("lb-b", records: both, now: 1.2)).isEmpty, "the grace starts again")
+        #expect(b.update(inputs("lb-b", records: both, now: 2.2)).count == 1)
+    }
+
+    @Test func withoutItsOwnClaimSeenThroughTheAPINobodyStepsDown() {
+        var b = SplitBrain(grace: 1)
+        // The API is down: this node's record (absent: stale) cannot list the VIP it took.
+        _ = b.update(inputs("lb-b", records: ["lb-a": [Self.vip]], now: 0))
+        #expect(b.update(inputs("lb-b", records: ["lb-a": [Self.vip]], now: 5)).isEmpty && b.ids.isEmpty)
+        // Its record is fresh but does not list the VIP yet (the write is under way).
+        _ = b.update(inputs("lb-b", records: ["lb-a": [Self.vip], "lb-b": []], now: 6))
+        #expect(b.update(inputs("lb-b", records: ["lb-a": [Self.vip], "lb-b": []], now: 9)).isEmpty)
+        // A VIP not live here (the record lags behind netlink): nothing to step down for.
+        let both: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
+        _ = b.update(inputs("lb-b", records: both, now: 10, live: false))
+        #expect(b.update(inputs("lb-b", records: both, now: 12, live: false)).isEmpty)
+    }
+
+    func steppedDown() -> SplitBrain {
+        let both: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
+        var b = SplitBrain(grace: 1, resumeAdverts: 3)
+        _ = b.update(inputs("lb-b", records: both, now: 0))
+        _ = b.update(inputs("lb-b", records: both, now: 1))
+        return b
+    }
+
+    @Test func resumesWhenAdvertsAreHeard() {
+        var b = steppedDown()
+        let after: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": []]
+        var i = inputs("lb-b", records: after, now: 2, live: false)
+        i.heard = [Self.group.id: 2]
+        #expect(b.update(i).isEmpty, "two adverts are not yet enough")
+        i.heard = [Self.group.id: 3]
+        #expect(b.update(i) == [.resumed(Self.group.id, .advertsHeard)])
+        #expect(b.ids.isEmpty)
+    }
+
+    @Test func resumesWhenTheHolderLetsGoOrGoesStale() {
+        var b = steppedDown()
+        #expect(
+            b.update(inputs("lb-b", records: ["lb-a": [], "lb-b": []], now: 3, live: false)) == [
+                .resumed(Self.group.id, .holderGone)
+            ])
+        b = steppedDown()
+        #expect(
+            b.update(inputs("lb-b", records: ["lb-b": []], now: 3, live: false)) == [
+                .resumed(Self.group.id, .holderGone)
+            ], "lb-a's record went stale (absent)")
+    }
+
+    @Test func resumesWhenItsOwnRecordGoesStaleOrTheGroupGoes() {
+        var b = steppedDown()
+        #expect(
+            b.update(inputs("lb-b", records: ["lb-a": [Self.vip]], now: 3, live: false)) == [
+                .resumed(Self.group.id, .apiUnreachable)
+            ])
+        b = steppedDown()
+        var i = inputs("lb-b", records: ["lb-a": [Self.vip], "lb-b": []], now: 3, live: false)
+        i.document = AssignmentDocument(vips: [], nodes: ["lb-a", "lb-b"], groups: [])
+        #expect(b.update(i) == [.resumed(Self.group.id, .groupGone)])
+    }
+
+    @Test func aBackupRankedBelowAnotherBackupStepsDownToo() {
+        // Three nodes; the preferred one is gone and the two backups both hold the VIP: the one
+        // ranked lower in keepalived's order steps down.
+        let g = VRRPPlan.Group(vrid: 11, family: .ipv4, pool: .default, node: "lb-c")
+        let doc = AssignmentDocument(
+            vips: [.init(address: Self.vip, pool: .default, services: [], vrid: 11)], nodes: ["lb-a", "lb-b", "lb-c"],
+            groups: [g])
+        let order = g.priorityOrder(nodes: doc.nodes)
+        #expect(order.first == "lb-c" && Set(order) == ["lb-a", "lb-b", "lb-c"])
+        let records: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
+        for node in ["lb-a", "lb-b"] {
+            var s = SplitBrain(grace: 1)
+            _ = s.update(SplitBrain.Inputs(node: node, document: doc, live: [Self.vip], records: records, now: 0))
+            let changes = s.update(
+                SplitBrain.Inputs(node: node, document: doc, live: [Self.vip], records: records, now: 1))
+            #expect(changes.isEmpty == (node == order[1]), "\(node) (order \(order))")
+        }
+    }
+}

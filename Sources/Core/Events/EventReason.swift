@@ -21,11 +21,12 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
     case vipWithdrawn = "VIPWithdrawn"
     case ipIsNodeAddress = "IPIsNodeAddress"
     case vipOnTwoNodes = "VIPOnTwoNodes"
+    case vrrpResumed = "VRRPResumed"
 
     /// `Normal` or `Warning`.
     package var type: String {
         switch self {
-        case .ipAllocated, .ipReleased, .vipActive, .vipAnnounced, .vipWithdrawn: "Normal"
+        case .ipAllocated, .ipReleased, .vipActive, .vipAnnounced, .vipWithdrawn, .vrrpResumed: "Normal"
         default: "Warning"
         }
     }
@@ -53,7 +54,9 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
         case .vipWithdrawn:
             "a BGP pool's VIP is no longer announced from that node (proxy unhealthy, node not eligible, no local endpoint, shutting down)"
         case .vipOnTwoNodes:
-            "a VRRP VIP has been live on two LB nodes (per their records) for longer than a failover takes: VRRP adverts between them are lost (split brain); the message names the nodes"
+            "a VRRP VIP has been live on two LB nodes (per their records) for longer than a failover takes: VRRP adverts between them are lost (split brain); the message names the nodes, and the node ranked lower for the VIP's group steps down for it"
+        case .vrrpResumed:
+            "an LB node that stepped down for a VRRP group in a split brain runs it again (its adverts are heard, the holder released the VIPs or is gone, or the node lost the API); the message says which"
         case .ipIsNodeAddress:
             "a Node has the Service's IP as its own address (InternalIP or ExternalIP): the Service gets another IP, or loses a static one (its VIP would take the node's traffic)"
         case .notRouted:

@@ -111,7 +111,7 @@ package struct KeepalivedRenderer: Sendable {
                 continue
             }
             rendered.append(group)
-            let order = [group.node] + Self.backupOrder(group, nodes: nodes.filter { $0 != group.node })
+            let order = group.priorityOrder(nodes: nodes)
             let rank = order.firstIndex(of: options.node) ?? order.count
             out.block("vrrp_instance VI_\(group.family == .ipv4 ? 4 : 6)_\(group.vrid)")
             // The group's preferred node starts a new instance as MASTER (it has the highest
