@@ -91,7 +91,9 @@ let package = Package(
         .target(name: "DataPlane", dependencies: ["Core", "CLibc", "Spawn"], swiftSettings: strict),
 
         // libnl wrapper for the actor: VIPs, address listing, interface detection.
-        .target(name: "Netlink", dependencies: ["Core", "CNetlink", "CLibc"], swiftSettings: strict),
+        .target(name: "Netlink", dependencies: ["Core", "CNetlink", "CLibc", "CAnnounce"], swiftSettings: strict),
+        // Gratuitous ARP and unsolicited NA (a holder re-announcing its VIPs after a split brain).
+        .target(name: "CAnnounce", path: "Sources/CAnnounce"),
 
         // Metrics and health endpoints shared by both executables.
         .target(

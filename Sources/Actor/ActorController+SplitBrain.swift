@@ -64,6 +64,21 @@ extension ActorController {
             }
         }
         guard !changes.isEmpty else { return }
+        if case .reannounce(let vips) = changes.last {
+            // The other node let go: neighbours may still send to its MAC.
+            var targets: [IPAddress: InterfaceName] = [:]
+            for vip in document.vips where vips.contains(vip.address) {
+                if let i = effectiveConfig?.pool(named: vip.pool)?.interface ?? interfaces[vip.pool] {
+                    targets[vip.address] = i
+                }
+            }
+            logger.info(
+                "VIPs released by a node ranked after this one: announcing them again",
+                metadata: ["lb.vips": "\(vips.map(\.description).joined(separator: ","))"])
+            let dataPlane = self.dataPlane
+            Task { await dataPlane.announce(targets) }
+            guard changes.count > 1 else { return }
+        }
         let split = splitContinuation
         await dataPlane.watchAdverts(splitBrain.ids) { split.yield() }
         metrics.groupsSteppedDown(splitBrain.steppedDown.count)
@@ -96,6 +111,7 @@ extension ActorController {
                         event(e.key, .vrrpResumed, "\(me) runs VRRP group \(id) again: \(reason.rawValue)")
                     }
                 }
+            case .reannounce: break
             }
         }
         handReportsOver()

@@ -387,6 +387,18 @@ actor LocalDataPlane: NodeDataPlane {
 
     func advertsHeard() async -> [VRRPGroupID: Int] { adverts.heard }
 
+    /// Twice, 0.3 s apart (one announcement may be lost).
+    func announce(_ vips: [IPAddress: InterfaceName]) async {
+        for round in 0..<2 {
+            if round > 0 { try? await Task.sleep(for: .milliseconds(300)) }
+            for (vip, interface) in vips.sorted(by: { $0.key < $1.key }) {
+                do { try await netlink.announce(vip, on: interface.rawValue) } catch {
+                    logger.warning("cannot announce a VIP", metadata: ["lb.vip": "\(vip)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
     // MARK: shutdown
 
     func shutdown() async {

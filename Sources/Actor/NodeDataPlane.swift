@@ -61,6 +61,8 @@ protocol NodeDataPlane: Sendable {
     func watchAdverts(_ groups: Set<VRRPGroupID>, onHeard: @escaping @Sendable () -> Void) async
     /// Adverts heard per watched group since it was first watched.
     func advertsHeard() async -> [VRRPGroupID: Int]
+    /// Announces VIPs held here (gratuitous ARP / unsolicited NA on their interface).
+    func announce(_ vips: [IPAddress: InterfaceName]) async
 }
 
 /// What applying the proxy did.
@@ -102,6 +104,7 @@ extension NodeDataPlane {
     func setLocalTracks(_ groups: [NodePlan.LocalGroup]) async {}
     func watchAdverts(_ groups: Set<VRRPGroupID>, onHeard: @escaping @Sendable () -> Void) async {}
     func advertsHeard() async -> [VRRPGroupID: Int] { [:] }
+    func announce(_ vips: [IPAddress: InterfaceName]) async {}
 }
 
 /// Why a certificate is not usable (the text is the Event's and the log's).

@@ -105,7 +105,9 @@ package final class VRRPAdvertListener: Sendable {
                 Self.joinMulticast(fd4: fd4, fd6: fd6)
                 joinedAt = ContinuousClock.now
             }
-            var fds = [pollfd(fd: fd4, events: Int16(POLLIN), revents: 0), pollfd(fd: fd6, events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: fd4, events: Int16(POLLIN), revents: 0), pollfd(fd: fd6, events: Int16(POLLIN), revents: 0),
+            ]
             let n = poll(&fds, 2, pollMilliseconds)
             guard n > 0 else { continue }
             for (i, p) in fds.enumerated() where p.fd >= 0 && p.revents & Int16(POLLIN) != 0 {

@@ -1,6 +1,7 @@
+import CAnnounce
 import CLibc
 import CNetlink
-import Core
+package import Core
 import Foundation
 import Glibc
 
@@ -110,6 +111,20 @@ package final class NetlinkWorker: @unchecked Sendable {
             let bytes = Array(value.utf8)
             guard write(fd, bytes, bytes.count) == bytes.count else {
                 throw NetlinkError(operation: "sysctl \(key)", code: -1, message: String(cString: strerror(errno)))
+            }
+        }
+    }
+
+    /// Announces `address` (held here) on `interface`: a gratuitous ARP (IPv4) or an unsolicited
+    /// Neighbor Advertisement (IPv6), so neighbours switch to this node's MAC at once.
+    package func announce(_ address: IPAddress, on interface: String) async throws {
+        try await run { _ in
+            let count = address.family == .ipv4 ? 4 : 16
+            let bytes = (0..<count).map { UInt8(truncatingIfNeeded: address.value >> (8 * (count - 1 - $0))) }
+            let err = k8slb_announce(interface, bytes, Int32(count))
+            guard err == 0 else {
+                throw NetlinkError(
+                    operation: "announce \(address) on \(interface)", code: -1, message: String(cString: strerror(err)))
             }
         }
     }

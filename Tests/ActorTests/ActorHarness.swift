@@ -216,7 +216,6 @@ final class ActorHarness {
             .map { ($0.reason ?? "", $0.message ?? "") }
     }
 
-    /// LB nodes holding `vip` on eth0.
     /// The last lines of every actor's log and the watcher's (for a failure message).
     func actorLogs(lines: Int = 40) -> String {
         actors.keys.sorted().map { node in
@@ -224,6 +223,7 @@ final class ActorHarness {
         }.joined(separator: "\n")
     }
 
+    /// LB nodes holding `vip` on eth0.
     func holders(_ vip: String, among nodes: [String]) throws -> [String] {
         try nodes.filter {
             try topo.exec($0, [topo.ip, "-o", "addr", "show", "dev", "eth0"]).output.contains(" \(vip)/")

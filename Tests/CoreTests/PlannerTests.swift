@@ -343,7 +343,8 @@ import Testing
         vips: [.init(address: vip, pool: .default, services: [], vrid: 11)], nodes: ["lb-a", "lb-b"],
         groups: [group])
 
-    func inputs(_ node: String, records: [String: Set<IPAddress>], now: Double, live: Bool = true) -> SplitBrain.Inputs {
+    func inputs(_ node: String, records: [String: Set<IPAddress>], now: Double, live: Bool = true) -> SplitBrain.Inputs
+    {
         SplitBrain.Inputs(node: node, document: Self.document, live: live ? [Self.vip] : [], records: records, now: now)
     }
 
@@ -361,6 +362,19 @@ import Testing
         var a = SplitBrain(grace: 1)
         _ = a.update(inputs("lb-a", records: both, now: 0))
         #expect(a.update(inputs("lb-a", records: both, now: 5)).isEmpty && a.ids.isEmpty)
+    }
+
+    @Test func theHolderReannouncesWhenTheOtherLetsGo() {
+        let both: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
+        var a = SplitBrain(grace: 1)
+        #expect(a.update(inputs("lb-a", records: both, now: 0)).isEmpty)
+        #expect(a.contested == [Self.vip])
+        #expect(
+            a.update(inputs("lb-a", records: ["lb-a": [Self.vip], "lb-b": []], now: 1.5)) == [.reannounce([Self.vip])])
+        #expect(a.update(inputs("lb-a", records: ["lb-a": [Self.vip], "lb-b": []], now: 2)).isEmpty, "once")
+        // Not when the VIP left this node meanwhile.
+        _ = a.update(inputs("lb-a", records: both, now: 3))
+        #expect(a.update(inputs("lb-a", records: ["lb-a": [], "lb-b": []], now: 4, live: false)).isEmpty)
     }
 
     @Test func aBreakInTheOverlapRestartsTheGrace() {

@@ -58,6 +58,10 @@ package struct SplitBrain: Sendable, Equatable {
     package enum Change: Sendable, Equatable {
         case steppedDown(VRRPGroupID, StepDown)
         case resumed(VRRPGroupID, Reason)
+        /// VIPs live here that a node ranked after this one also listed and no longer does (it
+        /// stepped down, or its record went): neighbours may still send to its MAC, so this node
+        /// announces them again (gratuitous ARP, unsolicited NA).
+        case reannounce([IPAddress])
     }
 
     package enum Reason: String, Sendable, Equatable {
@@ -72,6 +76,8 @@ package struct SplitBrain: Sendable, Equatable {
     package private(set) var steppedDown: [VRRPGroupID: StepDown] = [:]
     /// Groups on two nodes, since when (not yet stepped down).
     package private(set) var suspected: [VRRPGroupID: Double] = [:]
+    /// VIPs live here that a node ranked after this one lists too.
+    package private(set) var contested: Set<IPAddress> = []
 
     package init(grace: Double = 1, resumeAdverts: Int = 3) {
         self.grace = grace
@@ -137,6 +143,20 @@ package struct SplitBrain: Sendable, Equatable {
             }
         }
         suspected = suspected.filter { stillSuspected.contains($0.key) }
+
+        var nowContested: Set<IPAddress> = []
+        for (id, g) in groups {
+            for vip in addresses[id] ?? [] where i.live.contains(vip) {
+                let order = g.priorityOrder(nodes: i.document.nodes)
+                let rank = order.firstIndex(of: i.node) ?? order.count
+                if order.dropFirst(rank + 1).contains(where: { i.records[$0]?.contains(vip) ?? false }) {
+                    nowContested.insert(vip)
+                }
+            }
+        }
+        let released = contested.subtracting(nowContested).intersection(i.live)
+        contested = nowContested
+        if !released.isEmpty { changes.append(.reannounce(released.sorted())) }
         return changes
     }
 
