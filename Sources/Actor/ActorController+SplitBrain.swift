@@ -28,6 +28,27 @@ extension ActorController {
         }
     }
 
+    /// On shutdown: this node's record lists no live VIP any more (one try, at most 2 s).
+    nonisolated func clearLiveRecord() async {
+        let client = self.client
+        let settings = self.settings
+        let write = Task {
+            let name = NodeGroupsRecord.leaseName(node: settings.nodeName)
+            guard var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: name),
+                lease.metadata.annotations?[NodeGroupsRecord.liveAnnotation] != nil
+            else { return }
+            lease.metadata.annotations?[NodeGroupsRecord.liveAnnotation] = nil
+            lease.spec?.renewTime = Timestamp.micro(Date())
+            _ = try? await client.update(lease)
+        }
+        let timeout = Task {
+            try? await Task.sleep(for: .seconds(2))
+            write.cancel()
+        }
+        await write.value
+        timeout.cancel()
+    }
+
     func splitBrainLoop() async {
         for await _ in splitRequests { await evaluateSplitBrain() }
     }
@@ -44,15 +65,18 @@ extension ActorController {
         guard let document else { return }
         let now = monotonicSeconds
         var records: [String: Set<IPAddress>] = [:]
+        var seen: [String: Double] = [:]
         for lease in await groupLeases.list() {
-            guard let node = lease.spec?.holderIdentity, let seen = recordsSeen[node],
-                now - seen.at < Self.recordStale
+            guard let node = lease.spec?.holderIdentity, let observed = recordsSeen[node],
+                now - observed.at < Self.recordStale
             else { continue }
             records[node] = NodeGroupsRecord.parseLive(
                 lease.metadata.annotations?[NodeGroupsRecord.liveAnnotation] ?? "")
+            seen[node] = observed.at
         }
         var inputs = SplitBrain.Inputs(
             node: settings.nodeName, document: document, live: live, records: records, now: now)
+        inputs.seen = seen
         inputs.heard = await dataPlane.advertsHeard()
         let changes = splitBrain.update(inputs)
         if let deadline = splitBrain.nextDeadline {
@@ -63,22 +87,32 @@ extension ActorController {
                 split.yield()
             }
         }
-        guard !changes.isEmpty else { return }
-        if case .reannounce(let vips) = changes.last {
-            // The other node let go: neighbours may still send to its MAC.
-            var targets: [IPAddress: InterfaceName] = [:]
-            for vip in document.vips where vips.contains(vip.address) {
-                if let i = effectiveConfig?.pool(named: vip.pool)?.interface ?? interfaces[vip.pool] {
-                    targets[vip.address] = i
+        var stepChanges = false
+        for change in changes {
+            switch change {
+            case .reannounce(let vips):
+                // The other node let go: neighbours may still send to its MAC.
+                var targets: [IPAddress: InterfaceName] = [:]
+                for vip in document.vips where vips.contains(vip.address) {
+                    if let i = effectiveConfig?.pool(named: vip.pool)?.interface ?? interfaces[vip.pool] {
+                        targets[vip.address] = i
+                    }
                 }
+                logger.info(
+                    "VIPs released by a node ranked after this one: announcing them again",
+                    metadata: ["lb.vips": "\(vips.map(\.description).joined(separator: ","))"])
+                let dataPlane = self.dataPlane
+                Task { await dataPlane.announce(targets) }
+            case .confirm(let vips):
+                logger.info(
+                    "a node ranked after this one lists VIPs live here: confirming this node's record",
+                    metadata: ["lb.vips": "\(vips.map(\.description).joined(separator: ","))"])
+                await reporter.renewNow()
+            case .steppedDown, .resumed:
+                stepChanges = true
             }
-            logger.info(
-                "VIPs released by a node ranked after this one: announcing them again",
-                metadata: ["lb.vips": "\(vips.map(\.description).joined(separator: ","))"])
-            let dataPlane = self.dataPlane
-            Task { await dataPlane.announce(targets) }
-            guard changes.count > 1 else { return }
         }
+        guard stepChanges else { return }
         let split = splitContinuation
         await dataPlane.watchAdverts(splitBrain.ids) { split.yield() }
         metrics.groupsSteppedDown(splitBrain.steppedDown.count)
@@ -111,7 +145,7 @@ extension ActorController {
                         event(e.key, .vrrpResumed, "\(me) runs VRRP group \(id) again: \(reason.rawValue)")
                     }
                 }
-            case .reannounce: break
+            case .reannounce, .confirm: break
             }
         }
         handReportsOver()

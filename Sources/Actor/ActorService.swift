@@ -20,7 +20,11 @@ struct ActorService: ServiceLifecycle.Service {
         }
         logger.info("terminating: releasing VIPs, then draining the proxy")
         readiness.isReady = false
+        // The node's record stops listing VIPs (the watcher's Serving condition, the other nodes'
+        // split-brain view), written while keepalived hands them over.
+        let cleared = Task { await controller.clearLiveRecord() }
         await dataPlane.shutdown()
+        await cleared.value
         logger.info("stopped")
     }
 }

@@ -387,11 +387,13 @@ actor LocalDataPlane: NodeDataPlane {
 
     func advertsHeard() async -> [VRRPGroupID: Int] { adverts.heard }
 
-    /// Twice, 0.3 s apart (one announcement may be lost).
+    /// Twice, 0.3 s apart (one announcement may be lost); only VIPs still on the node (one
+    /// that left must never be announced from here).
     func announce(_ vips: [IPAddress: InterfaceName]) async {
         for round in 0..<2 {
             if round > 0 { try? await Task.sleep(for: .milliseconds(300)) }
-            for (vip, interface) in vips.sorted(by: { $0.key < $1.key }) {
+            guard let present = await addresses() else { return }
+            for (vip, interface) in vips.sorted(by: { $0.key < $1.key }) where present.contains(vip) {
                 do { try await netlink.announce(vip, on: interface.rawValue) } catch {
                     logger.warning("cannot announce a VIP", metadata: ["lb.vip": "\(vip)", "error": "\(error)"])
                 }

@@ -141,6 +141,12 @@ actor Reporter {
         }
     }
 
+    /// Renews the record at once (split brain: confirming that this node holds its VIPs).
+    func renewNow() {
+        renewDue = true
+        groupsContinuation.yield()
+    }
+
     /// Renews the record every `renewInterval` (its renewTime, and a new resourceVersion the
     /// other nodes see): a record that stops changing belongs to a node gone or cut off.
     private func renewLoop() async {

@@ -334,57 +334,75 @@ import Testing
 }
 
 /// Split brain: the node ranked lower for a group steps down after the grace, only with its own
-/// claim seen through the API; it resumes when adverts are heard, when the holder lets go or its
-/// record goes stale, and when its own record goes stale (API out of reach).
+/// claim seen through the API and the holder's record confirmed after it; it resumes when adverts
+/// are heard, when the holder lets go or its record goes stale, and when its own record goes stale
+/// (API out of reach).
 @Suite struct SplitBrainTests {
     static let vip = try! IPAddress(parsing: "192.0.2.50")
     static let group = VRRPPlan.Group(vrid: 11, family: .ipv4, pool: .default, node: "lb-a")
     static let document = AssignmentDocument(
         vips: [.init(address: vip, pool: .default, services: [], vrid: 11)], nodes: ["lb-a", "lb-b"],
         groups: [group])
+    static let both: [String: Set<IPAddress>] = ["lb-a": [vip], "lb-b": [vip]]
 
-    func inputs(_ node: String, records: [String: Set<IPAddress>], now: Double, live: Bool = true) -> SplitBrain.Inputs
-    {
-        SplitBrain.Inputs(node: node, document: Self.document, live: live ? [Self.vip] : [], records: records, now: now)
+    /// Every record seen changing at `seen` (default: now).
+    func inputs(
+        _ node: String, records: [String: Set<IPAddress>], now: Double, live: Bool = true, seen: Double? = nil
+    ) -> SplitBrain.Inputs {
+        var i = SplitBrain.Inputs(
+            node: node, document: Self.document, live: live ? [Self.vip] : [], records: records, now: now)
+        i.seen = records.mapValues { _ in seen ?? now }
+        return i
     }
 
     @Test func theLowerRankedNodeStepsDownAfterTheGrace() {
-        let both: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
         var b = SplitBrain(grace: 1)
-        #expect(b.update(inputs("lb-b", records: both, now: 0)).isEmpty, "suspected, not yet")
-        #expect(b.nextDeadline == 1)
-        #expect(b.update(inputs("lb-b", records: both, now: 0.5)).isEmpty)
-        let changes = b.update(inputs("lb-b", records: both, now: 1))
+        #expect(b.update(inputs("lb-b", records: Self.both, now: 0)).isEmpty, "claimed; lb-a not yet confirmed")
+        #expect(b.suspected.isEmpty)
+        #expect(b.update(inputs("lb-b", records: Self.both, now: 0.1)).isEmpty, "confirmed: suspected")
+        #expect(b.nextDeadline == 1.1)
+        #expect(b.update(inputs("lb-b", records: Self.both, now: 0.6)).isEmpty)
+        let changes = b.update(inputs("lb-b", records: Self.both, now: 1.1))
         #expect(
-            changes == [.steppedDown(Self.group.id, .init(holder: "lb-a", addresses: [Self.vip], since: 1))])
+            changes == [.steppedDown(Self.group.id, .init(holder: "lb-a", addresses: [Self.vip], since: 1.1))])
         #expect(b.ids == [Self.group.id])
-        // The preferred node never steps down on this account.
+        // The preferred node never steps down on this account; it confirms its record once.
         var a = SplitBrain(grace: 1)
-        _ = a.update(inputs("lb-a", records: both, now: 0))
-        #expect(a.update(inputs("lb-a", records: both, now: 5)).isEmpty && a.ids.isEmpty)
+        #expect(a.update(inputs("lb-a", records: Self.both, now: 0)) == [.confirm([Self.vip])])
+        #expect(a.update(inputs("lb-a", records: Self.both, now: 5)).isEmpty && a.ids.isEmpty)
+    }
+
+    @Test func aDeadHoldersLastRecordNeverMakesItStepDown() {
+        // lb-a died holding the VIP: its record (still fresh for a while) was last written before
+        // lb-b took the VIP over, and nothing confirms it after.
+        var b = SplitBrain(grace: 1)
+        for t in stride(from: 0.0, through: 10, by: 0.5) {
+            #expect(b.update(inputs("lb-b", records: Self.both, now: t, seen: -1)).isEmpty)
+        }
+        #expect(b.ids.isEmpty && b.suspected.isEmpty)
     }
 
     @Test func theHolderReannouncesWhenTheOtherLetsGo() {
-        let both: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
         var a = SplitBrain(grace: 1)
-        #expect(a.update(inputs("lb-a", records: both, now: 0)).isEmpty)
+        #expect(a.update(inputs("lb-a", records: Self.both, now: 0)) == [.confirm([Self.vip])])
         #expect(a.contested == [Self.vip])
         #expect(
             a.update(inputs("lb-a", records: ["lb-a": [Self.vip], "lb-b": []], now: 1.5)) == [.reannounce([Self.vip])])
         #expect(a.update(inputs("lb-a", records: ["lb-a": [Self.vip], "lb-b": []], now: 2)).isEmpty, "once")
         // Not when the VIP left this node meanwhile.
-        _ = a.update(inputs("lb-a", records: both, now: 3))
+        _ = a.update(inputs("lb-a", records: Self.both, now: 3))
         #expect(a.update(inputs("lb-a", records: ["lb-a": [], "lb-b": []], now: 4, live: false)).isEmpty)
     }
 
     @Test func aBreakInTheOverlapRestartsTheGrace() {
-        let both: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
         var b = SplitBrain(grace: 1)
-        _ = b.update(inputs("lb-b", records: both, now: 0))
+        _ = b.update(inputs("lb-b", records: Self.both, now: 0))
+        _ = b.update(inputs("lb-b", records: Self.both, now: 0.1))
         _ = b.update(inputs("lb-b", records: ["lb-a": [Self.vip], "lb-b": []], now: 0.6))  // a handover
         #expect(b.suspected.isEmpty)
-        #expect(b.update(inputs("lb-b", records: both, now: 1.2)).isEmpty, "the grace starts again")
-        #expect(b.update(inputs("lb-b", records: both, now: 2.2)).count == 1)
+        _ = b.update(inputs("lb-b", records: Self.both, now: 1.2))
+        #expect(b.update(inputs("lb-b", records: Self.both, now: 1.3)).isEmpty, "the grace starts again")
+        #expect(b.update(inputs("lb-b", records: Self.both, now: 2.4)).count == 1)
     }
 
     @Test func withoutItsOwnClaimSeenThroughTheAPINobodyStepsDown() {
@@ -396,19 +414,18 @@ import Testing
         _ = b.update(inputs("lb-b", records: ["lb-a": [Self.vip], "lb-b": []], now: 6))
         #expect(b.update(inputs("lb-b", records: ["lb-a": [Self.vip], "lb-b": []], now: 9)).isEmpty)
         // A VIP not live here (the record lags behind netlink): nothing to step down for.
-        let both: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
-        _ = b.update(inputs("lb-b", records: both, now: 10, live: false))
-        #expect(b.update(inputs("lb-b", records: both, now: 12, live: false)).isEmpty)
+        _ = b.update(inputs("lb-b", records: Self.both, now: 10, live: false))
+        #expect(b.update(inputs("lb-b", records: Self.both, now: 12, live: false)).isEmpty)
     }
 
     func steppedDown() -> SplitBrain {
-        let both: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
         var b = SplitBrain(grace: 1, resumeAdverts: 3)
-        _ = b.update(inputs("lb-b", records: both, now: 0))
-        _ = b.update(inputs("lb-b", records: both, now: 1))
+        _ = b.update(inputs("lb-b", records: Self.both, now: 0))
+        _ = b.update(inputs("lb-b", records: Self.both, now: 0.1))
+        _ = b.update(inputs("lb-b", records: Self.both, now: 1.1))
+        #expect(b.ids == [Self.group.id])
         return b
     }
-
     @Test func resumesWhenAdvertsAreHeard() {
         var b = steppedDown()
         let after: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": []]
@@ -457,9 +474,12 @@ import Testing
         let records: [String: Set<IPAddress>] = ["lb-a": [Self.vip], "lb-b": [Self.vip]]
         for node in ["lb-a", "lb-b"] {
             var s = SplitBrain(grace: 1)
-            _ = s.update(SplitBrain.Inputs(node: node, document: doc, live: [Self.vip], records: records, now: 0))
-            let changes = s.update(
-                SplitBrain.Inputs(node: node, document: doc, live: [Self.vip], records: records, now: 1))
+            var changes: [SplitBrain.Change] = []
+            for t in [0.0, 0.1, 1.1] {
+                var i = SplitBrain.Inputs(node: node, document: doc, live: [Self.vip], records: records, now: t)
+                i.seen = records.mapValues { _ in t }
+                changes = s.update(i).filter { if case .steppedDown = $0 { true } else { false } }
+            }
             #expect(changes.isEmpty == (node == order[1]), "\(node) (order \(order))")
         }
     }

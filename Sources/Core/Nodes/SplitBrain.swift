@@ -25,6 +25,8 @@ package struct SplitBrain: Sendable, Equatable {
         /// The VIPs each node's fresh record lists, this node's own included (a node whose record
         /// is missing or stale is absent).
         package var records: [String: Set<IPAddress>]
+        /// When this node last saw each node's record change (its own clock).
+        package var seen: [String: Double] = [:]
         /// Adverts heard per group since it was stepped down (the actor's listener).
         package var heard: [VRRPGroupID: Int] = [:]
         package var now: Double
@@ -62,6 +64,10 @@ package struct SplitBrain: Sendable, Equatable {
         /// stepped down, or its record went): neighbours may still send to its MAC, so this node
         /// announces them again (gratuitous ARP, unsolicited NA).
         case reannounce([IPAddress])
+        /// A node ranked after this one newly lists VIPs live here: this node renews its record
+        /// now, confirming that it still holds them (the other steps down only on a confirmation
+        /// written after its own claim, so a dead node's last record never makes it step down).
+        case confirm([IPAddress])
     }
 
     package enum Reason: String, Sendable, Equatable {
@@ -78,6 +84,8 @@ package struct SplitBrain: Sendable, Equatable {
     package private(set) var suspected: [VRRPGroupID: Double] = [:]
     /// VIPs live here that a node ranked after this one lists too.
     package private(set) var contested: Set<IPAddress> = []
+    /// VIPs live here and in this node's own record, since when.
+    package private(set) var claimed: [IPAddress: Double] = [:]
 
     package init(grace: Double = 1, resumeAdverts: Int = 3) {
         self.grace = grace
@@ -123,13 +131,20 @@ package struct SplitBrain: Sendable, Equatable {
         }
 
         var stillSuspected: Set<VRRPGroupID> = []
+        let ownClaims = i.live.intersection(ownRecord ?? [])
+        claimed = claimed.filter { ownClaims.contains($0.key) }
+        for vip in ownClaims where claimed[vip] == nil { claimed[vip] = i.now }
         if let ownRecord {
             for (id, g) in groups.sorted(by: { $0.key < $1.key }) where steppedDown[id] == nil {
                 guard let vips = addresses[id] else { continue }
                 let here = vips.filter { i.live.contains($0) && ownRecord.contains($0) }
+                // The better-ranked node must have written its record after this node's claim
+                // (alive, and still holding the VIP then).
+                let claim = here.compactMap { claimed[$0] }.min() ?? i.now
+                let confirmed = i.records.filter { i.seen[$0.key].map { $0 > claim } ?? false }
                 guard !here.isEmpty,
                     let holder = Self.betterHolder(
-                        g, vips: here, node: i.node, nodes: i.document.nodes, records: i.records)
+                        g, vips: here, node: i.node, nodes: i.document.nodes, records: confirmed)
                 else { continue }
                 stillSuspected.insert(id)
                 let since = suspected[id] ?? i.now
@@ -155,8 +170,10 @@ package struct SplitBrain: Sendable, Equatable {
             }
         }
         let released = contested.subtracting(nowContested).intersection(i.live)
+        let challenged = nowContested.subtracting(contested)
         contested = nowContested
         if !released.isEmpty { changes.append(.reannounce(released.sorted())) }
+        if !challenged.isEmpty { changes.append(.confirm(challenged.sorted())) }
         return changes
     }
 
