@@ -23,6 +23,16 @@ extension ActorController {
             logger.error(
                 "invalid config, keeping the last good one",
                 metadata: ["k8s.configmap": "\(name)", "errors": "\(error.errors.map(\.description))"])
+            // Started with an invalid edit in place: the watcher's copy of the last good one.
+            let copy = "\(settings.namespace)/\(LastGoodConfig.name(of: settings.configMapName))"
+            if config == nil, let saved = await configMaps.get(copy)?.data?[settings.configKey],
+                let good = try? UserConfig.parse(saved).config
+            {
+                config = good
+                logger.warning(
+                    "started with an invalid config: using the last good one until it is fixed",
+                    metadata: ["k8s.configmap": "\(copy)"])
+            }
         }
     }
 

@@ -27,8 +27,10 @@ extension WatcherController {
                     configMap: cm, .configWarning, validated.warnings.map(\.description).joined(separator: "; "))
             }
             logger.info("config loaded", metadata: ["lb.pools": "\(validated.config.pools.map(\.name.rawValue))"])
+            await saveLastGood(text)
         } catch {
             metrics.configStale(true)
+            if config == nil { await loadLastGood() }
             let message =
                 "invalid config, keeping the last good one: "
                 + error.errors.prefix(20).map(\.description).joined(separator: "; ")
@@ -41,6 +43,43 @@ extension WatcherController {
                 await eventOn(configMap: cm, .invalidConfig, message)
             }
         }
+    }
+
+    /// Keeps a copy of a config that validated (`LastGoodConfig`), for a process that starts
+    /// while an invalid edit is in place.
+    private func saveLastGood(_ text: String) async {
+        let name = LastGoodConfig.name(of: settings.configMapName)
+        for _ in 0..<3 {
+            do {
+                if var cm = try? await client.get(ConfigMap.self, namespace: settings.namespace, name: name) {
+                    if cm.data?[settings.configKey] == text { return }
+                    cm.data = [settings.configKey: text]
+                    _ = try await client.update(cm)
+                } else {
+                    _ = try await client.create(
+                        ConfigMap(
+                            metadata: ObjectMeta(
+                                name: name, namespace: settings.namespace,
+                                labels: ["app.kubernetes.io/managed-by": "k8slb-watcher"]),
+                            data: [settings.configKey: text]))
+                }
+                return
+            } catch {
+                logger.warning("cannot save the last good config", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Started with an invalid config: serve from the last good copy, if there is one.
+    private func loadLastGood() async {
+        let name = LastGoodConfig.name(of: settings.configMapName)
+        guard let cm = try? await client.get(ConfigMap.self, namespace: settings.namespace, name: name),
+            let text = cm.data?[settings.configKey], let validated = try? UserConfig.parse(text)
+        else { return }
+        await apply(validated.config)
+        logger.warning(
+            "started with an invalid config: using the last good one until it is fixed",
+            metadata: ["k8s.configmap": "\(settings.namespace)/\(name)"])
     }
 
     /// A new config: when the pools changed, every Service is reconciled again.

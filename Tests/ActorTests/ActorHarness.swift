@@ -91,7 +91,9 @@ final class ActorHarness {
         let dir = work.appendingPathComponent(node)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let log = work.appendingPathComponent("actor-\(node).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        if !FileManager.default.fileExists(atPath: log.path) {
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)  // a restart appends
+        }
         let metrics = unusedLoopbackPort()
         let p = try Child.start(
             [
@@ -107,20 +109,26 @@ final class ActorHarness {
 
     /// Starts `k8slb-watcher` (the real binary) against the test API server; log in
     /// `watcher.log`. Ended in `tearDown`. `metricsAddress` "" serves no metrics.
-    func startWatcher(logLevel: String = "info", metricsAddress: String = "", extra: [String] = []) throws {
+    /// `name` keys the process (and its log, `NAME.log`); `identity` is its leader-election identity.
+    func startWatcher(
+        logLevel: String = "info", metricsAddress: String = "", extra: [String] = [], name: String = "watcher",
+        identity: String = "bench"
+    ) throws {
         guard let binary = builtExecutable("k8slb-watcher") else {
             throw NamespaceError(message: "k8slb-watcher not built beside the tests")
         }
-        let log = work.appendingPathComponent("watcher.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let log = work.appendingPathComponent("\(name).log")
+        if !FileManager.default.fileExists(atPath: log.path) {
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)  // a restart appends
+        }
         let p = try Child.start(
             [
                 binary, "run", "--kubeconfig", kubeconfig, "--metrics-address", metricsAddress, "--log-level", logLevel,
-                "--identity", "bench",
+                "--identity", identity,
                 "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "1",
             ] + extra,
             output: .file(log.path))
-        actors["watcher"] = p
+        actors[name] = p
     }
 
     /// Ends node `node`'s actor with `signal` (by PID).
@@ -131,7 +139,7 @@ final class ActorHarness {
     }
 
     func log(_ node: String) -> String {
-        let file = node == "watcher" ? "watcher.log" : "actor-\(node).log"
+        let file = node.hasPrefix("watcher") ? "\(node).log" : "actor-\(node).log"
         return (try? String(contentsOf: work.appendingPathComponent(file), encoding: .utf8)) ?? ""
     }
 

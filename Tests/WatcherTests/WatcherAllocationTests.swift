@@ -190,6 +190,33 @@ import Testing
         #expect(try await cluster.externalIPs()["default/web"] == ["192.0.2.10"])
     }
 
+    /// A watcher that starts while an invalid edit is in place serves from the copy of the last
+    /// good config the previous one saved (`global-last-good`), instead of allocating nothing.
+    @Test func startedWithAnInvalidConfigServesFromTheLastGoodCopy() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.writeConfig(basicConfig)
+        let (first, _) = cluster.runController()
+        #expect(
+            await eventually {
+                try await cluster.client.get(ConfigMap.self, namespace: "k8slb-system", name: "global-last-good")
+                    .data?["config"] == basicConfig
+            }, "the last good config is saved")
+        first.cancel()
+        try await cluster.writeConfig(
+            #"{"pools": {"default": {"network": "192.0.2.0/24", "range": "192.0.2.80-192.0.2.74"}}}"#)
+        let (second, controller) = cluster.runController()
+        defer { second.cancel() }
+        _ = try await cluster.client.create(cluster.service("web"))
+        #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.10"] })
+        #expect(await eventually { try await cluster.events(for: "global").contains { $0.reason == "InvalidConfig" } })
+        #expect(controller.metrics.registry.emitToString().contains("k8slb_config_stale 1"))
+        // The invalid edit is never saved as the last good one.
+        #expect(
+            try await cluster.client.get(ConfigMap.self, namespace: "k8slb-system", name: "global-last-good")
+                .data?["config"] == basicConfig)
+    }
+
     @Test func publishedDocumentMatchesStatuses() async throws {
         let cluster = try await Cluster.start()
         defer { Task { await cluster.stop() } }
