@@ -96,6 +96,13 @@ struct RunCommand: AsyncParsableCommand {
         help: "How long old proxy workers may finish connections after a reload or on shutdown.")
     var drainSeconds = 30
 
+    @Flag(
+        name: .customLong("connection-handover"), inversion: .prefixedNo,
+        help:
+            "On a planned move (SIGTERM, node ineligible) the new holder forwards the old connections' packets to the old holder for --drain-seconds (nftables, conntrack while it lasts)."
+    )
+    var connectionHandover = true
+
     @Option(name: .customLong("metrics-address"), help: "HOST:PORT for /metrics, /healthz, /readyz ('' disables).")
     var metricsAddress = "0.0.0.0:9091"
 
@@ -147,6 +154,8 @@ struct RunCommand: AsyncParsableCommand {
         settings.nginxBinary = binaries.nginx
         settings.frrDirectory = binaries.frrDirectory
         settings.vtyshBinary = binaries.vtysh
+        settings.nftBinary = binaries.nft
+        settings.handover = connectionHandover
         for candidate in ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
         where FileManager.default.isExecutableFile(atPath: candidate) {
             settings.ipBinary = candidate

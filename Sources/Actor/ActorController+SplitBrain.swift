@@ -30,23 +30,7 @@ extension ActorController {
 
     /// On shutdown: this node's record lists no live VIP any more (one try, at most 2 s).
     nonisolated func clearLiveRecord() async {
-        let client = self.client
-        let settings = self.settings
-        let write = Task {
-            let name = NodeGroupsRecord.leaseName(node: settings.nodeName)
-            guard var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: name),
-                lease.metadata.annotations?[NodeGroupsRecord.liveAnnotation] != nil
-            else { return }
-            lease.metadata.annotations?[NodeGroupsRecord.liveAnnotation] = nil
-            lease.spec?.renewTime = Timestamp.micro(Date())
-            _ = try? await client.update(lease)
-        }
-        let timeout = Task {
-            try? await Task.sleep(for: .seconds(2))
-            write.cancel()
-        }
-        await write.value
-        timeout.cancel()
+        _ = await editRecord { $0[NodeGroupsRecord.liveAnnotation] = nil }
     }
 
     func splitBrainLoop() async {
@@ -65,6 +49,7 @@ extension ActorController {
         guard let document else { return }
         let now = monotonicSeconds
         var records: [String: Set<IPAddress>] = [:]
+        var draining: [String: Set<IPAddress>] = [:]
         var seen: [String: Double] = [:]
         for lease in await groupLeases.list() {
             guard let node = lease.spec?.holderIdentity, let observed = recordsSeen[node],
@@ -73,7 +58,11 @@ extension ActorController {
             records[node] = NodeGroupsRecord.parseLive(
                 lease.metadata.annotations?[NodeGroupsRecord.liveAnnotation] ?? "")
             seen[node] = observed.at
+            if let text = lease.metadata.annotations?[Handover.drainingAnnotation] {
+                draining[node] = NodeGroupsRecord.parseLive(text)
+            }
         }
+        await updateHandover(draining: draining)
         var inputs = SplitBrain.Inputs(
             node: settings.nodeName, document: document, live: live, records: records, now: now)
         inputs.seen = seen

@@ -100,8 +100,10 @@ extension ActorController {
         if eligible != plan.holdsVIPs {
             if !plan.holdsVIPs {
                 logger.warning("node is not an eligible LB node (selector or exclude label): handing its VIPs over")
+                if eligible == true { await beginDraining() }
             } else if eligible != nil {
                 logger.info("node is an eligible LB node again")
+                await endDraining()
             }
             eligible = plan.holdsVIPs
         }
@@ -179,6 +181,7 @@ extension ActorController {
         reportAnnouncements(plan.announced, document: document)
         handReportsOver()
         liveContinuation.yield()
+        splitContinuation.yield()  // the handover rules follow the document's VIPs
         for (daemon, n) in await dataPlane.restarts() { metrics.daemonRestarts(daemon, n) }
     }
 

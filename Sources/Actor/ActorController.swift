@@ -65,6 +65,10 @@ actor ActorController {
     var deferred = DeferredGroups()
     /// Groups this node stepped down for in a split brain (+SplitBrain).
     var splitBrain = SplitBrain()
+    /// The forwarding rules in place (connections of a draining node; +Handover).
+    var handoverForwards: [Handover.Forward] = []
+    /// Clears this node's handed-over VIPs at the end of the drain.
+    var drainEnd: Task<Void, Never>?
     /// Each node record's last resourceVersion, and when this node saw it change.
     var recordsSeen: [String: (resourceVersion: String, at: Double)] = [:]
     /// Events of the sync (or address change) in progress, handed to the reporter once the data

@@ -1,3 +1,4 @@
+import Core
 import Logging
 import Observability
 import ServiceLifecycle
@@ -20,11 +21,15 @@ struct ActorService: ServiceLifecycle.Service {
         }
         logger.info("terminating: releasing VIPs, then draining the proxy")
         readiness.isReady = false
+        // Planned move: the other nodes learn which VIPs this node hands over (they forward the
+        // established connections' packets here during the drain) before keepalived lets go.
+        await controller.drainForShutdown()
         // The node's record stops listing VIPs (the watcher's Serving condition, the other nodes'
         // split-brain view), written while keepalived hands them over.
         let cleared = Task { await controller.clearLiveRecord() }
         await dataPlane.shutdown()
         await cleared.value
+        _ = await controller.editRecord { $0[Handover.drainingAnnotation] = nil }
         logger.info("stopped")
     }
 }

@@ -28,6 +28,10 @@ struct ActorSettings: Sendable {
     /// FRR's daemons (zebra, bfdd, bgpd, frr-reload.py) and vtysh, for BGP pools.
     var frrDirectory = "/usr/lib/frr"
     var vtyshBinary = "/usr/bin/vtysh"
+    var nftBinary = "/usr/sbin/nft"
+    /// Connections survive a planned move (`Handover`): the old holder keeps delivering them,
+    /// the new one forwards their packets there for the drain period.
+    var handover = true
     var haproxyHealthPort: UInt16 = 8404
     var nginxHealthPort: UInt16 = 8405
     /// Recorded as the Events' `source.component`.

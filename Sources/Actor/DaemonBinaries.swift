@@ -19,4 +19,7 @@ struct DaemonBinaries: ParsableArguments {
 
     @Option(name: .customLong("vtysh"), help: "vtysh binary (BGP pools and VIPs).")
     var vtysh = "/usr/bin/vtysh"
+
+    @Option(name: .customLong("nft"), help: "nft binary (connections that survive a planned move).")
+    var nft = "/usr/sbin/nft"
 }

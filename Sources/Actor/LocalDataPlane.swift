@@ -41,6 +41,11 @@ actor LocalDataPlane: NodeDataPlane {
     /// Adverts of the groups this node stepped down for (split brain).
     private let adverts: VRRPAdvertListener
     private var advertFailureLogged = false
+    /// The connection-handover ruleset as last applied, and whether the local-delivery route is in.
+    private var handoverApplied: String?
+    private var localDeliveryReady = false
+    private let handoverThread = DaemonThread(name: "handover")
+    private let launcher: [String]
 
     init(settings: ActorSettings, logger: Logger, netlink: NetlinkWorker) {
         self.settings = settings
@@ -49,6 +54,7 @@ actor LocalDataPlane: NodeDataPlane {
         adverts = VRRPAdvertListener(namespace: settings.networkNamespace)
         adverts.start()
         let launcher = settings.networkNamespace.map { [settings.ipBinary, "netns", "exec", $0] } ?? []
+        self.launcher = launcher
         switch settings.backend {
         case .haproxy:
             haproxy = HAProxyProcess(
@@ -398,6 +404,41 @@ actor LocalDataPlane: NodeDataPlane {
                     logger.warning("cannot announce a VIP", metadata: ["lb.vip": "\(vip)", "error": "\(error)"])
                 }
             }
+        }
+    }
+
+    // MARK: connection handover
+
+    func applyHandover(_ ruleset: String) async {
+        guard settings.handover, ruleset != handoverApplied else { return }
+        if !localDeliveryReady {
+            do {
+                try await netlink.ensureLocalDelivery(
+                    mark: Handover.deliverMark, table: Handover.table, priority: Handover.rulePriority)
+                localDeliveryReady = true
+            } catch {
+                logger.error(
+                    "cannot route handed-over connections locally; planned moves reset them",
+                    metadata: ["error": "\(error)"])
+                return
+            }
+        }
+        let path = settings.runDirectory + "/handover.nft"
+        let nft = settings.nftBinary
+        let launcher = self.launcher
+        let result = try? await handoverThread.run { () throws(DaemonError) in
+            do { try ruleset.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                throw DaemonError(.writeFailed, "cannot write \(path): \(error)")
+            }
+            return ChildProcess.run([nft, "-f", path], launcher: launcher)
+        }
+        if let result, result.status == 0 {
+            handoverApplied = ruleset
+            logger.debug("handover rules applied")
+        } else {
+            logger.error(
+                "handover rules not applied; planned moves reset connections",
+                metadata: ["error": "\(result?.output ?? "nft did not run")"])
         }
     }
 

@@ -63,6 +63,8 @@ protocol NodeDataPlane: Sendable {
     func advertsHeard() async -> [VRRPGroupID: Int]
     /// Announces VIPs held here (gratuitous ARP / unsolicited NA on their interface).
     func announce(_ vips: [IPAddress: InterfaceName]) async
+    /// Applies the connection-handover ruleset (`Handover.ruleset`); unchanged text costs nothing.
+    func applyHandover(_ ruleset: String) async
 }
 
 /// What applying the proxy did.
@@ -105,6 +107,7 @@ extension NodeDataPlane {
     func watchAdverts(_ groups: Set<VRRPGroupID>, onHeard: @escaping @Sendable () -> Void) async {}
     func advertsHeard() async -> [VRRPGroupID: Int] { [:] }
     func announce(_ vips: [IPAddress: InterfaceName]) async {}
+    func applyHandover(_ ruleset: String) async {}
 }
 
 /// Why a certificate is not usable (the text is the Event's and the log's).

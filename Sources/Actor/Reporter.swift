@@ -34,6 +34,8 @@ actor Reporter {
     private var wantedGroups: Set<VRRPGroupID>?
     private var wantedGateways: [ServiceKey: Int64] = [:]
     private var wantedLive: Set<IPAddress> = []
+    private var wantedDraining: Set<IPAddress> = []
+    private var publishedDraining: Set<IPAddress> = []
     private(set) var publishedGroups: Set<VRRPGroupID>?
     private var publishedGateways: [ServiceKey: Int64] = [:]
     private var publishedLive: Set<IPAddress> = []
@@ -78,6 +80,21 @@ actor Reporter {
         guard vips != wantedLive else { return }
         wantedLive = vips
         groupsContinuation.yield()
+    }
+
+    /// Hands the VIPs this node hands over in a planned move over (`Handover`); true once written
+    /// (waits at most `timeout`).
+    func publishDraining(_ vips: Set<IPAddress>, timeout: Duration = .seconds(1)) async -> Bool {
+        if vips != wantedDraining {
+            wantedDraining = vips
+            groupsContinuation.yield()
+        }
+        let deadline = ContinuousClock.now + timeout
+        while publishedDraining != vips {
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
     }
 
     /// Writes until `stop()`; what is pending then is dropped.
@@ -162,16 +179,18 @@ actor Reporter {
         for await _ in groupRequests {
             while let groups = wantedGroups,
                 groups != publishedGroups || wantedGateways != publishedGateways || wantedLive != publishedLive
-                    || renewDue,
+                    || wantedDraining != publishedDraining || renewDue,
                 !Task.isCancelled
             {
                 let gateways = wantedGateways
                 let live = wantedLive
+                let draining = wantedDraining
                 do {
-                    try await writeGroups(groups, gateways: gateways, live: live)
+                    try await writeGroups(groups, gateways: gateways, live: live, draining: draining)
                     publishedGroups = groups
                     publishedGateways = gateways
                     publishedLive = live
+                    publishedDraining = draining
                     renewDue = false
                     backoff.reset()
                 } catch {
@@ -184,9 +203,9 @@ actor Reporter {
         }
     }
 
-    private func writeGroups(_ groups: Set<VRRPGroupID>, gateways: [ServiceKey: Int64], live: Set<IPAddress>)
-        async throws
-    {
+    private func writeGroups(
+        _ groups: Set<VRRPGroupID>, gateways: [ServiceKey: Int64], live: Set<IPAddress>, draining: Set<IPAddress>
+    ) async throws {
         let name = NodeGroupsRecord.leaseName(node: settings.nodeName)
         let text = NodeGroupsRecord.format(groups)
         var annotations = [NodeGroupsRecord.annotation: text]
@@ -194,6 +213,7 @@ actor Reporter {
             annotations[NodeGroupsRecord.gatewaysAnnotation] = NodeGroupsRecord.formatGateways(gateways)
         }
         if !live.isEmpty { annotations[NodeGroupsRecord.liveAnnotation] = NodeGroupsRecord.formatLive(live) }
+        if !draining.isEmpty { annotations[Handover.drainingAnnotation] = NodeGroupsRecord.formatLive(draining) }
         let now = Timestamp.micro(Date())
         if var lease = try? await client.get(Lease.self, namespace: settings.namespace, name: name) {
             lease.metadata.annotations = annotations

@@ -11,6 +11,9 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
+#include <netlink/route/rule.h>
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
 
 /* The version of the libnl headers the actor was built against ("3.7.0"). */
 static inline const char *cnetlink_version(void) {

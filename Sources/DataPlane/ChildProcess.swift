@@ -5,7 +5,7 @@ import Spawn
 /// Launching, running and ending the daemons (HAProxy, keepalived), optionally through a launcher
 /// prefix (tests: `ip netns exec <ns>`). One place for what both supervisors do. Children are
 /// `Spawn.Child`ren (posix_spawn, reaped by a thread of their own), not Foundation `Process`es.
-enum ChildProcess {
+package enum ChildProcess {
     /// Starts `arguments` (binary first); `onExit` runs when it ends. The daemon's own log lines
     /// (keepalived's state changes, HAProxy's alerts, nginx's errors) go to this process's stderr
     /// prefixed `[label]` — what `kubectl logs` shows — except HAProxy's per-proxy "stopped"
@@ -21,7 +21,7 @@ enum ChildProcess {
     }
 
     /// Runs `arguments` (binary first) to completion: status and combined output.
-    static func run(_ arguments: [String], launcher: [String] = []) -> (status: Int32, output: String) {
+    package static func run(_ arguments: [String], launcher: [String] = []) -> (status: Int32, output: String) {
         Child.run(launcher + arguments)
     }
 

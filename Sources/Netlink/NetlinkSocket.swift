@@ -131,6 +131,51 @@ package final class NetlinkSocket {
         return best.map { Self.name($0.ifindex) }
     }
 
+    /// Packets with firewall mark `mark` are delivered locally whatever their destination (IPv4):
+    /// a rule (priority `priority`, `fwmark mark lookup table`) and `local 0.0.0.0/0 dev lo` in
+    /// `table`, as TPROXY setups have. Idempotent.
+    package func ensureLocalDelivery(mark: UInt32, table: UInt32, priority: UInt32) throws(NetlinkError) {
+        let op = "local delivery of fwmark \(mark) (table \(table))"
+        guard let rule = rtnl_rule_alloc() else {
+            throw NetlinkError(operation: op, code: -1, message: "out of memory")
+        }
+        defer { rtnl_rule_put(rule) }
+        rtnl_rule_set_family(rule, AF_INET)
+        rtnl_rule_set_mark(rule, mark)
+        rtnl_rule_set_mask(rule, 0xFFFF_FFFF)
+        rtnl_rule_set_table(rule, table)
+        rtnl_rule_set_prio(rule, priority)
+        rtnl_rule_set_action(rule, UInt8(FR_ACT_TO_TBL))
+        var rc = rtnl_rule_add(sock, rule, NLM_F_CREATE | NLM_F_EXCL)
+        guard rc == 0 || rc == -NLE_EXIST else {
+            throw NetlinkError(operation: op + ": rule", code: rc, message: String(cString: nl_geterror(rc)))
+        }
+        guard let route = rtnl_route_alloc() else {
+            throw NetlinkError(operation: op, code: -1, message: "out of memory")
+        }
+        defer { rtnl_route_put(route) }
+        var any: OpaquePointer?
+        rc = nl_addr_parse("0.0.0.0/0", AF_INET, &any)
+        guard rc == 0, let any else {
+            throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc)))
+        }
+        defer { nl_addr_put(any) }
+        rtnl_route_set_family(route, UInt8(AF_INET))
+        rtnl_route_set_table(route, table)
+        rtnl_route_set_type(route, UInt8(RTN_LOCAL))
+        rtnl_route_set_scope(route, UInt8(RT_SCOPE_HOST.rawValue))
+        _ = rtnl_route_set_dst(route, any)
+        guard let hop = rtnl_route_nh_alloc() else {
+            throw NetlinkError(operation: op, code: -1, message: "out of memory")
+        }
+        rtnl_route_nh_set_ifindex(hop, Int32(if_nametoindex("lo")))
+        rtnl_route_add_nexthop(route, hop)  // the route owns it now
+        rc = rtnl_route_add(sock, route, NLM_F_CREATE | NLM_F_REPLACE)
+        guard rc == 0 else {
+            throw NetlinkError(operation: op + ": route", code: rc, message: String(cString: nl_geterror(rc)))
+        }
+    }
+
     private func make(_ address: IPAddress, _ prefixLength: Int, interface: String, op: String) throws(NetlinkError)
         -> (OpaquePointer, OpaquePointer)
     {

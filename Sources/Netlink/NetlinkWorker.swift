@@ -115,6 +115,11 @@ package final class NetlinkWorker: @unchecked Sendable {
         }
     }
 
+    /// See `NetlinkSocket.ensureLocalDelivery`.
+    package func ensureLocalDelivery(mark: UInt32, table: UInt32, priority: UInt32) async throws {
+        try await run { socket in try socket.ensureLocalDelivery(mark: mark, table: table, priority: priority) }
+    }
+
     /// Announces `address` (held here) on `interface`: a gratuitous ARP (IPv4) or an unsolicited
     /// Neighbor Advertisement (IPv6), so neighbours switch to this node's MAC at once.
     package func announce(_ address: IPAddress, on interface: String) async throws {

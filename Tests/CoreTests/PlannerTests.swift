@@ -484,3 +484,55 @@ import Testing
         }
     }
 }
+
+/// Connections that survive a planned move: the ruleset forwards a draining node's VIPs to it
+/// (only on-link, IPv4, VRRP pools), delivers every VRRP VIP's established connections locally,
+/// and renders from typed values only.
+@Suite struct HandoverTests {
+    static let config = try! UserConfig.parse(
+        #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.60"},"v6":{"network":"2001:db8::/64","range":"2001:db8::50-2001:db8::60"},"edge":{"network":"198.51.100.0/24","range":"198.51.100.10-198.51.100.20","ha":false}}}"#
+    ).config
+    static func vip(_ a: String, _ pool: String) -> AssignmentDocument.VIP {
+        .init(address: try! IPAddress(parsing: a), pool: try! PoolName(parsing: pool), services: [], vrid: 1)
+    }
+    static let document = AssignmentDocument(
+        vips: [
+            vip("192.0.2.50", "default"), vip("192.0.2.51", "default"), vip("2001:db8::50", "v6"),
+            vip("198.51.100.10", "edge"),
+        ],
+        nodes: ["lb-a", "lb-b"], groups: [])
+    static let eth0 = try! InterfaceName(parsing: "eth0")
+
+    func plan(draining: [String: Set<IPAddress>], addresses: [String: String]) -> Handover.Plan {
+        Handover.plan(
+            node: "lb-b", document: Self.document, config: Self.config, interfaces: [.default: Self.eth0],
+            draining: draining, addresses: addresses.mapValues { try! IPAddress(parsing: $0) })
+    }
+
+    @Test func forwardsOnlyADrainingPeersVIPsOnItsLink() throws {
+        let a50 = try IPAddress(parsing: "192.0.2.50")
+        let p = plan(
+            draining: ["lb-a": [a50], "lb-b": [try IPAddress(parsing: "192.0.2.51")]],
+            addresses: ["lb-a": "192.0.2.11", "lb-b": "192.0.2.12"])
+        #expect(p.deliver.map(\.description) == ["192.0.2.50", "192.0.2.51"], "IPv4 VRRP VIPs only")
+        #expect(p.forward == [.init(vip: a50, target: try IPAddress(parsing: "192.0.2.11"), interface: Self.eth0)])
+        // A peer off the VIP's link is never a target (packets would be routed, not sent to it).
+        #expect(plan(draining: ["lb-a": [a50]], addresses: ["lb-a": "203.0.113.11"]).forward.isEmpty)
+        // No address known for the peer: nothing to forward to.
+        #expect(plan(draining: ["lb-a": [a50]], addresses: [:]).forward.isEmpty)
+    }
+
+    @Test func theRulesetReplacesItsTableAndUsesConntrackOnlyWhileForwarding() throws {
+        let idle = Handover.ruleset(plan(draining: [:], addresses: [:]))
+        #expect(idle.hasPrefix("add table ip k8slb_handover\ndelete table ip k8slb_handover\n"))
+        #expect(idle.contains("ip daddr @deliver socket transparent 1 meta mark set 0x4b39"))
+        #expect(!idle.contains("ct "), "no conntrack while nothing drains")
+        let a50 = try IPAddress(parsing: "192.0.2.50")
+        let busy = Handover.ruleset(plan(draining: ["lb-a": [a50]], addresses: ["lb-a": "192.0.2.11"]))
+        #expect(
+            busy.contains(
+                "ip daddr 192.0.2.50 tcp flags & (syn | ack) != syn ct state new ct mark set 0x4b38\n        ip daddr 192.0.2.50 ct mark 0x4b38 dup to 192.0.2.11 device \"eth0\"\n"
+            ))
+        #expect(busy.contains("ct mark 0x4b38 drop\n"))
+    }
+}

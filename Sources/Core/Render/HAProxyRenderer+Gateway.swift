@@ -70,6 +70,7 @@ extension HAProxyRenderer {
         out.line("mode http")
         let tls = f.terminateTLS ? " ssl" + certs.map { " crt \($0)" }.joined() + " alpn h2,http/1.1" : ""
         out.line("bind \(f.vip.withPort(f.port))" + (options.transparentBinds ? " transparent" : "") + tls)
+        out.line(Self.idleClose)
         out.raw(config.haproxy.httpfront)
         let entries = g.listeners.flatMap(\.http)
         let hosts = Self.virtualHosts(entries)

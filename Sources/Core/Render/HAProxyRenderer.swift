@@ -158,6 +158,7 @@ package struct HAProxyRenderer: Sendable {
         let tls = route.certificate.map { " ssl crt \(bundle($0))" + (f.http ? " alpn h2,http/1.1" : "") } ?? ""
         out.line("bind \(f.vip.withPort(f.port))" + bindSuffix + tls)
         sourceRanges(&out, f.sourceRanges)
+        if f.http { out.line(Self.idleClose) }
         out.raw(f.http ? config.haproxy.httpfront : config.haproxy.tcpfront)
         out.line("default_backend be_\(name)")
         backend(&out, &servers, "be_\(name)", route.backend, config)
@@ -176,6 +177,11 @@ package struct HAProxyRenderer: Sendable {
         guard !ranges.isEmpty else { return }
         out.line("tcp-request connection reject unless { src \(ranges.map(\.description).joined(separator: " ")) }")
     }
+
+    /// An old process (a reload, a drain on shutdown) answers an idle keep-alive connection's next
+    /// request with `Connection: close` instead of closing it under the client (which then sees
+    /// its request reset).
+    static let idleClose = "option idle-close-on-response"
 
     /// One route's backend: balance, stickiness, forwarded headers, servers.
     private func backend(
@@ -257,6 +263,7 @@ package struct HAProxyRenderer: Sendable {
             "bind \(f.vip.withPort(f.port))" + bindSuffix
                 + (tls ? " ssl" + certs.map { " crt \($0)" }.joined() + (f.http ? " alpn h2,http/1.1" : "") : ""))
         sourceRanges(&out, f.sourceRanges)
+        if f.http { out.line(Self.idleClose) }
         out.raw(f.http ? config.haproxy.httpfront : config.haproxy.tcpfront)
         if !f.http && !f.terminateTLS {
             // Passthrough: wait for the ClientHello to read its SNI.
