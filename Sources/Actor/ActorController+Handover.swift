@@ -14,8 +14,12 @@ extension ActorController {
     static let handoverLead: Duration = .milliseconds(300)
 
     /// Brings this node's handover ruleset in step with the other nodes' records.
+    /// HAProxy only: its VIP binds are `transparent`, which the old holder's delivery matches
+    /// (nginx binds through `ip_nonlocal_bind`; kube-proxy has no sockets of its own).
+    var handoverEnabled: Bool { settings.handover && settings.backend == .haproxy }
+
     func updateHandover(draining: [String: Set<IPAddress>]) async {
-        guard settings.handover, let document, let config = effectiveConfig else { return }
+        guard handoverEnabled, let document, let config = effectiveConfig else { return }
         let plan = Handover.plan(
             node: settings.nodeName, document: document, config: config, interfaces: interfaces, draining: draining,
             addresses: await peerAddresses())
@@ -33,7 +37,7 @@ extension ActorController {
     /// The node becomes ineligible while holding VIPs: publish them as handed over (and wait for
     /// the other nodes to prepare) before keepalived lets them go; cleared after the drain.
     func beginDraining() async {
-        guard settings.handover, !live.isEmpty else { return }
+        guard handoverEnabled, !live.isEmpty else { return }
         let vips = live
         let written = await reporter.publishDraining(vips)
         logger.info(
@@ -63,7 +67,7 @@ extension ActorController {
     /// handed over (written directly: the reporter has stopped), then the other nodes get
     /// `handoverLead` to prepare.
     func drainForShutdown() async {
-        guard settings.handover, !live.isEmpty else { return }
+        guard handoverEnabled, !live.isEmpty else { return }
         let vips = NodeGroupsRecord.formatLive(live)
         if await editRecord({ $0[Handover.drainingAnnotation] = vips }) {
             logger.info("handing VIPs over before stopping", metadata: ["lb.vips": "\(vips)"])

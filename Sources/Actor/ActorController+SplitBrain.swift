@@ -3,9 +3,11 @@ import Foundation
 import KubeClient
 import Logging
 
-/// Split brain, resolved (`SplitBrain` decides, pure). A loop of its own beside the sync loop:
-/// it evaluates when a node record changes, when this node's VIPs change, when an advert of a
-/// stepped-down group is heard, and every second while something is suspected or stepped down.
+/// Split brain, resolved (`SplitBrain` decides, pure), and the connection handover's rules
+/// (+Handover), both from the nodes' records. A loop of its own beside the sync loop: it
+/// evaluates when a node record changes, when this node's VIPs change, after every sync, when an
+/// advert of a stepped-down group is heard, and every second while something is suspected or
+/// stepped down.
 /// A changed step-down set is a sync: the group's instance leaves (or rejoins) keepalived's
 /// config, as a deferred group does.
 ///

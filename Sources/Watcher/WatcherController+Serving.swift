@@ -3,19 +3,37 @@ import Foundation
 import KubeClient
 import Logging
 
-/// `k8slb.io/Serving`: which LB nodes hold each Service's VIPs, from the nodes' records (the
-/// actors publish the VIPs live on their node in their Lease). A VIP no node holds is reported
+/// `k8slb.io/Serving`: which LB nodes hold each Service's VIPs, from the nodes' fresh records
+/// (the actors publish the VIPs live on their node in their Lease and renew it every 4 s; a
+/// crashed node's record stops counting after `recordStale`). A VIP no node holds is reported
 /// only after `servingGrace` (a failover takes well under it).
 extension WatcherController {
     static let servingGrace: Duration = .seconds(3)
     /// A VRRP VIP on two nodes for longer than this is a split brain, not a handover.
     static let splitBrainGrace: Duration = .seconds(2)
 
+    static let recordStale: Duration = .seconds(12)
+
+    func recordObserved(_ lease: Lease) {
+        guard let node = lease.spec?.holderIdentity, let rv = lease.metadata.resourceVersion else { return }
+        // First sight counts as fresh (a restarted watcher keeps the conditions it finds).
+        if recordsSeen[node]?.resourceVersion != rv { recordsSeen[node] = (rv, ContinuousClock.now) }
+    }
+
+    /// The nodes whose records changed within `recordStale`.
+    func currentFreshRecords() -> Set<String> {
+        let now = ContinuousClock.now
+        return Set(recordsSeen.filter { now - $0.value.at < Self.recordStale }.keys)
+    }
+
+    func freshRecordsChanged() -> Bool { currentFreshRecords() != freshRecords }
+
     func refreshServing() async {
         var holders: [IPAddress: [String]] = [:]
         let eligible = Set(nodes)
+        freshRecords = currentFreshRecords()
         for lease in await nodeRecords.list() {
-            guard let node = lease.spec?.holderIdentity, eligible.contains(node),
+            guard let node = lease.spec?.holderIdentity, eligible.contains(node), freshRecords.contains(node),
                 let text = lease.metadata.annotations?[NodeGroupsRecord.liveAnnotation]
             else { continue }
             for vip in NodeGroupsRecord.parseLive(text) { holders[vip, default: []].append(node) }

@@ -60,6 +60,11 @@ actor WatcherController {
     var notServingSince: [ServiceKey: ContinuousClock.Instant] = [:]
     /// Services with a VRRP VIP live on two nodes, since when (reported after a grace period).
     var onTwoNodesSince: [ServiceKey: ContinuousClock.Instant] = [:]
+    /// Each node record's last resourceVersion and when it was seen to change (the actors renew
+    /// theirs every 4 s: one not seen to change for 12 s belongs to a node gone or cut off).
+    var recordsSeen: [String: (resourceVersion: String, at: ContinuousClock.Instant)] = [:]
+    /// The nodes whose records `refreshServing` last counted.
+    var freshRecords: Set<String> = []
     /// Gateway API kinds (nil without `--gateway-api`).
     let gatewayInformers: GatewayInformers?
     let layout: AssignmentConfigMaps
@@ -157,6 +162,10 @@ actor WatcherController {
             }
             group.addTask {
                 await self.nodeRecords.run { change in
+                    switch change {
+                    case .added(let l), .updated(_, let l): await self.recordObserved(l)
+                    default: break
+                    }
                     // A renewal (the record unchanged) is no news here.
                     if case .updated(let old, let new) = change, old.metadata.annotations == new.metadata.annotations {
                         return
@@ -169,6 +178,13 @@ actor WatcherController {
                 group.addTask { await gateways.run { await queue.add(.gateways) } }
             }
             group.addTask { await self.publishLoop() }
+            group.addTask {
+                // A record going stale changes who serves: look every 4 s.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(4))
+                    if await self.freshRecordsChanged() { await queue.add(.serving) }
+                }
+            }
             group.addTask {
                 await withTaskCancellationHandler {
                     await self.work()
