@@ -49,24 +49,8 @@ extension WatcherController {
     /// while an invalid edit is in place.
     private func saveLastGood(_ text: String) async {
         let name = LastGoodConfig.name(of: settings.configMapName)
-        for _ in 0..<3 {
-            do {
-                if var cm = try? await client.get(ConfigMap.self, namespace: settings.namespace, name: name) {
-                    if cm.data?[settings.configKey] == text { return }
-                    cm.data = [settings.configKey: text]
-                    _ = try await client.update(cm)
-                } else {
-                    _ = try await client.create(
-                        ConfigMap(
-                            metadata: ObjectMeta(
-                                name: name, namespace: settings.namespace,
-                                labels: ["app.kubernetes.io/managed-by": "k8slb-watcher"]),
-                            data: [settings.configKey: text]))
-                }
-                return
-            } catch {
-                logger.warning("cannot save the last good config", metadata: ["error": "\(error)"])
-            }
+        do { try await writeConfigMap(.init(name: name, key: settings.configKey, text: text)) } catch {
+            logger.warning("cannot save the last good config", metadata: ["error": "\(error)"])
         }
     }
 

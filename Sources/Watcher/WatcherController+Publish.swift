@@ -82,7 +82,7 @@ extension WatcherController {
         }
     }
 
-    private func writeConfigMap(_ w: AssignmentConfigMaps.Write) async throws {
+    func writeConfigMap(_ w: AssignmentConfigMaps.Write) async throws {
         for _ in 0..<5 {
             do {
                 var cm = try await client.get(ConfigMap.self, namespace: settings.namespace, name: w.name)

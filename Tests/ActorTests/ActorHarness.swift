@@ -231,6 +231,19 @@ final class ActorHarness {
         }.joined(separator: "\n")
     }
 
+    /// Node objects for LB nodes `nodes` (label `type=loadBalancer`, InternalIP 192.0.2.11, .12, …),
+    /// and their namespaces on the bridge with that address unless `hosts` is false (the
+    /// namespaces exist already, e.g. from `webScenario`).
+    func addLBNodes(_ nodes: [String], hosts: Bool = true) async throws {
+        for (i, node) in nodes.enumerated() {
+            if hosts { try topo.host(node, addresses: ["192.0.2.\(11 + i)/24"]) }
+            _ = try await client.create(
+                Node(
+                    metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
+                    addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
+        }
+    }
+
     /// LB nodes holding `vip` on eth0.
     func holders(_ vip: String, among nodes: [String]) throws -> [String] {
         try nodes.filter {

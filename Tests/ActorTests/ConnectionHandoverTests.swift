@@ -97,13 +97,8 @@ struct ConnectionHandoverTests {
         var outcome: Outcome?
         try await ActorHarness.with(tools) { h in
             let nodes = ["lb-a", "lb-b"]
-            for (i, node) in nodes.enumerated() {
-                _ = try await h.client.create(
-                    Node(
-                        metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
-                        addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
-            }
             var doc = try await h.webScenario(nodes: nodes, tools: tools)
+            try await h.addLBNodes(nodes, hosts: false)
             let echoScript = h.work.appendingPathComponent("echo.py")
             try Self.echo.write(to: echoScript, atomically: true, encoding: .utf8)
             try h.topo.spawn("be", [tools.python, echoScript.path], listening: 9000)

@@ -63,13 +63,7 @@ struct EndToEndBenchmarkTests {
         guard let extra = ActorHarness.backendArguments(backend) else { return }
         try await ActorHarness.with(tools) { h in
             let nodes = ["lb-a", "lb-b"]
-            for (i, node) in nodes.enumerated() {
-                try h.topo.host(node, addresses: ["192.0.2.\(11 + i)/24"])
-                _ = try await h.client.create(
-                    Node(
-                        metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
-                        addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
-            }
+            try await h.addLBNodes(nodes)
             try h.topo.host("be", addresses: ["192.0.2.21/24", "192.0.2.22/24"])
             try h.topo.host("cl", addresses: ["192.0.2.100/24"])
             try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)

@@ -156,13 +156,7 @@ enum Monitoring {
         }
         try await ActorHarness.with(tools) { h in
             let nodes = ["lb-a", "lb-b"]
-            for (i, node) in nodes.enumerated() {
-                try h.topo.host(node, addresses: ["192.0.2.\(11 + i)/24"])
-                _ = try await h.client.create(
-                    Node(
-                        metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
-                        addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
-            }
+            try await h.addLBNodes(nodes)
             let certs = h.work.appendingPathComponent("certs").path
             try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
             try makeTestCertificates(openssl: openssl, dir: certs, [("default", "web.example.org")])

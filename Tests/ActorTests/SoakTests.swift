@@ -38,13 +38,7 @@ struct SoakTests {
         let total = minutes * 60
         try await ActorHarness.with(tools) { h in
             let nodes = ["lb-a", "lb-b"]
-            for (i, node) in nodes.enumerated() {
-                try h.topo.host(node, addresses: ["192.0.2.\(11 + i)/24"])
-                _ = try await h.client.create(
-                    Node(
-                        metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
-                        addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
-            }
+            try await h.addLBNodes(nodes)
             let backends = ["192.0.2.21", "192.0.2.22"]
             for (i, address) in backends.enumerated() {
                 try h.topo.host("be\(i)", addresses: ["\(address)/24"])

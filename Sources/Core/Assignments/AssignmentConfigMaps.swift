@@ -50,6 +50,12 @@ package struct AssignmentConfigMaps: Sendable, Hashable {
         package let name: String
         package let key: String
         package let text: String
+
+        package init(name: String, key: String, text: String) {
+            self.name = name
+            self.key = key
+            self.text = text
+        }
     }
 
     /// What publishing `encoded` takes when the store holds shards with digests `previous` and
