@@ -181,7 +181,7 @@ import Testing
         #expect(!r.text.contains("X-Forwarded-Port 8080"), "forwarded-headers: false")
         // Servers added at runtime carry the same options.
         #expect(
-            r.servers["be_192_0_2_10_5432"]?.first?.options
+            r.servers.servers(of: "be_192_0_2_10_5432")?.first?.options
                 == "check inter 2s fall 3 rise 2 send-proxy-v2 check-send-proxy")
     }
 

@@ -24,24 +24,25 @@ extension ProxyPlan {
     ) {
         // The VIP's ports in the order they appear (Service by Service), grouped by port and
         // protocol: one group per frontend.
+        // A VIP has a handful of ports: linear searches, no hashing (10,000 VIPs per sync).
         var groups: [[Candidate]] = []
-        var index: [PortKey: Int] = [:]
-        var tcpPorts = Set<UInt16>()
+        var keys: [PortKey] = []
+        var tcpPorts: [UInt16] = []
         for entry in vip.services {
             if let gateway = entry.gateway {
                 addGateway(vip, entry.key, gateway, endpoints: endpoints, certificates: certificates, engine: engine)
                 continue
             }
             for port in entry.ports {
-                let place = vip.address.withPort(port.port)
                 if port.proto == .sctp || (port.proto == .udp && !engine.proxiesUDP) {
+                    let place = vip.address.withPort(port.port)
                     unrouted.append(
                         Unrouted(
                             service: entry.key,
                             reason: .protocolNotProxied(place: place, proto: port.proto, engine: engine)))
                     continue
                 }
-                if port.proto == .tcp { tcpPorts.insert(port.port) }
+                if port.proto == .tcp { tcpPorts.append(port.port) }
                 var policy = PortPolicy.resolve(entry, port)
                 var certificate: Certificate?
                 if policy.terminateTLS {
@@ -52,10 +53,10 @@ extension ProxyPlan {
                 if entry.proxyProtocol != nil && !engine.proxyProtocolOverHTTP { policy.http = false }
                 let key = PortKey(port.proto, port.port)
                 let candidate = Candidate(entry: entry, port: port, policy: policy, certificate: certificate)
-                if let i = index[key] {
+                if let i = keys.firstIndex(of: key) {
                     groups[i].append(candidate)
                 } else {
-                    index[key] = groups.count
+                    keys.append(key)
                     groups.append([candidate])
                 }
             }
@@ -77,7 +78,7 @@ extension ProxyPlan {
     /// Several Services on one VIP:port, told apart by host name.
     private mutating func shared(
         _ vip: AssignmentDocument.VIP, _ group: [Candidate], endpoints: EndpointMap, engine: ProxyBackend,
-        tcpPorts: Set<UInt16>
+        tcpPorts: [UInt16]
     ) {
         let sorted = group.sorted { $0.entry.key < $1.entry.key }
         let first = sorted[0].policy
@@ -132,7 +133,7 @@ extension ProxyPlan {
     private func frontend(
         _ vip: AssignmentDocument.VIP, _ port: AssignmentDocument.Port, _ policy: PortPolicy, routes: [Route],
         fallback: Int?,
-        shared: Bool, sourceRanges: [IPNetwork], tcpPorts: Set<UInt16>
+        shared: Bool, sourceRanges: [IPNetwork], tcpPorts: [UInt16]
     ) -> Frontend {
         let redirect =
             policy.terminateTLS && policy.http && port.port == 443 && routes.allSatisfy(\.sslRedirect)

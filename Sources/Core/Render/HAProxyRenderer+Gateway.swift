@@ -9,7 +9,7 @@ extension HAProxyRenderer {
     /// Prints the frontend and its pools; true when a pool answers 500 for unresolved backendRefs
     /// (the caller prints `frontend k8slb_unresolved` once).
     func gateway(
-        _ out: inout ConfigText, _ servers: inout [String: [Server]], _ f: ProxyPlan.Frontend, _ g: GatewayFrontend,
+        _ out: inout ConfigText, _ servers: inout ServerLists, _ f: ProxyPlan.Frontend, _ g: GatewayFrontend,
         _ config: UserConfig
     ) -> Bool {
         let id = f.identifier
@@ -33,17 +33,16 @@ extension HAProxyRenderer {
             }
             out.raw(f.http ? config.haproxy.httpback : config.haproxy.tcpback)
             let check = " check inter 2s fall 3 rise 2"
-            var list: [Server] = []
+            servers.begin(name)
             for (ep, weight) in pool.servers {
                 let suffix = check + " weight \(weight)"
                 out.server(ep, suffix: suffix)
-                list.append(Server(endpoint: ep, options: String(suffix.dropFirst())))
+                servers.add(Server(endpoint: ep, options: String(suffix.dropFirst())))
             }
             if f.http && pool.failShare > 0 {
                 // The share of backendRefs that do not resolve: answered 500, as the spec says.
                 out.line("server k8slb_unresolved \(Self.failAddress) weight \(pool.failShare)")
             }
-            servers[name] = list
         }
         return f.http && g.pools.contains { $0.failShare > 0 }
     }

@@ -36,11 +36,60 @@ package struct HAProxyRenderer: Sendable {
     /// reload: the actor diffs these when nothing else changed).
     package struct Rendered: Sendable, Equatable {
         package var text: String
-        package var servers: [String: [Server]]
+        package var servers: ServerLists
         /// Digest of the config without its `server` lines: equal means only servers changed.
         package var skeletonDigest: UInt64
         /// Service ports the plan does not route, and why.
         package var skipped: [ProxyPlan.Unrouted] = []
+    }
+
+    /// Every backend's servers in print order, flat: the backend names, one array of servers and
+    /// where each backend's run ends (20,000 backends at 10,000 Services make one array, not
+    /// 20,000; building and freeing those was a sixth of the render).
+    package struct ServerLists: Sendable, Equatable {
+        package private(set) var backends: [String] = []
+        private var ends: [Int] = []
+        private var all: [Server] = []
+
+        package init() {}
+
+        package var count: Int { backends.count }
+
+        /// Starts the servers of `backend` (a backend without servers stays listed, empty).
+        mutating func begin(_ backend: String) {
+            backends.append(backend)
+            ends.append(all.count)
+        }
+
+        /// A server of the backend begun last.
+        mutating func add(_ server: Server) {
+            all.append(server)
+            ends[ends.count - 1] = all.count
+        }
+
+        mutating func reserve(backends n: Int, servers m: Int) {
+            backends.reserveCapacity(n)
+            ends.reserveCapacity(n)
+            all.reserveCapacity(m)
+        }
+
+        /// The servers by backend name (built per call: for a diff, not for lookups in a loop).
+        package var byBackend: [String: ArraySlice<Server>] {
+            var out: [String: ArraySlice<Server>] = [:]
+            out.reserveCapacity(backends.count)
+            var start = 0
+            for (i, name) in backends.enumerated() {
+                out[name] = all[start..<ends[i]]
+                start = ends[i]
+            }
+            return out
+        }
+
+        /// The servers of one backend (a linear search).
+        package func servers(of backend: String) -> ArraySlice<Server>? {
+            guard let i = backends.firstIndex(of: backend) else { return nil }
+            return all[(i == 0 ? 0 : ends[i - 1])..<ends[i]]
+        }
     }
 
     /// One `server` line: the endpoint (its name and address derive from it) and the options.
@@ -69,7 +118,8 @@ package struct HAProxyRenderer: Sendable {
     package func render(_ plan: ProxyPlan, config: UserConfig, vips: Int) -> Rendered {
         var out = ConfigText()
         out.hashing = true
-        var servers: [String: [Server]] = [:]
+        var servers = ServerLists()
+        servers.reserve(backends: plan.frontends.count, servers: plan.frontends.count * 4)
         out.reserve(vips: vips)
         header(&out, config)
         // Frontends come VIP by VIP; a VIP with several Services lists its ports in order.
@@ -79,9 +129,11 @@ package struct HAProxyRenderer: Sendable {
         while i < frontends.count {
             var j = i + 1
             while j < frontends.count && frontends[j].vip == frontends[i].vip { j += 1 }
-            var ofVIP = frontends[i..<j].filter { $0.proto == .tcp }
-            if frontends[i].vipHasSeveralServices { ofVIP.sort { $0.port < $1.port } }
-            for f in ofVIP {
+            // Indices, not copies: a Frontend copy retains every array and string it holds.
+            var ofVIP = (i..<j).filter { frontends[$0].proto == .tcp }
+            if frontends[i].vipHasSeveralServices { ofVIP.sort { frontends[$0].port < frontends[$1].port } }
+            for k in ofVIP {
+                let f = frontends[k]
                 if let g = f.gateway {
                     if gateway(&out, &servers, f, g, config) { unresolved = true }
                 } else if f.sharedByName {
@@ -149,19 +201,20 @@ package struct HAProxyRenderer: Sendable {
 
     /// A frontend of one Service.
     private func single(
-        _ out: inout ConfigText, _ servers: inout [String: [Server]], _ f: ProxyPlan.Frontend, _ config: UserConfig
+        _ out: inout ConfigText, _ servers: inout ServerLists, _ f: ProxyPlan.Frontend, _ config: UserConfig
     ) {
         let route = f.routes[0]
         let name = f.identifier
-        out.section("frontend fe_\(name)")
-        out.line("mode \(f.http ? "http" : "tcp")")
+        let backendName = "be_" + name
+        out.section("frontend fe_", name)
+        out.line(f.http ? "mode http" : "mode tcp")
         let tls = route.certificate.map { " ssl crt \(bundle($0))" + (f.http ? " alpn h2,http/1.1" : "") } ?? ""
-        out.line("bind \(f.vip.withPort(f.port))" + bindSuffix + tls)
+        out.bind(f.vip, f.port, bindSuffix, tls)
         sourceRanges(&out, f.sourceRanges)
         if f.http { out.line(Self.idleClose) }
         out.raw(f.http ? config.haproxy.httpfront : config.haproxy.tcpfront)
-        out.line("default_backend be_\(name)")
-        backend(&out, &servers, "be_\(name)", route.backend, config)
+        out.line("default_backend ", backendName)
+        backend(&out, &servers, backendName, route.backend, config)
         redirect(&out, f)
     }
 
@@ -185,11 +238,11 @@ package struct HAProxyRenderer: Sendable {
 
     /// One route's backend: balance, stickiness, forwarded headers, servers.
     private func backend(
-        _ out: inout ConfigText, _ servers: inout [String: [Server]], _ name: String, _ b: ProxyPlan.Backend,
+        _ out: inout ConfigText, _ servers: inout ServerLists, _ name: String, _ b: ProxyPlan.Backend,
         _ config: UserConfig
     ) {
-        out.section("backend \(name)")
-        out.line("mode \(b.http ? "http" : "tcp")")
+        out.section("backend ", name)
+        out.line(b.http ? "mode http" : "mode tcp")
         out.line("balance roundrobin")
         if let seconds = b.affinitySeconds {
             // sessionAffinity: ClientIP: the client's address sticks to its server for the timeout.
@@ -233,21 +286,26 @@ package struct HAProxyRenderer: Sendable {
             // garbage otherwise); checks of kube-proxy's health port must not.
             if b.healthCheck && b.nodeHealthPort == nil { suffix += " check-send-proxy" }
         }
-        let options = String(suffix.dropFirst())
-        var list: [Server] = []
-        list.reserveCapacity(b.servers.count)
+        // Backends mostly share one option list: one String for all of them, not one each.
+        let options: String
+        if let last = out.lastServerOptions, last.suffix == suffix {
+            options = last.options
+        } else {
+            options = String(suffix.dropFirst())
+            out.lastServerOptions = (suffix, options)
+        }
+        servers.begin(name)
         for ep in b.servers {
             out.server(ep, suffix: suffix)
-            list.append(Server(endpoint: ep, options: options))
+            servers.add(Server(endpoint: ep, options: options))
         }
-        servers[name] = list
     }
 
     /// A VIP:port shared by host name: TLS passthrough routes by the ClientHello's SNI,
     /// terminated TLS by SNI and Host, plain HTTP by Host; what matches no name goes to the
     /// fallback route, else to a backend that refuses it (HTTP 404; TCP: closed).
     private func shared(
-        _ out: inout ConfigText, _ servers: inout [String: [Server]], _ f: ProxyPlan.Frontend, _ config: UserConfig
+        _ out: inout ConfigText, _ servers: inout ServerLists, _ f: ProxyPlan.Frontend, _ config: UserConfig
     ) {
         let name = f.identifier
         func backendName(_ r: ProxyPlan.Route) -> String { "be_\(name)_\(r.backend.nameSuffix ?? "")" }
@@ -288,7 +346,7 @@ package struct HAProxyRenderer: Sendable {
             out.section("backend \(nomatch)")
             out.line("mode \(f.http ? "http" : "tcp")")
             if f.http { out.line("http-request deny deny_status 404") }
-            servers[nomatch] = []
+            servers.begin(nomatch)
         }
         redirect(&out, f)
     }

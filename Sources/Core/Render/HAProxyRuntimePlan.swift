@@ -60,16 +60,17 @@ package enum HAProxyRuntimePlan {
         from old: HAProxyRenderer.Rendered, to new: HAProxyRenderer.Rendered,
         pendingDeletes: Set<String>
     ) -> [HAProxyRuntimeCommand]? {
-        guard old.skeletonDigest == new.skeletonDigest, Set(old.servers.keys) == Set(new.servers.keys) else {
-            return nil
-        }
+        guard old.skeletonDigest == new.skeletonDigest else { return nil }
+        let oldLists = old.servers.byBackend
+        let newLists = new.servers.byBackend
+        guard Set(oldLists.keys) == Set(newLists.keys) else { return nil }
         var pending = pendingDeletes
         var commands: [HAProxyRuntimeCommand] = []
-        for backend in new.servers.keys.sorted() {
+        for backend in newLists.keys.sorted() {
             let before = Dictionary(
-                old.servers[backend, default: []].map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+                (oldLists[backend] ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             let after = Dictionary(
-                new.servers[backend, default: []].map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+                (newLists[backend] ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             for name in after.keys.sorted() {
                 let s = after[name]!
                 let id = "\(backend)/\(name)"

@@ -89,6 +89,14 @@ extension IPAddress {
 
     /// A token safe in config identifiers: digits and letters, '_' for separators.
     var identifier: String {
-        String(decoding: description.utf8.map { $0.isASCIIAlphanumeric ? $0 : UInt8(ascii: "_") }, as: UTF8.self)
+        let text = description
+        return String(unsafeUninitializedCapacity: text.utf8.count) { buffer in
+            var i = 0
+            for b in text.utf8 {
+                buffer[i] = b.isASCIIAlphanumeric ? b : UInt8(ascii: "_")
+                i += 1
+            }
+            return i
+        }
     }
 }
