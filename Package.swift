@@ -12,8 +12,11 @@ let strict: [SwiftSetting] = [
 let package = Package(
     name: "k8slb",
     products: [
-        .executable(name: "k8slb-watcher", targets: ["Watcher"]),
-        .executable(name: "k8slb-actor", targets: ["Actor"]),
+        .executable(name: "k8slb-watcher", targets: ["WatcherEntry"]),
+        .executable(name: "k8slb-actor", targets: ["ActorEntry"]),
+        // Both daemons in one file (the image's /usr/local/bin/k8slb; k8slb-watcher and
+        // k8slb-actor are links to it): one copy of the Swift runtime and Foundation, not two.
+        .executable(name: "k8slb", targets: ["Multicall"]),
         .executable(name: "k8slb-testapi", targets: ["TestAPI"]),
         .executable(name: "k8slb-fuzz", targets: ["Fuzz"]),
     ],
@@ -44,7 +47,8 @@ let package = Package(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
 
-        .executableTarget(
+        // The two daemons as libraries; the executables below only call their entry points.
+        .target(
             name: "Watcher",
             dependencies: [
                 "Core", "KubeClient", "Observability", "CLibc",
@@ -58,7 +62,7 @@ let package = Package(
             ],
             path: "Sources/Watcher",
             swiftSettings: strict),
-        .executableTarget(
+        .target(
             name: "Actor",
             dependencies: [
                 "Core", "KubeClient", "Netlink", "Certificates", "DataPlane", "Observability",
@@ -71,6 +75,10 @@ let package = Package(
             ],
             path: "Sources/Actor",
             swiftSettings: strict),
+
+        .executableTarget(name: "WatcherEntry", dependencies: ["Watcher"], swiftSettings: strict),
+        .executableTarget(name: "ActorEntry", dependencies: ["Actor"], swiftSettings: strict),
+        .executableTarget(name: "Multicall", dependencies: ["Actor", "Watcher"], swiftSettings: strict),
 
         // The one Kubernetes API client (libcurl), shared by watcher and actor.
         .target(

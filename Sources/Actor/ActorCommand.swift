@@ -10,7 +10,12 @@ import ServiceLifecycle
 import UnixSignals
 
 /// `k8slb-actor`: runs on every LB node and turns assignments into VIPs and proxy config.
-@main
+/// What the executables call (`k8slb-actor`, and `k8slb` under that name): the arguments after the
+/// program name.
+package enum ActorMain {
+    package static func main(_ arguments: [String]) async { await ActorCommand.main(arguments) }
+}
+
 struct ActorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "k8slb-actor",

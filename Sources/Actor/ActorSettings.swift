@@ -25,7 +25,7 @@ struct ActorSettings: Sendable {
     var keepalivedBinary = "/usr/sbin/keepalived"
     var nginxBinary = "/usr/sbin/nginx"
     var ipBinary = "/usr/sbin/ip"
-    /// FRR's daemons (zebra, bfdd, bgpd, frr-reload.py) and vtysh, for BGP pools.
+    /// FRR's daemons (zebra, bfdd, bgpd) and vtysh, for BGP pools.
     var frrDirectory = "/usr/lib/frr"
     var vtyshBinary = "/usr/bin/vtysh"
     var nftBinary = "/usr/sbin/nft"

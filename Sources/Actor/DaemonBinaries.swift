@@ -14,7 +14,7 @@ struct DaemonBinaries: ParsableArguments {
 
     @Option(
         name: .customLong("frr-dir"),
-        help: "Directory of FRR's daemons (zebra, bfdd, bgpd, frr-reload.py), for BGP pools and VIPs.")
+        help: "Directory of FRR's daemons (zebra, bfdd, bgpd), for BGP pools and VIPs.")
     var frrDirectory = "/usr/lib/frr"
 
     @Option(name: .customLong("vtysh"), help: "vtysh binary (BGP pools and VIPs).")

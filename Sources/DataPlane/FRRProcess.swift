@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Glibc
 
@@ -7,12 +8,13 @@ import Glibc
 ///
 /// Apply: `vtysh -C` checks the text (syntax and ranges); the first config starts the daemons with
 /// it (`-f`, so bgpd's peers come up at once, not after vtysh's 4 s config-pending hold); later
-/// ones go through `frr-reload.py --reload`, which changes only what differs without resetting
-/// sessions. The daemons run as user `frr` (FRR's own default; it needs CAP_SETUID/SETGID to get
+/// ones go through vtysh as the commands `FRRReload` (Core) derives, which change only what
+/// differs without resetting sessions (no Python: FRR's frr-reload.py is not in the image). A
+/// change FRR cannot take in place restarts the daemons with the new config. The daemons run as user `frr` (FRR's own default; it needs CAP_SETUID/SETGID to get
 /// there, then keeps only the capabilities it needs).
 package final class FRRProcess: @unchecked Sendable {
     package struct Paths: Sendable {
-        /// /usr/lib/frr (zebra, bfdd, bgpd, frr-reload.py).
+        /// /usr/lib/frr (zebra, bfdd, bgpd).
         package var libexec: String
         package var vtysh: String
         package var directory: String
@@ -36,6 +38,11 @@ package final class FRRProcess: @unchecked Sendable {
     private let bgpd: Supervisor
     private let thread = DaemonThread(name: "frr")
     private var current: String?
+    /// Configs applied in place (vtysh), and changes that restarted FRR (sessions reset): a change
+    /// FRR cannot take in place, or in-place commands it refused (`lastReloadFailure`).
+    package private(set) var reloads = 0
+    package private(set) var configRestarts = 0
+    package private(set) var lastReloadFailure: String?
 
     package init(paths: Paths, launcher: [String] = []) {
         self.paths = paths
@@ -98,28 +105,36 @@ package final class FRRProcess: @unchecked Sendable {
                 "vtysh -C rejected the new FRR config, keeping the old one: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))"
             )
         }
-        if bgpd.pid == nil || zebra.pid == nil || bfdd.pid == nil {
-            try ChildProcess.replace(paths.config, with: tmp)
-            current = text
-            for d in [bgpd, bfdd, zebra] { d.stop() }
-            try zebra.start()
-            try bfdd.start()
-            try bgpd.start()
-            try pushBFDBlock(text)
-            return
+        if bgpd.pid != nil && zebra.pid != nil && bfdd.pid != nil, let old = current,
+            let commands = FRRReload.commands(from: old, to: text)
+        {
+            // Running: change what differs, sessions untouched (FRRReload, Core).
+            if commands.isEmpty {
+                try ChildProcess.replace(paths.config, with: tmp)
+                current = text
+                return
+            }
+            var args = [paths.vtysh, "--vty_socket", paths.directory, "-c", "configure terminal"]
+            for c in commands { args += ["-c", c] }
+            let reload = ChildProcess.run(args)
+            if reload.status == 0 && !reload.output.contains("%") {
+                try ChildProcess.replace(paths.config, with: tmp)
+                current = text
+                reloads += 1
+                return
+            }
+            lastReloadFailure = reload.output.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        // Running: change what differs, sessions untouched. frr-reload writes its temporary files
-        // into --rundir and, with --confdir, never touches /etc/frr.
-        let reload = ChildProcess.run([
-            "/usr/bin/python3", "\(paths.libexec)/frr-reload.py", "--reload", "--stdout",
-            "--vty_socket", paths.directory, "--confdir", paths.directory, "--rundir", paths.directory, tmp,
-        ])
-        guard reload.status == 0 else {
-            throw DaemonError(
-                .reloadUnconfirmed, "frr-reload.py failed; the running FRR config stays: \(reload.output.suffix(400))")
-        }
+        // Not running, or a change FRR cannot take in place: (re)start the daemons with the text.
         try ChildProcess.replace(paths.config, with: tmp)
+        let restarting = bgpd.pid != nil
         current = text
+        for d in [bgpd, bfdd, zebra] { d.stop() }
+        try zebra.start()
+        try bfdd.start()
+        try bgpd.start()
+        try pushBFDBlock(text)
+        if restarting { configRestarts += 1 }
     }
 
     /// bfdd (8.4) does not take its `bfd` block from `-f` ("No such command on config line: bfd";

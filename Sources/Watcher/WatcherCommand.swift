@@ -6,7 +6,12 @@ import Logging
 import Observability
 
 /// `k8slb-watcher`: allocates IPs to LoadBalancer Services and publishes them for the actors.
-@main
+/// What the executables call (`k8slb-watcher`, and `k8slb` under that name): the arguments after the
+/// program name.
+package enum WatcherMain {
+    package static func main(_ arguments: [String]) async { await WatcherCommand.main(arguments) }
+}
+
 struct WatcherCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "k8slb-watcher",
