@@ -190,11 +190,13 @@ final class ActorHarness {
     }
 
     /// Creates the Service object (for Events) — assignments come from `publish`.
-    func createService(_ key: ServiceKey, ports: [(String, Int)]) async throws {
+    func createService(_ key: ServiceKey, ports: [(String, Int)], annotations: [String: String]? = nil) async throws {
         let spec = Service.Spec(
             type: "LoadBalancer", ports: ports.map { .init(name: $0.0, port: $0.1, targetPort: .int(8080)) },
             selector: ["app": key.name])
-        _ = try await client.create(Service(metadata: ObjectMeta(name: key.name, namespace: key.namespace), spec: spec))
+        _ = try await client.create(
+            Service(
+                metadata: ObjectMeta(name: key.name, namespace: key.namespace, annotations: annotations), spec: spec))
     }
 
     /// Creates or replaces the EndpointSlice `name` of Service `key`.

@@ -11,7 +11,9 @@ import Testing
 /// and a client namespace. Each trial creates a Service and its EndpointSlice, then polls the
 /// status and curls the VIP from the client; the stage trace comes from the processes' logs
 /// (millisecond timestamps, `trace:` lines at debug level). `scripts/bench` runs it with
-/// K8SLB_E2E_TRIALS=20; CI runs 4 trials as a smoke run.
+/// K8SLB_E2E_TRIALS=20; CI runs 4 trials as a smoke run. K8SLB_E2E_NEW_INSTANCES more trials
+/// (default 2) each create a Service in a pool of its own: its VIP is always the first of a new
+/// VRRP instance, and its holders are sampled every 20 ms for 4 s (never on two nodes).
 @Suite(
     .serialized,
     .needs(.root("ip", "haproxy", "keepalived", "curl", "python3").and(built: "k8slb-actor", "k8slb-watcher")))
@@ -58,6 +60,7 @@ struct EndToEndBenchmarkTests {
     @Test(.benchmark) func createdToFirstRequest() async throws {
         guard let tools = ActorHarness.tools() else { return }
         let trials = Int(ProcessInfo.processInfo.environment["K8SLB_E2E_TRIALS"] ?? "4") ?? 4
+        let newInstances = Int(ProcessInfo.processInfo.environment["K8SLB_E2E_NEW_INSTANCES"] ?? "2") ?? 2
         // K8SLB_E2E_BACKEND=nginx measures the nginx backend the same way.
         let backend = ProcessInfo.processInfo.environment["K8SLB_E2E_BACKEND"] ?? "haproxy"
         guard let extra = ActorHarness.backendArguments(backend) else { return }
@@ -70,8 +73,13 @@ struct EndToEndBenchmarkTests {
             try h.topo.spawn(
                 "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path],
                 listening: 8080)
+            // One pool per new-instance trial, one address each: 192.0.2.150, .151, ...
+            let ownPools = (0..<newInstances).map {
+                #","n\#($0)":{"network":"192.0.2.0/24","range":"192.0.2.\#(150 + $0)-192.0.2.\#(150 + $0)"}"#
+            }
             try await h.writeConfig(
-                #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}},"vrrp":{"advertInterval":0.1}}"#
+                #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}"#
+                    + ownPools.joined() + #"},"vrrp":{"advertInterval":0.1}}"#
             )
             try h.startWatcher(logLevel: "debug")
             for node in nodes { try h.startActor(node, backend: backend, logLevel: "debug", extra: extra) }
@@ -94,11 +102,35 @@ struct EndToEndBenchmarkTests {
                 return result
             }
             var results: [Trial] = []
-            for i in 0..<trials {
+            var samples = 0
+            var onTwo = 0
+            for i in 0..<(trials + newInstances) {
                 let key = ServiceKey(namespace: "default", name: "s\(i)")
                 let before = nodes.map(instances)
+                // A trial in a pool of its own: the VIP is known, its holders sampled from the start.
+                let own = i >= trials ? i - trials : nil
+                let sampler = own.map { j in
+                    let ip = h.topo.ip
+                    let namespaces = nodes.map { h.topo.ns($0) }
+                    return Task.detached { () -> (samples: Int, onTwo: Int) in
+                        var n = 0
+                        var two = 0
+                        let end = Date().addingTimeInterval(4)
+                        while Date() < end {
+                            let held = namespaces.filter {
+                                (try? run(ip, ["netns", "exec", $0, ip, "-o", "addr", "show", "dev", "eth0"]).output)?
+                                    .contains(" 192.0.2.\(150 + j)/") == true
+                            }
+                            n += 1
+                            if held.count > 1 { two += 1 }
+                            try? await Task.sleep(for: .milliseconds(20))
+                        }
+                        return (n, two)
+                    }
+                }
                 let t0 = Date()
-                try await h.createService(key, ports: [("http", 80)])
+                try await h.createService(
+                    key, ports: [("http", 80)], annotations: own.map { ["loadbalancer/pool": "n\($0)"] })
                 try await h.setSlice(key, name: "s\(i)-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
                 var ip: String?
                 var first: Double?
@@ -139,7 +171,19 @@ struct EndToEndBenchmarkTests {
                     "e2e trial \(i + 1) (\(trial.newInstance ? "new VRRP instance" : "joins a running instance"), VIP \(ip ?? "-") on \(holder)): \(trace), first request \(first.map { "\(Int($0)) ms" } ?? "never")"
                 )
                 #expect(first != nil, "trial \(i + 1): the VIP never served")
+                if let sampler {
+                    let r = await sampler.value
+                    samples += r.samples
+                    onTwo += r.onTwo
+                    #expect(own == nil || trial.newInstance, "trial \(i + 1) in a pool of its own is a new instance")
+                }
                 try await Task.sleep(for: .milliseconds(300))
+            }
+            if newInstances > 0 {
+                print(
+                    "e2e: new-instance trials: holders sampled every 20 ms for 4 s from the create: \(samples) samples, \(onTwo) with the VIP on two nodes"
+                )
+                #expect(samples > 0 && onTwo == 0, "a new instance's VIP on two nodes")
             }
             for (label, group) in [
                 ("joins a running instance", results.filter { !$0.newInstance }),
