@@ -73,9 +73,14 @@ struct EndToEndBenchmarkTests {
             try h.topo.spawn(
                 "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path],
                 listening: 8080)
-            // One pool per new-instance trial, one address each: 192.0.2.150, .151, ...
+            // One pool per new-instance trial, one address each (pools' networks may not overlap:
+            // a /28 each in 198.51.100.0/24, on the LB segment's eth0; the client routes it there).
+            func ownVIP(_ j: Int) -> String { "198.51.100.\(16 * j + 1)" }
             let ownPools = (0..<newInstances).map {
-                #","n\#($0)":{"network":"192.0.2.0/24","range":"192.0.2.\#(150 + $0)-192.0.2.\#(150 + $0)"}"#
+                #","n\#($0)":{"network":"198.51.100.\#(16 * $0)/28","range":"\#(ownVIP($0))-\#(ownVIP($0))","interface":"eth0"}"#
+            }
+            if newInstances > 0 {
+                try h.topo.sh(["-n", h.topo.ns("cl"), "route", "add", "198.51.100.0/24", "dev", "eth0"])
             }
             try await h.writeConfig(
                 #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"}"#
@@ -110,6 +115,7 @@ struct EndToEndBenchmarkTests {
                 // A trial in a pool of its own: the VIP is known, its holders sampled from the start.
                 let own = i >= trials ? i - trials : nil
                 let sampler = own.map { j in
+                    let vip = ownVIP(j)
                     let ip = h.topo.ip
                     let namespaces = nodes.map { h.topo.ns($0) }
                     return Task.detached { () -> (samples: Int, onTwo: Int) in
@@ -119,7 +125,7 @@ struct EndToEndBenchmarkTests {
                         while Date() < end {
                             let held = namespaces.filter {
                                 (try? run(ip, ["netns", "exec", $0, ip, "-o", "addr", "show", "dev", "eth0"]).output)?
-                                    .contains(" 192.0.2.\(150 + j)/") == true
+                                    .contains(" \(vip)/") == true
                             }
                             n += 1
                             if held.count > 1 { two += 1 }

@@ -114,15 +114,18 @@ package struct KeepalivedRenderer: Sendable {
             let order = group.priorityOrder(nodes: nodes)
             let rank = order.firstIndex(of: options.node) ?? order.count
             out.block("vrrp_instance VI_\(group.family == .ipv4 ? 4 : 6)_\(group.vrid)")
-            // The group's preferred node starts a new instance as MASTER (it has the highest
-            // priority, so it would preempt anyway): its VIP is up at once instead of after the
-            // master-down interval. `state` only matters when an instance is created.
-            out.line(rank == 0 && options.eligibleForMaster ? "state MASTER" : "state BACKUP")
+            // The group's preferred node has priority 255 (keepalived's address owner): a new
+            // instance there is MASTER at once, ~20 ms after the reload, where `state MASTER` at a
+            // lower priority still starts as BACKUP and waits out the master-down interval (~320
+            // ms at advert 0.1 s; measured, docs/architecture.md "keepalived"). It has the highest
+            // priority, so it would preempt anyway; tracked files still put it in FAULT.
+            let owner = rank == 0 && options.eligibleForMaster
+            out.line(owner ? "state MASTER" : "state BACKUP")
             out.line("interface \(iface)")
             out.line("virtual_router_id \(group.vrid)")
-            // 250, 240, …: a backup's master-down skew is (256 - priority) / 256 × advert, so high
-            // priorities take over sooner (6 ms at 0.1 s for the first backup instead of 26 ms).
-            out.line("priority \(max(1, 250 - 10 * rank))")
+            // Backups 240, 230, …: a backup's master-down skew is (256 - priority) / 256 × advert,
+            // so high priorities take over sooner (6 ms at 0.1 s for the first backup instead of 26 ms).
+            out.line("priority \(owner ? 255 : max(1, 250 - 10 * rank))")
             out.line("advert_int \(advertText)")
             if let source = options.unicastSource, !options.unicastPeers.isEmpty {
                 out.line("unicast_src_ip \(source)")
