@@ -1,0 +1,229 @@
+import Core
+import Foundation
+import Glibc
+import KubeClient
+import Spawn
+import TestSupport
+import Testing
+
+/// Many Services end to end: the real watcher and two real actors (keepalived + HAProxy in LB
+/// namespaces) against the test API server. K8SLB_SCALE_SERVICES Services (default 200; the full
+/// `scripts/bench` run: 10,000) are created through the API as fast as it takes them, each with
+/// its EndpointSlice; their VIPs come from an IPv6 pool (the documentation ranges have no room for
+/// 10,000 IPv4 VIPs). It prints when the last one got its IP, when the last of 100 sampled VIPs
+/// served its first request, each sync's stages on the LB nodes at full size (a reload with every
+/// frontend: HAProxy's check and reload, keepalived's), the daemons' and k8slb's RSS, and a
+/// failover's outage at that size (the holder of a sampled VIP loses its link).
+@Suite(
+    .serialized,
+    .needs(.root("ip", "haproxy", "keepalived", "curl", "python3").and(built: "k8slb-actor", "k8slb-watcher")))
+struct ScaleBenchmarkTests {
+    /// The VIP range: 2001:db8:5::1 onwards.
+    static func vip(_ i: Int) -> String { "2001:db8:5::\(String(i + 1, radix: 16))" }
+
+    /// Resident set size in MB of the processes whose command line contains `marker` and whose
+    /// name is `name` (a daemon's master and workers together).
+    static func rss(name: String, marker: String) -> (mb: Double, processes: Int) {
+        var kb = 0
+        var n = 0
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
+            guard let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8),
+                comm.trimmingCharacters(in: .whitespacesAndNewlines) == name,
+                let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/cmdline")),
+                String(decoding: cmd, as: UTF8.self).contains(marker),
+                let status = try? String(contentsOfFile: "/proc/\(entry)/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+                let value = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1])
+            else { continue }
+            kb += value
+            n += 1
+        }
+        return (Double(kb) / 1024, n)
+    }
+
+    static func rss(pid: Int32) -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kb = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1])
+        else { return -1 }
+        return Double(kb) / 1024
+    }
+
+    /// The `trace: sync timings` lines of a log after `t0` whose VIP count is `vips`: (gather,
+    /// plan, proxy, keepalived) in ms.
+    static func syncTimings(_ log: String, vips: Int, after t0: Date) -> [(
+        gather: Int, plan: Int, proxy: Int, keepalived: Int
+    )] {
+        var out: [(Int, Int, Int, Int)] = []
+        for line in log.split(separator: "\n")
+        where line.contains("trace: sync timings") && line.contains("lb.vips=\(vips)") {
+            guard let first = line.split(separator: " ").first,
+                let t = EndToEndBenchmarkTests.stamp.date(from: String(first)), t >= t0
+            else { continue }
+            func value(_ key: String) -> Int {
+                guard let r = line.range(of: "\(key)=") else { return -1 }
+                return Int(line[r.upperBound...].prefix { $0.isNumber }) ?? -1
+            }
+            out.append((value("gather_ms"), value("plan_ms"), value("proxy_ms"), value("keepalived_ms")))
+        }
+        return out
+    }
+
+    @Test(.benchmark) func manyServicesEndToEnd() async throws {
+        guard let tools = ActorHarness.tools() else { return }
+        let count = Int(ProcessInfo.processInfo.environment["K8SLB_SCALE_SERVICES"] ?? "200") ?? 200
+        try await ActorHarness.with(tools) { h in
+            let nodes = ["lb-a", "lb-b"]
+            try await h.addLBNodes(nodes)
+            try h.topo.host("be", addresses: ["192.0.2.21/24"])
+            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
+            try h.topo.sh(["-n", h.topo.ns("cl"), "-6", "route", "add", "2001:db8:5::/112", "dev", "eth0"])
+            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+            try h.topo.spawn(
+                "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path],
+                listening: 8080)
+            let last = Self.vip(count + 10)
+            try await h.writeConfig(
+                #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"},"v6":{"network":"2001:db8:5::/112","range":"2001:db8:5::1-"#
+                    + last + #"","interface":"eth0"}},"vrrp":{"advertInterval":0.1}}"#)
+            try h.startWatcher()
+            for node in nodes { try h.startActor(node, logLevel: "debug") }
+            try await Task.sleep(for: .seconds(2))
+
+            // Created as fast as the API takes them: 32 at a time, each Service then its slice.
+            let t0 = Date()
+            let client = h.client
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var next = 0
+                func add() {
+                    let i = next
+                    next += 1
+                    group.addTask {
+                        let spec = Service.Spec(
+                            type: "LoadBalancer", ports: [.init(name: "http", port: 80, targetPort: .int(8080))],
+                            selector: ["app": "s\(i)"])
+                        _ = try await client.create(
+                            Service(
+                                metadata: ObjectMeta(
+                                    name: "s\(i)", namespace: "default", annotations: ["loadbalancer/pool": "v6"]),
+                                spec: spec))
+                        _ = try await client.create(
+                            EndpointSlice(
+                                metadata: ObjectMeta(
+                                    name: "s\(i)-1", namespace: "default",
+                                    labels: ["kubernetes.io/service-name": "s\(i)"]),
+                                addressType: "IPv4", endpoints: [.init(addresses: ["192.0.2.21"], ready: true)],
+                                ports: [.init(name: "http", protocol: "TCP", port: 8080)]))
+                    }
+                }
+                for _ in 0..<min(32, count) { add() }
+                while try await group.next() != nil { if next < count { add() } }
+            }
+            let created = Date().timeIntervalSince(t0)
+            print("scale: \(count) Services and their EndpointSlices created in \(String(format: "%.1f", created)) s")
+
+            // When the last one got its IP (a list every 0.5 s).
+            var allAssigned: Double?
+            var ips: [Int: String] = [:]
+            let deadline = Date().addingTimeInterval(max(120, Double(count) / 20))
+            while allAssigned == nil && Date() < deadline {
+                let list = try await h.client.list(Service.self, namespace: "default")
+                for s in list.items {
+                    if let name = s.metadata.name, name.hasPrefix("s"), let i = Int(name.dropFirst()),
+                        let ip = s.status?.loadBalancer?.ingress?.first?.ip
+                    {
+                        ips[i] = ip
+                    }
+                }
+                if ips.count == count {
+                    allAssigned = Date().timeIntervalSince(t0)
+                } else {
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            #expect(allAssigned != nil, "\(ips.count) of \(count) Services got an IP")
+
+            // 100 sampled VIPs (every count/100-th Service): when each served its first request.
+            let step = max(1, count / 100)
+            var pending = Set(stride(from: 0, to: count, by: step).compactMap { ips[$0] })
+            let sampled = pending.count
+            var lastServed: Double?
+            while !pending.isEmpty && Date() < deadline.addingTimeInterval(Double(count) / 20) {
+                for ip in pending.sorted() {
+                    let out = try h.topo.exec("cl", [tools.curl, "-g", "-s", "-m", "0.5", "http://[\(ip)]/"]).output
+                    if out == "backend\n" {
+                        pending.remove(ip)
+                        lastServed = Date().timeIntervalSince(t0)
+                    }
+                }
+                if !pending.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(pending.isEmpty, "\(pending.count) of \(sampled) sampled VIPs never served")
+
+            // One more Service: a sync at full size with a reload of every frontend.
+            let t1 = Date()
+            let extra = ServiceKey(namespace: "default", name: "extra")
+            try await h.createService(extra, ports: [("http", 80)], annotations: ["loadbalancer/pool": "v6"])
+            try await h.setSlice(extra, name: "extra-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
+            var timings: [String: (gather: Int, plan: Int, proxy: Int, keepalived: Int)] = [:]
+            _ = await eventually(.seconds(60)) {
+                for node in nodes {
+                    if let t = Self.syncTimings(h.log(node), vips: count + 1, after: t1).max(by: { $0.proxy < $1.proxy }
+                    ) {
+                        timings[node] = t
+                    }
+                }
+                return timings.count == nodes.count
+            }
+            #expect(timings.count == nodes.count, "both LB nodes synced \(count + 1) VIPs")
+
+            var usage: [String] = []
+            for node in nodes {
+                let marker = h.work.appendingPathComponent(node).path
+                let haproxy = Self.rss(name: "haproxy", marker: marker)
+                let keepalived = Self.rss(name: "keepalived", marker: marker)
+                let actor = h.actors[node].map { Self.rss(pid: $0.processIdentifier) } ?? -1
+                usage.append(
+                    String(
+                        format: "%@: actor %.0f MB, HAProxy %.0f MB (%d processes), keepalived %.0f MB (%d processes)",
+                        node, actor, haproxy.mb, haproxy.processes, keepalived.mb, keepalived.processes))
+            }
+            let watcher = h.actors["watcher"].map { Self.rss(pid: $0.processIdentifier) } ?? -1
+
+            // A failover at this size: the holder of the first sampled VIP loses its link.
+            let probeVIP = ips[0] ?? Self.vip(0)
+            let holder = try h.holders(probeVIP, among: nodes).first ?? nodes[0]
+            let t2 = Date()
+            try h.topo.sh(["-n", h.topo.ns(holder), "link", "set", "eth0", "down"])
+            var outage: Double?
+            while outage == nil && Date().timeIntervalSince(t2) < 30 {
+                let out = try h.topo.exec("cl", [tools.curl, "-g", "-s", "-m", "0.2", "http://[\(probeVIP)]/"]).output
+                if out == "backend\n" {
+                    outage = Date().timeIntervalSince(t2)
+                } else {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            try h.topo.sh(["-n", h.topo.ns(holder), "link", "set", "eth0", "up"])
+            #expect(outage != nil, "\(probeVIP) served again after \(holder) lost its link")
+
+            func s(_ v: Double?) -> String { v.map { String(format: "%.1f s", $0) } ?? "never" }
+            print(
+                "scale: \(count) Services: last EXTERNAL-IP at \(s(allAssigned)); last of \(sampled) sampled VIPs served at \(s(lastServed)) after the first create"
+            )
+            for node in nodes {
+                if let t = timings[node] {
+                    print(
+                        "scale: \(node) sync at \(count + 1) VIPs (one Service added): gather \(t.gather) ms, plan \(t.plan) ms, HAProxy check + reload \(t.proxy) ms, keepalived check + reload \(t.keepalived) ms"
+                    )
+                }
+            }
+            print(
+                "scale: RSS at \(count + 1) Services: watcher \(String(format: "%.0f", watcher)) MB; "
+                    + usage.joined(separator: "; "))
+            print(
+                "scale: failover at \(count + 1) VIPs: \(holder) lost its link, \(probeVIP) served again after \(outage.map { String(format: "%.3f s", $0) } ?? "never")"
+            )
+        }
+    }
+}
