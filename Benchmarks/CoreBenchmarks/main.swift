@@ -12,8 +12,8 @@ func measure<T>(_ body: () throws -> T) rethrows -> (T, Duration) {
     return (result!, elapsed)
 }
 
-/// Median of `runs` timings (renders: the first run also pays for faulting in fresh memory).
-func median<T>(_ runs: Int = 5, _ body: () throws -> T) rethrows -> (T, Duration) {
+/// `runs` timings of `body`, sorted, and its last result.
+func timings<T>(_ runs: Int, _ body: () throws -> T) rethrows -> (T, [Duration]) {
     var times: [Duration] = []
     var last: T?
     for _ in 0..<runs {
@@ -21,7 +21,13 @@ func median<T>(_ runs: Int = 5, _ body: () throws -> T) rethrows -> (T, Duration
         last = r
         times.append(d)
     }
-    return (last!, times.sorted()[runs / 2])
+    return (last!, times.sorted())
+}
+
+/// Median of `runs` timings (renders: the first run also pays for faulting in fresh memory).
+func median<T>(_ runs: Int = 5, _ body: () throws -> T) rethrows -> (T, Duration) {
+    let (r, times) = try timings(runs, body)
+    return (r, times[runs / 2])
 }
 
 /// The first (cold) run, then the median and worst of `runs` more: the targets are on the worst
@@ -32,15 +38,8 @@ func coldMedianAndWorst<T>(_ runs: Int = 5, _ body: () throws -> T) rethrows -> 
     T, cold: Duration, median: Duration, worst: Duration
 ) {
     let (_, cold) = try measure(body)
-    var times: [Duration] = []
-    var last: T?
-    for _ in 0..<runs {
-        let (r, d) = try measure(body)
-        last = r
-        times.append(d)
-    }
-    times.sort()
-    return (last!, cold, times[runs / 2], times[runs - 1])
+    let (r, times) = try timings(runs, body)
+    return (r, cold, times[runs / 2], times[runs - 1])
 }
 
 func ms(_ d: Duration) -> String {

@@ -41,9 +41,12 @@ extension ActorController {
     func loadDocument() async {
         let namespace = settings.namespace
         let configMaps = self.configMaps
+        let index = await configMaps.get("\(namespace)/\(layout.base)")?.data?[AssignmentConfigMaps.indexKey]
+        if document != nil, let index, index == lastDocumentIndex { return }
         do {
             if let doc = try await layout.read({ name in await configMaps.get("\(namespace)/\(name)")?.data }) {
                 document = doc
+                lastDocumentIndex = index
             } else if document == nil {
                 logger.info("no assignments published yet", metadata: ["k8s.configmap": "\(namespace)/\(layout.base)"])
                 document = AssignmentDocument(vips: [])
@@ -66,13 +69,26 @@ extension ActorController {
             }
         }
         var out: [ServiceKey: [EndpointSliceInput]] = [:]
+        var seen = Set<String>()
         for slice in await slices.list() {
-            guard let ns = slice.metadata.namespace, let svc = slice.metadata.labels?["kubernetes.io/service-name"]
+            guard let ns = slice.metadata.namespace, let name = slice.metadata.name,
+                let svc = slice.metadata.labels?["kubernetes.io/service-name"]
             else { continue }
-            let key = ServiceKey(namespace: ns, name: svc)
-            guard wanted.contains(key), let input = SliceMapping.input(slice, service: key) else { continue }
-            out[key, default: []].append(input)
+            let id = "\(ns)/\(name)"
+            seen.insert(id)
+            let version = slice.metadata.resourceVersion ?? ""
+            let entry: (version: String, key: ServiceKey, input: EndpointSliceInput?)
+            if let cached = sliceCache[id], !version.isEmpty, cached.version == version {
+                entry = cached
+            } else {
+                let key = ServiceKey(namespace: ns, name: svc)
+                entry = (version, key, SliceMapping.input(slice, service: key))
+                sliceCache[id] = entry
+            }
+            guard wanted.contains(entry.key), let input = entry.input else { continue }
+            out[entry.key, default: []].append(input)
         }
+        if seen.count < sliceCache.count { sliceCache = sliceCache.filter { seen.contains($0.key) } }
         return out
     }
 

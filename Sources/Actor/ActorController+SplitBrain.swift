@@ -47,6 +47,15 @@ extension ActorController {
         }
     }
 
+    /// A record's live VIPs, parsed once per text (a renewal leaves the text as it was; 10,000
+    /// IPv6 VIPs took most of a sync's time to parse on every renewal).
+    private func liveVIPs(of node: String, _ text: String) -> Set<IPAddress> {
+        if let cached = liveRecordCache[node], cached.text == text { return cached.vips }
+        let vips = NodeGroupsRecord.parseLive(text)
+        liveRecordCache[node] = (text, vips)
+        return vips
+    }
+
     private func evaluateSplitBrain() async {
         guard let document else { return }
         let now = monotonicSeconds
@@ -57,8 +66,7 @@ extension ActorController {
             guard let node = lease.spec?.holderIdentity, let observed = recordsSeen[node],
                 now - observed.at < Self.recordStale
             else { continue }
-            records[node] = NodeGroupsRecord.parseLive(
-                lease.metadata.annotations?[NodeGroupsRecord.liveAnnotation] ?? "")
+            records[node] = liveVIPs(of: node, lease.metadata.annotations?[NodeGroupsRecord.liveAnnotation] ?? "")
             seen[node] = observed.at
             if let text = lease.metadata.annotations?[Handover.drainingAnnotation] {
                 draining[node] = NodeGroupsRecord.parseLive(text)

@@ -1,6 +1,7 @@
 import Core
 import DataPlane
 import Foundation
+import Glibc
 import KubeClient
 import Logging
 
@@ -24,6 +25,36 @@ extension ActorController {
         var keepalivedTime: Duration = .zero
     }
 
+    /// The open-file limit the actor and its daemons run under: the soft limit raised to the hard
+    /// one once (HAProxy raises its own only as far as the hard limit; the config is sized to it).
+    static let openFileLimit: Int? = {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        return limit.rlim_max >= UInt64(Int32.max) ? nil : Int(limit.rlim_max)  // RLIM_INFINITY: no limit
+    }()
+
+    /// Says once per size when HAProxy's maxconn had to be lowered to fit the open-file limit, or
+    /// when even that does not fit (its reloads then fail: new VIPs are not served).
+    func reportDescriptors(_ proxy: NodePlan.Proxy, configured: Int) {
+        guard case .haproxy(let rendered) = proxy, let limit = Self.openFileLimit else { return }
+        let state = rendered.descriptorsNeeded > limit ? -rendered.descriptorsNeeded : rendered.maxConnections
+        guard state != lastDescriptorReport else { return }
+        lastDescriptorReport = state
+        if rendered.descriptorsNeeded > limit {
+            logger.error(
+                "HAProxy needs more file descriptors than the open-file limit allows: its reloads fail and new VIPs are not served; raise the container's nofile limit",
+                metadata: ["needed": "\(rendered.descriptorsNeeded)", "limit": "\(limit)"])
+        } else if rendered.maxConnections < configured {
+            logger.warning(
+                "HAProxy's maxconn lowered to fit the open-file limit (one descriptor per listener and checked server); raise the container's nofile limit for more",
+                metadata: ["maxconn": "\(rendered.maxConnections)", "limit": "\(limit)"])
+        }
+    }
+
     static func milliseconds(_ d: Duration) -> Int {
         Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
     }
@@ -36,6 +67,7 @@ extension ActorController {
         let gathered = clock.now
         let plan = NodePlan.make(inputs.plan)
         let planned = clock.now
+        reportDescriptors(plan.proxy, configured: inputs.plan.haproxy.maxConnections)
         let applied = await apply(plan, secrets: inputs.secrets)
         // Where a sync's time goes (the 10,000-Service benchmark reads it from debug logs).
         logger.debug(
@@ -91,6 +123,7 @@ extension ActorController {
         inputs.haproxy.statsSocket = settings.runDirectory + "/haproxy.sock"
         inputs.haproxy.hardStopAfterSeconds = settings.drainSeconds
         inputs.haproxy.healthPort = settings.haproxyHealthPort
+        inputs.haproxy.fileLimit = Self.openFileLimit
         inputs.haproxy.certDirectory = settings.certDirectory
         inputs.nginx.runDirectory = settings.runDirectory
         inputs.nginx.shutdownTimeoutSeconds = settings.drainSeconds

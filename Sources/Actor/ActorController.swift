@@ -43,6 +43,16 @@ actor ActorController {
     var config: UserConfig?
     var lastConfigText: String?
     var document: AssignmentDocument?
+    /// The published index the document was read from: the index holds every shard's digest, so
+    /// the same index is the same document (not decoded again: 120 ms at 10,000 Services).
+    var lastDocumentIndex: String?
+    /// Each EndpointSlice parsed, by namespace/name, with the resourceVersion it was parsed at
+    /// (a sync parses only the slices that changed).
+    var sliceCache: [String: (version: String, key: ServiceKey, input: EndpointSliceInput?)] = [:]
+    /// The last maxconn / file-descriptor situation reported (reportDescriptors).
+    var lastDescriptorReport: Int?
+    /// Other nodes' live VIPs as last parsed from their records, with the text parsed.
+    var liveRecordCache: [String: (text: String, vips: Set<IPAddress>)] = [:]
     var interfaces: [PoolName: InterfaceName] = [:]
     /// Last certificate problem reported per pool (reported once per change).
     var certificateProblems: [PoolName: String] = [:]

@@ -26,10 +26,15 @@ package func run(_ path: String, _ args: [String], environment: [String: String]
     return r
 }
 
-/// An executable of this package built beside the test bundle (`k8slb-actor`, `k8slb-watcher`, …).
+/// An executable of this package built beside the test bundle (`k8slb-actor`, `k8slb-watcher`, …),
+/// or in K8SLB_BIN_DIR when that is set (the benchmarks at scale run release builds from there).
 package func builtExecutable(_ name: String) -> String? {
     let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for candidate in [dir, dir.deletingLastPathComponent()] {
+    var candidates = [dir, dir.deletingLastPathComponent()]
+    if let override = ProcessInfo.processInfo.environment["K8SLB_BIN_DIR"], !override.isEmpty {
+        candidates = [URL(fileURLWithPath: override)]
+    }
+    for candidate in candidates {
         let p = candidate.appendingPathComponent(name).path
         if FileManager.default.isExecutableFile(atPath: p) { return p }
     }

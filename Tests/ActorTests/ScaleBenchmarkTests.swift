@@ -86,6 +86,14 @@ struct ScaleBenchmarkTests {
             try await h.writeConfig(
                 #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"},"v6":{"network":"2001:db8:5::/112","range":"2001:db8:5::1-"#
                     + last + #"","interface":"eth0"}},"vrrp":{"advertInterval":0.1}}"#)
+            // The open-file limit a container runtime usually gives (containerd, CRI-O: 1,048,576),
+            // inherited by the actors and their daemons; this machine's default hard limit, 20,000,
+            // cannot hold 10,000 listeners and their checked servers (HAProxy's maxconn is sized
+            // to the limit; under 20,000 it does not fit at all, and the actor says so).
+            var limit = rlimit(rlim_cur: 1_048_576, rlim_max: 1_048_576)
+            if count > 5000, setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+                Issue.record("cannot raise the open-file limit to 1,048,576 for \(count) Services")
+            }
             try h.startWatcher()
             for node in nodes { try h.startActor(node, logLevel: "debug") }
             try await Task.sleep(for: .seconds(2))
@@ -99,9 +107,11 @@ struct ScaleBenchmarkTests {
                     let i = next
                     next += 1
                     group.addTask {
-                        let spec = Service.Spec(
+                        var spec = Service.Spec(
                             type: "LoadBalancer", ports: [.init(name: "http", port: 80, targetPort: .int(8080))],
                             selector: ["app": "s\(i)"])
+                        // As on a real cluster at this size: 2,768 NodePorts would run out first.
+                        spec.allocateLoadBalancerNodePorts = false
                         _ = try await client.create(
                             Service(
                                 metadata: ObjectMeta(
@@ -189,6 +199,14 @@ struct ScaleBenchmarkTests {
                         node, actor, haproxy.mb, haproxy.processes, keepalived.mb, keepalived.processes))
             }
             let watcher = h.actors["watcher"].map { Self.rss(pid: $0.processIdentifier) } ?? -1
+            let haproxyConfig =
+                (try? String(contentsOfFile: h.work.appendingPathComponent("lb-a/haproxy.cfg").path, encoding: .utf8))
+                ?? ""
+            let maxconn =
+                haproxyConfig.split(separator: "\n").first { $0.hasPrefix("    maxconn ") }.map {
+                    String($0.dropFirst(12))
+                } ?? "?"
+            let frontends = haproxyConfig.split(separator: "\n").filter { $0.hasPrefix("frontend ") }.count
 
             // A failover at this size: the holder of the first sampled VIP loses its link.
             let probeVIP = ips[0] ?? Self.vip(0)
@@ -218,6 +236,9 @@ struct ScaleBenchmarkTests {
                     )
                 }
             }
+            print(
+                "scale: lb-a's haproxy.cfg: \(frontends) frontends, maxconn \(maxconn), \(haproxyConfig.utf8.count / 1000) kB"
+            )
             print(
                 "scale: RSS at \(count + 1) Services: watcher \(String(format: "%.0f", watcher)) MB; "
                     + usage.joined(separator: "; "))

@@ -10,6 +10,11 @@ package struct HAProxyRenderer: Sendable {
         /// says so), never breaking the whole config.
         package var poolsWithCertificates: Set<PoolName> = []
         package var maxConnections = 8000
+        /// The open-file limit HAProxy runs under (the actor's RLIMIT_NOFILE); nil: not known.
+        /// HAProxy refuses a config needing more file descriptors than that (two per connection,
+        /// one per listener, one per checked server): `maxconn` is lowered to fit
+        /// (`fittedMaxConnections`), else every reload fails and new VIPs are never served.
+        package var fileLimit: Int?
         package var hardStopAfterSeconds = 60
         /// Services whose `loadbalancer/tls-secret` checked out, with the bundle the actor wrote;
         /// a Service naming a Secret that is not here serves without TLS.
@@ -41,6 +46,10 @@ package struct HAProxyRenderer: Sendable {
         package var skeletonDigest: UInt64
         /// Service ports the plan does not route, and why.
         package var skipped: [ProxyPlan.Unrouted] = []
+        /// The `maxconn` rendered (lowered to fit `Options.fileLimit`), and the file descriptors
+        /// the config needs with it.
+        package var maxConnections = 0
+        package var descriptorsNeeded = 0
     }
 
     /// Every backend's servers in print order, flat: the backend names, one array of servers and
@@ -121,7 +130,8 @@ package struct HAProxyRenderer: Sendable {
         var servers = ServerLists()
         servers.reserve(backends: plan.frontends.count, servers: plan.frontends.count * 4)
         out.reserve(vips: vips)
-        header(&out, config)
+        let fitted = fittedMaxConnections(plan)
+        header(&out, config, maxConnections: fitted.maxconn)
         // Frontends come VIP by VIP; a VIP with several Services lists its ports in order.
         var i = 0
         var unresolved = false
@@ -151,10 +161,39 @@ package struct HAProxyRenderer: Sendable {
             out.line("bind \(Self.failAddress)")
             out.line("http-request return status 500")
         }
-        return Rendered(text: out.text, servers: servers, skeletonDigest: out.skeletonDigest, skipped: plan.unrouted)
+        return Rendered(
+            text: out.text, servers: servers, skeletonDigest: out.skeletonDigest, skipped: plan.unrouted,
+            maxConnections: fitted.maxconn, descriptorsNeeded: fitted.needed)
     }
 
-    private func header(_ out: inout ConfigText, _ config: UserConfig) {
+    /// File descriptors HAProxy needs beyond its connections: a listener per bind, a socket per
+    /// checked server, and its own (stats and master sockets, pollers, logs). Measured: 10,001
+    /// frontends each with one checked server at maxconn 8000 asked for 36,040 (2 × 8000 + 20,002
+    /// + 38).
+    package static func fixedDescriptors(_ plan: ProxyPlan) -> Int {
+        var binds = 2  // the health frontend, the unresolved one
+        var checked = 0
+        for f in plan.frontends where f.proto == .tcp {
+            binds += f.redirectsPort80 ? 2 : 1
+            for r in f.routes { checked += r.backend.servers.count }
+            for p in f.gateway?.pools ?? [] { checked += p.servers.count }
+        }
+        return binds + checked + 64
+    }
+
+    /// The `maxconn` this plan can have under `options.fileLimit`: the configured one when it
+    /// fits, else what fits (at least 100); `fits` false when even that exceeds the limit.
+    package func fittedMaxConnections(_ plan: ProxyPlan) -> (maxconn: Int, fits: Bool, needed: Int) {
+        let fixed = Self.fixedDescriptors(plan)
+        guard let limit = options.fileLimit else {
+            return (options.maxConnections, true, fixed + 2 * options.maxConnections)
+        }
+        let room = (limit - fixed) / 2
+        let maxconn = max(100, min(options.maxConnections, room))
+        return (maxconn, fixed + 2 * maxconn <= limit, fixed + 2 * maxconn)
+    }
+
+    private func header(_ out: inout ConfigText, _ config: UserConfig, maxConnections: Int) {
         // Settings the operator's raw lines also give are theirs (OperatorSettings).
         let global = OperatorSettings.haproxyKeys(config.haproxy.global)
         out.section("global")
@@ -163,7 +202,7 @@ package struct HAProxyRenderer: Sendable {
         out.setting("stats timeout 30s", unlessIn: global, key: OperatorSettings.haproxyKey)
         out.setting(
             "hard-stop-after \(options.hardStopAfterSeconds)s", unlessIn: global, key: OperatorSettings.haproxyKey)
-        out.setting("maxconn \(options.maxConnections)", unlessIn: global, key: OperatorSettings.haproxyKey)
+        out.setting("maxconn \(maxConnections)", unlessIn: global, key: OperatorSettings.haproxyKey)
         out.setting(
             "ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets", unlessIn: global,
             key: OperatorSettings.haproxyKey)
