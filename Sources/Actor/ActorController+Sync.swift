@@ -37,12 +37,13 @@ extension ActorController {
         return limit.rlim_max >= UInt64(Int32.max) ? nil : Int(limit.rlim_max)  // RLIM_INFINITY: no limit
     }()
 
-    /// Says once per size when HAProxy's maxconn had to be lowered to fit the open-file limit, or
+    /// Says when HAProxy's maxconn had to be lowered to fit the open-file limit, or
     /// when even that does not fit (its reloads then fail: new VIPs are not served).
     func reportDescriptors(_ proxy: NodePlan.Proxy, configured: Int) {
         guard case .haproxy(let rendered) = proxy, let limit = Self.openFileLimit else { return }
-        let state = rendered.descriptorsNeeded > limit ? -rendered.descriptorsNeeded : rendered.maxConnections
-        guard state != lastDescriptorReport else { return }
+        // 0: as configured, 1: lowered, 2: does not fit; said when it changes, not for every size.
+        let state = rendered.descriptorsNeeded > limit ? 2 : rendered.maxConnections < configured ? 1 : 0
+        guard state != (lastDescriptorReport ?? 0) else { return }
         lastDescriptorReport = state
         if rendered.descriptorsNeeded > limit {
             logger.error(

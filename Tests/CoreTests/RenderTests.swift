@@ -188,11 +188,12 @@ extension RenderFixture {
         let plain = rendered(limit: nil)
         #expect(plain.maxConnections == 8000 && plain.text.contains("maxconn 8000"))
         #expect(rendered(limit: 1_048_576).maxConnections == 8000, "a container runtime's usual limit: untouched")
-        // 6 frontends, 8 servers, 2 own listeners and 64 for HAProxy itself: 80 fixed.
+        // 6 frontends and 2 listeners of its own (two descriptors each), 7 checked servers (api's
+        // is not checked) and 64 for HAProxy itself: 87 fixed.
         let fixed = plain.descriptorsNeeded - 2 * 8000
-        #expect(fixed == 80)
-        let tight = rendered(limit: 1080)
-        #expect(tight.maxConnections == 500 && tight.text.contains("maxconn 500") && tight.descriptorsNeeded == 1080)
+        #expect(fixed == 87)
+        let tight = rendered(limit: 1087)
+        #expect(tight.maxConnections == 500 && tight.text.contains("maxconn 500") && tight.descriptorsNeeded == 1087)
         // Not even 100 connections fit: rendered at 100, and the actor says the reload will fail.
         let none = rendered(limit: 150)
         #expect(none.maxConnections == 100 && none.descriptorsNeeded > 150)
@@ -203,7 +204,7 @@ extension RenderFixture {
             #"{"pools": {"default": {"network": "192.0.2.0/24", "range": "192.0.2.10-192.0.2.20"}, "v6": {"network": "2001:db8::/64", "range": "2001:db8::/120", "interface": "lb0"}}, "haproxy": {"global": ["maxconn 300"]}}"#
         ).config
         var options = HAProxyRenderer.Options()
-        options.fileLimit = 1080
+        options.fileLimit = 1087
         let text = HAProxyRenderer(options: options).render(
             RenderFixture.document, endpoints: RenderFixture.endpoints, config: config)
         #expect(text.contains("maxconn 300") && !text.contains("maxconn 500"))

@@ -166,19 +166,21 @@ package struct HAProxyRenderer: Sendable {
             maxConnections: fitted.maxconn, descriptorsNeeded: fitted.needed)
     }
 
-    /// File descriptors HAProxy needs beyond its connections: a listener per bind, a socket per
-    /// checked server, and its own (stats and master sockets, pollers, logs). Measured: 10,001
-    /// frontends each with one checked server at maxconn 8000 asked for 36,040 (2 × 8000 + 20,002
-    /// + 38).
+    /// File descriptors HAProxy needs beyond its connections: two per bind (a reload's new worker
+    /// holds the listeners it is handed and its own; measured: 10,001 frontends at maxconn 4967
+    /// failed to bind under 20,000), one per checked server, and its own (stats and master
+    /// sockets, pollers, logs).
     package static func fixedDescriptors(_ plan: ProxyPlan) -> Int {
         var binds = 2  // the health frontend, the unresolved one
         var checked = 0
         for f in plan.frontends where f.proto == .tcp {
             binds += f.redirectsPort80 ? 2 : 1
-            for r in f.routes { checked += r.backend.servers.count }
+            for r in f.routes where r.backend.healthCheck || r.backend.nodeHealthPort != nil {
+                checked += r.backend.servers.count
+            }
             for p in f.gateway?.pools ?? [] { checked += p.servers.count }
         }
-        return binds + checked + 64
+        return 2 * binds + checked + 64
     }
 
     /// The `maxconn` this plan can have under `options.fileLimit`: the configured one when it
