@@ -191,12 +191,29 @@ final class ActorHarness {
 
     /// Creates the Service object (for Events) — assignments come from `publish`.
     func createService(_ key: ServiceKey, ports: [(String, Int)], annotations: [String: String]? = nil) async throws {
+        _ = try await client.create(Self.service(key, ports: ports, annotations: annotations))
+    }
+
+    /// A LoadBalancer Service targeting port 8080 (what `createService` creates).
+    static func service(_ key: ServiceKey, ports: [(String, Int)], annotations: [String: String]? = nil) -> Service {
         let spec = Service.Spec(
             type: "LoadBalancer", ports: ports.map { .init(name: $0.0, port: $0.1, targetPort: .int(8080)) },
             selector: ["app": key.name])
-        _ = try await client.create(
-            Service(
-                metadata: ObjectMeta(name: key.name, namespace: key.namespace, annotations: annotations), spec: spec))
+        return Service(
+            metadata: ObjectMeta(name: key.name, namespace: key.namespace, annotations: annotations), spec: spec)
+    }
+
+    /// EndpointSlice `name` of Service `key` (what `setSlice` writes).
+    static func slice(
+        _ key: ServiceKey, name: String, addresses: [String], ports: [(String?, String, Int)],
+        notReady: Set<String> = []
+    ) -> EndpointSlice {
+        EndpointSlice(
+            metadata: ObjectMeta(
+                name: name, namespace: key.namespace, labels: ["kubernetes.io/service-name": key.name]),
+            addressType: addresses.first?.contains(":") == true ? "IPv6" : "IPv4",
+            endpoints: addresses.map { .init(addresses: [$0], ready: !notReady.contains($0)) },
+            ports: ports.map { .init(name: $0.0, protocol: $0.1, port: $0.2) })
     }
 
     /// Creates or replaces the EndpointSlice `name` of Service `key`.
@@ -204,12 +221,7 @@ final class ActorHarness {
         _ key: ServiceKey, name: String, addresses: [String], ports: [(String?, String, Int)],
         notReady: Set<String> = []
     ) async throws {
-        let slice = EndpointSlice(
-            metadata: ObjectMeta(
-                name: name, namespace: key.namespace, labels: ["kubernetes.io/service-name": key.name]),
-            addressType: addresses.first?.contains(":") == true ? "IPv6" : "IPv4",
-            endpoints: addresses.map { .init(addresses: [$0], ready: !notReady.contains($0)) },
-            ports: ports.map { .init(name: $0.0, protocol: $0.1, port: $0.2) })
+        let slice = Self.slice(key, name: name, addresses: addresses, ports: ports, notReady: notReady)
         if var existing = try? await client.get(EndpointSlice.self, namespace: key.namespace, name: name) {
             existing.endpoints = slice.endpoints
             existing.ports = slice.ports

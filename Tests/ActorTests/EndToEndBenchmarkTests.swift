@@ -181,7 +181,7 @@ struct EndToEndBenchmarkTests {
                     let r = await sampler.value
                     samples += r.samples
                     onTwo += r.onTwo
-                    #expect(own == nil || trial.newInstance, "trial \(i + 1) in a pool of its own is a new instance")
+                    #expect(trial.newInstance, "trial \(i + 1) in a pool of its own is a new instance")
                 }
                 try await Task.sleep(for: .milliseconds(300))
             }

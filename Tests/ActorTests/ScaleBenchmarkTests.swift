@@ -26,28 +26,21 @@ struct ScaleBenchmarkTests {
     static func rss(name: String, marker: String) -> (mb: Double, processes: Int) {
         var kb = 0
         var n = 0
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
-            guard let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8),
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry),
+                let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8),
                 comm.trimmingCharacters(in: .whitespacesAndNewlines) == name,
                 let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/cmdline")),
                 String(decoding: cmd, as: UTF8.self).contains(marker),
-                let status = try? String(contentsOfFile: "/proc/\(entry)/status", encoding: .utf8),
-                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-                let value = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1])
+                let usage = SoakTests.usage(pid)
             else { continue }
-            kb += value
+            kb += usage.rssKB
             n += 1
         }
         return (Double(kb) / 1024, n)
     }
 
-    static func rss(pid: Int32) -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kb = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1])
-        else { return -1 }
-        return Double(kb) / 1024
-    }
+    static func rss(pid: Int32) -> Double { SoakTests.usage(pid).map { Double($0.rssKB) / 1024 } ?? -1 }
 
     /// The `trace: sync timings` lines of a log after `t0` whose VIP count is `vips`: (gather,
     /// plan, proxy, keepalived) in ms.
@@ -122,26 +115,17 @@ struct ScaleBenchmarkTests {
                     let i = next
                     next += 1
                     group.addTask {
-                        var spec = Service.Spec(
-                            type: "LoadBalancer", ports: [.init(name: "http", port: 80, targetPort: .int(8080))],
-                            selector: ["app": "s\(i)"])
+                        let key = ServiceKey(namespace: "default", name: "s\(i)")
+                        var service = ActorHarness.service(
+                            key, ports: [("http", 80)],
+                            annotations: ["loadbalancer/pool": "v6"].merging(
+                                checks ? [:] : ["loadbalancer/nocheck": "true"], uniquingKeysWith: { a, _ in a }))
                         // As on a real cluster at this size: 2,768 NodePorts would run out first.
-                        spec.allocateLoadBalancerNodePorts = false
+                        service.spec?.allocateLoadBalancerNodePorts = false
+                        _ = try await client.create(service)
                         _ = try await client.create(
-                            Service(
-                                metadata: ObjectMeta(
-                                    name: "s\(i)", namespace: "default",
-                                    annotations: ["loadbalancer/pool": "v6"].merging(
-                                        checks ? [:] : ["loadbalancer/nocheck": "true"], uniquingKeysWith: { a, _ in a }
-                                    )),
-                                spec: spec))
-                        _ = try await client.create(
-                            EndpointSlice(
-                                metadata: ObjectMeta(
-                                    name: "s\(i)-1", namespace: "default",
-                                    labels: ["kubernetes.io/service-name": "s\(i)"]),
-                                addressType: "IPv4", endpoints: [.init(addresses: ["192.0.2.21"], ready: true)],
-                                ports: [.init(name: "http", protocol: "TCP", port: 8080)]))
+                            ActorHarness.slice(
+                                key, name: "s\(i)-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)]))
                     }
                 }
                 for _ in 0..<min(32, count) { add() }

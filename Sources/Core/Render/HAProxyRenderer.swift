@@ -183,16 +183,14 @@ package struct HAProxyRenderer: Sendable {
         return 2 * binds + checked + 64
     }
 
-    /// The `maxconn` this plan can have under `options.fileLimit`: the configured one when it
-    /// fits, else what fits (at least 100); `fits` false when even that exceeds the limit.
-    package func fittedMaxConnections(_ plan: ProxyPlan) -> (maxconn: Int, fits: Bool, needed: Int) {
+    /// The `maxconn` this plan can have under `options.fileLimit` (the configured one when it
+    /// fits, else what fits, at least 100) and the descriptors the config then needs (more than
+    /// the limit: it cannot fit at all).
+    package func fittedMaxConnections(_ plan: ProxyPlan) -> (maxconn: Int, needed: Int) {
         let fixed = Self.fixedDescriptors(plan)
-        guard let limit = options.fileLimit else {
-            return (options.maxConnections, true, fixed + 2 * options.maxConnections)
-        }
-        let room = (limit - fixed) / 2
-        let maxconn = max(100, min(options.maxConnections, room))
-        return (maxconn, fixed + 2 * maxconn <= limit, fixed + 2 * maxconn)
+        var maxconn = options.maxConnections
+        if let limit = options.fileLimit { maxconn = max(100, min(maxconn, (limit - fixed) / 2)) }
+        return (maxconn, fixed + 2 * maxconn)
     }
 
     private func header(_ out: inout ConfigText, _ config: UserConfig, maxConnections: Int) {
