@@ -13,7 +13,39 @@ import UnixSignals
 /// What the executables call (`k8slb-actor`, and `k8slb` under that name): the arguments after the
 /// program name.
 package enum ActorMain {
-    package static func main(_ arguments: [String]) async { await ActorCommand.main(arguments) }
+    package static func main(_ arguments: [String]) async {
+        OpenFiles.raise()
+        await ActorCommand.main(arguments)
+    }
+}
+
+/// The actor's open-file limit, which its daemons inherit. A container runtime's default soft
+/// limit (1,024) holds only a few hundred HAProxy listeners, so the actor raises it to the hard
+/// limit, but never past 2^20: some runtimes set the hard limit to 2^30, and daemons that size
+/// tables by the limit (FRR, anything that closes every descriptor before exec) then take
+/// gigabytes or minutes. Done once, in `main`, not as a side effect of library code (tests run
+/// the controller in their own process).
+enum OpenFiles {
+    /// 2^20: Debian's `fs.nr_open` and the usual container limit; HAProxy at maxconn 500,000.
+    static let cap = 1 << 20
+
+    /// Soft and hard limits; nil if unreadable, the hard one clamped when unlimited.
+    static func current() -> (soft: Int, hard: Int)? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        func clamp(_ v: rlim_t) -> Int { v >= rlim_t(Int32.max) ? Int(Int32.max) : Int(v) }
+        return (clamp(limit.rlim_cur), clamp(limit.rlim_max))
+    }
+
+    /// Raises the soft limit to the hard one, capped.
+    static func raise() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = min(limit.rlim_max, rlim_t(cap))
+        guard limit.rlim_cur < wanted else { return }
+        limit.rlim_cur = wanted
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
 }
 
 struct ActorCommand: AsyncParsableCommand {

@@ -25,17 +25,9 @@ extension ActorController {
         var keepalivedTime: Duration = .zero
     }
 
-    /// The open-file limit the actor and its daemons run under: the soft limit raised to the hard
-    /// one once (HAProxy raises its own only as far as the hard limit; the config is sized to it).
-    static let openFileLimit: Int? = {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
-        if limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max
-            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        }
-        return limit.rlim_max >= UInt64(Int32.max) ? nil : Int(limit.rlim_max)  // RLIM_INFINITY: no limit
-    }()
+    /// The open-file limit HAProxy is sized to: the hard limit (HAProxy raises its own soft limit
+    /// as far as that), capped like the soft limit `ActorMain` raises (`OpenFiles`).
+    static let openFileLimit: Int? = OpenFiles.current().map { min($0.hard, OpenFiles.cap) }
 
     /// Says when HAProxy's maxconn had to be lowered to fit the open-file limit, or
     /// when even that does not fit (its reloads then fail: new VIPs are not served).

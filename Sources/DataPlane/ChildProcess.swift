@@ -20,9 +20,13 @@ package enum ChildProcess {
         )
     }
 
-    /// Runs `arguments` (binary first) to completion: status and combined output.
-    package static func run(_ arguments: [String], launcher: [String] = []) -> (status: Int32, output: String) {
-        Child.run(launcher + arguments)
+    /// Runs `arguments` (binary first) to completion: status and combined output. A check, a
+    /// vtysh command or an nft load that has not ended within `timeout` is killed and counts as
+    /// failed, so one stuck child never holds a sync (and every sync after it) forever.
+    package static func run(
+        _ arguments: [String], launcher: [String] = [], timeout: Duration = .seconds(60)
+    ) -> (status: Int32, output: String) {
+        Child.run(launcher + arguments, timeout: timeout)
     }
 
     /// Ends a daemon left running by an earlier instance of this process (e.g. after a crash):

@@ -44,6 +44,12 @@ package final class FRRProcess: @unchecked Sendable {
     package private(set) var configRestarts = 0
     package private(set) var lastReloadFailure: String?
 
+    /// FRR sizes its event loop's tables by the open-file limit (pointers and pollfds per
+    /// descriptor, in every thread). Under a container runtime's limit of 2^30 that is gigabytes
+    /// per daemon, and the daemons start too slowly to serve or not at all (MetalLB and frr-k8s
+    /// pass the same limit for the same reason). A few BGP peers and BFD sessions need far fewer.
+    package static let fileDescriptorLimit = 100_000
+
     package init(paths: Paths, launcher: [String] = []) {
         self.paths = paths
         self.launcher = launcher
@@ -55,6 +61,7 @@ package final class FRRProcess: @unchecked Sendable {
                     arguments: [
                         "\(paths.libexec)/\(name)", "-P", "0", "--vty_socket", paths.directory, "-z", paths.zserv,
                         "-f", paths.config, "-i", pid, "--log", "stdout", "--log-level", "informational",
+                        "--limit-fds", "\(Self.fileDescriptorLimit)",
                     ] + extra,
                     launcher: launcher, initialBackoff: .milliseconds(200), leftoverPidFiles: [pid],
                     configPath: paths.config),

@@ -113,19 +113,68 @@ package final class Child: @unchecked Sendable {
 
     /// Runs `arguments` (an absolute binary path first) to completion on the calling thread: its
     /// exit status and combined stdout and stderr. A child that cannot start gives status -1 and
-    /// the reason as output.
-    package static func run(_ arguments: [String], environment: [String: String]? = nil) -> (
-        status: Int32, output: String
-    ) {
+    /// the reason as output. Bounded: a child still running after `timeout` is killed (status
+    /// 128 + SIGKILL, and the output says so), and a child that exits while something it started
+    /// still holds its output (a daemon it forked) ends the run all the same.
+    package static func run(
+        _ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(300)
+    ) -> (status: Int32, output: String) {
         var readEnd: Int32 = -1
         let pid: Int32
         do { pid = try spawn(arguments, environment: environment, output: .stream({ _ in }), readEnd: &readEnd) } catch
         {
             return (-1, error.description)
         }
+        defer { close(readEnd) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
         var output: [UInt8] = []
-        readToEnd(readEnd) { output += $0 }
-        return (reap(pid), String(decoding: output, as: UTF8.self))
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var status: Int32?
+        var open = true
+        while open {
+            // Wait for output in slices, so an exited child is noticed even when its output never
+            // reaches EOF.
+            let left = deadline - clock.now
+            if left <= .zero {
+                kill(pid, SIGKILL)
+                let s = reap(pid)
+                output += Array("\n(killed: still running after \(timeout))".utf8)
+                return (s, String(decoding: output, as: UTF8.self))
+            }
+            let slice = min(left, .milliseconds(200))
+            var fd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&fd, 1, Int32(slice.components.attoseconds / 1_000_000_000_000_000) + 1)
+            if ready < 0 && errno != EINTR { break }
+            if ready > 0 {
+                let n = read(readEnd, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                output += buffer[0..<n]
+                continue
+            }
+            // Nothing to read for a while: has the child gone (leaving the pipe to a descendant)?
+            if let s = tryReap(pid) {
+                status = s
+                open = false
+                // What it wrote just before exiting.
+                var last = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+                while poll(&last, 1, 0) > 0 {
+                    let n = read(readEnd, &buffer, buffer.count)
+                    if n <= 0 { break }
+                    output += buffer[0..<n]
+                }
+            }
+        }
+        return (status ?? reap(pid), String(decoding: output, as: UTF8.self))
+    }
+
+    /// `waitpid` without waiting: the exit code (as `reap`) if the child has ended, else nil.
+    private static func tryReap(_ pid: Int32) -> Int32? {
+        var raw: Int32 = 0
+        guard waitpid(pid, &raw, WNOHANG) == pid else { return nil }
+        let signal = raw & 0x7f
+        return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
     }
 
     /// Reads `fd` until EOF, each chunk to `chunk`, then closes it.

@@ -447,12 +447,22 @@ extension GatewayTests {
             #expect(
                 first.code == 200 && first.body.contains("\"backend\": \"one\""),
                 "HTTPS terminated with the Secret: \(first)")
-            let passthrough = try c.curl(
-                "https://tls.example.com:8443/", ["--resolve", "tls.example.com:8443:\(vip)", "--cacert", ca])
-            #expect(
-                passthrough.body.trimmingCharacters(in: .whitespacesAndNewlines) == "tls-backend",
-                "TLS passed through by SNI: \(passthrough)")
-            #expect(try c.json("http://\(vip):9000/tcp")?["backend"] as? String == "two", "TCPRoute")
+            // The other listeners' backends may join a moment later than the first one's (each
+            // backend's endpoints arrive on their own; a server added at runtime is checked first).
+            let clock = ContinuousClock()
+            let servedAt = clock.now
+            var passthrough = (code: 0, body: "")
+            let passedThrough = await eventually(.seconds(5)) {
+                passthrough = try c.curl(
+                    "https://tls.example.com:8443/", ["--resolve", "tls.example.com:8443:\(vip)", "--cacert", ca])
+                return passthrough.body.trimmingCharacters(in: .whitespacesAndNewlines) == "tls-backend"
+            }
+            #expect(passedThrough, "TLS passed through by SNI: \(passthrough)")
+            let tcp = await eventually(.seconds(5)) {
+                try c.json("http://\(vip):9000/tcp")?["backend"] as? String == "two"
+            }
+            #expect(tcp, "TCPRoute")
+            print("gateway: TLS passthrough and TCP served \(clock.now - servedAt) after HTTPS")
             print("gateway: HTTPS \(first.code), TLS passthrough \(passthrough.body), TCP served on \(vip)")
 
             // Conditions, as kubectl shows them.

@@ -20,6 +20,30 @@ import Testing
         #expect(r.output == "[1][]\n")
     }
 
+    @Test func runIsBoundedByItsTimeoutAndByTheChildsExit() {
+        let clock = ContinuousClock()
+        // A child that never ends is killed at the timeout, and the output says so.
+        var started = clock.now
+        let stuck = Child.run(["/bin/sh", "-c", "echo before; exec sleep 30"], timeout: .milliseconds(500))
+        #expect(stuck.status == 128 + SIGKILL)
+        #expect(stuck.output.hasPrefix("before\n") && stuck.output.contains("killed: still running after"))
+        #expect(clock.now - started < .seconds(10))
+        // A child that exits while a process it left behind keeps its output open (a daemon that
+        // forked) ends the run with the child's own status and everything it wrote.
+        started = clock.now
+        let forked = Child.run(["/bin/sh", "-c", "sleep 30 & echo $!; echo parent; exit 4"])
+        let lines = forked.output.split(separator: "\n")
+        #expect(forked.status == 4 && lines.count == 2 && lines.last == "parent")
+        #expect(clock.now - started < .seconds(10))
+        // The grandchild is still running; end it by the PID it printed.
+        if let first = lines.first, let pid = Int32(first), pid > 1 {
+            #expect(kill(pid, 0) == 0)
+            kill(pid, SIGKILL)
+        } else {
+            Issue.record("no PID in \(forked.output)")
+        }
+    }
+
     @Test func signalEndsAreReportedAs128PlusTheSignal() throws {
         let child = try Child.start(["/bin/sleep", "30"])
         #expect(child.isRunning && child.exitStatus == nil)
