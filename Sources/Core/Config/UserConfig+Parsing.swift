@@ -17,6 +17,18 @@ extension UserConfig {
     }
 }
 
+extension UserConfig {
+    /// A fleet file's `settings` block (`FleetFile`): the settings only the fleet owns, parsed by
+    /// the config's own rules; errors and warnings under `path`.
+    package static func parseFleetSettings(_ value: JSONValue, path: String) -> (
+        config: UserConfig, issues: [ConfigIssue]
+    ) {
+        var parser = ConfigParser()
+        let config = parser.parseFleetSettings(value, path)
+        return (config, parser.issues)
+    }
+}
+
 extension BGPSettings {
     /// A `bgp` block on its own (the control-plane file has one too): the same rules and messages
     /// as the config's, errors and warnings under `path`.
@@ -49,12 +61,7 @@ private struct ConfigParser: JSONIssueCollector {
             case "pools":
                 sawPools = true
                 config.pools = parsePools(value, "pools")
-            case "keepalived": config.keepalived = parseKeepalived(value, "keepalived")
-            case "haproxy": config.haproxy = parseHAProxy(value, "haproxy")
-            case "nginx": config.nginx = parseNginx(value, "nginx")
-            case "vrrp": config.vrrp = parseVRRP(value, "vrrp")
-            case "bgp": config.bgp = parseBGP(value, "bgp")
-            default: unknownKey("", key, known: ["pools", "keepalived", "haproxy", "nginx", "vrrp", "bgp"])
+            default: parseSetting(key, value, "", into: &config)
             }
         }
         for pool in config.pools
@@ -70,6 +77,33 @@ private struct ConfigParser: JSONIssueCollector {
             warn(
                 "pools",
                 "no pool named \"default\": Services without the loadbalancer/pool annotation will not get an address")
+        }
+        return config
+    }
+
+    /// One top-level key other than `pools`, under `prefix` (a fleet file's `settings`).
+    mutating func parseSetting(_ key: String, _ value: JSONValue, _ prefix: String, into config: inout UserConfig) {
+        let path = Self.join(prefix, key)
+        switch key {
+        case "keepalived": config.keepalived = parseKeepalived(value, path)
+        case "haproxy": config.haproxy = parseHAProxy(value, path)
+        case "nginx": config.nginx = parseNginx(value, path)
+        case "vrrp": config.vrrp = parseVRRP(value, path)
+        case "bgp": config.bgp = parseBGP(value, path)
+        default: unknownKey(prefix, key, known: ["pools", "keepalived", "haproxy", "nginx", "vrrp", "bgp"])
+        }
+    }
+
+    /// A fleet file's `settings`: the config's keys except `pools` (each cluster brings its own).
+    mutating func parseFleetSettings(_ value: JSONValue, _ path: String) -> UserConfig {
+        var config = UserConfig.empty
+        guard let members = object(value, path) else { return config }
+        for (key, v) in members {
+            if key == "pools" {
+                error(Self.join(path, key), "pools belong to the clusters' own configs, not to the fleet")
+                continue
+            }
+            parseSetting(key, v, path, into: &config)
         }
         return config
     }
