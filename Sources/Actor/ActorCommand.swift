@@ -75,6 +75,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("node-name"), help: "This node's name (env NODE_NAME, else the host name).")
     var nodeName: String?
 
+    @Option(
+        help:
+            "Fleet file: serve several clusters from this LB machine with one keepalived and one proxy (docs/fleet.md); each cluster's kubeconfig and namespace come from it."
+    )
+    var fleet: String?
+
     @Option(help: "Namespace of the config and the assignments.")
     var namespace = "k8slb-system"
 
@@ -199,7 +205,8 @@ struct RunCommand: AsyncParsableCommand {
             break
         }
 
-        let cluster = try ClusterConfig.resolve(kubeconfig: kubeconfig)
+        let fleetFile = try fleet.map { try Self.readFleet($0) }
+        let cluster = fleetFile == nil ? try ClusterConfig.resolve(kubeconfig: kubeconfig) : nil
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         let netlink = try NetlinkWorker(namespace: netns)
         // Every VIP is bound by the proxy on every LB node, held or not (docs/architecture.md, "Data-plane facts: HAProxy"). HAProxy binds
@@ -219,17 +226,44 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         let metrics = ActorMetrics()
-        let client = KubeClient(config: cluster)
         let readiness = Readiness()
         let dataPlane = LocalDataPlane(settings: settings, logger: logger, netlink: netlink)
-        let controller = ActorController(
-            client: client, settings: settings, logger: logger, metrics: metrics, dataPlane: dataPlane,
-            readiness: readiness)
+        let service: ActorService
+        if let fleetFile {
+            var members: [FleetController.Member] = []
+            for (i, c) in fleetFile.clusters.enumerated() {
+                var own = settings
+                own.namespace = c.namespace
+                own.fleetCluster = c.name
+                var clusterLogger = logger
+                clusterLogger[metadataKey: "lb.cluster"] = "\(c.name)"
+                let config = try ClusterConfig.resolve(kubeconfig: c.kubeconfig.rawValue)
+                let controller = ActorController(
+                    client: KubeClient(config: config), settings: own, logger: clusterLogger, metrics: metrics,
+                    dataPlane: dataPlane, readiness: i == 0 ? readiness : nil)
+                members.append(FleetController.Member(cluster: c, controller: controller))
+                logger.info(
+                    "fleet: serving cluster", metadata: ["lb.cluster": "\(c.name)", "server": "\(config.server)"])
+            }
+            for w in fleetFile.warnings { logger.warning("fleet file", metadata: ["issue": "\(w)"]) }
+            let fleetController = FleetController(
+                members: members, fleet: fleetFile, dataPlane: dataPlane, logger: logger, metrics: metrics,
+                coalesce: settings.coalesce)
+            service = ActorService(fleet: fleetController, dataPlane: dataPlane, readiness: readiness, logger: logger)
+        } else if let cluster {
+            let controller = ActorController(
+                client: KubeClient(config: cluster), settings: settings, logger: logger, metrics: metrics,
+                dataPlane: dataPlane, readiness: readiness)
+            service = ActorService(controller: controller, dataPlane: dataPlane, readiness: readiness, logger: logger)
+            logger.info("cluster", metadata: ["server": "\(cluster.server)"])
+        } else {
+            return
+        }
         logger.info(
             "starting",
             metadata: [
-                "lb.node": "\(settings.nodeName)", "backend": "\(backend.rawValue)", "server": "\(cluster.server)",
-                "netns": "\(netns ?? "-")",
+                "lb.node": "\(settings.nodeName)", "backend": "\(backend.rawValue)",
+                "clusters": "\(fleetFile?.clusters.count ?? 1)", "netns": "\(netns ?? "-")",
             ])
         // Shut down in reverse order: the actor first (keepalived, then the drain), the health
         // endpoint last.
@@ -241,14 +275,26 @@ struct RunCommand: AsyncParsableCommand {
                             address: metricsAddress, registry: metrics.registry, readiness: readiness),
                         serviceName: "health"),
                     .init(
-                        service: ActorService(
-                            controller: controller, dataPlane: dataPlane, readiness: readiness, logger: logger),
+                        service: service,
                         successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "actor"),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
         netlink.stop()
+    }
+}
+
+extension RunCommand {
+    /// The fleet file, validated; every error with its JSON path.
+    static func readFleet(_ path: String) throws -> FleetFile {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ValidationError("--fleet: cannot read \(path): \(error.localizedDescription)")
+        }
+        do { return try FleetFile.parse(text) } catch {
+            throw ValidationError("--fleet: \(path) is not a valid fleet file:\n\(error.description)")
+        }
     }
 }
 

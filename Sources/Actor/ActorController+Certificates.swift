@@ -16,7 +16,10 @@ extension ActorController {
         }
         var ok = Set<PoolName>()
         for (pool, services) in needs.sorted(by: { $0.key < $1.key }) {
-            switch await dataPlane.checkCertificate(pool: pool) {
+            // A fleet machine's files are named by the cluster too (`FleetPlan.pool`).
+            switch await dataPlane.checkCertificate(
+                pool: settings.fleetCluster.map { FleetPlan.pool($0, pool) } ?? pool)
+            {
             case .failure(let problem):
                 metrics.certificateProblem(pool: pool, true)
                 let message = "certificate for pool \(pool) unusable, TLS termination off for this pool: \(problem)"

@@ -131,6 +131,7 @@ extension ActorController {
 
     /// Where the Secrets' bundles are written (mode 0600).
     var secretDirectory: SafePath {
-        (try? SafePath(parsing: settings.runDirectory + "/tls")) ?? (try! SafePath(parsing: "/run/k8slb/tls"))
+        let base = settings.runDirectory + "/tls" + (settings.fleetCluster.map { "/" + $0.rawValue } ?? "")
+        return (try? SafePath(parsing: base)) ?? (try! SafePath(parsing: "/run/k8slb/tls"))
     }
 }

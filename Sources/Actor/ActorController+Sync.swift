@@ -94,8 +94,11 @@ extension ActorController {
         await updateLingering(previous: before, current: document)
         deferred.update(previous: before, current: document, node: settings.nodeName, now: monotonicSeconds, delay: 1)
         // keepalived's VIPs are removed the moment it dies; BGP VIPs on lo are this actor's own.
-        await dataPlane.setPoolNetworks(config.pools.filter { $0.announce == .vrrp }.map(\.network))
-        if !cleanedUp {
+        // (A fleet does both for all its clusters' pools at once.)
+        if settings.fleetCluster == nil {
+            await dataPlane.setPoolNetworks(config.pools.filter { $0.announce == .vrrp }.map(\.network))
+        }
+        if !cleanedUp && settings.fleetCluster == nil {
             // Start-up: VIPs left by an earlier run (a SIGKILLed keepalived, a BGP VIP of a
             // Service deleted meanwhile) must not linger.
             await dataPlane.removeStaleVIPs(in: config.pools.map(\.network))

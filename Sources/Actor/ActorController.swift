@@ -85,6 +85,8 @@ actor ActorController {
     /// plane is applied.
     var reports: [Reporter.EventReport] = []
     let epoch = ContinuousClock.now
+    /// On a fleet machine: asks the fleet for a sync instead of syncing alone (`joinFleet`).
+    var fleetSync: (@Sendable () -> Void)?
     /// True once a proxy config (or, for kubeproxy, the keepalived config) has been applied.
     private(set) var isReady = false
 
@@ -186,8 +188,16 @@ actor ActorController {
         splitContinuation.finish()
     }
 
+    /// Makes this controller one cluster of a fleet machine: its inputs changing asks `notify`
+    /// for a sync (the fleet gathers every cluster, plans once and applies once).
+    func joinFleet(_ notify: @escaping @Sendable () -> Void) { fleetSync = notify }
+
     private func syncLoop() async {
         for await _ in syncRequests {
+            if let fleetSync {
+                fleetSync()
+                continue
+            }
             try? await Task.sleep(for: settings.coalesce)
             if Task.isCancelled { break }
             settings.onSync?(.started)

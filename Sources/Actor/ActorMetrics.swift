@@ -128,4 +128,22 @@ final class ActorMetrics: Sendable {
     func daemonRestarts(_ daemon: String, _ count: Int) {
         Gauge(label: "k8slb_daemon_restarts", dimensions: [("daemon", daemon)], factory: factory).record(Double(count))
     }
+
+    /// A fleet machine's view of one cluster: VIPs served, refusals in force, and 1 while its
+    /// current config is refused as a whole (`FleetPlan`).
+    func fleetCluster(_ cluster: ClusterName, vips: Int, refusals: Int, configRefused: Bool) {
+        let d = [("cluster", cluster.rawValue)]
+        Gauge(label: "k8slb_fleet_cluster_vips", dimensions: d, factory: factory).record(Double(vips))
+        Gauge(label: "k8slb_fleet_cluster_refusals", dimensions: d, factory: factory).record(Double(refusals))
+        Gauge(label: "k8slb_fleet_cluster_config_refused", dimensions: d, factory: factory).record(
+            configRefused ? 1 : 0)
+    }
+
+    /// 1 while the cluster's API server answers; how long it has not (0 while it does).
+    func fleetReachable(_ cluster: ClusterName, since: Duration?) {
+        let d = [("cluster", cluster.rawValue)]
+        Gauge(label: "k8slb_fleet_cluster_reachable", dimensions: d, factory: factory).record(since == nil ? 1 : 0)
+        let seconds = since.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
+        Gauge(label: "k8slb_fleet_cluster_unreachable_seconds", dimensions: d, factory: factory).record(seconds)
+    }
 }

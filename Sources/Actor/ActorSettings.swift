@@ -46,6 +46,10 @@ struct ActorSettings: Sendable {
     var coalesce: Duration = .milliseconds(10)
     /// Where `loadbalancer/tls-secret` Secrets may live.
     var tlsSecretScope: TLSSecretScope = .system
+    /// Set on a fleet LB machine (`--fleet`): the cluster this controller reads. Its pools'
+    /// certificate files are `<cert-dir>/<cluster>.<pool>.pem`, its Secrets' bundles live under
+    /// `<run-dir>/tls/<cluster>`, and the fleet (`FleetController`) plans and applies for it.
+    var fleetCluster: ClusterName?
     /// Test seam: told when each sync starts and finishes.
     var onSync: (@Sendable (SyncPhase) -> Void)?
 

@@ -17,6 +17,8 @@ actor Reporter {
         var service: ServiceKey
         var reason: EventReason
         var message: String
+        /// About the config ConfigMap (in the actor's namespace) instead of a Service.
+        var aboutConfig = false
     }
 
     nonisolated let client: KubeClient
@@ -58,6 +60,14 @@ actor Reporter {
     /// Hands an Event on Service `service` over (never waits for the API).
     nonisolated func event(_ service: ServiceKey, _ reason: EventReason, _ message: String) {
         eventsContinuation.yield(EventReport(service: service, reason: reason, message: message))
+    }
+
+    /// Hands an Event on the config ConfigMap over (never waits for the API).
+    nonisolated func configEvent(_ reason: EventReason, _ message: String) {
+        eventsContinuation.yield(
+            EventReport(
+                service: ServiceKey(namespace: settings.namespace, name: settings.configMapName), reason: reason,
+                message: message, aboutConfig: true))
     }
 
     /// Hands this node's VRRP groups over for publishing (only the newest set is written).
@@ -124,7 +134,14 @@ actor Reporter {
         for attempt in 1...Self.eventAttempts {
             do {
                 let ref: ObjectReference
-                if let gatewayNamespace = e.service.gatewayNamespace {
+                if e.aboutConfig {
+                    let uid = try? await client.get(
+                        ConfigMap.self, namespace: e.service.namespace, name: e.service.name
+                    ).metadata.uid
+                    ref = ObjectReference(
+                        apiVersion: "v1", kind: "ConfigMap", namespace: e.service.namespace, name: e.service.name,
+                        uid: uid)
+                } else if let gatewayNamespace = e.service.gatewayNamespace {
                     // A Gateway's VIP: the Event is about the Gateway.
                     ref = ObjectReference(
                         apiVersion: GatewayAPI.apiVersion, kind: "Gateway", namespace: gatewayNamespace,

@@ -26,6 +26,9 @@ package actor Informer<T: KubeResource> {
     private var objects: [String: Box] = [:]
     private var resourceVersion: String?
     package private(set) var hasSynced = false
+    /// Since when listing or watching has failed without a success in between (the API server
+    /// unreachable or refusing); nil while it works. The cache keeps the last objects meanwhile.
+    package private(set) var failingSince: ContinuousClock.Instant?
     /// Counters for tests and metrics.
     package private(set) var listCount = 0
     package private(set) var watchCount = 0
@@ -59,8 +62,10 @@ package actor Informer<T: KubeResource> {
                 do {
                     try await relist(handler)
                     needList = false
+                    failingSince = nil
                     backoff.reset()
                 } catch {
+                    if failingSince == nil { failingSince = .now }
                     await pause()
                     continue
                 }
@@ -72,6 +77,7 @@ package actor Informer<T: KubeResource> {
                     fieldSelector: fieldSelector, allowBookmarks: true,
                     timeoutSeconds: Int.random(in: watchTimeout))
                 for try await event in stream {
+                    failingSince = nil
                     switch event {
                     case .added(let o), .modified(let o):
                         let old = objects[o.key]?.value
@@ -89,11 +95,14 @@ package actor Informer<T: KubeResource> {
                     }
                 }
                 backoff.reset()
+                failingSince = nil
                 // The server ended the stream (timeout, restart): resume from resourceVersion.
             } catch {
                 switch FailureClass(error) {
                 case .gone: needList = true
-                default: await pause()
+                default:
+                    if failingSince == nil { failingSince = .now }
+                    await pause()
                 }
             }
         }

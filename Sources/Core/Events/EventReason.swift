@@ -22,6 +22,11 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
     case ipIsNodeAddress = "IPIsNodeAddress"
     case vipOnTwoNodes = "VIPOnTwoNodes"
     case vrrpResumed = "VRRPResumed"
+    case fleetSettingRefused = "FleetSettingRefused"
+    case fleetPoolOverlap = "FleetPoolOverlap"
+    case fleetVIPTaken = "FleetVIPTaken"
+    case fleetVRIDTaken = "FleetVRIDTaken"
+    case fleetLimitReached = "FleetLimitReached"
 
     /// `Normal` or `Warning`.
     package var type: String {
@@ -59,6 +64,16 @@ package enum EventReason: String, Sendable, CaseIterable, Hashable {
             "an LB node that stepped down for a VRRP group in a split brain runs it again (its adverts are heard, the holder released the VIPs or is gone, or the node lost the API); the message says which"
         case .ipIsNodeAddress:
             "a Node has the Service's IP as its own address (InternalIP or ExternalIP): the Service gets another IP, or loses a static one (its VIP would take the node's traffic)"
+        case .fleetSettingRefused:
+            "(fleet LB machines, on the config ConfigMap) the config sets what only the fleet owns on shared LB machines (raw haproxy/nginx lines, keepalived alerts, vrrp.advertInterval, bgp): not applied there, the fleet's settings are; the rest of the cluster is served"
+        case .fleetPoolOverlap:
+            "(fleet LB machines, on the config ConfigMap) a pool's range overlaps another cluster's pool on the shared LB machines: this config is refused there; the last admitted one keeps serving"
+        case .fleetVIPTaken:
+            "(fleet LB machines) the Service's IP is served for another cluster on the shared LB machines: not served for this one"
+        case .fleetVRIDTaken:
+            "(fleet LB machines) the Service's VRRP group has the VRID of another cluster's group on the shared LB machines: not served; set vrrp.vridOffset to the range the fleet gives the cluster"
+        case .fleetLimitReached:
+            "(fleet LB machines) the cluster's limit of VIPs or listeners on the shared LB machines is reached: the Service's IP is not served there; those served before keep serving"
         case .notRouted:
             "the Service shares its IP and port by host name but cannot be routed there (another Service answers that name, or the port is proxied differently); the first one keeps serving"
         }

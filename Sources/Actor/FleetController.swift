@@ -1,0 +1,186 @@
+import Core
+import DataPlane
+import Foundation
+import KubeClient
+import Logging
+
+/// One fleet LB machine serving several clusters (`k8slb-actor run --fleet FILE`,
+/// docs/fleet.md). Each cluster is read by an `ActorController` of its own (its client, its
+/// informers, its Events and node records in that cluster); none of them syncs alone. Any input
+/// change asks the fleet for a sync, which gathers every cluster's inputs, decides what of each is
+/// served (`FleetPlan`, Core), plans the node once and applies once to this machine's
+/// keepalived, proxy and FRR. Each cluster then hears about its own part: its VRRP groups, its
+/// Services not routed, and every refusal as an Event in that cluster.
+///
+/// A cluster whose API server is unreachable keeps its last known inputs (its informers' caches)
+/// and so keeps being served; a log line and `k8slb_fleet_cluster_reachable` say since when.
+actor FleetController {
+    struct Member: Sendable {
+        let cluster: FleetFile.Cluster
+        let controller: ActorController
+    }
+
+    nonisolated let members: [Member]
+    nonisolated let fleet: FleetFile
+    nonisolated let dataPlane: any NodeDataPlane
+    nonisolated let logger: Logger
+    nonisolated let metrics: ActorMetrics
+    nonisolated let coalesce: Duration
+
+    private var claims = FleetPlan.Claims()
+    private var admitted: [ClusterName: FleetPlan.Member] = [:]
+    /// Refusals last reported per cluster (each is reported when it appears).
+    private var reported: [ClusterName: Set<FleetPlan.Refusal>] = [:]
+    private var unreachable: [ClusterName: ContinuousClock.Instant] = [:]
+    private var cleanedUp = false
+
+    private let syncRequests: AsyncStream<Void>
+    private let syncContinuation: AsyncStream<Void>.Continuation
+
+    init(
+        members: [Member], fleet: FleetFile, dataPlane: any NodeDataPlane, logger: Logger, metrics: ActorMetrics,
+        coalesce: Duration = .milliseconds(10)
+    ) {
+        self.members = members
+        self.fleet = fleet
+        self.dataPlane = dataPlane
+        self.logger = logger
+        self.metrics = metrics
+        self.coalesce = coalesce
+        (syncRequests, syncContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Runs every cluster's controller and the fleet's sync loop until `stop()`.
+    func run() async {
+        let sync = syncContinuation
+        for m in members { await m.controller.joinFleet { sync.yield() } }
+        await withDiscardingTaskGroup { group in
+            for m in members { group.addTask { await m.controller.run() } }
+            group.addTask { await self.reachabilityLoop() }
+            for await _ in syncRequests {
+                try? await Task.sleep(for: coalesce)
+                if Task.isCancelled { break }
+                await self.sync()
+            }
+            group.cancelAll()
+        }
+    }
+
+    nonisolated func stop() {
+        syncContinuation.finish()
+        for m in members { m.controller.stop() }
+    }
+
+    /// The controller that applies the node plan (its node-level state: eligibility, drains).
+    nonisolated var primary: ActorController { members[0].controller }
+
+    /// Gathers every cluster, plans the fleet and the node, applies once, reports per cluster.
+    func sync() async {
+        var gathered: [(member: Member, inputs: ActorController.SyncInputs)] = []
+        for m in members {
+            if let inputs = await m.controller.gather() { gathered.append((m, inputs)) }
+        }
+        guard !gathered.isEmpty else { return }
+        let plan = FleetPlan.make(
+            members: gathered.map {
+                FleetPlan.Member(
+                    cluster: $0.member.cluster.name, limits: $0.member.cluster.limits, inputs: $0.inputs.plan)
+            }, settings: fleet.settings, previous: claims, lastAdmitted: admitted)
+        claims = plan.claims
+        admitted.merge(plan.admitted) { $1 }
+        for (cluster, verdict) in plan.verdicts.sorted(by: { $0.key < $1.key }) {
+            metrics.fleetCluster(
+                cluster, vips: verdict.vips.count, refusals: verdict.refusals.count,
+                configRefused: verdict.refusedWhole || verdict.servingLastAdmitted)
+        }
+        guard let merged = plan.merged else {
+            report(plan, gathered.map(\.member), documents: [:])
+            return
+        }
+        // What each cluster's controller does alone for its own pools, done once for all.
+        await dataPlane.setPoolNetworks(merged.config.pools.filter { $0.announce == .vrrp }.map(\.network))
+        if !cleanedUp {
+            await dataPlane.removeStaleVIPs(in: merged.config.pools.map(\.network))
+            cleanedUp = true
+        }
+        let node = NodePlan.make(merged)
+        await primary.reportDescriptors(node.proxy, configured: merged.haproxy.maxConnections)
+        var secrets = ActorController.SecretCertificates()
+        for g in gathered { secrets.bundles.merge(g.inputs.secrets.bundles) { a, _ in a } }
+        let applied = await primary.apply(node, secrets: secrets)
+        var documents: [ClusterName: AssignmentDocument] = [:]
+        for g in gathered {
+            let cluster = g.member.cluster.name
+            documents[cluster] = g.inputs.plan.document
+            let verdict = plan.verdicts[cluster] ?? FleetPlan.Verdict()
+            var own = node
+            let lingering = Set(g.inputs.plan.lingering.keys.map { VRRPGroupID(family: $0.family, vrid: $0.vrid) })
+            own.vrrpGroups = node.vrrpGroups.intersection(verdict.groups.union(lingering))
+            own.announced = node.announced.intersection(verdict.vips)
+            own.unrouted = [:]
+            for (key, reasons) in node.unrouted {
+                if let o = FleetPlan.owner(of: key), o.cluster == cluster.rawValue { own.unrouted[o.key] = reasons }
+            }
+            await g.member.controller.report(own, applied, document: g.inputs.plan.document)
+            await g.member.controller.scheduleFollowUps(applied)
+        }
+        report(plan, gathered.map(\.member), documents: documents)
+    }
+
+    /// Each cluster's new refusals: a log line, and an Event in that cluster (on the config
+    /// ConfigMap for whole-config refusals, else on each Service of the VIP).
+    private func report(_ plan: FleetPlan, _ members: [Member], documents: [ClusterName: AssignmentDocument]) {
+        for m in members {
+            let cluster = m.cluster.name
+            let now = Set(plan.verdicts[cluster]?.refusals ?? [])
+            let new = now.subtracting(reported[cluster] ?? [])
+            reported[cluster] = now
+            for r in new.sorted(by: { $0.description < $1.description }) {
+                logger.warning(
+                    "fleet: refused for a cluster", metadata: ["lb.cluster": "\(cluster)", "reason": "\(r)"])
+                guard let reason = EventReason(rawValue: r.reason) else { continue }
+                if let vip = r.vip {
+                    let keys = documents[cluster]?.vips.first { $0.address == vip }?.services.map(\.key) ?? []
+                    for key in keys { m.controller.reporter.event(key, reason, r.description) }
+                } else {
+                    m.controller.reporter.configEvent(reason, r.description)
+                }
+            }
+        }
+    }
+
+    /// Logs when a cluster's API server stops answering and when it is back; the metric follows.
+    private func reachabilityLoop() async {
+        while !Task.isCancelled {
+            for m in members {
+                let cluster = m.cluster.name
+                let since = await m.controller.failingSince()
+                if let since, unreachable[cluster] == nil {
+                    unreachable[cluster] = since
+                    logger.error(
+                        "fleet: cluster unreachable; its VIPs keep serving with the last known endpoints",
+                        metadata: ["lb.cluster": "\(cluster)"])
+                } else if since == nil, let was = unreachable.removeValue(forKey: cluster) {
+                    logger.info(
+                        "fleet: cluster reachable again",
+                        metadata: ["lb.cluster": "\(cluster)", "unreachable_for": "\(ContinuousClock.now - was)"])
+                }
+                metrics.fleetReachable(cluster, since: since.map { ContinuousClock.now - $0 })
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+}
+
+extension ActorController {
+    /// Since when this cluster's API server has failed every list and watch (nil: it answers).
+    func failingSince() async -> ContinuousClock.Instant? {
+        var earliest: ContinuousClock.Instant?
+        for since in [await configMaps.failingSince, await slices.failingSince, await allNodes.failingSince] {
+            // All of them failing is the server; one of them failing is a refusal (RBAC) or a blip.
+            guard let since else { return nil }
+            earliest = min(earliest ?? since, since)
+        }
+        return earliest
+    }
+}
