@@ -248,7 +248,7 @@ struct RunCommand: AsyncParsableCommand {
             for w in fleetFile.warnings { logger.warning("fleet file", metadata: ["issue": "\(w)"]) }
             let fleetController = FleetController(
                 members: members, fleet: fleetFile, dataPlane: dataPlane, logger: logger, metrics: metrics,
-                coalesce: settings.coalesce)
+                readiness: readiness, coalesce: settings.coalesce)
             service = ActorService(fleet: fleetController, dataPlane: dataPlane, readiness: readiness, logger: logger)
         } else if let cluster {
             let controller = ActorController(

@@ -3,6 +3,7 @@ import DataPlane
 import Foundation
 import KubeClient
 import Logging
+import Observability
 
 /// One fleet LB machine serving several clusters (`k8slb-actor run --fleet FILE`,
 /// docs/fleet.md). Each cluster is read by an `ActorController` of its own (its client, its
@@ -26,6 +27,10 @@ actor FleetController {
     nonisolated let logger: Logger
     nonisolated let metrics: ActorMetrics
     nonisolated let coalesce: Duration
+    /// `/readyz?verbose` lists the clusters (`checks`).
+    nonisolated let readiness: Readiness?
+    /// Each cluster's last verdict, for that view.
+    private var verdicts: [ClusterName: FleetPlan.Verdict] = [:]
 
     private var claims = FleetPlan.Claims()
     private var admitted: [ClusterName: FleetPlan.Member] = [:]
@@ -39,8 +44,9 @@ actor FleetController {
 
     init(
         members: [Member], fleet: FleetFile, dataPlane: any NodeDataPlane, logger: Logger, metrics: ActorMetrics,
-        coalesce: Duration = .milliseconds(10)
+        readiness: Readiness? = nil, coalesce: Duration = .milliseconds(10)
     ) {
+        self.readiness = readiness
         self.members = members
         self.fleet = fleet
         self.dataPlane = dataPlane
@@ -76,11 +82,14 @@ actor FleetController {
 
     /// Gathers every cluster, plans the fleet and the node, applies once, reports per cluster.
     func sync() async {
+        let clock = ContinuousClock()
+        let started = clock.now
         var gathered: [(member: Member, inputs: ActorController.SyncInputs)] = []
         for m in members {
             if let inputs = await m.controller.gather() { gathered.append((m, inputs)) }
         }
         guard !gathered.isEmpty else { return }
+        let collected = clock.now
         let plan = FleetPlan.make(
             members: gathered.map {
                 FleetPlan.Member(
@@ -88,6 +97,8 @@ actor FleetController {
             }, settings: fleet.settings, previous: claims, lastAdmitted: admitted)
         claims = plan.claims
         admitted.merge(plan.admitted) { $1 }
+        verdicts.merge(plan.verdicts) { $1 }
+        updateChecks()
         for (cluster, verdict) in plan.verdicts.sorted(by: { $0.key < $1.key }) {
             metrics.fleetCluster(
                 cluster, vips: verdict.vips.count, refusals: verdict.refusals.count,
@@ -104,10 +115,21 @@ actor FleetController {
             cleanedUp = true
         }
         let node = NodePlan.make(merged)
+        let planned = clock.now
         await primary.reportDescriptors(node.proxy, configured: merged.haproxy.maxConnections)
         var secrets = ActorController.SecretCertificates()
         for g in gathered { secrets.bundles.merge(g.inputs.secrets.bundles) { a, _ in a } }
         let applied = await primary.apply(node, secrets: secrets)
+        // As a single cluster's sync logs it (the fleet benchmark reads it); plan = fleet + node.
+        logger.debug(
+            "trace: sync timings",
+            metadata: [
+                "gather_ms": "\(ActorController.milliseconds(collected - started))",
+                "plan_ms": "\(ActorController.milliseconds(planned - collected))",
+                "proxy_ms": "\(ActorController.milliseconds(applied.proxyTime))",
+                "keepalived_ms": "\(ActorController.milliseconds(applied.keepalivedTime))",
+                "lb.vips": "\(merged.document.vips.count)", "clusters": "\(gathered.count)",
+            ])
         var documents: [ClusterName: AssignmentDocument] = [:]
         for g in gathered {
             let cluster = g.member.cluster.name
@@ -149,6 +171,34 @@ actor FleetController {
         }
     }
 
+    /// One line per cluster for `/readyz?verbose`: `[+]` while it is reachable and served as it
+    /// asks, `[-]` otherwise, with what is served and since when it is unreachable.
+    private func updateChecks() {
+        guard let readiness else { return }
+        readiness.checks = members.map { m in
+            let cluster = m.cluster.name
+            let v = verdicts[cluster]
+            var parts: [String] = []
+            if let since = unreachable[cluster] {
+                parts.append(
+                    "unreachable for \((ContinuousClock.now - since).components.seconds) s, served from its last known state"
+                )
+            } else {
+                parts.append("reachable")
+            }
+            if let v {
+                parts.append("\(v.vips.count) VIPs served")
+                if v.refusedWhole { parts.append("config refused, nothing admitted") }
+                if v.servingLastAdmitted { parts.append("config refused, the last admitted one serves") }
+                if !v.refusals.isEmpty { parts.append("\(v.refusals.count) refusals (Events in the cluster)") }
+            } else {
+                parts.append("not synced yet")
+            }
+            let ok = unreachable[cluster] == nil && v != nil && !(v!.refusedWhole || v!.servingLastAdmitted)
+            return "\(ok ? "[+]" : "[-]")cluster \(cluster): " + parts.joined(separator: "; ")
+        }
+    }
+
     /// Logs when a cluster's API server stops answering and when it is back; the metric follows.
     private func reachabilityLoop() async {
         while !Task.isCancelled {
@@ -167,6 +217,7 @@ actor FleetController {
                 }
                 metrics.fleetReachable(cluster, since: since.map { ContinuousClock.now - $0 })
             }
+            updateChecks()
             try? await Task.sleep(for: .seconds(1))
         }
     }

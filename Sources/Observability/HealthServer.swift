@@ -8,22 +8,28 @@ import Synchronization
 package final class HealthServer: Sendable {
     private let registry: PrometheusCollectorRegistry
     private let ready: @Sendable () -> Bool
+    private let checks: @Sendable () -> [String]
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let channel = Mutex<(any Channel)?>(nil)
 
-    package init(registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool) {
+    package init(
+        registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool,
+        checks: @escaping @Sendable () -> [String] = { [] }
+    ) {
         self.registry = registry
         self.ready = ready
+        self.checks = checks
     }
 
     /// Starts a server on `address` (`HOST:PORT`); nil when the address is empty (disabled).
     package static func serve(
-        address: String, registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool
+        address: String, registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool,
+        checks: @escaping @Sendable () -> [String] = { [] }
     ) async throws -> HealthServer? {
         guard !address.isEmpty, let colon = address.lastIndex(of: ":"),
             let port = Int(address[address.index(after: colon)...])
         else { return nil }
-        let server = HealthServer(registry: registry, ready: ready)
+        let server = HealthServer(registry: registry, ready: ready, checks: checks)
         _ = try await server.start(host: String(address[..<colon]), port: port)
         return server
     }
@@ -32,11 +38,12 @@ package final class HealthServer: Sendable {
     package func start(host: String, port: Int) async throws -> Int {
         let registry = self.registry
         let ready = self.ready
+        let checks = self.checks
         let ch = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(Handler(registry: registry, ready: ready))
+                    channel.pipeline.addHandler(Handler(registry: registry, ready: ready, checks: checks))
                 }
             }
             .bind(host: host, port: port).get()
@@ -58,11 +65,16 @@ package final class HealthServer: Sendable {
         typealias OutboundOut = HTTPServerResponsePart
         let registry: PrometheusCollectorRegistry
         let ready: @Sendable () -> Bool
+        let checks: @Sendable () -> [String]
         var uri = ""
 
-        init(registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool) {
+        init(
+            registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool,
+            checks: @escaping @Sendable () -> [String]
+        ) {
             self.registry = registry
             self.ready = ready
+            self.checks = checks
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -70,14 +82,16 @@ package final class HealthServer: Sendable {
             case .head(let h): uri = h.uri
             case .body: break
             case .end:
+                // `/readyz?verbose`: the checks' lines above the verdict.
+                let verbose = uri.contains("?verbose") ? checks().map { $0 + "\n" }.joined() : ""
                 let (status, type, body): (HTTPResponseStatus, String, [UInt8]) =
                     switch uri.split(separator: "?").first.map(String.init) ?? "" {
                     case "/metrics": (.ok, "text/plain; version=0.0.4", registry.emitToBuffer())
                     case "/healthz", "/livez": (.ok, "text/plain", Array("ok\n".utf8))
                     case "/readyz":
                         ready()
-                            ? (.ok, "text/plain", Array("ok\n".utf8))
-                            : (.serviceUnavailable, "text/plain", Array("not ready\n".utf8))
+                            ? (.ok, "text/plain", Array((verbose + "ok\n").utf8))
+                            : (.serviceUnavailable, "text/plain", Array((verbose + "not ready\n").utf8))
                     default: (.notFound, "text/plain", Array("not found\n".utf8))
                     }
                 let headers = HTTPHeaders([("Content-Type", type), ("Content-Length", String(body.count))])

@@ -6,10 +6,17 @@ import Synchronization
 /// read by the health server; no polling.
 package final class Readiness: Sendable {
     private let state = Mutex(false)
+    private let details = Mutex<[String]>([])
     package init(_ initial: Bool = false) { state.withLock { $0 = initial } }
     package var isReady: Bool {
         get { state.withLock { $0 } }
         set { state.withLock { $0 = newValue } }
+    }
+    /// Lines `/readyz?verbose` shows above the verdict, Kubernetes style (`[+]name: detail` or
+    /// `[-]name: detail`); a fleet machine lists its clusters there.
+    package var checks: [String] {
+        get { details.withLock { $0 } }
+        set { details.withLock { $0 = newValue } }
     }
 }
 
@@ -31,7 +38,7 @@ package struct HealthService: Service {
         let readiness = self.readiness
         guard
             let server = try await HealthServer.serve(
-                address: address, registry: registry, ready: { readiness.isReady })
+                address: address, registry: registry, ready: { readiness.isReady }, checks: { readiness.checks })
         else {
             try? await gracefulShutdown()
             return

@@ -237,6 +237,15 @@ import Testing
                 && h.metric("lb-a", #"k8slb_fleet_cluster_reachable{cluster="blue"}"#) == 1
             #expect(unreachable, "reachability metric:\n\(metricsText)")
             #expect(h.log("lb-a").contains("fleet: cluster unreachable"))
+            // The per-cluster view of the health endpoint.
+            let verbose = try run(
+                tools.curl, ["-s", "-m", "2", "http://127.0.0.1:\(h.metricsPort("lb-a") ?? 0)/readyz?verbose"]
+            ).output
+            #expect(
+                verbose.contains("[+]cluster blue: reachable; 1 VIPs served")
+                    && verbose.contains("[-]cluster green: unreachable for") && verbose.hasSuffix("ok\n"),
+                "\(verbose)")
+            print("fleet: /readyz?verbose while green is down:\n\(verbose)")
             now = probe()
             let downBlue = failures(now.blue[mark.blue.count...], "50 blue")
             let downGreen = failures(now.green[mark.green.count...], "60 green")
