@@ -159,6 +159,10 @@ struct RunCommand: AsyncParsableCommand {
         for (flag, value) in [("--run-dir", runDir), ("--cert-dir", certDir)] {
             do { _ = try SafePath(parsing: value) } catch { throw ValidationError("\(flag): \(error)") }
         }
+        if fleet != nil && backend == .kubeproxy {
+            throw ValidationError(
+                "--fleet needs a proxy (--backend haproxy or nginx): kube-proxy forwards only inside its own cluster")
+        }
         guard (1...3600).contains(drainSeconds) else {
             throw ValidationError("--drain-seconds must be between 1 and 3600")
         }

@@ -16,12 +16,11 @@ extension ActorController {
         }
         var ok = Set<PoolName>()
         for (pool, services) in needs.sorted(by: { $0.key < $1.key }) {
-            // A fleet machine's files are named by the cluster too (`FleetPlan.pool`).
-            switch await dataPlane.checkCertificate(
-                pool: settings.fleetCluster.map { FleetPlan.pool($0, pool) } ?? pool)
-            {
+            // A fleet machine's files (and metrics) are named by the cluster too (`FleetPlan.pool`).
+            let file = settings.fleetCluster.map { FleetPlan.pool($0, pool) } ?? pool
+            switch await dataPlane.checkCertificate(pool: file) {
             case .failure(let problem):
-                metrics.certificateProblem(pool: pool, true)
+                metrics.certificateProblem(pool: file, true)
                 let message = "certificate for pool \(pool) unusable, TLS termination off for this pool: \(problem)"
                 if certificateProblems[pool] != message {
                     certificateProblems[pool] = message
@@ -30,8 +29,8 @@ extension ActorController {
                 }
             case .success(let notAfter):
                 ok.insert(pool)
-                metrics.certificateProblem(pool: pool, false)
-                metrics.certificateExpiry("pool/\(pool.rawValue)", notAfter)
+                metrics.certificateProblem(pool: file, false)
+                metrics.certificateExpiry("pool/\(file.rawValue)", notAfter)
                 if certificateProblems.removeValue(forKey: pool) != nil {
                     logger.info("certificate usable again; TLS back on", metadata: ["lb.pool": "\(pool)"])
                 }

@@ -72,6 +72,28 @@ import Testing
             }, nodes: nodes, groups: plan.groups)
     }
 
+    /// A fleet file the actor cannot use stops it at start, with every error and its JSON path;
+    /// `--fleet` with kube-proxy backends is refused (it forwards only inside its own cluster).
+    @Test func badFleetFileOrKubeProxyStopsTheActorWithTheReason() throws {
+        guard let binary = ActorHarness.binary else {
+            Issue.record("k8slb-actor not built")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-fleet-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("fleet.json").path
+        try #"{"clusters": [{"name": "Blue", "kubeconfig": "/etc/k"}, {"name": "green"}], "settings": {"pools": {}}}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let bad = try run(binary, ["run", "--fleet", file, "--run-dir", dir.path, "--metrics-address", ""])
+        #expect(bad.status != 0)
+        for text in ["clusters[0].name", "lower-case", "clusters[1].kubeconfig", "settings.pools"] {
+            #expect(bad.output.contains(text), "\(text) in: \(bad.output)")
+        }
+        let proxyless = try run(binary, ["run", "--fleet", file, "--backend", "kubeproxy"])
+        #expect(proxyless.status != 0 && proxyless.output.contains("--fleet needs a proxy"), "\(proxyless.output)")
+    }
+
     @Test func twoClustersOneFleetIsolatedThroughConflictsOutageAndFailover() async throws {
         guard let tools = ActorHarness.tools() else { return }
         try await ActorHarness.with(tools) { h in
