@@ -295,6 +295,38 @@ final class ActorHarness {
         return doc
     }
 
+    /// Runs `body(0..<count)` as fast as the API takes it: `width` requests in flight at a time.
+    static func concurrently(
+        _ count: Int, width: Int = 32, _ body: @escaping @Sendable (Int) async throws -> Void
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func add() {
+                let i = next
+                next += 1
+                group.addTask { try await body(i) }
+            }
+            for _ in 0..<min(width, count) { add() }
+            while try await group.next() != nil { if next < count { add() } }
+        }
+    }
+
+    /// The benchmarks at size: LB nodes lb-a and lb-b, a backend at 192.0.2.21:8080 answering
+    /// "backend", and a client at 192.0.2.100 routing the IPv6 VIPs 2001:db8:5::/112 (the
+    /// documentation ranges have no room for thousands of IPv4 ones). Returns the node names.
+    func sizedScenario(_ tools: Tools) async throws -> [String] {
+        let nodes = ["lb-a", "lb-b"]
+        try await addLBNodes(nodes)
+        try topo.host("be", addresses: ["192.0.2.21/24"])
+        try topo.host("cl", addresses: ["192.0.2.100/24"])
+        try topo.sh(["-n", topo.ns("cl"), "-6", "route", "add", "2001:db8:5::/112", "dev", "eth0"])
+        try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+        try topo.spawn(
+            "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", work.path],
+            listening: 8080)
+        return nodes
+    }
+
     /// True when the client gets "backend" from http://192.0.2.50/.
     func webServes(_ tools: Tools) throws -> Bool {
         try topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://192.0.2.50/"]).output == "backend\n"

@@ -39,20 +39,11 @@ struct FleetBenchmarkTests {
 
     /// Writes `count` EndpointSlices into a cluster, 32 at a time.
     static func slices(_ client: KubeClient, count: Int) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            func add() {
-                let i = next
-                next += 1
-                group.addTask {
-                    _ = try await client.create(
-                        ActorHarness.slice(
-                            ServiceKey(namespace: "default", name: "s\(i)"), name: "s\(i)-1", addresses: ["192.0.2.21"],
-                            ports: [("http", "TCP", 8080)]))
-                }
-            }
-            for _ in 0..<min(32, count) { add() }
-            while try await group.next() != nil { if next < count { add() } }
+        try await ActorHarness.concurrently(count) { i in
+            _ = try await client.create(
+                ActorHarness.slice(
+                    ServiceKey(namespace: "default", name: "s\(i)"), name: "s\(i)-1", addresses: ["192.0.2.21"],
+                    ports: [("http", "TCP", 8080)]))
         }
     }
 
@@ -63,15 +54,7 @@ struct FleetBenchmarkTests {
     )] {
         var timings: [String: (gather: Int, plan: Int, proxy: Int, keepalived: Int)] = [:]
         try await ActorHarness.with(tools) { h in
-            let nodes = ["lb-a", "lb-b"]
-            try await h.addLBNodes(nodes)
-            try h.topo.host("be", addresses: ["192.0.2.21/24"])
-            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
-            try h.topo.sh(["-n", h.topo.ns("cl"), "-6", "route", "add", "2001:db8:5::/112", "dev", "eth0"])
-            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn(
-                "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path],
-                listening: 8080)
+            let nodes = try await h.sizedScenario(tools)
             var others: [FleetTests.Cluster] = []
             defer { for c in others { Task { try? await c.server.stop() } } }
             for c in 1..<max(1, clusters) { others.append(try await FleetTests.Cluster(work: h.work, name: "c\(c)")) }

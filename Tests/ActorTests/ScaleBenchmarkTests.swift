@@ -66,15 +66,7 @@ struct ScaleBenchmarkTests {
         guard let tools = ActorHarness.tools() else { return }
         let count = Int(ProcessInfo.processInfo.environment["K8SLB_SCALE_SERVICES"] ?? "200") ?? 200
         try await ActorHarness.with(tools) { h in
-            let nodes = ["lb-a", "lb-b"]
-            try await h.addLBNodes(nodes)
-            try h.topo.host("be", addresses: ["192.0.2.21/24"])
-            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
-            try h.topo.sh(["-n", h.topo.ns("cl"), "-6", "route", "add", "2001:db8:5::/112", "dev", "eth0"])
-            try "backend\n".write(to: h.work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-            try h.topo.spawn(
-                "be", [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", h.work.path],
-                listening: 8080)
+            let nodes = try await h.sizedScenario(tools)
             let last = Self.vip(count + 10)
             try await h.writeConfig(
                 #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.99"},"v6":{"network":"2001:db8:5::/112","range":"2001:db8:5::1-"#
@@ -109,27 +101,17 @@ struct ScaleBenchmarkTests {
             // Created as fast as the API takes them: 32 at a time, each Service then its slice.
             let t0 = Date()
             let client = h.client
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                var next = 0
-                func add() {
-                    let i = next
-                    next += 1
-                    group.addTask {
-                        let key = ServiceKey(namespace: "default", name: "s\(i)")
-                        var service = ActorHarness.service(
-                            key, ports: [("http", 80)],
-                            annotations: ["loadbalancer/pool": "v6"].merging(
-                                checks ? [:] : ["loadbalancer/nocheck": "true"], uniquingKeysWith: { a, _ in a }))
-                        // As on a real cluster at this size: 2,768 NodePorts would run out first.
-                        service.spec?.allocateLoadBalancerNodePorts = false
-                        _ = try await client.create(service)
-                        _ = try await client.create(
-                            ActorHarness.slice(
-                                key, name: "s\(i)-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)]))
-                    }
-                }
-                for _ in 0..<min(32, count) { add() }
-                while try await group.next() != nil { if next < count { add() } }
+            try await ActorHarness.concurrently(count) { i in
+                let key = ServiceKey(namespace: "default", name: "s\(i)")
+                var service = ActorHarness.service(
+                    key, ports: [("http", 80)],
+                    annotations: ["loadbalancer/pool": "v6"].merging(
+                        checks ? [:] : ["loadbalancer/nocheck": "true"], uniquingKeysWith: { a, _ in a }))
+                // As on a real cluster at this size: 2,768 NodePorts would run out first.
+                service.spec?.allocateLoadBalancerNodePorts = false
+                _ = try await client.create(service)
+                _ = try await client.create(
+                    ActorHarness.slice(key, name: "s\(i)-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)]))
             }
             let created = Date().timeIntervalSince(t0)
             print("scale: \(count) Services and their EndpointSlices created in \(String(format: "%.1f", created)) s")
