@@ -5,17 +5,17 @@ import TestAPIServer
 import TestSupport
 import Testing
 
-/// One LB fleet for two clusters (issue 24): two test API servers, two LB machines as namespaces
+/// One LB fleet for three clusters (issue 24): three test API servers, two LB machines as namespaces
 /// running one `k8slb-actor --fleet` each (real keepalived and HAProxy), a backend per cluster and
-/// a client probing both clusters' VIPs every 50 ms throughout. Both clusters call their Service
-/// `default/web` and their pool `default`: the fleet keeps them apart.
+/// a client probing the clusters' VIPs every 50 ms throughout. Every cluster calls its Service
+/// `default/web` and its pool `default`: the fleet keeps them apart.
 ///
 /// Then, one at a time, each with the other cluster probed: green's config overlapping blue's
 /// pool, green asking for blue's VIP, and green setting raw HAProxy lines only the fleet may set:
 /// each is refused for green with an Event in green, blue sees no failed request (and green keeps
-/// what it had). Green's API server down for 30 s: green keeps serving, nothing moves, and on its
-/// return nothing moves either. Last, failover: the machine holding the VIPs loses its link and
-/// the other serves both clusters.
+/// what it had), red is never touched and sees no failed request at all. Green's API server down
+/// for 30 s: green keeps serving, nothing moves, and on its return nothing moves either. Last,
+/// failover: the machine holding the VIPs loses its link and the other serves every cluster.
 @Suite(.serialized, .needs(.root("ip", "haproxy", "keepalived", "curl", "python3"))) struct FleetTests {
     static func ip(_ s: String) -> IPAddress { try! IPAddress(parsing: s) }
     static let nodes = ["lb-a", "lb-b"]
@@ -94,16 +94,18 @@ import Testing
         #expect(proxyless.status != 0 && proxyless.output.contains("--fleet needs a proxy"), "\(proxyless.output)")
     }
 
-    @Test func twoClustersOneFleetIsolatedThroughConflictsOutageAndFailover() async throws {
+    @Test func threeClustersOneFleetIsolatedThroughConflictsOutageAndFailover() async throws {
         guard let tools = ActorHarness.tools() else { return }
         try await ActorHarness.with(tools) { h in
             let green = try await Cluster(work: h.work, name: "green")
-            defer { Task { try? await green.server.stop() } }
+            let red = try await Cluster(work: h.work, name: "red")
+            defer { for c in [green, red] { Task { try? await c.server.stop() } } }
             try await h.addLBNodes(Self.nodes)
             try h.topo.host("be-blue", addresses: ["192.0.2.21/24"])
             try h.topo.host("be-green", addresses: ["192.0.2.22/24"])
+            try h.topo.host("be-red", addresses: ["192.0.2.23/24"])
             try h.topo.host("cl", addresses: ["192.0.2.100/24"])
-            for name in ["blue", "green"] {
+            for name in ["blue", "green", "red"] {
                 let dir = h.work.appendingPathComponent(name)
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                 try "\(name)\n".write(to: dir.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
@@ -112,62 +114,79 @@ import Testing
                     [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", dir.path],
                     listening: 8080)
             }
-            // Blue: the harness's cluster. Green: the same segment, its own range and VRIDs.
+            // Blue: the harness's cluster. Green and red: the same segment, their own ranges and
+            // VRIDs. Red is never touched: whatever green does, it must not notice.
             let blueConfig = #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.59"}}}"#
             let greenConfig =
                 #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.60-192.0.2.69"}},"vrrp":{"vridOffset":100}}"#
             try await h.writeConfig(blueConfig)
             try await green.put("global", ["config": greenConfig])
-            for (i, node) in Self.nodes.enumerated() {
-                _ = try await green.client.create(
-                    Node(
-                        metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
-                        addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
+            try await red.put(
+                "global",
+                [
+                    "config":
+                        #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.70-192.0.2.79"}},"vrrp":{"vridOffset":200}}"#
+                ])
+            for c in [green, red] {
+                for (i, node) in Self.nodes.enumerated() {
+                    _ = try await c.client.create(
+                        Node(
+                            metadata: ObjectMeta(name: node, labels: ["type": "loadBalancer"]),
+                            addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
+                }
             }
             try await h.createService(Self.web, ports: [("http", 80)])
             _ = try await green.client.create(ActorHarness.service(Self.web, ports: [("http", 80)]))
             try await h.setSlice(Self.web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
             _ = try await green.client.create(
                 ActorHarness.slice(Self.web, name: "web-1", addresses: ["192.0.2.22"], ports: [("http", "TCP", 8080)]))
+            _ = try await red.client.create(ActorHarness.service(Self.web, ports: [("http", 80)]))
+            _ = try await red.client.create(
+                ActorHarness.slice(Self.web, name: "web-1", addresses: ["192.0.2.23"], ports: [("http", "TCP", 8080)]))
             let greenDocument = Self.document([("192.0.2.60", Self.web)], offset: 100)
             try await h.publish(Self.document([("192.0.2.50", Self.web)], offset: 0))
             try await green.publish(greenDocument)
+            try await red.publish(Self.document([("192.0.2.70", Self.web)], offset: 200))
 
             let fleet = h.work.appendingPathComponent("fleet.json").path
             try #"""
             {"clusters": [{"name": "blue", "kubeconfig": "\#(h.kubeconfig)", "limits": {"vips": 10}},
-                          {"name": "green", "kubeconfig": "\#(green.kubeconfig)"}],
+                          {"name": "green", "kubeconfig": "\#(green.kubeconfig)"},
+                          {"name": "red", "kubeconfig": "\#(red.kubeconfig)"}],
              "settings": {"vrrp": {"advertInterval": 0.1}}}
             """#.write(toFile: fleet, atomically: true, encoding: .utf8)
             for node in Self.nodes { try h.startActor(node, extra: ["--fleet", fleet]) }
 
-            // Both clusters served through their VIPs, each by its own backend.
+            // Every cluster served through its VIP, each by its own backend.
             func get(_ vip: String) throws -> String {
                 try h.topo.exec("cl", [tools.curl, "-s", "-m", "1", "http://\(vip)/"]).output
             }
             let served = await eventually(.seconds(20)) {
-                try get("192.0.2.50") == "blue\n" && get("192.0.2.60") == "green\n"
+                try get("192.0.2.50") == "blue\n" && get("192.0.2.60") == "green\n" && get("192.0.2.70") == "red\n"
             }
             guard served else {
-                Issue.record("the fleet never served both clusters:\n\(h.actorLogs())")
+                Issue.record("the fleet never served the three clusters:\n\(h.actorLogs())")
                 return
             }
             print(
-                "fleet: blue and green served through 192.0.2.50 and 192.0.2.60 by one keepalived and one HAProxy per machine"
+                "fleet: blue, green and red served through 192.0.2.50, .60 and .70 by one keepalived and one HAProxy per machine"
             )
 
-            // The probe: both VIPs every 50 ms, one line per request, for the whole test.
+            // The probe: the three VIPs every 50 ms, one line per request, for the whole test.
             let probeLog = h.work.appendingPathComponent("probe.log").path
             try h.topo.spawn(
                 "cl",
                 [
                     "/bin/sh", "-c",
-                    "while :; do for v in 50 60; do r=$(\(tools.curl) -s -m 1 http://192.0.2.$v/) || r=FAIL; echo \"$v ${r:-EMPTY}\"; done; sleep 0.05; done > \(probeLog)",
+                    "while :; do for v in 50 60 70; do r=$(\(tools.curl) -s -m 1 http://192.0.2.$v/) || r=FAIL; echo \"$v ${r:-EMPTY}\"; done; sleep 0.05; done > \(probeLog)",
                 ])
-            func probe() -> (blue: [String], green: [String]) {
+            func probe() -> (blue: [String], green: [String], red: [String]) {
                 let lines = ((try? String(contentsOfFile: probeLog, encoding: .utf8)) ?? "").split(separator: "\n")
                     .map(String.init)
-                return (lines.filter { $0.hasPrefix("50 ") }, lines.filter { $0.hasPrefix("60 ") })
+                return (
+                    lines.filter { $0.hasPrefix("50 ") }, lines.filter { $0.hasPrefix("60 ") },
+                    lines.filter { $0.hasPrefix("70 ") }
+                )
             }
             func failures(_ lines: ArraySlice<String>, _ want: String) -> Int { lines.filter { $0 != want }.count }
             try await Task.sleep(for: .seconds(1))
@@ -265,7 +284,8 @@ import Testing
             ).output
             #expect(
                 verbose.contains("[+]cluster blue: reachable; 1 VIPs served")
-                    && verbose.contains("[-]cluster green: unreachable for") && verbose.hasSuffix("ok\n"),
+                    && verbose.contains("[-]cluster green: unreachable for")
+                    && verbose.contains("[+]cluster red: reachable; 1 VIPs served") && verbose.hasSuffix("ok\n"),
                 "\(verbose)")
             print("fleet: /readyz?verbose while green is down:\n\(verbose)")
             now = probe()
@@ -295,7 +315,14 @@ import Testing
                 "fleet: green's API server down 30 s and back: blue \(outage.0) requests, \(outage.1) failed; green \(outage.2) requests, \(outage.3) failed; holders unchanged (\(holdersAfter.0), \(holdersAfter.1))"
             )
 
-            // 5. Failover: the holder of blue's VIP loses its link; the other machine serves both.
+            // Red, never touched, saw none of it.
+            let redFailures = failures(now.red[...], "70 red")
+            #expect(redFailures == 0 && now.red.count > 100, "red: \(now.red.count) requests, \(redFailures) failed")
+            print(
+                "fleet: red, untouched, through all of green's conflicts and outage: \(now.red.count) requests, \(redFailures) failed"
+            )
+
+            // 5. Failover: the holder of blue's VIP loses its link; the other machine serves all.
             let holder = holdersAfter.0.first ?? "lb-a"
             let other = Self.nodes.first { $0 != holder }!
             mark = probe()
@@ -303,19 +330,20 @@ import Testing
             let cut = clock.now
             _ = try h.topo.exec(holder, [tools.ip, "link", "set", "eth0", "down"])
             let moved = await eventually(.seconds(5)) {
-                try h.holders("192.0.2.50", among: [other]) == [other]
-                    && h.holders("192.0.2.60", among: [other]) == [other]
+                try ["192.0.2.50", "192.0.2.60", "192.0.2.70"].allSatisfy {
+                    try h.holders($0, among: [other]) == [other]
+                }
             }
-            #expect(moved, "both clusters' VIPs on \(other):\n\(h.actorLogs())")
-            let both = await eventually(.seconds(5)) {
-                try get("192.0.2.50") == "blue\n" && get("192.0.2.60") == "green\n"
+            #expect(moved, "every cluster's VIP on \(other):\n\(h.actorLogs())")
+            let all = await eventually(.seconds(5)) {
+                try get("192.0.2.50") == "blue\n" && get("192.0.2.60") == "green\n" && get("192.0.2.70") == "red\n"
             }
-            #expect(both)
-            print("fleet: both clusters served from \(other) \(clock.now - cut) after \(holder) lost its link")
+            #expect(all)
+            print("fleet: every cluster served from \(other) \(clock.now - cut) after \(holder) lost its link")
             try await Task.sleep(for: .seconds(2))
             now = probe()
             print(
-                "fleet: \(holder) lost its link; \(other) serves both clusters (requests meanwhile: blue \(now.blue.count - mark.blue.count), \(failures(now.blue[mark.blue.count...], "50 blue")) failed; green \(now.green.count - mark.green.count), \(failures(now.green[mark.green.count...], "60 green")) failed)"
+                "fleet: \(holder) lost its link; \(other) serves every cluster (requests meanwhile: blue \(now.blue.count - mark.blue.count), \(failures(now.blue[mark.blue.count...], "50 blue")) failed; green \(now.green.count - mark.green.count), \(failures(now.green[mark.green.count...], "60 green")) failed; red \(now.red.count - mark.red.count), \(failures(now.red[mark.red.count...], "70 red")) failed)"
             )
         }
     }
