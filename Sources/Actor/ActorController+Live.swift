@@ -10,7 +10,11 @@ extension ActorController {
     }
 
     private func addressesChanged() async {
-        guard let document, let present = await dataPlane.addresses() else { return }
+        guard var document, let present = await dataPlane.addresses() else { return }
+        if settings.fleetCluster != nil {
+            let served = fleetVIPs ?? []  // before the fleet's first plan: none yet
+            document.vips = document.vips.filter { served.contains($0.address) }
+        }
         let vips = Set(document.vips.map(\.address))
         let now = present.intersection(vips)
         // Every published VIP has a series here (0 when another node holds it): an alert can
@@ -31,7 +35,7 @@ extension ActorController {
         let arrived = now.subtracting(live)
         let left = live.subtracting(now)
         live = now
-        metrics.vipsLive(now.count)
+        if settings.fleetCluster == nil { metrics.vipsLive(now.count) }  // a fleet counts all its clusters
         await reporter.publishLive(now)
         splitContinuation.yield()
         for vip in document.vips where arrived.contains(vip.address) {

@@ -111,7 +111,7 @@ extension ActorController {
             nodes: nodePortPools.isEmpty ? [] : await backendNodes(), nodePortPools: nodePortPools)
         let tlsPools = await checkCertificates(config, document)
         let secretCerts = await secretCertificates(document)
-        metrics.vipsServed(document.vips.count)
+        if settings.fleetCluster == nil { metrics.vipsServed(document.vips.count) }  // a fleet counts its own
 
         var inputs = NodePlan.Inputs(
             node: settings.nodeName, eligible: await nodeEligible(), backend: settings.backend, document: document,

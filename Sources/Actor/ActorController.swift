@@ -87,6 +87,10 @@ actor ActorController {
     let epoch = ContinuousClock.now
     /// On a fleet machine: asks the fleet for a sync instead of syncing alone (`joinFleet`).
     var fleetSync: (@Sendable () -> Void)?
+    /// On a fleet machine: the VIPs the fleet serves for this cluster (`FleetPlan.Verdict`).
+    /// Only these are this cluster's on the node: a VIP refused to it (another cluster's) never
+    /// shows as live in its records, metrics or Events.
+    var fleetVIPs: Set<IPAddress>?
     /// True once a proxy config (or, for kubeproxy, the keepalived config) has been applied.
     private(set) var isReady = false
 

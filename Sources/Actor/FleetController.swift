@@ -131,10 +131,12 @@ actor FleetController {
                 "lb.vips": "\(merged.document.vips.count)", "clusters": "\(gathered.count)",
             ])
         var documents: [ClusterName: AssignmentDocument] = [:]
+        metrics.vipsServed(merged.document.vips.count)
         for g in gathered {
             let cluster = g.member.cluster.name
             documents[cluster] = g.inputs.plan.document
             let verdict = plan.verdicts[cluster] ?? FleetPlan.Verdict()
+            await g.member.controller.setFleetVIPs(verdict.vips)
             var own = node
             let lingering = Set(g.inputs.plan.lingering.keys.map { VRRPGroupID(family: $0.family, vrid: $0.vrid) })
             own.vrrpGroups = node.vrrpGroups.intersection(verdict.groups.union(lingering))
@@ -202,6 +204,9 @@ actor FleetController {
     /// Logs when a cluster's API server stops answering and when it is back; the metric follows.
     private func reachabilityLoop() async {
         while !Task.isCancelled {
+            var live = 0
+            for m in members { live += await m.controller.live.count }
+            metrics.vipsLive(live)
             for m in members {
                 let cluster = m.cluster.name
                 let since = await m.controller.failingSince()
@@ -224,6 +229,13 @@ actor FleetController {
 }
 
 extension ActorController {
+    /// The VIPs the fleet serves for this cluster (the live view follows at once).
+    func setFleetVIPs(_ vips: Set<IPAddress>) {
+        guard fleetVIPs != vips else { return }
+        fleetVIPs = vips
+        liveContinuation.yield()
+    }
+
     /// Since when this cluster's API server has failed every list and watch (nil: it answers).
     func failingSince() async -> ContinuousClock.Instant? {
         var earliest: ContinuousClock.Instant?

@@ -226,6 +226,9 @@ import Testing
                 try await green.events(kind: "Service", name: "grab").contains { $0.reason == "FleetVIPTaken" }
             }
             #expect(taken, "FleetVIPTaken Event on green's default/grab:\n\(h.actorLogs())")
+            // Blue's VIP is live on a machine, but not green's: no VIPActive for green's Service.
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await !green.events(kind: "Service", name: "grab").contains { $0.reason == "VIPActive" })
             try await Task.sleep(for: .seconds(2))
             now = probe()
             let grabBlue = failures(now.blue[mark.blue.count...], "50 blue")
