@@ -29,21 +29,19 @@ enum OpenFiles {
     /// 2^20: Debian's `fs.nr_open` and the usual container limit; HAProxy at maxconn 500,000.
     static let cap = 1 << 20
 
-    /// Soft and hard limits; nil if unreadable, the hard one clamped when unlimited.
-    static func current() -> (soft: Int, hard: Int)? {
+    /// What the soft limit is raised to: the hard limit, capped (nil if unreadable).
+    static var target: Int? {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
-        func clamp(_ v: rlim_t) -> Int { v >= rlim_t(Int32.max) ? Int(Int32.max) : Int(v) }
-        return (clamp(limit.rlim_cur), clamp(limit.rlim_max))
+        return Int(min(limit.rlim_max, rlim_t(cap)))
     }
 
-    /// Raises the soft limit to the hard one, capped.
+    /// Raises the soft limit to `target`.
     static func raise() {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
-        let wanted = min(limit.rlim_max, rlim_t(cap))
-        guard limit.rlim_cur < wanted else { return }
-        limit.rlim_cur = wanted
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, let target, limit.rlim_cur < rlim_t(target)
+        else { return }
+        limit.rlim_cur = rlim_t(target)
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 }
@@ -210,7 +208,6 @@ struct RunCommand: AsyncParsableCommand {
         }
 
         let fleetFile = try fleet.map { try Self.readFleet($0) }
-        let cluster = fleetFile == nil ? try ClusterConfig.resolve(kubeconfig: kubeconfig) : nil
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         let netlink = try NetlinkWorker(namespace: netns)
         // Every VIP is bound by the proxy on every LB node, held or not (docs/architecture.md, "Data-plane facts: HAProxy"). HAProxy binds
@@ -254,14 +251,13 @@ struct RunCommand: AsyncParsableCommand {
                 members: members, fleet: fleetFile, dataPlane: dataPlane, logger: logger, metrics: metrics,
                 readiness: readiness, coalesce: settings.coalesce)
             service = ActorService(fleet: fleetController, dataPlane: dataPlane, readiness: readiness, logger: logger)
-        } else if let cluster {
+        } else {
+            let cluster = try ClusterConfig.resolve(kubeconfig: kubeconfig)
             let controller = ActorController(
                 client: KubeClient(config: cluster), settings: settings, logger: logger, metrics: metrics,
                 dataPlane: dataPlane, readiness: readiness)
             service = ActorService(controller: controller, dataPlane: dataPlane, readiness: readiness, logger: logger)
             logger.info("cluster", metadata: ["server": "\(cluster.server)"])
-        } else {
-            return
         }
         logger.info(
             "starting",

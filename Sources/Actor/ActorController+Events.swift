@@ -7,12 +7,12 @@ extension ActorController {
     /// An Event on Service `key` (reason and type from the one table), handed to the reporter
     /// with the others of this sync once the data plane is applied (`handReportsOver`).
     func event(_ key: ServiceKey, _ reason: EventReason, _ message: String) {
-        reports.append(Reporter.EventReport(service: key, reason: reason, message: message))
+        reports.append(Reporter.EventReport(subject: .service(key), reason: reason, message: message))
     }
 
     /// Gives the buffered Events to the reporter (it writes them; nothing here waits for the API).
     func handReportsOver() {
-        for r in reports { reporter.event(r.service, r.reason, r.message) }
+        for r in reports { reporter.send(r) }
         reports = []
     }
 }

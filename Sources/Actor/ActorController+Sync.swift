@@ -27,7 +27,7 @@ extension ActorController {
 
     /// The open-file limit HAProxy is sized to: the hard limit (HAProxy raises its own soft limit
     /// as far as that), capped like the soft limit `ActorMain` raises (`OpenFiles`).
-    static let openFileLimit: Int? = OpenFiles.current().map { min($0.hard, OpenFiles.cap) }
+    static let openFileLimit: Int? = OpenFiles.target
 
     /// Says when HAProxy's maxconn had to be lowered to fit the open-file limit, or
     /// when even that does not fit (its reloads then fail: new VIPs are not served).
@@ -54,15 +54,34 @@ extension ActorController {
 
     /// Recomputes the desired state from the newest inputs and applies what differs.
     func sync() async {
-        let clock = ContinuousClock()
-        let started = clock.now
+        let started = ContinuousClock.now
         guard let inputs = await gather() else { return }
-        let gathered = clock.now
-        let plan = NodePlan.make(inputs.plan)
-        let planned = clock.now
-        reportDescriptors(plan.proxy, configured: inputs.plan.haproxy.maxConnections)
-        let applied = await apply(plan, secrets: inputs.secrets)
-        // Where a sync's time goes (the 10,000-Service benchmark reads it from debug logs).
+        let (plan, applied) = await planAndApply(inputs.plan, secrets: inputs.secrets, started: started)
+        await report(plan, applied, document: inputs.plan.document)
+        scheduleFollowUps(applied)
+    }
+
+    /// The node's part of a sync, alone or for a fleet (`inputs` then merges every cluster's):
+    /// the pools' networks (VIPs left by an earlier run removed once), the plan, and its apply.
+    /// `started` and `gathered`: when the sync began and its inputs were ready (the trace below).
+    func planAndApply(
+        _ inputs: NodePlan.Inputs, secrets: SecretCertificates, started: ContinuousClock.Instant,
+        gathered: ContinuousClock.Instant = .now
+    ) async -> (NodePlan, Applied) {
+        // keepalived's VIPs are removed the moment it dies; BGP VIPs on lo are this actor's own.
+        await dataPlane.setPoolNetworks(inputs.config.pools.filter { $0.announce == .vrrp }.map(\.network))
+        if !cleanedUp {
+            // Start-up: VIPs left by an earlier run (a SIGKILLed keepalived, a BGP VIP of a
+            // Service deleted meanwhile) must not linger.
+            await dataPlane.removeStaleVIPs(in: inputs.config.pools.map(\.network))
+            cleanedUp = true
+        }
+        metrics.vipsServed(inputs.document.vips.count)
+        let plan = NodePlan.make(inputs)
+        let planned = ContinuousClock.now
+        reportDescriptors(plan.proxy, configured: inputs.haproxy.maxConnections)
+        let applied = await apply(plan, secrets: secrets)
+        // Where a sync's time goes (the benchmarks at size read it from debug logs).
         logger.debug(
             "trace: sync timings",
             metadata: [
@@ -70,10 +89,9 @@ extension ActorController {
                 "plan_ms": "\(Self.milliseconds(planned - gathered))",
                 "proxy_ms": "\(Self.milliseconds(applied.proxyTime))",
                 "keepalived_ms": "\(Self.milliseconds(applied.keepalivedTime))",
-                "lb.vips": "\(inputs.plan.document.vips.count)",
+                "lb.vips": "\(inputs.document.vips.count)",
             ])
-        await report(plan, applied, document: inputs.plan.document)
-        scheduleFollowUps(applied)
+        return (plan, applied)
     }
 
     /// The newest inputs, once every informer has synced: config, assignments, endpoints,
@@ -93,17 +111,6 @@ extension ActorController {
         }
         await updateLingering(previous: before, current: document)
         deferred.update(previous: before, current: document, node: settings.nodeName, now: monotonicSeconds, delay: 1)
-        // keepalived's VIPs are removed the moment it dies; BGP VIPs on lo are this actor's own.
-        // (A fleet does both for all its clusters' pools at once.)
-        if settings.fleetCluster == nil {
-            await dataPlane.setPoolNetworks(config.pools.filter { $0.announce == .vrrp }.map(\.network))
-        }
-        if !cleanedUp && settings.fleetCluster == nil {
-            // Start-up: VIPs left by an earlier run (a SIGKILLed keepalived, a BGP VIP of a
-            // Service deleted meanwhile) must not linger.
-            await dataPlane.removeStaleVIPs(in: config.pools.map(\.network))
-            cleanedUp = true
-        }
         await detectInterfaces(config, document)
         let nodePortPools = Set(config.pools.filter { $0.backends == .nodeports }.map(\.name))
         let endpoints = EndpointMap.resolve(
@@ -111,7 +118,6 @@ extension ActorController {
             nodes: nodePortPools.isEmpty ? [] : await backendNodes(), nodePortPools: nodePortPools)
         let tlsPools = await checkCertificates(config, document)
         let secretCerts = await secretCertificates(document)
-        if settings.fleetCluster == nil { metrics.vipsServed(document.vips.count) }  // a fleet counts its own
 
         var inputs = NodePlan.Inputs(
             node: settings.nodeName, eligible: await nodeEligible(), backend: settings.backend, document: document,

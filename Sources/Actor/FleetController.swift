@@ -37,7 +37,6 @@ actor FleetController {
     /// Refusals last reported per cluster (each is reported when it appears).
     private var reported: [ClusterName: Set<FleetPlan.Refusal>] = [:]
     private var unreachable: [ClusterName: ContinuousClock.Instant] = [:]
-    private var cleanedUp = false
 
     private let syncRequests: AsyncStream<Void>
     private let syncContinuation: AsyncStream<Void>.Continuation
@@ -82,19 +81,18 @@ actor FleetController {
 
     /// Gathers every cluster, plans the fleet and the node, applies once, reports per cluster.
     func sync() async {
-        let clock = ContinuousClock()
-        let started = clock.now
+        let started = ContinuousClock.now
         var gathered: [(member: Member, inputs: ActorController.SyncInputs)] = []
         for m in members {
             if let inputs = await m.controller.gather() { gathered.append((m, inputs)) }
         }
         guard !gathered.isEmpty else { return }
-        let collected = clock.now
+        let collected = ContinuousClock.now
+        let fleetMembers = gathered.map {
+            FleetPlan.Member(cluster: $0.member.cluster.name, limits: $0.member.cluster.limits, inputs: $0.inputs.plan)
+        }
         let plan = FleetPlan.make(
-            members: gathered.map {
-                FleetPlan.Member(
-                    cluster: $0.member.cluster.name, limits: $0.member.cluster.limits, inputs: $0.inputs.plan)
-            }, settings: fleet.settings, previous: claims, lastAdmitted: admitted)
+            members: fleetMembers, settings: fleet.settings, previous: claims, lastAdmitted: admitted)
         claims = plan.claims
         admitted.merge(plan.admitted) { $1 }
         verdicts.merge(plan.verdicts) { $1 }
@@ -105,55 +103,31 @@ actor FleetController {
                 configRefused: verdict.refusedWhole || verdict.servingLastAdmitted)
         }
         guard let merged = plan.merged else {
-            report(plan, gathered.map(\.member), documents: [:])
+            reportRefusals(plan, gathered.map(\.member), documents: [:])
             return
         }
-        // What each cluster's controller does alone for its own pools, done once for all.
-        await dataPlane.setPoolNetworks(merged.config.pools.filter { $0.announce == .vrrp }.map(\.network))
-        if !cleanedUp {
-            await dataPlane.removeStaleVIPs(in: merged.config.pools.map(\.network))
-            cleanedUp = true
-        }
-        let node = NodePlan.make(merged)
-        let planned = clock.now
-        await primary.reportDescriptors(node.proxy, configured: merged.haproxy.maxConnections)
         var secrets = ActorController.SecretCertificates()
         for g in gathered { secrets.bundles.merge(g.inputs.secrets.bundles) { a, _ in a } }
-        let applied = await primary.apply(node, secrets: secrets)
-        // As a single cluster's sync logs it (the fleet benchmark reads it); plan = fleet + node.
-        logger.debug(
-            "trace: sync timings",
-            metadata: [
-                "gather_ms": "\(ActorController.milliseconds(collected - started))",
-                "plan_ms": "\(ActorController.milliseconds(planned - collected))",
-                "proxy_ms": "\(ActorController.milliseconds(applied.proxyTime))",
-                "keepalived_ms": "\(ActorController.milliseconds(applied.keepalivedTime))",
-                "lb.vips": "\(merged.document.vips.count)", "clusters": "\(gathered.count)",
-            ])
+        // The fleet's plan counts as planning in the trace: gathered = when the clusters were.
+        let (node, applied) = await primary.planAndApply(
+            merged, secrets: secrets, started: started, gathered: collected)
         var documents: [ClusterName: AssignmentDocument] = [:]
-        metrics.vipsServed(merged.document.vips.count)
-        for g in gathered {
+        for (g, member) in zip(gathered, fleetMembers) {
             let cluster = g.member.cluster.name
             documents[cluster] = g.inputs.plan.document
-            let verdict = plan.verdicts[cluster] ?? FleetPlan.Verdict()
-            await g.member.controller.setFleetVIPs(verdict.vips)
-            var own = node
-            let lingering = Set(g.inputs.plan.lingering.keys.map { VRRPGroupID(family: $0.family, vrid: $0.vrid) })
-            own.vrrpGroups = node.vrrpGroups.intersection(verdict.groups.union(lingering))
-            own.announced = node.announced.intersection(verdict.vips)
-            own.unrouted = [:]
-            for (key, reasons) in node.unrouted {
-                if let o = FleetPlan.owner(of: key), o.cluster == cluster.rawValue { own.unrouted[o.key] = reasons }
-            }
-            await g.member.controller.report(own, applied, document: g.inputs.plan.document)
+            await g.member.controller.setFleetVIPs(plan.verdicts[cluster]?.vips ?? [])
+            await g.member.controller.report(
+                plan.share(of: node, for: member), applied, document: g.inputs.plan.document)
             await g.member.controller.scheduleFollowUps(applied)
         }
-        report(plan, gathered.map(\.member), documents: documents)
+        reportRefusals(plan, gathered.map(\.member), documents: documents)
     }
 
     /// Each cluster's new refusals: a log line, and an Event in that cluster (on the config
     /// ConfigMap for whole-config refusals, else on each Service of the VIP).
-    private func report(_ plan: FleetPlan, _ members: [Member], documents: [ClusterName: AssignmentDocument]) {
+    private func reportRefusals(
+        _ plan: FleetPlan, _ members: [Member], documents: [ClusterName: AssignmentDocument]
+    ) {
         for m in members {
             let cluster = m.cluster.name
             let now = Set(plan.verdicts[cluster]?.refusals ?? [])

@@ -14,11 +14,21 @@ import Logging
 /// lands (other nodes read it to remove deleted VRRP groups in order).
 actor Reporter {
     struct EventReport: Sendable {
-        var service: ServiceKey
+        /// What the Event is about: a Service (or, by its key, a Gateway), or the config
+        /// ConfigMap in the actor's namespace.
+        enum Subject: Sendable, CustomStringConvertible {
+            case service(ServiceKey)
+            case config
+            var description: String {
+                switch self {
+                case .service(let key): "\(key)"
+                case .config: "the config ConfigMap"
+                }
+            }
+        }
+        var subject: Subject
         var reason: EventReason
         var message: String
-        /// About the config ConfigMap (in the actor's namespace) instead of a Service.
-        var aboutConfig = false
     }
 
     nonisolated let client: KubeClient
@@ -59,16 +69,16 @@ actor Reporter {
 
     /// Hands an Event on Service `service` over (never waits for the API).
     nonisolated func event(_ service: ServiceKey, _ reason: EventReason, _ message: String) {
-        eventsContinuation.yield(EventReport(service: service, reason: reason, message: message))
+        send(EventReport(subject: .service(service), reason: reason, message: message))
     }
 
     /// Hands an Event on the config ConfigMap over (never waits for the API).
     nonisolated func configEvent(_ reason: EventReason, _ message: String) {
-        eventsContinuation.yield(
-            EventReport(
-                service: ServiceKey(namespace: settings.namespace, name: settings.configMapName), reason: reason,
-                message: message, aboutConfig: true))
+        send(EventReport(subject: .config, reason: reason, message: message))
     }
+
+    /// Hands an Event over (never waits for the API).
+    nonisolated func send(_ report: EventReport) { eventsContinuation.yield(report) }
 
     /// Hands this node's VRRP groups over for publishing (only the newest set is written).
     func publish(_ groups: Set<VRRPGroupID>) {
@@ -134,24 +144,24 @@ actor Reporter {
         for attempt in 1...Self.eventAttempts {
             do {
                 let ref: ObjectReference
-                if e.aboutConfig {
-                    let uid = try? await client.get(
-                        ConfigMap.self, namespace: e.service.namespace, name: e.service.name
-                    ).metadata.uid
+                switch e.subject {
+                case .config:
+                    let (namespace, name) = (settings.namespace, settings.configMapName)
+                    let uid = try? await client.get(ConfigMap.self, namespace: namespace, name: name).metadata.uid
                     ref = ObjectReference(
-                        apiVersion: "v1", kind: "ConfigMap", namespace: e.service.namespace, name: e.service.name,
-                        uid: uid)
-                } else if let gatewayNamespace = e.service.gatewayNamespace {
-                    // A Gateway's VIP: the Event is about the Gateway.
-                    ref = ObjectReference(
-                        apiVersion: GatewayAPI.apiVersion, kind: "Gateway", namespace: gatewayNamespace,
-                        name: e.service.name)
-                } else {
-                    let uid = try? await client.get(Service.self, namespace: e.service.namespace, name: e.service.name)
-                        .metadata.uid
-                    ref = ObjectReference(
-                        apiVersion: "v1", kind: "Service", namespace: e.service.namespace, name: e.service.name,
-                        uid: uid)
+                        apiVersion: "v1", kind: "ConfigMap", namespace: namespace, name: name, uid: uid)
+                case .service(let key):
+                    if let gatewayNamespace = key.gatewayNamespace {
+                        // A Gateway's VIP: the Event is about the Gateway.
+                        ref = ObjectReference(
+                            apiVersion: GatewayAPI.apiVersion, kind: "Gateway", namespace: gatewayNamespace,
+                            name: key.name)
+                    } else {
+                        let uid = try? await client.get(Service.self, namespace: key.namespace, name: key.name)
+                            .metadata.uid
+                        ref = ObjectReference(
+                            apiVersion: "v1", kind: "Service", namespace: key.namespace, name: key.name, uid: uid)
+                    }
                 }
                 _ = try await client.create(
                     Event.about(
@@ -165,7 +175,7 @@ actor Reporter {
                     logger.warning(
                         "cannot record event",
                         metadata: [
-                            "k8s.reason": "\(e.reason.rawValue)", "k8s.service": "\(e.service)",
+                            "k8s.reason": "\(e.reason.rawValue)", "k8s.service": "\(e.subject)",
                             "error": "\(error)", "attempts": "\(attempt)",
                         ])
                     return

@@ -7,29 +7,23 @@ import Synchronization
 /// Serves `/metrics` (Prometheus text), `/healthz` and `/readyz` for one process.
 package final class HealthServer: Sendable {
     private let registry: PrometheusCollectorRegistry
-    private let ready: @Sendable () -> Bool
-    private let checks: @Sendable () -> [String]
+    private let readiness: Readiness
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let channel = Mutex<(any Channel)?>(nil)
 
-    package init(
-        registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool,
-        checks: @escaping @Sendable () -> [String] = { [] }
-    ) {
+    package init(registry: PrometheusCollectorRegistry, readiness: Readiness) {
         self.registry = registry
-        self.ready = ready
-        self.checks = checks
+        self.readiness = readiness
     }
 
     /// Starts a server on `address` (`HOST:PORT`); nil when the address is empty (disabled).
     package static func serve(
-        address: String, registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool,
-        checks: @escaping @Sendable () -> [String] = { [] }
+        address: String, registry: PrometheusCollectorRegistry, readiness: Readiness
     ) async throws -> HealthServer? {
         guard !address.isEmpty, let colon = address.lastIndex(of: ":"),
             let port = Int(address[address.index(after: colon)...])
         else { return nil }
-        let server = HealthServer(registry: registry, ready: ready, checks: checks)
+        let server = HealthServer(registry: registry, readiness: readiness)
         _ = try await server.start(host: String(address[..<colon]), port: port)
         return server
     }
@@ -37,13 +31,12 @@ package final class HealthServer: Sendable {
     /// Listens on `host:port` (0 = any free port); returns the bound port.
     package func start(host: String, port: Int) async throws -> Int {
         let registry = self.registry
-        let ready = self.ready
-        let checks = self.checks
+        let readiness = self.readiness
         let ch = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(Handler(registry: registry, ready: ready, checks: checks))
+                    channel.pipeline.addHandler(Handler(registry: registry, readiness: readiness))
                 }
             }
             .bind(host: host, port: port).get()
@@ -64,17 +57,12 @@ package final class HealthServer: Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let registry: PrometheusCollectorRegistry
-        let ready: @Sendable () -> Bool
-        let checks: @Sendable () -> [String]
+        let readiness: Readiness
         var uri = ""
 
-        init(
-            registry: PrometheusCollectorRegistry, ready: @escaping @Sendable () -> Bool,
-            checks: @escaping @Sendable () -> [String]
-        ) {
+        init(registry: PrometheusCollectorRegistry, readiness: Readiness) {
             self.registry = registry
-            self.ready = ready
-            self.checks = checks
+            self.readiness = readiness
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -83,13 +71,13 @@ package final class HealthServer: Sendable {
             case .body: break
             case .end:
                 // `/readyz?verbose`: the checks' lines above the verdict.
-                let verbose = uri.contains("?verbose") ? checks().map { $0 + "\n" }.joined() : ""
+                let verbose = uri.contains("?verbose") ? readiness.checks.map { $0 + "\n" }.joined() : ""
                 let (status, type, body): (HTTPResponseStatus, String, [UInt8]) =
                     switch uri.split(separator: "?").first.map(String.init) ?? "" {
                     case "/metrics": (.ok, "text/plain; version=0.0.4", registry.emitToBuffer())
                     case "/healthz", "/livez": (.ok, "text/plain", Array("ok\n".utf8))
                     case "/readyz":
-                        ready()
+                        readiness.isReady
                             ? (.ok, "text/plain", Array((verbose + "ok\n").utf8))
                             : (.serviceUnavailable, "text/plain", Array((verbose + "not ready\n").utf8))
                     default: (.notFound, "text/plain", Array("not found\n".utf8))

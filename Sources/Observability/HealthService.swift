@@ -38,7 +38,7 @@ package struct HealthService: Service {
         let readiness = self.readiness
         guard
             let server = try await HealthServer.serve(
-                address: address, registry: registry, ready: { readiness.isReady }, checks: { readiness.checks })
+                address: address, registry: registry, readiness: readiness)
         else {
             try? await gracefulShutdown()
             return

@@ -126,55 +126,33 @@ package final class Child: @unchecked Sendable {
             return (-1, error.description)
         }
         defer { close(readEnd) }
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
+        let deadline = ContinuousClock.now + timeout
         var output: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
-        var status: Int32?
-        var open = true
-        while open {
-            // Wait for output in slices, so an exited child is noticed even when its output never
-            // reaches EOF.
-            let left = deadline - clock.now
-            if left <= .zero {
-                kill(pid, SIGKILL)
-                let s = reap(pid)
-                output += Array("\n(killed: still running after \(timeout))".utf8)
-                return (s, String(decoding: output, as: UTF8.self))
-            }
-            let slice = min(left, .milliseconds(200))
+        // Reads what is there within `ms`: false at EOF or on an error.
+        func readSome(waiting ms: Int32) -> Bool? {
             var fd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&fd, 1, Int32(slice.components.attoseconds / 1_000_000_000_000_000) + 1)
-            if ready < 0 && errno != EINTR { break }
-            if ready > 0 {
-                let n = read(readEnd, &buffer, buffer.count)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                output += buffer[0..<n]
-                continue
-            }
-            // Nothing to read for a while: has the child gone (leaving the pipe to a descendant)?
-            if let s = tryReap(pid) {
-                status = s
-                open = false
-                // What it wrote just before exiting.
-                var last = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
-                while poll(&last, 1, 0) > 0 {
-                    let n = read(readEnd, &buffer, buffer.count)
-                    if n <= 0 { break }
-                    output += buffer[0..<n]
-                }
-            }
+            let ready = poll(&fd, 1, ms)
+            if ready == 0 || (ready < 0 && errno == EINTR) { return nil }  // nothing yet
+            let n = ready > 0 ? read(readEnd, &buffer, buffer.count) : -1
+            if n < 0 && errno == EINTR { return nil }
+            guard n > 0 else { return false }
+            output += buffer[0..<n]
+            return true
         }
-        return (status ?? reap(pid), String(decoding: output, as: UTF8.self))
-    }
-
-    /// `waitpid` without waiting: the exit code (as `reap`) if the child has ended, else nil.
-    private static func tryReap(_ pid: Int32) -> Int32? {
-        var raw: Int32 = 0
-        guard waitpid(pid, &raw, WNOHANG) == pid else { return nil }
-        let signal = raw & 0x7f
-        return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+        var exited: Int32?
+        // Output in slices of 200 ms, so an exited child is noticed even when its output never
+        // reaches EOF; then what it wrote just before exiting.
+        while exited == nil, readSome(waiting: 200) != false {
+            if ContinuousClock.now >= deadline {
+                kill(pid, SIGKILL)
+                output += Array("\n(killed: still running after \(timeout))".utf8)
+                break
+            }
+            exited = waitStatus(pid, blocking: false)
+        }
+        if exited != nil { while readSome(waiting: 0) == true {} }
+        return (exited ?? waitStatus(pid, blocking: true) ?? -1, String(decoding: output, as: UTF8.self))
     }
 
     /// Reads `fd` until EOF, each chunk to `chunk`, then closes it.
@@ -189,15 +167,21 @@ package final class Child: @unchecked Sendable {
         close(fd)
     }
 
-    /// `waitpid` until the child is gone: exit code or 128 + signal.
-    private static func reap(_ pid: Int32) -> Int32 {
+    /// The child's exit code or 128 + signal, waiting for it when `blocking`; nil when it has
+    /// not ended (not blocking) or cannot be waited for.
+    private static func waitStatus(_ pid: Int32, blocking: Bool) -> Int32? {
         var raw: Int32 = 0
-        while waitpid(pid, &raw, 0) < 0 {
-            if errno != EINTR { return -1 }
+        while true {
+            let r = waitpid(pid, &raw, blocking ? 0 : WNOHANG)
+            if r == pid { break }
+            if r == 0 || errno != EINTR { return nil }
         }
         let signal = raw & 0x7f
         return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
     }
+
+    /// `waitpid` until the child is gone: exit code or 128 + signal (-1 if it cannot be waited for).
+    private static func reap(_ pid: Int32) -> Int32 { waitStatus(pid, blocking: true) ?? -1 }
 
     private static func spawn(
         _ arguments: [String], environment: [String: String]?, output: Output, readEnd: inout Int32

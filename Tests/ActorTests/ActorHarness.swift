@@ -160,32 +160,28 @@ final class ActorHarness {
         return 0
     }
 
-    func writeConfig(_ json: String) async throws {
-        if var cm = try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: "global") {
-            cm.data = ["config": json]
-            _ = try await client.update(cm)
-        } else {
-            _ = try await client.create(
-                ConfigMap(metadata: ObjectMeta(name: "global", namespace: "k8slb-system"), data: ["config": json]))
-        }
-    }
+    func writeConfig(_ json: String) async throws { try await Self.put(client, "global", ["config": json]) }
 
     /// Publishes `document` as the watcher does (shards, then the index).
-    func publish(_ document: AssignmentDocument) async throws {
+    func publish(_ document: AssignmentDocument) async throws { try await Self.publish(document, to: client) }
+
+    /// `document` published through `client` (any cluster's) as the watcher does.
+    static func publish(_ document: AssignmentDocument, to client: KubeClient) async throws {
         let shards = try AssignmentShards.encode(document)
         for (i, bytes) in shards.shards.enumerated() {
-            try await put("assignments-\(i)", key: "vips", String(decoding: bytes, as: UTF8.self))
+            try await put(client, "assignments-\(i)", ["vips": String(decoding: bytes, as: UTF8.self)])
         }
-        try await put("assignments", key: "index", String(decoding: shards.indexBytes, as: UTF8.self))
+        try await put(client, "assignments", ["index": String(decoding: shards.indexBytes, as: UTF8.self)])
     }
 
-    private func put(_ name: String, key: String, _ text: String) async throws {
+    /// Creates or replaces ConfigMap `name` in k8slb-system with `data`.
+    static func put(_ client: KubeClient, _ name: String, _ data: [String: String]) async throws {
         if var cm = try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: name) {
-            cm.data = [key: text]
+            cm.data = data
             _ = try await client.update(cm)
         } else {
             _ = try await client.create(
-                ConfigMap(metadata: ObjectMeta(name: name, namespace: "k8slb-system"), data: [key: text]))
+                ConfigMap(metadata: ObjectMeta(name: name, namespace: "k8slb-system"), data: data))
         }
     }
 

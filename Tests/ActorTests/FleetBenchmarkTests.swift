@@ -24,17 +24,10 @@ struct FleetBenchmarkTests {
     /// Services 0..<count of `cluster` (all `default/s<i>` on port 80, one backend), grouped
     /// over the two machines above the cluster's VRID offset.
     static func document(_ cluster: Int, count: Int) -> AssignmentDocument {
-        let vips = (0..<count).map { try! IPAddress(parsing: vip(cluster, $0)) }
-        let plan = VRRPPlan.make(
-            vips: vips.map { ($0, .default) }, nodes: ["lb-a", "lb-b"], previous: [], vridOffset: cluster * 20)
-        return AssignmentDocument(
-            vips: vips.enumerated().map { i, a in
-                var entry = AssignmentDocument.ServiceEntry(
-                    key: ServiceKey(namespace: "default", name: "s\(i)"),
-                    ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
-                entry.noCheck = true
-                return .init(address: a, pool: .default, services: [entry], vrid: plan.vridOf[a])
-            }, nodes: ["lb-a", "lb-b"], groups: plan.groups)
+        FleetTests.document(
+            (0..<count).map { (vip(cluster, $0), ServiceKey(namespace: "default", name: "s\($0)")) },
+            offset: cluster * 20,
+            noCheck: true)
     }
 
     /// Writes `count` EndpointSlices into a cluster, 32 at a time.

@@ -35,21 +35,11 @@ import Testing
         }
 
         func put(_ name: String, _ data: [String: String]) async throws {
-            if var cm = try? await client.get(ConfigMap.self, namespace: "k8slb-system", name: name) {
-                cm.data = data
-                _ = try await client.update(cm)
-            } else {
-                _ = try await client.create(
-                    ConfigMap(metadata: ObjectMeta(name: name, namespace: "k8slb-system"), data: data))
-            }
+            try await ActorHarness.put(client, name, data)
         }
 
         func publish(_ document: AssignmentDocument) async throws {
-            let shards = try AssignmentShards.encode(document)
-            for (i, bytes) in shards.shards.enumerated() {
-                try await put("assignments-\(i)", ["vips": String(decoding: bytes, as: UTF8.self)])
-            }
-            try await put("assignments", ["index": String(decoding: shards.indexBytes, as: UTF8.self)])
+            try await ActorHarness.publish(document, to: client)
         }
 
         func events(kind: String, name: String) async throws -> [(reason: String, message: String)] {
@@ -59,16 +49,17 @@ import Testing
         }
     }
 
-    /// `vips` (address, Service) in pool default, VRRP groups over the two machines above `offset`.
-    static func document(_ vips: [(String, ServiceKey)], offset: Int) -> AssignmentDocument {
+    /// `vips` (address, Service on port 80) in pool default, VRRP groups over the two machines
+    /// above `offset`; `noCheck`: the Services' backends unchecked.
+    static func document(_ vips: [(String, ServiceKey)], offset: Int, noCheck: Bool = false) -> AssignmentDocument {
         let plan = VRRPPlan.make(
             vips: vips.map { (ip($0.0), .default) }, nodes: nodes, previous: [], vridOffset: offset)
         return AssignmentDocument(
             vips: vips.map {
-                .init(
-                    address: ip($0.0), pool: .default,
-                    services: [.init(key: $0.1, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])],
-                    vrid: plan.vridOf[ip($0.0)])
+                var entry = AssignmentDocument.ServiceEntry(
+                    key: $0.1, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
+                entry.noCheck = noCheck
+                return .init(address: ip($0.0), pool: .default, services: [entry], vrid: plan.vridOf[ip($0.0)])
             }, nodes: nodes, groups: plan.groups)
     }
 

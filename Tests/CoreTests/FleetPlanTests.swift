@@ -74,6 +74,12 @@ import Testing
         for a in ["198.51.100.10:80", "198.51.100.11:80", "198.51.100.20:80", "203.0.113.1:8080"] {
             #expect(rendered.text.contains(a), "\(a)")
         }
+        // Each cluster reports only its own groups.
+        let blueGroups = plan.share(of: node, for: Self.blue).vrrpGroups
+        let greenGroups = plan.share(of: node, for: Self.green).vrrpGroups
+        #expect(!blueGroups.isEmpty && !greenGroups.isEmpty && blueGroups.isDisjoint(with: greenGroups))
+        #expect(blueGroups.union(greenGroups) == node.vrrpGroups)
+        #expect(blueGroups == plan.verdicts[Self.cluster("blue")]?.groups)
     }
 
     @Test func overlappingPoolsRefuseTheLaterClusterWholeAndKeepItsLastAdmittedInputs() throws {

@@ -29,4 +29,25 @@ extension JSONIssueCollector {
         }
         return s
     }
+
+    /// A whole number in `range`.
+    mutating func integer(_ value: JSONValue, _ path: String, _ range: ClosedRange<Int>) -> Int? {
+        guard case .number(let text) = value, let n = Int(text), range.contains(n) else {
+            error(path, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        return n
+    }
+
+    /// A string parsed into its type by `parse` (`ClusterName.init(parsing:)`, …); the parser's
+    /// words on failure.
+    mutating func parsed<T>(
+        _ value: JSONValue, _ path: String, _ parse: (String) throws(AddressParseError) -> T
+    ) -> T? {
+        guard let text = string(value, path) else { return nil }
+        do { return try parse(text) } catch {
+            self.error(path, error.description)
+            return nil
+        }
+    }
 }

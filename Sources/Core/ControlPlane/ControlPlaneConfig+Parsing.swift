@@ -117,15 +117,6 @@ private struct ControlPlaneParser: JSONIssueCollector {
         }
     }
 
-    /// A whole number in `range`.
-    mutating func integer(_ value: JSONValue, _ path: String, _ range: ClosedRange<Int>) -> Int? {
-        guard case .number(let text) = value, let n = Int(text), range.contains(n) else {
-            self.error(path, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
-            return nil
-        }
-        return n
-    }
-
     /// Seconds (a JSON number) in `range`, as whole milliseconds.
     mutating func milliseconds(_ value: JSONValue, _ path: String, _ range: ClosedRange<Double>) -> Int? {
         guard case .number(let text) = value, let s = Double(text), range.contains(s) else {

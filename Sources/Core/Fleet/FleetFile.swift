@@ -56,97 +56,84 @@ package struct FleetFile: Sendable, Equatable {
     package var warnings: [ConfigIssue]
 
     package static func parse(_ text: String) throws(ConfigValidationError) -> FleetFile {
-        var issues: [ConfigIssue] = []
-        func error(_ path: String, _ message: String) { issues.append(ConfigIssue(.error, path, message)) }
+        var p = FleetParser()
+        let file = p.document(text)
+        let errors = p.issues.filter { $0.severity == .error }
+        let warnings = p.issues.filter { $0.severity == .warning }
+        guard errors.isEmpty, let file else { throw ConfigValidationError(errors: errors, warnings: warnings) }
+        return FleetFile(clusters: file.clusters, settings: file.settings, warnings: warnings)
+    }
+}
+
+/// Walks the fleet file collecting issues.
+private struct FleetParser: JSONIssueCollector {
+    var issues: [ConfigIssue] = []
+
+    mutating func document(_ text: String) -> (clusters: [FleetFile.Cluster], settings: UserConfig)? {
         let root: JSONValue
         do { root = try JSONReader.parse(text) } catch {
-            throw ConfigValidationError(errors: [ConfigIssue(.error, "", error.description)], warnings: [])
+            self.error("", error.description)
+            return nil
         }
-        guard case .object(let members) = root else {
-            throw ConfigValidationError(errors: [ConfigIssue(.error, "", "expected an object")], warnings: [])
-        }
-        var clusters: [Cluster] = []
+        guard let members = object(root, "") else { return nil }
+        var clusters: [FleetFile.Cluster] = []
         var settings = UserConfig.empty
         for (key, value) in members {
             switch key {
             case "clusters":
                 guard case .array(let items) = value, !items.isEmpty else {
-                    error("clusters", "expected a non-empty array of clusters")
+                    self.error("clusters", "expected a non-empty array of clusters")
                     continue
                 }
                 for (i, item) in items.enumerated() {
-                    if let c = parseCluster(item, "clusters[\(i)]", &issues) { clusters.append(c) }
+                    if let c = cluster(item, "clusters[\(i)]") { clusters.append(c) }
                 }
             case "settings":
                 let parsed = UserConfig.parseFleetSettings(value, path: "settings")
                 settings = parsed.config
                 issues += parsed.issues
-            default:
-                issues.append(
-                    ConfigIssue(.warning, key, "unknown key ignored (known keys: clusters, settings)"))
+            default: unknownKey("", key, known: ["clusters", "settings"])
             }
         }
-        if !members.contains(where: { $0.key == "clusters" }) { error("clusters", "required: the clusters to serve") }
+        if !members.contains(where: { $0.key == "clusters" }) {
+            self.error("clusters", "required: the clusters to serve")
+        }
         var seen: Set<ClusterName> = []
         for (i, c) in clusters.enumerated() where !seen.insert(c.name).inserted {
-            error("clusters[\(i)].name", "cluster \"\(c.name)\" is listed twice")
+            self.error("clusters[\(i)].name", "cluster \"\(c.name)\" is listed twice")
         }
-        let errors = issues.filter { $0.severity == .error }
-        let warnings = issues.filter { $0.severity == .warning }
-        guard errors.isEmpty else { throw ConfigValidationError(errors: errors, warnings: warnings) }
-        return FleetFile(clusters: clusters, settings: settings, warnings: warnings)
+        return (clusters, settings)
     }
 
-    private static func parseCluster(_ value: JSONValue, _ path: String, _ issues: inout [ConfigIssue]) -> Cluster? {
-        func fail(_ p: String, _ message: String) { issues.append(ConfigIssue(.error, p, message)) }
-        guard case .object(let members) = value else {
-            fail(path, "expected an object")
-            return nil
-        }
+    mutating func cluster(_ value: JSONValue, _ path: String) -> FleetFile.Cluster? {
+        guard let members = object(value, path) else { return nil }
         var name: ClusterName?
         var kubeconfig: SafePath?
         var namespace = "k8slb-system"
         var limits = FleetLimits()
         for (key, v) in members {
-            let p = "\(path).\(key)"
-            switch (key, v) {
-            case ("name", .string(let s)):
-                do { name = try ClusterName(parsing: s) } catch { fail(p, error.description) }
-            case ("kubeconfig", .string(let s)):
-                do { kubeconfig = try SafePath(parsing: s) } catch { fail(p, error.description) }
-            case ("namespace", .string(let s)):
-                do { namespace = try ResourceName(parsing: s).description } catch {
-                    fail(p, error.description)
-                }
-            case ("limits", .object(let members)):
-                for (lk, lv) in members {
-                    guard case .number(let text) = lv, let n = Int(text), (1...1_000_000).contains(n) else {
-                        fail("\(p).\(lk)", "expected a whole number from 1 to 1000000")
-                        continue
-                    }
+            let p = Self.join(path, key)
+            switch key {
+            case "name": name = parsed(v, p, ClusterName.init(parsing:))
+            case "kubeconfig": kubeconfig = parsed(v, p, SafePath.init(parsing:))
+            case "namespace": if let n = parsed(v, p, ResourceName.init(parsing:)) { namespace = n.description }
+            case "limits":
+                guard let entries = object(v, p) else { continue }
+                for (lk, lv) in entries {
                     switch lk {
-                    case "vips": limits.vips = n
-                    case "ports": limits.ports = n
-                    default:
-                        issues.append(
-                            ConfigIssue(.warning, "\(p).\(lk)", "unknown key ignored (known keys: vips, ports)"))
+                    case "vips": limits.vips = integer(lv, Self.join(p, lk), 1...1_000_000)
+                    case "ports": limits.ports = integer(lv, Self.join(p, lk), 1...1_000_000)
+                    default: unknownKey(p, lk, known: ["vips", "ports"])
                     }
                 }
-            case ("name", _), ("kubeconfig", _), ("namespace", _):
-                fail(p, "expected a string")
-            case ("limits", _):
-                fail(p, "expected an object")
-            default:
-                issues.append(
-                    ConfigIssue(
-                        .warning, p, "unknown key ignored (known keys: name, kubeconfig, namespace, limits)"))
+            default: unknownKey(path, key, known: ["name", "kubeconfig", "namespace", "limits"])
             }
         }
-        if name == nil && !members.contains(where: { $0.key == "name" }) { fail("\(path).name", "required") }
-        if kubeconfig == nil && !members.contains(where: { $0.key == "kubeconfig" }) {
-            fail("\(path).kubeconfig", "required: the path of the cluster's kubeconfig")
+        if !members.contains(where: { $0.key == "name" }) { self.error(Self.join(path, "name"), "required") }
+        if !members.contains(where: { $0.key == "kubeconfig" }) {
+            self.error(Self.join(path, "kubeconfig"), "required: the path of the cluster's kubeconfig")
         }
         guard let name, let kubeconfig else { return nil }
-        return Cluster(name: name, kubeconfig: kubeconfig, namespace: namespace, limits: limits)
+        return FleetFile.Cluster(name: name, kubeconfig: kubeconfig, namespace: namespace, limits: limits)
     }
 }

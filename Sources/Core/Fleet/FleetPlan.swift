@@ -306,6 +306,22 @@ package struct FleetPlan: Sendable {
         return FleetPlan(merged: merged, verdicts: verdicts, claims: claims, admitted: admitted)
     }
 
+    /// What of the node's plan (planned from `merged`) is `member`'s to report in its cluster: its
+    /// VRRP groups (those it holds, and its own lingering ones) for its node record, its announced
+    /// VIPs, and its Services not routed, by their own keys.
+    package func share(of node: NodePlan, for member: Member) -> NodePlan {
+        let verdict = verdicts[member.cluster] ?? Verdict()
+        let lingering = Set(member.inputs.lingering.keys.map { VRRPGroupID(family: $0.family, vrid: $0.vrid) })
+        var own = node
+        own.vrrpGroups = node.vrrpGroups.intersection(verdict.groups.union(lingering))
+        own.announced = node.announced.intersection(verdict.vips)
+        own.unrouted = [:]
+        for (key, reasons) in node.unrouted {
+            if let o = Self.owner(of: key), o.cluster == member.cluster.rawValue { own.unrouted[o.key] = reasons }
+        }
+        return own
+    }
+
     /// The fleet-owned settings a cluster's config sets (each refused by its JSON path).
     static func fleetSettings(_ config: UserConfig) -> [Refusal] {
         let none = UserConfig.empty
