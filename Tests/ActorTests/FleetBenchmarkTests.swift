@@ -27,7 +27,7 @@ struct FleetBenchmarkTests {
         FleetTests.document(
             (0..<count).map { (vip(cluster, $0), ServiceKey(namespace: "default", name: "s\($0)")) },
             offset: cluster * 20,
-            noCheck: true)
+            noCheck: true, nodePort: nil)
     }
 
     /// Writes `count` EndpointSlices into a cluster, 32 at a time.

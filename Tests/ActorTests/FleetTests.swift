@@ -6,7 +6,8 @@ import TestSupport
 import Testing
 
 /// One LB fleet for three clusters (issue 24): three test API servers, two LB machines as namespaces
-/// running one `k8slb-actor --fleet` each (real keepalived and HAProxy), a backend per cluster and
+/// running one `k8slb-actor --fleet` each (real keepalived and HAProxy), a worker node per cluster
+/// (a namespace answering on the Services' nodePort: the pools' backends are NodePorts) and
 /// a client probing the clusters' VIPs every 50 ms throughout. Every cluster calls its Service
 /// `default/web` and its pool `default`: the fleet keeps them apart.
 ///
@@ -20,6 +21,8 @@ import Testing
     static func ip(_ s: String) -> IPAddress { try! IPAddress(parsing: s) }
     static let nodes = ["lb-a", "lb-b"]
     static let web = ServiceKey(namespace: "default", name: "web")
+    /// The Services' nodePort on each cluster's worker node.
+    static let nodePort: UInt16 = 30080
 
     /// A cluster beside the harness's own: its API server, client and kubeconfig.
     final class Cluster: Sendable {
@@ -49,9 +52,11 @@ import Testing
         }
     }
 
-    /// `vips` (address, Service on port 80) in pool default, VRRP groups over the two machines
-    /// above `offset`; `noCheck`: the Services' backends unchecked.
-    static func document(_ vips: [(String, ServiceKey)], offset: Int, noCheck: Bool = false) -> AssignmentDocument {
+    /// `vips` (address, Service on port 80, at `nodePort` on the nodes) in pool default, VRRP
+    /// groups over the two machines above `offset`; `noCheck`: the Services' backends unchecked.
+    static func document(
+        _ vips: [(String, ServiceKey)], offset: Int, noCheck: Bool = false, nodePort: UInt16? = FleetTests.nodePort
+    ) -> AssignmentDocument {
         let plan = VRRPPlan.make(
             vips: vips.map { (ip($0.0), .default) }, nodes: nodes, previous: [], vridOffset: offset)
         return AssignmentDocument(
@@ -59,6 +64,7 @@ import Testing
                 var entry = AssignmentDocument.ServiceEntry(
                     key: $0.1, ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
                 entry.noCheck = noCheck
+                entry.ports[0].nodePort = nodePort
                 return .init(address: ip($0.0), pool: .default, services: [entry], vrid: plan.vridOf[ip($0.0)])
             }, nodes: nodes, groups: plan.groups)
     }
@@ -92,31 +98,36 @@ import Testing
             let red = try await Cluster(work: h.work, name: "red")
             defer { for c in [green, red] { Task { try? await c.server.stop() } } }
             try await h.addLBNodes(Self.nodes)
-            try h.topo.host("be-blue", addresses: ["192.0.2.21/24"])
-            try h.topo.host("be-green", addresses: ["192.0.2.22/24"])
-            try h.topo.host("be-red", addresses: ["192.0.2.23/24"])
-            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
-            for name in ["blue", "green", "red"] {
+            // Each cluster's worker node (its own namespace) answers on the Service's nodePort; the
+            // fleet machines are outside the clusters and send traffic there ("backends": "nodeports").
+            let workers = [("blue", "192.0.2.21"), ("green", "192.0.2.22"), ("red", "192.0.2.23")]
+            for (name, address) in workers {
+                try h.topo.host(name, addresses: ["\(address)/24"])
                 let dir = h.work.appendingPathComponent(name)
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                 try "\(name)\n".write(to: dir.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
                 try h.topo.spawn(
-                    "be-\(name)",
-                    [tools.python, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", dir.path],
-                    listening: 8080)
+                    name,
+                    [
+                        tools.python, "-m", "http.server", "\(Self.nodePort)", "--bind", "0.0.0.0", "--directory",
+                        dir.path,
+                    ],
+                    listening: Int(Self.nodePort))
             }
+            try h.topo.host("cl", addresses: ["192.0.2.100/24"])
             // Blue: the harness's cluster. Green and red: the same segment, their own ranges and
             // VRIDs. Red is never touched: whatever green does, it must not notice.
-            let blueConfig = #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.59"}}}"#
+            let blueConfig =
+                #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.50-192.0.2.59","backends":"nodeports"}}}"#
             let greenConfig =
-                #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.60-192.0.2.69"}},"vrrp":{"vridOffset":100}}"#
+                #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.60-192.0.2.69","backends":"nodeports"}},"vrrp":{"vridOffset":100}}"#
             try await h.writeConfig(blueConfig)
             try await green.put("global", ["config": greenConfig])
             try await red.put(
                 "global",
                 [
                     "config":
-                        #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.70-192.0.2.79"}},"vrrp":{"vridOffset":200}}"#
+                        #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.70-192.0.2.79","backends":"nodeports"}},"vrrp":{"vridOffset":200}}"#
                 ])
             for c in [green, red] {
                 for (i, node) in Self.nodes.enumerated() {
@@ -126,14 +137,14 @@ import Testing
                             addresses: [.init(type: "InternalIP", address: "192.0.2.\(11 + i)")]))
                 }
             }
-            try await h.createService(Self.web, ports: [("http", 80)])
-            _ = try await green.client.create(ActorHarness.service(Self.web, ports: [("http", 80)]))
-            try await h.setSlice(Self.web, name: "web-1", addresses: ["192.0.2.21"], ports: [("http", "TCP", 8080)])
-            _ = try await green.client.create(
-                ActorHarness.slice(Self.web, name: "web-1", addresses: ["192.0.2.22"], ports: [("http", "TCP", 8080)]))
-            _ = try await red.client.create(ActorHarness.service(Self.web, ports: [("http", 80)]))
-            _ = try await red.client.create(
-                ActorHarness.slice(Self.web, name: "web-1", addresses: ["192.0.2.23"], ports: [("http", "TCP", 8080)]))
+            // Every cluster calls its worker node `worker` and its Service `default/web`.
+            for ((_, address), client) in zip(workers, [h.client, green.client, red.client]) {
+                var worker = Node(
+                    metadata: ObjectMeta(name: "worker"), addresses: [.init(type: "InternalIP", address: address)])
+                worker.status?.conditions = [Condition(type: "Ready", status: "True")]
+                _ = try await client.create(worker)
+                _ = try await client.create(ActorHarness.service(Self.web, ports: [("http", 80)]))
+            }
             let greenDocument = Self.document([("192.0.2.60", Self.web)], offset: 100)
             try await h.publish(Self.document([("192.0.2.50", Self.web)], offset: 0))
             try await green.publish(greenDocument)
@@ -189,7 +200,7 @@ import Testing
                 "global",
                 [
                     "config":
-                        #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.55-192.0.2.69"}},"vrrp":{"vridOffset":100}}"#
+                        #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.55-192.0.2.69","backends":"nodeports"}},"vrrp":{"vridOffset":100}}"#
                 ])
             let overlap = await eventually(.seconds(10)) {
                 try await green.events(kind: "ConfigMap", name: "global").contains { $0.reason == "FleetPoolOverlap" }
@@ -235,7 +246,7 @@ import Testing
                 "global",
                 [
                     "config":
-                        #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.60-192.0.2.69"}},"vrrp":{"vridOffset":100},"haproxy":{"httpfront":["http-request deny"],"tcpfront":["tcp-request connection reject"]}}"#
+                        #"{"pools":{"default":{"network":"192.0.2.0/24","range":"192.0.2.60-192.0.2.69","backends":"nodeports"}},"vrrp":{"vridOffset":100},"haproxy":{"httpfront":["http-request deny"],"tcpfront":["tcp-request connection reject"]}}"#
                 ])
             let refusedLines = await eventually(.seconds(10)) {
                 try await green.events(kind: "ConfigMap", name: "global").contains {
@@ -252,6 +263,10 @@ import Testing
                 (try? String(contentsOfFile: h.work.appendingPathComponent("lb-a/haproxy.cfg").path, encoding: .utf8))
                 ?? ""
             #expect(!cfg.isEmpty && !cfg.contains("reject") && !cfg.contains("deny"))
+            // Each cluster's Service goes to its own worker node's nodePort.
+            for (_, address) in workers {
+                #expect(cfg.contains("\(address):\(Self.nodePort)"), "\(address) in haproxy.cfg")
+            }
             print(
                 "fleet: green's raw haproxy lines refused (FleetSettingRefused in green); failures blue \(rawBlue), green \(rawGreen)"
             )
