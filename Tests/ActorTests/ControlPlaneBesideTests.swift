@@ -70,8 +70,14 @@ import Testing
             #expect(!serviceConf.contains("virtual_router_id 1\n") && serviceConf.contains("VI_4_"))
             #expect(cpConf.contains("virtual_router_id 1\n") && cpConf.contains("vrrp_instance CP_4_1"))
             #expect(!cpConf.contains("192.0.2.50") && !serviceConf.contains("192.0.2.10/"))
-            let cpMetrics = try h.topo.exec(holder, [tools.curl, "-s", "-m", "2", "http://127.0.0.1:9092/metrics"])
-            #expect(cpMetrics.output.contains("k8slb_control_plane_vip_master{vip=\"192.0.2.10\"} 1"))
+            // The metric follows the address on its own (netlink event), moments after it.
+            var cpMetrics = ""
+            #expect(
+                await eventually(.seconds(2)) {
+                    cpMetrics = try h.topo.exec(holder, [tools.curl, "-s", "-m", "2", "http://127.0.0.1:9092/metrics"])
+                        .output
+                    return cpMetrics.contains("k8slb_control_plane_vip_master{vip=\"192.0.2.10\"} 1")
+                }, "\(cpMetrics)")
 
             // Both VIPs requested every 20 ms while each side changes.
             let ip = tools.ip
