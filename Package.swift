@@ -99,7 +99,10 @@ let package = Package(
         .target(name: "DataPlane", dependencies: ["Core", "CLibc", "Spawn"], swiftSettings: strict),
 
         // libnl wrapper for the actor: VIPs, address listing, interface detection.
-        .target(name: "Netlink", dependencies: ["Core", "CNetlink", "CLibc", "CAnnounce"], swiftSettings: strict),
+        .target(
+            name: "Netlink",
+            dependencies: ["Core", "CNetlink", "CLibc", "CAnnounce", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         // Gratuitous ARP and unsolicited NA (a holder re-announcing its VIPs after a split brain).
         .target(name: "CAnnounce", path: "Sources/CAnnounce"),
 
@@ -175,7 +178,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "DataPlaneTests",
-            dependencies: ["Core", "TestSupport", "Spawn", "Netlink", "Certificates", "DataPlane", "CLibc", "BenchmarkFixtures", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Core", "TestSupport", "Spawn", "Netlink", "Certificates", "DataPlane", "CLibc", "BenchmarkFixtures", .product(name: "PropertyBased", package: "swift-property-based"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .testTarget(
             name: "WatcherTests",

@@ -179,6 +179,8 @@ extension ActorController {
         let keepalived: Result<Void, DaemonError>
         do throws(DaemonError) {
             try await dataPlane.applyKeepalived(plan.keepalived)
+            // Followers go with the config keepalived runs (a refused one keeps the last).
+            await dataPlane.follow(plan.followers)
             keepalived = .success(())
         } catch {
             keepalived = .failure(error)

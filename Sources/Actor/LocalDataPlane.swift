@@ -18,6 +18,8 @@ actor LocalDataPlane: NodeDataPlane {
     private let haproxy: HAProxyProcess?
     private let nginx: NginxProcess?
     private let keepalived: KeepalivedProcess
+    /// The VRRP groups' VIPs beyond keepalived's anchors.
+    private let followers: VRRPFollowers
     private let probe: ProxyHealthProbe?
     private let trackFile: TrackFile?
     /// FRR for BGP pools (started by the first config naming a BGP pool).
@@ -77,6 +79,7 @@ actor LocalDataPlane: NodeDataPlane {
             // VIPs this actor binds itself (no VRRP) are re-added by the next sync.
             Self.removeStale(netlink, networks: networks.value, logger: log)
         }
+        followers = VRRPFollowers(netlink: netlink, logger: logger, namespace: settings.networkNamespace)
         do {
             trackFile = try TrackFile(path: settings.trackFile, proxyHealthy: settings.backend == .kubeproxy)
         } catch {
@@ -245,6 +248,8 @@ actor LocalDataPlane: NodeDataPlane {
     func applyKeepalived(_ text: String) async throws(DaemonError) {
         try await keepalived.apply(text)
     }
+
+    func follow(_ groups: [KeepalivedRenderer.Followers]) async { await followers.set(groups) }
 
     func restarts() async -> [String: Int] {
         var out = ["keepalived": keepalived.restarts]
@@ -447,6 +452,7 @@ actor LocalDataPlane: NodeDataPlane {
     func shutdown() async {
         adverts.stop()
         await keepalived.stop()
+        await followers.clear()
         // BGP: the routers stop sending new connections here first; only then do the VIPs go.
         await withdrawAll()
         _ = await bind([:])

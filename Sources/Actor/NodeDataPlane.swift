@@ -24,6 +24,9 @@ protocol NodeDataPlane: Sendable {
     func setEligible(_ eligible: Bool) async
     /// Checks and applies keepalived's config (start or SIGHUP).
     func applyKeepalived(_ text: String) async throws(DaemonError)
+    /// The VRRP groups' followers of the config keepalived runs: bound while an anchor of their
+    /// group is here (`VRRPFollowers`).
+    func follow(_ groups: [KeepalivedRenderer.Followers]) async
     /// Binds exactly `wanted` (VIPs without VRRP) and removes what this node bound before and
     /// no longer wants; returns the failures.
     func bind(_ wanted: [IPAddress: InterfaceName]) async -> [String]
@@ -96,6 +99,7 @@ enum ProxyOutcome: Sendable, Equatable {
 
 extension NodeDataPlane {
     func applyFRR(_ text: String?) async throws(DaemonError) {}
+    func follow(_ groups: [KeepalivedRenderer.Followers]) async {}
     func bgpStatus() async -> BGPStatus? { nil }
     func proxyHealthy() async -> Bool { true }
     func onProxyHealthChange(_ body: @escaping @Sendable () -> Void) async {}

@@ -87,12 +87,18 @@ package final class NetlinkSocket {
         }
         defer { nl_cache_free(cache) }
         var out: [Address] = []
+        // One name lookup per interface (if_indextoname is a socket and an ioctl: thousands of
+        // VIPs share a few interfaces).
+        var names: [Int32: String] = [:]
         var obj = nl_cache_get_first(cache)
         while let o = obj {
             if let local = rtnl_addr_get_local(o), let ip = Self.ipAddress(local) {
+                let index = rtnl_addr_get_ifindex(o)
+                let name = names[index] ?? Self.name(index)
+                names[index] = name
                 out.append(
                     Address(
-                        interface: Self.name(rtnl_addr_get_ifindex(o)), address: ip,
+                        interface: name, address: ip,
                         prefixLength: Int(rtnl_addr_get_prefixlen(o)), flags: rtnl_addr_get_flags(o)))
             }
             obj = nl_cache_get_next(o)

@@ -123,14 +123,17 @@ package final class NetlinkWorker: @unchecked Sendable {
     /// Announces `address` (held here) on `interface`: a gratuitous ARP (IPv4) or an unsolicited
     /// Neighbor Advertisement (IPv6), so neighbours switch to this node's MAC at once.
     package func announce(_ address: IPAddress, on interface: String) async throws {
-        try await run { _ in
-            let count = address.family == .ipv4 ? 4 : 16
-            let bytes = (0..<count).map { UInt8(truncatingIfNeeded: address.value >> (8 * (count - 1 - $0))) }
-            let err = k8slb_announce(interface, bytes, Int32(count))
-            guard err == 0 else {
-                throw NetlinkError(
-                    operation: "announce \(address) on \(interface)", code: -1, message: String(cString: strerror(err)))
-            }
+        try await run { _ in try Self.announceHere(address, on: interface) }
+    }
+
+    /// `announce`, sent from the calling thread (on the netlink thread: the node's namespace).
+    package static func announceHere(_ address: IPAddress, on interface: String) throws(NetlinkError) {
+        let count = address.family == .ipv4 ? 4 : 16
+        let bytes = (0..<count).map { UInt8(truncatingIfNeeded: address.value >> (8 * (count - 1 - $0))) }
+        let err = k8slb_announce(interface, bytes, Int32(count))
+        guard err == 0 else {
+            throw NetlinkError(
+                operation: "announce \(address) on \(interface)", code: -1, message: String(cString: strerror(err)))
         }
     }
 

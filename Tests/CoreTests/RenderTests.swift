@@ -82,6 +82,34 @@ extension RenderFixture {
             #expect(seen.count == doc.nodes.count, "group \(group.vrid): \(seen)")
         }
     }
+
+    /// keepalived carries a group's first 16 VIPs (its anchors); the rest are followers the actor
+    /// binds while an anchor is on the node: never in keepalived.conf, every VIP in exactly one
+    /// of the two, and a group of 16 or fewer has none.
+    @Test func keepalivedCarriesAnchorsAndTheActorTheFollowers() throws {
+        let addresses = (1...40).map { try! IPAddress(parsing: "198.51.100.\($0)") }
+        let plan = VRRPPlan.make(vips: addresses.map { ($0, .default) }, nodes: ["lb-a"], previous: [], vridOffset: 0)
+        let document = AssignmentDocument(
+            vips: addresses.map { .init(address: $0, pool: .default, services: [], vrid: plan.vridOf[$0]) },
+            nodes: ["lb-a"], groups: plan.groups)
+        let eth0 = try InterfaceName(parsing: "eth0")
+        let renderer = KeepalivedRenderer(options: .init(node: "lb-a", interfaces: [.default: eth0]))
+        let (text, _, groups, followers) = renderer.render(document, config: RenderFixture.config)
+        #expect(groups.count == 1)
+        let f = try #require(followers.first)
+        #expect(followers.count == 1 && f.interface == eth0 && f.id == groups[0].id)
+        #expect(f.anchors == Array(addresses.prefix(KeepalivedRenderer.anchorsPerInstance)))
+        #expect(f.addresses == Array(addresses.dropFirst(KeepalivedRenderer.anchorsPerInstance)))
+        for a in f.anchors { #expect(text.contains("    \(a)/32 dev eth0\n")) }
+        for a in f.addresses { #expect(!text.contains("\(a)/32")) }
+        #expect(!text.contains("excluded"))
+
+        var small = document
+        small.vips = Array(document.vips.prefix(KeepalivedRenderer.anchorsPerInstance))
+        let (smallText, _, _, none) = renderer.render(small, config: RenderFixture.config)
+        #expect(none.isEmpty)
+        for v in small.vips { #expect(smallText.contains("    \(v.address)/32 dev eth0\n")) }
+    }
 }
 
 @Suite struct EndpointResolutionTests {

@@ -2,6 +2,7 @@ import Core
 import DataPlane
 import Foundation
 import Glibc
+import Logging
 import Netlink
 import TestSupport
 import Testing
@@ -20,6 +21,8 @@ import Testing
         let work: URL
         var proxies: [HAProxyProcess] = []
         var keepaliveds: [String: KeepalivedProcess] = [:]
+        /// Each node's binder of the VIPs beyond keepalived's anchors (what the actor runs).
+        var followers: [String: (worker: NetlinkWorker, binder: VRRPFollowers)] = [:]
         let preferred: String
         let curl: String
         let ip: String
@@ -57,6 +60,10 @@ import Testing
 
         func stop() {
             for k in keepaliveds.values { k.stopBlocking() }
+            for f in followers.values {
+                f.binder.setBlocking([])
+                f.worker.stop()
+            }
             for p in proxies { p.stopBlocking() }
             try? FileManager.default.removeItem(at: work)
         }
@@ -64,7 +71,7 @@ import Testing
 
     /// Two LB nodes (real HAProxy + supervised keepalived from our renderers), a backend and a
     /// client; returns once the preferred node holds the VIP alone for a second.
-    static func twoNodes(_ topo: Topology) throws -> TwoNodes? {
+    static func twoNodes(_ topo: Topology, vips: Int? = nil) throws -> TwoNodes? {
         guard getuid() == 0, let ip = which("ip"), let haproxy = which("haproxy"), let keepalived = which("keepalived"),
             let curl = which("curl"), let python = which("python3")
         else {
@@ -96,7 +103,7 @@ import Testing
             ports: [.init(name: "web", port: 80, targetPort: .number(8080))])
         // K8SLB_FAILOVER_VIPS (default 1): the probed IPv4 VIP plus N-1 IPv6 VIPs (pool v6), to
         // measure failover with many VIPs (the benchmark runs 1,000).
-        let count = max(1, Int(ProcessInfo.processInfo.environment["K8SLB_FAILOVER_VIPS"] ?? "1") ?? 1)
+        let count = vips ?? max(1, Int(ProcessInfo.processInfo.environment["K8SLB_FAILOVER_VIPS"] ?? "1") ?? 1)
         let v6 = try PoolName(parsing: "v6")
         var vips: [(address: IPAddress, pool: PoolName)] = [(vip, .default)]
         for i in 1..<count { vips.append((try IPAddress(parsing: "2001:db8::1:\(String(i, radix: 16))"), v6)) }
@@ -154,7 +161,12 @@ import Testing
                         interfaces: [
                             .default: try InterfaceName(parsing: "eth0"), v6: try InterfaceName(parsing: "eth0"),
                         ]))
-                try ka.applyBlocking(renderer.render(doc, config: config).text)
+                let rendered = renderer.render(doc, config: config)
+                let worker = try NetlinkWorker(namespace: ns)
+                let binder = VRRPFollowers(netlink: worker, logger: Logger(label: "followers-\(node)"), namespace: ns)
+                cluster.followers[node] = (worker, binder)
+                try ka.applyBlocking(rendered.text)
+                binder.setBlocking(rendered.followers)
             }
         }
         var stable = 0
@@ -278,6 +290,56 @@ import Testing
             "saturation: \(Int(seconds)) s with \(burners.processes.count) busy loops on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cluster.vipCount) VIPs, advert \(Self.advert) s: \(samples) samples, VIP-samples on both nodes \(dual), on neither \(none), VIPs that moved \(moves)"
         )
         #expect(dual == 0 && none == 0 && moves == 0, "no flapping under saturation")
+    }
+
+    /// 40 VIPs, so each VRRP group has more than keepalived's 16 anchors: the followers (bound by
+    /// `VRRPFollowers`, as the actor does) are on their group's master only, leave a node whose
+    /// link is down with its anchors, come up on the node that takes the group, and go back with
+    /// the preferred node's preemption.
+    @Test func followersMoveWithTheirAnchors() throws {
+        guard let ip = which("ip") else {
+            if requireIntegration { Issue.record("iproute2 is required when CI=true") }
+            return
+        }
+        let topo = Topology(ip: ip)
+        defer { topo.tearDown() }
+        guard let cluster = try Self.twoNodes(topo, vips: 40) else { return }
+        defer { cluster.stop() }
+        let followed = cluster.followers.values.map { $0.binder }.count
+        #expect(followed == 2)
+        /// Waits until `done` holds for the held VIPs (up to `seconds`); the last sample.
+        func settle(_ seconds: Double, _ done: ([String: Set<String>]) -> Bool) -> [String: Set<String>] {
+            let start = ContinuousClock.now
+            var held: [String: Set<String>] = [:]
+            while ContinuousClock.now - start < .milliseconds(Int(seconds * 1000)) {
+                held = (try? cluster.vipsHeld()) ?? [:]
+                if done(held) { break }
+                usleep(50_000)
+            }
+            return held
+        }
+        func exactlyOnce(_ held: [String: Set<String>]) -> Bool {
+            let a = held["lb-a"] ?? []
+            let b = held["lb-b"] ?? []
+            return a.union(b).count == 40 && a.isDisjoint(with: b)
+        }
+        let initial = settle(10, exactlyOnce)
+        #expect(exactlyOnce(initial), "40 VIPs each on one node: \(initial.mapValues(\.count))")
+        let (down, other) =
+            (initial["lb-a"] ?? []).count >= (initial["lb-b"] ?? []).count ? ("lb-a", "lb-b") : ("lb-b", "lb-a")
+        #expect((initial[down] ?? []).count > KeepalivedRenderer.anchorsPerInstance, "a group with followers")
+        let peer = "v\(down.prefix(5))\(topo.id.prefix(4))"
+        try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "down"])
+        let moved = settle(5) { ($0[other] ?? []).count == 40 && ($0[down] ?? []).isEmpty }
+        print(
+            "followers: \(down)'s link down: \(down) holds \((moved[down] ?? []).count), \(other) \((moved[other] ?? []).count) of 40"
+        )
+        #expect((moved[other] ?? []).count == 40, "\(other) took every VIP")
+        #expect((moved[down] ?? []).isEmpty, "\(down) let go of its followers with its anchors")
+        try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "up"])
+        let back = settle(10) { exactlyOnce($0) && $0 == initial }
+        print("followers: link up: \(back.mapValues(\.count)) (before: \(initial.mapValues(\.count)))")
+        #expect(back == initial, "each group's VIPs back on its preferred node, each on one node")
     }
 
     @Test func killedKeepalivedLeavesNoDuplicateVIP() throws {

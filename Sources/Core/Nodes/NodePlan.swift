@@ -70,6 +70,9 @@ package struct NodePlan: Sendable, Equatable {
     package var proxy: Proxy
     package var keepalived: String
     package var skipped: [KeepalivedRenderer.UnrenderedGroup]
+    /// The VRRP groups' VIPs beyond keepalived's anchors, which the actor binds while an anchor
+    /// is here.
+    package var followers: [KeepalivedRenderer.Followers]
     /// VIPs of pools without VRRP (`"ha": false`) this node binds itself: only on their group's
     /// preferred node, and only while the node is eligible.
     package var bindings: [IPAddress: InterfaceName]
@@ -153,7 +156,8 @@ package struct NodePlan: Sendable, Equatable {
                 vrrpDocument.vips.append(.init(address: a, pool: g.pool, services: [], vrid: g.vrid))
             }
         }
-        let (text, skipped, rendered) = KeepalivedRenderer(options: k).render(vrrpDocument, config: i.config)
+        let (text, skipped, rendered, followers) = KeepalivedRenderer(options: k).render(
+            vrrpDocument, config: i.config)
 
         var bindings: [IPAddress: InterfaceName] = [:]
         var announced = Set<IPAddress>()
@@ -184,8 +188,9 @@ package struct NodePlan: Sendable, Equatable {
         }
         let frr = FRRRenderer(options: .init(node: i.node, labels: i.labels)).render(i.config)
         return NodePlan(
-            proxy: proxy, keepalived: text, skipped: skipped, bindings: bindings, holdsVIPs: i.eligible,
-            vrrpGroups: Set(rendered.map(\.id)), localGroups: localGroups, unrouted: unrouted, frr: frr,
+            proxy: proxy, keepalived: text, skipped: skipped, followers: followers, bindings: bindings,
+            holdsVIPs: i.eligible, vrrpGroups: Set(rendered.map(\.id)), localGroups: localGroups, unrouted: unrouted,
+            frr: frr,
             announced: announced)
     }
 }

@@ -42,9 +42,26 @@ package struct KeepalivedRenderer: Sendable {
     package let options: Options
     package init(options: Options) { self.options = options }
 
-    /// The config text, the groups that could not be rendered, and the groups rendered.
+    /// A VRRP group's VIPs beyond the few keepalived carries (its anchors): the actor binds them
+    /// while one of the anchors is on this node (keepalived holds the instance as MASTER) and
+    /// removes them the moment none is. keepalived's one thread adds addresses one by one and
+    /// sends no advert meanwhile: with thousands of VIPs in its config a reload or a takeover left
+    /// gaps longer than the master-down interval (docs/architecture.md, "keepalived at thousands
+    /// of VIPs").
+    package struct Followers: Sendable, Hashable {
+        package var id: VRRPGroupID
+        package var interface: InterfaceName
+        /// The VIPs keepalived carries for the group (never empty).
+        package var anchors: [IPAddress]
+        /// The rest, sorted.
+        package var addresses: [IPAddress]
+    }
+
+    /// The config text, the groups that could not be rendered, the groups rendered, and the VIPs
+    /// of each rendered group that the actor binds itself (`Followers`; groups with at most
+    /// `anchorsPerInstance` VIPs have none).
     package func render(_ document: AssignmentDocument, config: UserConfig) -> (
-        text: String, skipped: [UnrenderedGroup], groups: [VRRPPlan.Group]
+        text: String, skipped: [UnrenderedGroup], groups: [VRRPPlan.Group], followers: [Followers]
     ) {
         var out = ConfigText()
         out.block("global_defs")
@@ -93,8 +110,9 @@ package struct KeepalivedRenderer: Sendable {
         var rendered: [VRRPPlan.Group] = []
         let nodes = document.nodes
         guard nodes.contains(options.node) || options.participateWhenAbsent else {
-            return (out.text, skipped, rendered)
+            return (out.text, skipped, rendered, [])
         }
+        var followers: [Followers] = []
         let advert = config.vrrp.advertIntervalCentiseconds
         let advertText = advert % 100 == 0 ? "\(advert / 100)" : String(format2(advert))
         for group in document.groups {
@@ -143,28 +161,28 @@ package struct KeepalivedRenderer: Sendable {
                 if local != nil { out.line("    local_\(group.family == .ipv4 ? 4 : 6)_\(group.vrid)") }
                 out.line("}")
             }
-            // An advert carries a limited number of addresses (89 IPv6 at MTU 1500): the first
-            // few go in the advert, the rest are "excluded" VIPs (same failover, not advertised).
+            // keepalived carries the group's first few VIPs (they also fit in an advert: 89 IPv6
+            // at MTU 1500); the actor binds the rest while one of these is here (`Followers`).
             let sorted = vips.sorted()
+            let anchors = Array(sorted.prefix(Self.anchorsPerInstance))
             out.line("virtual_ipaddress {")
-            for a in sorted.prefix(Self.advertisedPerInstance) {
+            for a in anchors {
                 out.line("    \(a)/\(a.family == .ipv4 ? 32 : 128) dev \(iface)")
             }
             out.line("}")
-            if sorted.count > Self.advertisedPerInstance {
-                out.line("virtual_ipaddress_excluded {")
-                for a in sorted.dropFirst(Self.advertisedPerInstance) {
-                    out.line("    \(a)/\(a.family == .ipv4 ? 32 : 128) dev \(iface)")
-                }
-                out.line("}")
+            if sorted.count > anchors.count {
+                followers.append(
+                    Followers(
+                        id: group.id, interface: iface, anchors: anchors,
+                        addresses: Array(sorted.dropFirst(anchors.count))))
             }
             out.close()
         }
-        return (out.text, skipped, rendered)
+        return (out.text, skipped, rendered, followers)
     }
 
-    /// VIPs per instance carried in the VRRP advert itself.
-    static let advertisedPerInstance = 16
+    /// VIPs per instance keepalived carries (the rest are `Followers`).
+    package static let anchorsPerInstance = 16
 
     /// Backups in rendezvous order for the group (stable, independent of list order).
     static func backupOrder(_ group: VRRPPlan.Group, nodes: [String]) -> [String] {
