@@ -13,13 +13,7 @@ struct Router {
         var query: [String: String] = [:]
         for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
         if path.first == "testapi" { return admin(path, query) }
-        server.log.withLock { log in
-            log.append(
-                .init(
-                    method: head.method.rawValue, uri: head.uri, authorization: head.headers["Authorization"].first,
-                    contentType: head.headers["Content-Type"].first))
-            if log.count > 200 { log.removeFirst(log.count - 200) }
-        }
+        record(head, body: body)
         if let code = server.faults.withLock({ f -> Int? in f.failNext.isEmpty ? nil : f.failNext.removeFirst() }) {
             let reason = code == 429 ? "TooManyRequests" : code == 503 ? "ServiceUnavailable" : "InternalError"
             let message = code == 429 ? "Too many requests, please try again later." : "injected failure"
@@ -34,15 +28,21 @@ struct Router {
         }
     }
 
-    /// A request refused as a fault rule says (recorded like any other).
-    func refuse(_ head: HTTPRequestHead, status code: Int, message: String) -> Reply {
+    /// Keeps the last 200 requests (the body's first 1,000 bytes) for tests to read.
+    private func record(_ head: HTTPRequestHead, body: Data) {
         server.log.withLock { log in
             log.append(
                 .init(
                     method: head.method.rawValue, uri: head.uri, authorization: head.headers["Authorization"].first,
-                    contentType: head.headers["Content-Type"].first))
+                    contentType: head.headers["Content-Type"].first,
+                    body: String(decoding: body.prefix(1000), as: UTF8.self)))
             if log.count > 200 { log.removeFirst(log.count - 200) }
         }
+    }
+
+    /// A request refused as a fault rule says (recorded like any other).
+    func refuse(_ head: HTTPRequestHead, body: Data, status code: Int, message: String) -> Reply {
+        record(head, body: body)
         let reason =
             switch code {
             case 400: "BadRequest"

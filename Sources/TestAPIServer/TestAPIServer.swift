@@ -77,6 +77,8 @@ package final class TestAPIServer: Sendable {
         package let uri: String
         package let authorization: String?
         package var contentType: String? = nil
+        /// The body's first 1,000 bytes.
+        package var body: String = ""
     }
 
     /// TCP connections accepted so far (to check that clients reuse connections).
@@ -247,7 +249,9 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
                 ) {
                     let (handler, ctx) = loopBound.value
                     let reply =
-                        rule.status.map { Router(server: server).refuse(head, status: $0, message: rule.message) }
+                        rule.status.map {
+                            Router(server: server).refuse(head, body: bytes, status: $0, message: rule.message)
+                        }
                         ?? Router(server: server).route(head, body: bytes)
                     handler.respond(context: ctx, head: head, reply: reply)
                 }

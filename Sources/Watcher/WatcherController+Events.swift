@@ -31,6 +31,7 @@ extension WatcherController {
             message)
     }
 
+    /// Hands the Event to `eventLoop` (never waits for the API).
     private func record(
         _ ref: ObjectReference, namespace: String, name: String, _ reason: EventReason, _ message: String
     ) async {
@@ -39,8 +40,17 @@ extension WatcherController {
         object.name = name
         let event = Event.about(
             object, type: reason.type, reason: reason.rawValue, message: message, component: settings.component)
-        do { _ = try await client.create(event) } catch {
-            logger.warning("cannot record event", metadata: ["k8s.reason": "\(reason.rawValue)", "error": "\(error)"])
+        eventsContinuation.yield(event)
+    }
+
+    /// Writes the Events handed over, in order, on a task of its own: a reconcile never waits
+    /// for one (an Event is news, not state: one the API refuses is logged and dropped).
+    nonisolated func eventLoop() async {
+        for await event in events {
+            do { _ = try await client.create(event) } catch {
+                logger.warning(
+                    "cannot record event", metadata: ["k8s.reason": "\(event.reason ?? "")", "error": "\(error)"])
+            }
         }
     }
 }

@@ -86,16 +86,20 @@ extension WatcherController {
             }
             metrics.poolUsage(allocator.usage)
             let addresses = assigned.map(\.address)
+            // The ingress and the IPAllocated condition in one request when both change (a new
+            // Service): one round trip to the API per Service instead of two.
+            let allocatedCondition = condition(svc, ServiceConditions.allocated(assigned))
             if settings.statusMode.addresses(fromIngress: svc.ingressPairs).sorted() != addresses.sorted()
                 || !ingressMatches(svc, addresses)
             {
-                try await writeStatus(svc, addresses)
+                try await writeStatus(svc, addresses, condition: allocatedCondition)
                 logger.debug(
                     "trace: status written",
                     metadata: ["k8s.service": "\(key)", "lb.vips": "\(addresses.map(\.description))"])
+            } else if let allocatedCondition {
+                await writeCondition(svc, allocatedCondition)
             }
             reported.clear(.service(key), .statusNotWritten)
-            await writeCondition(svc, ServiceConditions.allocated(assigned))
             if before != assigned { await queue.add(.serving) }
         }
     }
@@ -121,18 +125,50 @@ extension WatcherController {
     /// transition time moves only when the status does. A failure is logged, not retried here
     /// (the next reconcile of the Service writes it).
     func writeCondition(_ svc: ServiceSummary, _ value: ServiceConditions.Value) async {
+        guard let condition = condition(svc, value) else { return }
+        await writeCondition(svc, condition)
+    }
+
+    /// The condition to write for `value`, nil when the Service already shows it; the
+    /// transition time moves only when the status does.
+    func condition(_ svc: ServiceSummary, _ value: ServiceConditions.Value) -> Condition? {
         let generation = svc.metadata.generation
         let status = value.status ? "True" : "False"
         let existing = svc.status?.conditions?.first { $0.type == value.type }
         if let e = existing, e.status == status, e.reason == value.reason, e.message == value.message,
             e.observedGeneration == generation
         {
-            return
+            return nil
         }
         let since = existing?.status == status ? existing?.lastTransitionTime : nil
-        let condition = Condition(
+        return Condition(
             type: value.type, status: status, reason: value.reason, message: value.message,
             lastTransitionTime: since ?? Timestamp.rfc3339(Date()), observedGeneration: generation)
+    }
+
+    /// Writes conditions of many Services (thousands turn Serving at once while VIPs come up),
+    /// `conditionWriters` requests at a time.
+    func writeConditions(_ writes: [(ServiceSummary, Condition)]) async {
+        guard writes.count > 1 else {
+            for (svc, c) in writes { await writeCondition(svc, c) }
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            var next = writes.makeIterator()
+            for _ in 0..<Self.conditionWriters {
+                guard let (svc, c) = next.next() else { break }
+                group.addTask { await self.writeCondition(svc, c) }
+            }
+            for await _ in group {
+                guard let (svc, c) = next.next() else { continue }
+                group.addTask { await self.writeCondition(svc, c) }
+            }
+        }
+    }
+
+    static let conditionWriters = 8
+
+    private func writeCondition(_ svc: ServiceSummary, _ condition: Condition) async {
         struct Body: Encodable { let status: Service.Status }
         do {
             _ = try await client.patch(
@@ -142,7 +178,7 @@ extension WatcherController {
         } catch {
             logger.warning(
                 "status condition not written",
-                metadata: ["k8s.service": "\(svc.serviceKey)", "condition": "\(value.type)", "error": "\(error)"])
+                metadata: ["k8s.service": "\(svc.serviceKey)", "condition": "\(condition.type)", "error": "\(error)"])
         }
     }
 
@@ -181,12 +217,18 @@ extension WatcherController {
         }
     }
 
-    func writeStatus(_ svc: ServiceSummary, _ addresses: [IPAddress]) async throws {
+    /// Writes `status.loadBalancer.ingress` for `addresses` and, when given, `condition` in the
+    /// same request (a strategic merge: the ingress list is replaced, conditions merge by type).
+    func writeStatus(_ svc: ServiceSummary, _ addresses: [IPAddress], condition: Condition? = nil) async throws {
         let ingress = settings.statusMode.ingress(for: addresses).map {
             Service.Ingress(ip: $0.ip, hostname: $0.hostname, ipMode: $0.ipMode)
         }
         struct Body: Encodable { let status: Service.Status }
-        let body = try KubeClient.PatchBody(Body(status: Service.Status(loadBalancer: .init(ingress: ingress))))
+        let status = Service.Status(loadBalancer: .init(ingress: ingress), conditions: condition.map { [$0] })
+        let body =
+            condition == nil
+            ? try KubeClient.PatchBody(Body(status: status))
+            : try KubeClient.PatchBody.strategicMergeEncoding(Body(status: status))
         do {
             _ = try await client.patch(
                 Service.self, namespace: svc.metadata.namespace, name: svc.metadata.name ?? "", body,

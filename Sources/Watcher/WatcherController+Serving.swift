@@ -41,6 +41,7 @@ extension WatcherController {
         let now = ContinuousClock.now
         var recheck = false
         var split = 0
+        var writes: [(ServiceSummary, Condition)] = []
         for key in allocator.assignedServices where key.gatewayNamespace == nil {
             guard let svc = await services.get(key.description) else { continue }
             let assigned = allocator.addresses(of: key)
@@ -73,8 +74,9 @@ extension WatcherController {
                     continue
                 }
             }
-            await writeCondition(svc, value)
+            if let c = condition(svc, value) { writes.append((svc, c)) }
         }
+        await writeConditions(writes)
         for key in notServingSince.keys where allocator.addresses(of: key).isEmpty { notServingSince[key] = nil }
         for key in onTwoNodesSince.keys where allocator.addresses(of: key).isEmpty { onTwoNodesSince[key] = nil }
         metrics.vipsOnTwoNodes(split)

@@ -100,6 +100,9 @@ actor WatcherController {
 
     let publishRequests: AsyncStream<Void>
     let publishContinuation: AsyncStream<Void>.Continuation
+    /// Events to write (`eventLoop`), in the order they were recorded.
+    let events: AsyncStream<Event>
+    let eventsContinuation: AsyncStream<Event>.Continuation
 
     init(
         client: KubeClient, settings: WatcherSettings, logger: Logger, metrics: WatcherMetrics,
@@ -120,6 +123,7 @@ actor WatcherController {
         gatewayInformers = settings.gatewayAPI ? GatewayInformers(client: client) : nil
         (publishRequests, publishContinuation) = AsyncStream.makeStream(
             of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (events, eventsContinuation) = AsyncStream.makeStream(of: Event.self)
     }
 
     // MARK: running
@@ -129,6 +133,7 @@ actor WatcherController {
     func run() async {
         let queue = self.queue
         let publishContinuation = self.publishContinuation
+        let eventsContinuation = self.eventsContinuation
         let gateways = gatewayInformers != nil
         await withDiscardingTaskGroup { group in
             group.addTask {
@@ -178,6 +183,7 @@ actor WatcherController {
                 group.addTask { await gateways.run { await queue.add(.gateways) } }
             }
             group.addTask { await self.publishLoop() }
+            group.addTask { await self.eventLoop() }
             group.addTask {
                 // A record going stale changes who serves: look every 4 s.
                 while !Task.isCancelled {
@@ -191,6 +197,7 @@ actor WatcherController {
                 } onCancel: {
                     Task { await queue.shutDown() }
                     publishContinuation.finish()
+                    eventsContinuation.finish()
                 }
             }
         }

@@ -10,12 +10,11 @@ import Testing
 /// once on the Service with the API's message and not attempted again until the Service changes;
 /// a 500 is retried with backoff until it lands. A problem fixed and made again is reported again.
 @Suite(.serialized) struct WatcherFailureTests {
-    /// Writes of the Service's addresses (merge PATCH …/services/NAME/status) the server has
-    /// seen; the conditions are strategic merge patches, written after the addresses land.
+    /// Writes of the Service's addresses (PATCH …/services/NAME/status with `loadBalancer`; a
+    /// new Service's IPAllocated condition goes in the same request) the server has seen.
     static func statusWrites(_ cluster: Cluster, _ name: String) -> Int {
         cluster.server.recentRequests.filter {
-            $0.method == "PATCH" && $0.uri.contains("/services/\(name)/status")
-                && $0.contentType == "application/merge-patch+json"
+            $0.method == "PATCH" && $0.uri.contains("/services/\(name)/status") && $0.body.contains("\"loadBalancer\"")
         }
         .count
     }
@@ -61,6 +60,26 @@ import Testing
         svc.metadata.annotations = ["example.com/owner": "team-b"]
         _ = try await cluster.client.update(svc)
         #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.10"] })
+    }
+
+    /// A new Service's ingress and its IPAllocated condition go in one request (one round trip
+    /// per Service: at thousands of Services the watcher's pace is its API writes).
+    @Test func aNewServicesStatusIsOneRequest() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.writeConfig(basicConfig)
+        let (run, _) = cluster.runController()
+        defer { run.cancel() }
+        _ = try await cluster.client.create(cluster.service("web"))
+        #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.10"] })
+        let svc = try await cluster.client.get(Service.self, namespace: "default", name: "web")
+        let allocated = svc.status?.conditions?.first { $0.type == ServiceConditions.ipAllocated }
+        #expect(allocated?.status == "True" && allocated?.message == "Assigned 192.0.2.10 from pool default")
+        let patches = cluster.server.recentRequests.filter {
+            $0.method == "PATCH" && $0.uri.contains("/services/web/status")
+        }
+        #expect(patches.count == 1, "one status request: \(patches.map(\.body))")
+        #expect(await eventually { try await cluster.events(for: "web").contains { $0.reason == "IPAllocated" } })
     }
 
     @Test func serverErrorsAreRetriedWithBackoff() async throws {
