@@ -78,6 +78,7 @@ var present = 0
 for target in [0, 1_000, 10_000] {
     // Fill up to `target` Services and wait until all have IPs.
     let from = present
+    let fillStart = ContinuousClock.now
     try await withThrowingTaskGroup(of: Void.self) { group in
         for w in 0..<8 {
             group.addTask {
@@ -88,6 +89,14 @@ for target in [0, 1_000, 10_000] {
     }
     present = target
     while arrivals.count(prefix: "bg-") < target { try await Task.sleep(for: .milliseconds(100)) }
+    if target > from {
+        let seconds =
+            Double((ContinuousClock.now - fillStart).components.attoseconds) / 1e18
+            + Double((ContinuousClock.now - fillStart).components.seconds)
+        print(
+            "\(from) → \(target) Services created 8 at a time: the last status at \(String(format: "%.1f", seconds)) s (\(Int(Double(target - from) / seconds)) Services/s)"
+        )
+    }
     try await Task.sleep(for: .seconds(1))
     // 100 samples, one at a time.
     var latencies: [Duration] = []

@@ -24,6 +24,7 @@ package final class VRRPFollowers: @unchecked Sendable {
     /// Adds per pass before the netlink thread serves other work (IPv6 addresses cost the kernel
     /// more the more an interface has: 5,000 took 18 s here, docs/architecture.md).
     static let addsPerPass = 256
+    static let announceEvery = 16
 
     package init(netlink: NetlinkWorker, logger: Logger, namespace: String?) {
         self.netlink = netlink
@@ -87,6 +88,7 @@ package final class VRRPFollowers: @unchecked Sendable {
         for a in held.keys where wanted[a] == nil { held[a] = nil }
         var added: [(IPAddress, String)] = []
         var more = false
+        var unannounced = 0
         for (a, iface) in wanted.sorted(by: { $0.key < $1.key }) {
             if on[a] == iface {
                 held[a] = iface
@@ -101,8 +103,13 @@ package final class VRRPFollowers: @unchecked Sendable {
                 held[a] = iface
                 added.append((a, iface))
             } catch { logger.error("cannot bind a VRRP follower", metadata: ["lb.vip": "\(a)", "error": "\(error)"]) }
+            // Announced every few adds: clients still send to the old holder's MAC until then.
+            if added.count - unannounced == Self.announceEvery {
+                announce(added[unannounced...])
+                unannounced = added.count
+            }
         }
-        announce(added)
+        announce(added[unannounced...])
         if !added.isEmpty || removed > 0 {
             logger.debug("VRRP followers", metadata: ["added": "\(added.count)", "removed": "\(removed)"])
         }
@@ -112,13 +119,13 @@ package final class VRRPFollowers: @unchecked Sendable {
             let again = added
             Task {
                 try? await Task.sleep(for: .seconds(1))
-                _ = try? await self.netlink.run { _ in self.announce(again.filter { self.held[$0.0] == $0.1 }) }
+                _ = try? await self.netlink.run { _ in self.announce(again.filter { self.held[$0.0] == $0.1 }[...]) }
             }
         }
     }
 
     /// Gratuitous ARP / unsolicited NA for followers just bound (keepalived does it for anchors).
-    private func announce(_ addresses: [(IPAddress, String)]) {
+    private func announce(_ addresses: ArraySlice<(IPAddress, String)>) {
         for (a, iface) in addresses {
             do { try NetlinkWorker.announceHere(a, on: iface) } catch {
                 logger.warning("cannot announce a VRRP follower", metadata: ["lb.vip": "\(a)", "error": "\(error)"])

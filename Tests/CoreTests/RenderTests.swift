@@ -216,15 +216,41 @@ extension RenderFixture {
         let plain = rendered(limit: nil)
         #expect(plain.maxConnections == 8000 && plain.text.contains("maxconn 8000"))
         #expect(rendered(limit: 1_048_576).maxConnections == 8000, "a container runtime's usual limit: untouched")
-        // 6 frontends and 2 listeners of its own (two descriptors each), 7 checked servers (api's
-        // is not checked) and 64 for HAProxy itself: 87 fixed.
+        // 6 frontends and 2 listeners of its own, 7 checked servers (api's is not checked) and 64
+        // for HAProxy itself: 79 beside the connections' 2 × maxconn.
         let fixed = plain.descriptorsNeeded - 2 * 8000
-        #expect(fixed == 87)
+        #expect(fixed == 79)
         let tight = rendered(limit: 1087)
-        #expect(tight.maxConnections == 500 && tight.text.contains("maxconn 500") && tight.descriptorsNeeded == 1087)
+        #expect(tight.maxConnections == 504 && tight.text.contains("maxconn 504") && tight.descriptorsNeeded == 1087)
         // Not even 100 connections fit: rendered at 100, and the actor says the reload will fail.
         let none = rendered(limit: 150)
         #expect(none.maxConnections == 100 && none.descriptorsNeeded > 150)
+    }
+
+    /// A reload's new worker holds the listeners handed over and its own at once: HAProxy's
+    /// budget (listeners, checks, 2 × maxconn) must hold two per listener, and a config whose
+    /// listeners alone need more than the limit twice over cannot fit.
+    @Test func aReloadNeedsTwoDescriptorsPerListener() throws {
+        let entry = AssignmentDocument.ServiceEntry(
+            key: ServiceKey(namespace: "shop", name: "web"),
+            ports: [.init(name: "http", port: 80, targetPort: .number(8080))])
+        let addresses = (1...300).map { try! IPAddress(parsing: "2001:db8::\(String($0, radix: 16))") }
+        let document = AssignmentDocument(vips: addresses.map { .init(address: $0, pool: .default, services: [entry]) })
+        func rendered(_ limit: Int?) -> HAProxyRenderer.Rendered {
+            var options = HAProxyRenderer.Options()
+            options.fileLimit = limit
+            return HAProxyRenderer(options: options).renderWithServers(
+                document, endpoints: EndpointMap([:]), config: RenderFixture.config)
+        }
+        // 302 listeners, no checked server: 366 beside the connections, 668 at a reload.
+        let roomy = rendered(1000)
+        #expect(roomy.maxConnections == 317 && roomy.descriptorsNeeded == 1000)
+        let tight = rendered(700)
+        #expect(tight.maxConnections == 167 && tight.descriptorsNeeded == 700)
+        let short = rendered(650)
+        #expect(short.descriptorsNeeded == 668, "two per listener at a reload: more than 650")
+        // Without a limit, maxconn never leaves less than two descriptors per listener.
+        #expect(rendered(nil).maxConnections == 8000)
     }
 
     @Test func anOperatorsMaxconnWins() throws {
@@ -235,6 +261,6 @@ extension RenderFixture {
         options.fileLimit = 1087
         let text = HAProxyRenderer(options: options).render(
             RenderFixture.document, endpoints: RenderFixture.endpoints, config: config)
-        #expect(text.contains("maxconn 300") && !text.contains("maxconn 500"))
+        #expect(text.contains("maxconn 300") && !text.contains("maxconn 504"))
     }
 }

@@ -166,11 +166,9 @@ package struct HAProxyRenderer: Sendable {
             maxConnections: fitted.maxconn, descriptorsNeeded: fitted.needed)
     }
 
-    /// File descriptors HAProxy needs beyond its connections: two per bind (a reload's new worker
-    /// holds the listeners it is handed and its own; measured: 10,001 frontends at maxconn 4967
-    /// failed to bind under 20,000), one per checked server, and its own (stats and master
-    /// sockets, pollers, logs).
-    package static func fixedDescriptors(_ plan: ProxyPlan) -> Int {
+    /// Listeners (binds) and checked servers: what HAProxy holds a descriptor for beside its
+    /// connections.
+    package static func listenersAndChecks(_ plan: ProxyPlan) -> (binds: Int, checked: Int) {
         var binds = 2  // the health frontend, the unresolved one
         var checked = 0
         for f in plan.frontends where f.proto == .tcp {
@@ -180,17 +178,26 @@ package struct HAProxyRenderer: Sendable {
             }
             for p in f.gateway?.pools ?? [] { checked += p.servers.count }
         }
-        return 2 * binds + checked + 64
+        return (binds, checked)
     }
 
     /// The `maxconn` this plan can have under `options.fileLimit` (the configured one when it
     /// fits, else what fits, at least 100) and the descriptors the config then needs (more than
     /// the limit: it cannot fit at all).
+    ///
+    /// HAProxy sizes its socket budget (and its open-file limit) as one descriptor per listener
+    /// and checked server, two per connection, and a few of its own (`show info`: Maxsock), and
+    /// refuses to bind past it. A reload's new worker holds the listeners the old one hands over
+    /// and its own at once, so the budget must also cover two per listener: 2 × maxconn ≥ the
+    /// listeners. Measured: 9,001 frontends under 20,000 at maxconn 966 (a budget of ~11,000)
+    /// failed every reload at the 4,132nd bind; 10,001 at maxconn 4,967 failed too (a budget of
+    /// 19,940 < 2 × 10,001).
     package func fittedMaxConnections(_ plan: ProxyPlan) -> (maxconn: Int, needed: Int) {
-        let fixed = Self.fixedDescriptors(plan)
-        var maxconn = options.maxConnections
-        if let limit = options.fileLimit { maxconn = max(100, min(maxconn, (limit - fixed) / 2)) }
-        return (maxconn, fixed + 2 * maxconn)
+        let (binds, checked) = Self.listenersAndChecks(plan)
+        let own = binds + checked + 64
+        var maxconn = max(options.maxConnections, (binds + 1) / 2)
+        if let limit = options.fileLimit { maxconn = max(100, min(maxconn, (limit - own) / 2)) }
+        return (maxconn, max(own + 2 * maxconn, 2 * binds + checked + 64))
     }
 
     private func header(_ out: inout ConfigText, _ config: UserConfig, maxConnections: Int) {
