@@ -173,7 +173,8 @@ package final class NetlinkWorker: @unchecked Sendable {
         thread.start()
     }
 
-    private var isStopped: Bool { condition.withLock { stopped } }
+    /// True once `stop()` was called (a job queued after that may never run).
+    package var isStopped: Bool { condition.withLock { stopped } }
 
     /// Ends the threads once queued jobs are done.
     package func stop() {

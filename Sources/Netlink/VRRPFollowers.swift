@@ -30,7 +30,7 @@ package final class VRRPFollowers: @unchecked Sendable {
         self.netlink = netlink
         self.logger = logger
         netlink.monitorAddresses(namespace: namespace) { [weak self] in
-            guard let self else { return }
+            guard let self, !self.netlink.isStopped else { return }
             _ = try? self.netlink.runBlocking { sock in self.pass(sock) }
         }
     }

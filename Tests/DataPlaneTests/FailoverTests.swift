@@ -330,9 +330,10 @@ import Testing
         #expect((initial[down] ?? []).count > KeepalivedRenderer.anchorsPerInstance, "a group with followers")
         let peer = "v\(down.prefix(5))\(topo.id.prefix(4))"
         try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "down"])
+        let linkDown = ContinuousClock.now
         let moved = settle(5) { ($0[other] ?? []).count == 40 && ($0[down] ?? []).isEmpty }
         print(
-            "followers: \(down)'s link down: \(down) holds \((moved[down] ?? []).count), \(other) \((moved[other] ?? []).count) of 40"
+            "followers: \(down)'s link down: after \(ContinuousClock.now - linkDown) \(down) holds \((moved[down] ?? []).count), \(other) \((moved[other] ?? []).count) of 40"
         )
         #expect((moved[other] ?? []).count == 40, "\(other) took every VIP")
         #expect((moved[down] ?? []).isEmpty, "\(down) let go of its followers with its anchors")
