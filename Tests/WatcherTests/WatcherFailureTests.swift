@@ -65,6 +65,11 @@ import Testing
     /// A new Service's ingress and its IPAllocated condition go in one request (one round trip
     /// per Service: at thousands of Services the watcher's pace is its API writes).
     @Test func aNewServicesStatusIsOneRequest() async throws {
+        try await Self.withWeb { cluster in try await Self.statusIsOneRequest(cluster) }
+    }
+
+    /// The basic config, a running controller and Service `web` with its IP.
+    static func withWeb(_ body: (Cluster) async throws -> Void) async throws {
         let cluster = try await Cluster.start()
         defer { Task { await cluster.stop() } }
         try await cluster.writeConfig(basicConfig)
@@ -72,6 +77,10 @@ import Testing
         defer { run.cancel() }
         _ = try await cluster.client.create(cluster.service("web"))
         #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.10"] })
+        try await body(cluster)
+    }
+
+    static func statusIsOneRequest(_ cluster: Cluster) async throws {
         let svc = try await cluster.client.get(Service.self, namespace: "default", name: "web")
         let allocated = svc.status?.conditions?.first { $0.type == ServiceConditions.ipAllocated }
         #expect(allocated?.status == "True" && allocated?.message == "Assigned 192.0.2.10 from pool default")
@@ -104,13 +113,10 @@ import Testing
     }
 
     @Test func anAnnotationMadeInvalidFixedAndInvalidAgainGivesTwoEvents() async throws {
-        let cluster = try await Cluster.start()
-        defer { Task { await cluster.stop() } }
-        try await cluster.writeConfig(basicConfig)
-        let (run, _) = cluster.runController()
-        defer { run.cancel() }
-        _ = try await cluster.client.create(cluster.service("web"))
-        #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.10"] })
+        try await Self.withWeb { cluster in try await Self.invalidTwiceGivesTwoEvents(cluster) }
+    }
+
+    static func invalidTwiceGivesTwoEvents(_ cluster: Cluster) async throws {
         func annotate(_ value: String) async throws {
             var svc = try await cluster.client.get(Service.self, namespace: "default", name: "web")
             svc.metadata.annotations = ["loadbalancer/ssl": value]
@@ -178,6 +184,8 @@ import Testing
                 metadata: ObjectMeta(name: "worker-2"),
                 addresses: [.init(type: "ExternalIP", address: "192.0.2.11")]))
         #expect(await eventually { try await cluster.externalIPs()["default/web"] == ["192.0.2.12"] })
+        // Events are written on a task of their own: they follow the status.
+        _ = await eventually { try await cluster.events(for: "web").contains { $0.reason == "IPIsNodeAddress" } }
         let moved = try await cluster.events(for: "web").filter { $0.reason == "IPIsNodeAddress" }
         print(
             "node addresses: worker-2 joined with 192.0.2.11: web now \(try await cluster.externalIPs()["default/web"] ?? []); Events \(moved.map { $0.message ?? "" })"
@@ -202,6 +210,9 @@ import Testing
                 metadata: ObjectMeta(name: "worker-3"),
                 addresses: [.init(type: "InternalIP", address: "192.0.2.200")]))
         #expect(await eventually { try await cluster.externalIPs()["default/fixed"] == [] })
+        _ = await eventually {
+            try await cluster.events(for: "fixed").contains { $0.reason == "AllocationFailed" }
+        }
         let fixed = try await cluster.events(for: "fixed").map { "\($0.reason ?? ""): \($0.message ?? "")" }
         print(
             "node addresses: worker-3 joined with fixed's static 192.0.2.200: fixed now \(try await cluster.externalIPs()["default/fixed"] ?? []); Events \(fixed)"
