@@ -224,8 +224,9 @@ struct ScaleBenchmarkTests {
             let frontends = haproxyConfig.split(separator: "\n").filter { $0.hasPrefix("frontend ") }.count
 
             // A failover at this size: the holder of the first sampled VIP loses its link; every
-            // sampled VIP it held is probed in parallel until it is served again (the other node
-            // binds thousands of followers: the first are served at once, the last later).
+            // sampled VIP it held is probed in parallel until it is served again, for up to two
+            // minutes (the other node binds thousands of followers: the first are served at once,
+            // the last later; IPv6 addresses cost the kernel more the more an interface has).
             let probeVIP = ips[0] ?? Self.vip(0)
             let holder = try h.holders(probeVIP, among: nodes).first ?? nodes[0]
             let heldThere = stride(from: 0, to: count, by: step).compactMap { ips[$0] }.filter {
@@ -234,7 +235,7 @@ struct ScaleBenchmarkTests {
             let t2 = Date()
             try h.topo.sh(["-n", h.topo.ns(holder), "link", "set", "eth0", "down"])
             let probe = try Child.start(
-                [tools.ip, "netns", "exec", h.topo.ns("cl"), tools.python, "-c", Self.parallelProbe, "30"] + heldThere,
+                [tools.ip, "netns", "exec", h.topo.ns("cl"), tools.python, "-c", Self.parallelProbe, "120"] + heldThere,
                 output: .capture)
             let served = Self.servedAgain(probe.capturedOutput(), after: t2)
             try h.topo.sh(["-n", h.topo.ns(holder), "link", "set", "eth0", "up"])
