@@ -225,10 +225,7 @@ extension WatcherController {
         }
         struct Body: Encodable { let status: Service.Status }
         let status = Service.Status(loadBalancer: .init(ingress: ingress), conditions: condition.map { [$0] })
-        let body =
-            condition == nil
-            ? try KubeClient.PatchBody(Body(status: status))
-            : try KubeClient.PatchBody.strategicMergeEncoding(Body(status: status))
+        let body = try KubeClient.PatchBody.strategicMergeEncoding(Body(status: status))
         do {
             _ = try await client.patch(
                 Service.self, namespace: svc.metadata.namespace, name: svc.metadata.name ?? "", body,
