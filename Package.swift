@@ -148,7 +148,7 @@ let package = Package(
 
         .executableTarget(
             name: "CoreBenchmarks",
-            dependencies: ["Core", "BenchmarkFixtures"],
+            dependencies: ["Core", "BenchmarkFixtures", "CLibc"],
             path: "Benchmarks/CoreBenchmarks",
             swiftSettings: strict),
 

@@ -2,8 +2,12 @@
 // Prints allocation throughput from a /8 and a /64, restore of 10,000 assignments, and
 // encode+decode size/time of the assignment document for 10,000 Services.
 import BenchmarkFixtures
+import CLibc
 import Core
 import Foundation
+
+// As the actor does at start: big render buffers stay in the heap between syncs.
+clibc_keep_large_buffers()
 
 func measure<T>(_ body: () throws -> T) rethrows -> (T, Duration) {
     let clock = ContinuousClock()
@@ -172,6 +176,14 @@ let planned = AssignmentDocument(
     }, nodes: nodes, groups: plan.groups)
 var haOptions = HAProxyRenderer.Options()
 haOptions.poolsWithCertificates = [.default]
+// `K8SLB_PROFILE_RENDER=N`: render haproxy.cfg N times and stop (for `perf record`).
+if let n = ProcessInfo.processInfo.environment["K8SLB_PROFILE_RENDER"].flatMap(Int.init) {
+    let (_, times) = timings(n) {
+        HAProxyRenderer(options: haOptions).render(planned, endpoints: endpointMap, config: renderConfig)
+    }
+    print("haproxy.cfg \(n) renders: median \(ms(times[n / 2])), worst \(ms(times[n - 1])); all: \(times.map(ms))")
+    exit(0)
+}
 // haproxy.cfg as the actor gets it: plan, print, and the previous result freed.
 let (haproxyText, dHAProxyCold, dHAProxy, dHAProxyWorst) = coldMedianAndWorst {
     HAProxyRenderer(options: haOptions).render(planned, endpoints: endpointMap, config: renderConfig)

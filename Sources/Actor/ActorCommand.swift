@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLibc
 import Certificates
 import Core
 import Foundation
@@ -175,6 +176,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        clibc_keep_large_buffers()  // big render buffers stay in the heap between syncs
         let env = ProcessInfo.processInfo.environment
         K8slbLogHandler.bootstrap()
         var logger = Logger(label: "k8slb-actor")

@@ -193,6 +193,11 @@ extension RenderFixture {
         #expect(a.text != b.text)
         #expect(a.skeletonDigest == b.skeletonDigest)
         #expect(a.servers != b.servers)
+        // A backend losing all its servers, or getting its first, is a server change too.
+        eps.endpoints[.init(service: ServiceKey(namespace: "shop", name: "web"), port: 80, proto: .tcp)] = []
+        let empty = renderer.renderWithServers(doc, endpoints: eps, config: RenderFixture.config)
+        #expect(empty.text != b.text)
+        #expect(empty.skeletonDigest == b.skeletonDigest)
         var other = doc
         other.vips[0].services[0].ports[0].port = 81
         #expect(

@@ -50,6 +50,11 @@ package struct EndpointAddress: Sendable, Hashable, Comparable {
 }
 
 /// Which endpoints serve which Service port.
+extension Array where Element == EndpointAddress {
+    /// In ascending order already.
+    var isSorted: Bool { indices.dropFirst().allSatisfy { self[$0 - 1] <= self[$0] } }
+}
+
 package struct EndpointMap: Sendable, Hashable {
     package struct Key: Sendable, Hashable {
         package let service: ServiceKey
@@ -72,12 +77,15 @@ package struct EndpointMap: Sendable, Hashable {
     package init(_ endpoints: [Key: [EndpointAddress]] = [:]) { self.endpoints = endpoints }
 
     package func ready(_ service: ServiceKey, _ port: AssignmentDocument.Port) -> [EndpointAddress] {
-        (endpoints[Key(service: service, port: port.port, proto: port.proto)] ?? []).sorted()
+        let found = endpoints[Key(service: service, port: port.port, proto: port.proto)] ?? []
+        // Mostly sorted already (EndpointResolution sorts): then shared, not copied.
+        return found.isSorted ? found : found.sorted()
     }
 
     /// The node health check port for a NodePort backend of an ETP Local Service, else nil.
     package func healthCheckPort(_ service: ServiceKey, _ port: AssignmentDocument.Port) -> UInt16? {
-        healthPorts[Key(service: service, port: port.port, proto: port.proto)]
+        // Empty unless NodePort backends are on: no hashing of 20,000 keys at 10,000 Services.
+        healthPorts.isEmpty ? nil : healthPorts[Key(service: service, port: port.port, proto: port.proto)]
     }
 }
 
