@@ -453,6 +453,7 @@ actor LocalDataPlane: NodeDataPlane {
         adverts.stop()
         await keepalived.stop()
         await followers.clear()
+        followers.stop()
         // BGP: the routers stop sending new connections here first; only then do the VIPs go.
         await withdrawAll()
         _ = await bind([:])

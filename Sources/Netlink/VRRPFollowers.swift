@@ -13,14 +13,28 @@ package import Logging
 /// added here without a keepalived reload, and keepalived's single thread keeps sending adverts
 /// while thousands of addresses come and go (docs/architecture.md, "keepalived at thousands of
 /// VIPs").
+///
+/// IPv6 followers are bound on `lo`, not on the group's interface, and `NDPResponder` answers
+/// neighbour solicitations for them there: each IPv6 address on a multicast interface costs the
+/// kernel a solicited-node group join, which made a takeover of thousands take half a minute
+/// (docs/architecture.md, "IPv6 followers").
 package final class VRRPFollowers: @unchecked Sendable {
     private let netlink: NetlinkWorker
     private let logger: Logger
     private let lock = NSLock()
     /// The groups of the plan last applied (under `lock`).
     private var groups: [KeepalivedRenderer.Followers] = []
-    /// Followers this node added and holds: touched on the netlink thread only.
+    /// Followers this node added and holds, with the interface bound on: touched on the netlink
+    /// thread only.
     private var held: [IPAddress: String] = [:]
+    /// IPv6 followers held, by the interface their group runs on (where they are announced).
+    private var heldIPv6: [String: Set<IPAddress>] = [:]
+    private let responder: NDPResponder
+
+    /// Where a follower of a group on `interface` is bound.
+    static func bindingInterface(_ a: IPAddress, group interface: String) -> String {
+        a.family == .ipv6 ? "lo" : interface
+    }
     /// Adds per pass before the netlink thread serves other work (IPv6 addresses cost the kernel
     /// more the more an interface has: 5,000 took 18 s here, docs/architecture.md).
     static let addsPerPass = 256
@@ -29,6 +43,7 @@ package final class VRRPFollowers: @unchecked Sendable {
     package init(netlink: NetlinkWorker, logger: Logger, namespace: String?) {
         self.netlink = netlink
         self.logger = logger
+        responder = NDPResponder(logger: logger, namespace: namespace)
         netlink.monitorAddresses(namespace: namespace) { [weak self] in
             guard let self, !self.netlink.isStopped else { return }
             _ = try? self.netlink.runBlocking { sock in self.pass(sock) }
@@ -50,6 +65,12 @@ package final class VRRPFollowers: @unchecked Sendable {
     /// Removes every follower this node holds (shutdown).
     package func clear() async { await set([]) }
 
+    /// Stops answering for IPv6 followers (after `clear`, at shutdown).
+    package func stop() { responder.stop() }
+
+    /// The IPv6 followers answered for on `interface` (tests).
+    package func answered(on interface: String) -> Set<IPAddress> { responder.answered(on: interface) }
+
     /// One pass on the netlink thread: what should be here, from the addresses present.
     private func pass(_ sock: NetlinkSocket) {
         let groups = lock.withLock { self.groups }
@@ -64,10 +85,15 @@ package final class VRRPFollowers: @unchecked Sendable {
         var wanted: [IPAddress: String] = [:]
         var unwanted: [IPAddress] = []
         var anchors = Set<IPAddress>()
+        /// The interface each wanted follower's group runs on (announced there).
+        var group: [IPAddress: String] = [:]
         for g in groups {
             anchors.formUnion(g.anchors)
             if g.anchors.contains(where: { on[$0] == g.interface.rawValue }) {
-                for a in g.addresses { wanted[a] = g.interface.rawValue }
+                for a in g.addresses {
+                    wanted[a] = Self.bindingInterface(a, group: g.interface.rawValue)
+                    group[a] = g.interface.rawValue
+                }
             } else {
                 unwanted += g.addresses.filter { on[$0] != nil }
             }
@@ -75,6 +101,8 @@ package final class VRRPFollowers: @unchecked Sendable {
         // Held followers no group lists any more go too, unless keepalived now carries them.
         for a in held.keys where wanted[a] == nil && !anchors.contains(a) && on[a] != nil { unwanted.append(a) }
         var removed = 0
+        // Stop answering for what goes before it goes.
+        publishIPv6(wanted: wanted, group: group, present: on, removing: Set(unwanted))
         for a in unwanted.sorted() {
             guard let iface = on[a] else { continue }
             do {
@@ -99,9 +127,11 @@ package final class VRRPFollowers: @unchecked Sendable {
                 break
             }
             do {
+                // On another interface (a follower moved from `lo` or to it): off there first.
+                if let elsewhere = on[a] { try sock.remove(a, interface: elsewhere) }
                 try sock.add(a, interface: iface)
                 held[a] = iface
-                added.append((a, iface))
+                added.append((a, group[a] ?? iface))
             } catch { logger.error("cannot bind a VRRP follower", metadata: ["lb.vip": "\(a)", "error": "\(error)"]) }
             // Announced every few adds: clients still send to the old holder's MAC until then.
             if added.count - unannounced == Self.announceEvery {
@@ -110,6 +140,7 @@ package final class VRRPFollowers: @unchecked Sendable {
             }
         }
         announce(added[unannounced...])
+        publishIPv6(wanted: wanted, group: group, present: nil, removing: [])
         if !added.isEmpty || removed > 0 {
             logger.debug("VRRP followers", metadata: ["added": "\(added.count)", "removed": "\(removed)"])
         }
@@ -119,9 +150,35 @@ package final class VRRPFollowers: @unchecked Sendable {
             let again = added
             Task {
                 try? await Task.sleep(for: .seconds(1))
-                _ = try? await self.netlink.run { _ in self.announce(again.filter { self.held[$0.0] == $0.1 }[...]) }
+                _ = try? await self.netlink.run { _ in
+                    self.announce(again.filter { self.held[$0.0] != nil && self.wantedGroup[$0.0] == $0.1 }[...])
+                }
             }
         }
+    }
+
+    /// The group interface of each follower held (netlink thread only): where it is announced.
+    private var wantedGroup: [IPAddress: String] = [:]
+
+    /// Hands the responder the IPv6 followers held (bound on `lo`), by group interface: those
+    /// `wanted` that are bound (`present`; nil: everything `held`) and not being removed.
+    private func publishIPv6(
+        wanted: [IPAddress: String], group: [IPAddress: String], present: [IPAddress: String]?,
+        removing: Set<IPAddress>
+    ) {
+        var out: [String: Set<IPAddress>] = [:]
+        var groups: [IPAddress: String] = [:]
+        for (a, bound) in wanted {
+            guard let g = group[a] else { continue }
+            let isBound = present.map { $0[a] == bound } ?? (held[a] == bound)
+            guard isBound, !removing.contains(a) else { continue }
+            groups[a] = g
+            if a.family == .ipv6 { out[g, default: []].insert(a) }
+        }
+        wantedGroup = groups
+        guard out != heldIPv6 else { return }
+        heldIPv6 = out
+        responder.set(out)
     }
 
     /// Gratuitous ARP / unsolicited NA for followers just bound (keepalived does it for anchors).

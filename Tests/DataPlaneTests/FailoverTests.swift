@@ -43,17 +43,24 @@ import Testing
 
         var vipCount = 1
 
-        /// VIPs (from the test's ranges) on each node's eth0.
-        func vipsHeld() throws -> [String: Set<String>] {
-            var out: [String: Set<String>] = [:]
+        /// VIPs (/32 and /128 from the test's ranges) on each node, on any interface (IPv6
+        /// followers are on `lo`).
+        func vipsHeld() throws -> [String: Set<String>] { try vipsByInterface().mapValues { Set($0.keys) } }
+
+        /// Each node's VIPs with the interface each is on.
+        func vipsByInterface() throws -> [String: [String: String]] {
+            var out: [String: [String: String]] = [:]
             for node in ["lb-a", "lb-b"] {
-                let text = try topo.exec(node, [ip, "-o", "addr", "show", "dev", "eth0"]).output
-                out[node] = Set(
-                    text.split(separator: "\n").compactMap { line -> String? in
-                        guard let r = line.range(of: "inet6? ", options: .regularExpression) else { return nil }
-                        let a = line[r.upperBound...].split(separator: " ").first.map(String.init) ?? ""
-                        return a.hasSuffix("/32") || a.hasSuffix("/128") ? a : nil
-                    })
+                let text = try topo.exec(node, [ip, "-o", "addr", "show"]).output
+                var held: [String: String] = [:]
+                for line in text.split(separator: "\n") {
+                    let f = line.split(separator: " ", omittingEmptySubsequences: true)
+                    guard f.count >= 4, f[2] == "inet" || f[2] == "inet6" else { continue }
+                    let a = String(f[3])
+                    guard a.hasPrefix("192.0.2.") || a.hasPrefix("2001:db8:") else { continue }
+                    if a.hasSuffix("/32") || a.hasSuffix("/128") { held[a] = String(f[1]) }
+                }
+                out[node] = held
             }
             return out
         }
@@ -62,6 +69,7 @@ import Testing
             for k in keepaliveds.values { k.stopBlocking() }
             for f in followers.values {
                 f.binder.setBlocking([])
+                f.binder.stop()
                 f.worker.stop()
             }
             for p in proxies { p.stopBlocking() }
@@ -82,10 +90,10 @@ import Testing
         }
         try topo.bridge()
         let nodes = ["lb-a", "lb-b"]
-        try topo.host("lb-a", addresses: ["192.0.2.11/24"])
-        try topo.host("lb-b", addresses: ["192.0.2.12/24"])
+        try topo.host("lb-a", addresses: ["192.0.2.11/24", "2001:db8::11/64"])
+        try topo.host("lb-b", addresses: ["192.0.2.12/24", "2001:db8::12/64"])
         try topo.host("be", addresses: ["192.0.2.21/24"])
-        try topo.host("cl", addresses: ["192.0.2.100/24"])
+        try topo.host("cl", addresses: ["192.0.2.100/24", "2001:db8::100/64"])
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("k8slb-fo-\(topo.id)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         try "backend\n".write(to: work.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
@@ -328,6 +336,18 @@ import Testing
         let (down, other) =
             (initial["lb-a"] ?? []).count >= (initial["lb-b"] ?? []).count ? ("lb-a", "lb-b") : ("lb-b", "lb-a")
         #expect((initial[down] ?? []).count > KeepalivedRenderer.anchorsPerInstance, "a group with followers")
+        // IPv6 followers are on `lo`, and reachable: the node's NDP responder answers for them on
+        // eth0 (the client resolves the VIP's MAC, no route but the link).
+        let byInterface = try cluster.vipsByInterface()
+        let onLo = (byInterface[down] ?? [:]).filter { $0.value == "lo" }.keys.sorted()
+        #expect(!onLo.isEmpty, "\(down)'s IPv6 followers are on lo: \(byInterface[down] ?? [:])")
+        let follower = onLo.first.map { String($0.split(separator: "/")[0]) } ?? "2001:db8::1:1"
+        let answered = cluster.followers[down]?.binder.answered(on: "eth0") ?? []
+        #expect(answered.contains(try IPAddress(parsing: follower)), "\(down) answers for \(follower)")
+        func fetch(_ address: String) -> String {
+            (try? topo.exec("cl", [cluster.curl, "-s", "-g", "--max-time", "2", "http://[\(address)]/"]).output) ?? ""
+        }
+        #expect(fetch(follower) == "backend\n", "the IPv6 follower \(follower) serves through \(down)")
         let peer = "v\(down.prefix(5))\(topo.id.prefix(4))"
         try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "down"])
         let linkDown = ContinuousClock.now
@@ -337,6 +357,11 @@ import Testing
         )
         #expect((moved[other] ?? []).count == 40, "\(other) took every VIP")
         #expect((moved[down] ?? []).isEmpty, "\(down) let go of its followers with its anchors")
+        // The client's neighbour entry still names the old node's MAC: the new holder's
+        // unsolicited advertisement (or its answer once the entry goes stale) moves it.
+        #expect(fetch(follower) == "backend\n", "the IPv6 follower \(follower) serves through \(other)")
+        #expect(
+            cluster.followers[down]?.binder.answered(on: "eth0").contains(try IPAddress(parsing: follower)) == false)
         try topo.sh(["-n", topo.ns("sw"), "link", "set", peer, "up"])
         let back = settle(10) { exactlyOnce($0) && $0 == initial }
         print("followers: link up: \(back.mapValues(\.count)) (before: \(initial.mapValues(\.count)))")
