@@ -160,6 +160,11 @@ actor LocalDataPlane: NodeDataPlane {
                     try sock.remove(a.address, interface: a.interface)
                     out.append("\(a.address)")
                 }
+                // IPv6 VRRP followers are local routes, not addresses (VRRPFollowers).
+                for a in try sock.vipRoutes() where networks.contains(where: { $0.contains(a) }) {
+                    try sock.removeVIPRoute(a)
+                    out.append("\(a)")
+                }
                 return out
             }
             if !removed.isEmpty {
@@ -189,8 +194,10 @@ actor LocalDataPlane: NodeDataPlane {
         return failures
     }
 
+    /// The node's addresses and the VIPs routed here (IPv6 VRRP followers).
     func addresses() async -> Set<IPAddress>? {
-        guard let present = try? await netlink.run({ sock in try sock.addresses().map(\.address) }) else { return nil }
+        guard let present = try? await netlink.run({ sock in try sock.addresses().map(\.address) + sock.vipRoutes() })
+        else { return nil }
         return Set(present)
     }
 

@@ -182,6 +182,82 @@ package final class NetlinkSocket {
         }
     }
 
+    /// The routing protocol number k8slb's VIP routes carry (`ip route show proto 248`): tells
+    /// them from the kernel's own local routes (one per address) and from other software's.
+    package static let vipRouteProtocol: UInt8 = 248
+
+    /// `local <address>/128 dev lo table local proto 248`: this node accepts packets to `address`
+    /// as its own without the address on an interface (IPv6 VRRP followers: adding and removing
+    /// thousands of IPv6 addresses costs the kernel a walk of every route per removal; routes
+    /// cost microseconds). Idempotent.
+    package func addVIPRoute(_ address: IPAddress) throws(NetlinkError) {
+        let op = "add the local route of \(address)"
+        let route = try vipRoute(address, op: op)
+        defer { rtnl_route_put(route) }
+        let rc = rtnl_route_add(sock, route, NLM_F_CREATE | NLM_F_REPLACE)
+        guard rc == 0 else { throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc))) }
+    }
+
+    /// Removes `addVIPRoute`'s route; an absent one is success.
+    package func removeVIPRoute(_ address: IPAddress) throws(NetlinkError) {
+        let op = "remove the local route of \(address)"
+        let route = try vipRoute(address, op: op)
+        defer { rtnl_route_put(route) }
+        let rc = rtnl_route_delete(sock, route, 0)
+        guard rc == 0 || rc == -NLE_OBJ_NOTFOUND || rc == -NLE_NOADDR else {
+            throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc)))
+        }
+    }
+
+    /// The addresses `addVIPRoute` routes here now (both families).
+    package func vipRoutes() throws(NetlinkError) -> [IPAddress] {
+        var out: [IPAddress] = []
+        for family in [AF_INET, AF_INET6] {
+            var cache: OpaquePointer?
+            let rc = rtnl_route_alloc_cache(sock, family, 0, &cache)
+            guard rc == 0, let cache else {
+                throw NetlinkError(operation: "list routes", code: rc, message: String(cString: nl_geterror(rc)))
+            }
+            defer { nl_cache_free(cache) }
+            var obj = nl_cache_get_first(cache)
+            while let route = obj {
+                obj = nl_cache_get_next(route)
+                guard rtnl_route_get_table(route) == 255, rtnl_route_get_protocol(route) == Self.vipRouteProtocol,
+                    rtnl_route_get_type(route) == UInt8(RTN_LOCAL), let dst = rtnl_route_get_dst(route),
+                    let ip = Self.ipAddress(dst), Int(nl_addr_get_prefixlen(dst)) == ip.family.bitWidth
+                else { continue }
+                out.append(ip)
+            }
+        }
+        return out
+    }
+
+    private func vipRoute(_ address: IPAddress, op: String) throws(NetlinkError) -> OpaquePointer {
+        let family = address.family == .ipv4 ? AF_INET : AF_INET6
+        var dst: OpaquePointer?
+        var rc = nl_addr_parse("\(address)/\(address.family.bitWidth)", family, &dst)
+        guard rc == 0, let dst else {
+            throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc)))
+        }
+        defer { nl_addr_put(dst) }
+        guard let route = rtnl_route_alloc(), let hop = rtnl_route_nh_alloc() else {
+            throw NetlinkError(operation: op, code: -1, message: "out of memory")
+        }
+        rtnl_route_set_family(route, UInt8(family))
+        rtnl_route_set_table(route, 255)
+        rtnl_route_set_type(route, UInt8(RTN_LOCAL))
+        rtnl_route_set_scope(route, UInt8(RT_SCOPE_HOST.rawValue))
+        rtnl_route_set_protocol(route, Self.vipRouteProtocol)
+        rc = rtnl_route_set_dst(route, dst)
+        rtnl_route_nh_set_ifindex(hop, Int32(if_nametoindex("lo")))
+        rtnl_route_add_nexthop(route, hop)  // the route owns it now
+        guard rc == 0 else {
+            rtnl_route_put(route)
+            throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc)))
+        }
+        return route
+    }
+
     private func make(_ address: IPAddress, _ prefixLength: Int, interface: String, op: String) throws(NetlinkError)
         -> (OpaquePointer, OpaquePointer)
     {

@@ -14,26 +14,33 @@ package import Logging
 /// while thousands of addresses come and go (docs/architecture.md, "keepalived at thousands of
 /// VIPs").
 ///
-/// IPv6 followers are bound on `lo`, not on the group's interface, and `NDPResponder` answers
-/// neighbour solicitations for them there: each IPv6 address on a multicast interface costs the
-/// kernel a solicited-node group join, which made a takeover of thousands take half a minute
-/// (docs/architecture.md, "IPv6 followers").
+/// IPv6 followers are not addresses: each is a local route (`local <vip>/128 dev lo table local
+/// proto 248`, `NetlinkSocket.addVIPRoute`), and `NDPResponder` answers neighbour solicitations
+/// for them on the group's interface. The kernel walks every route to remove one IPv6 address
+/// (2.5 ms each with 5,000, more with more), joins a solicited-node group to add one on a
+/// multicast interface, and both made a takeover of thousands take half a minute; a route takes
+/// microseconds either way (docs/architecture.md, "IPv6 followers").
 package final class VRRPFollowers: @unchecked Sendable {
     private let netlink: NetlinkWorker
     private let logger: Logger
     private let lock = NSLock()
     /// The groups of the plan last applied (under `lock`).
     private var groups: [KeepalivedRenderer.Followers] = []
-    /// Followers this node added and holds, with the interface bound on: touched on the netlink
-    /// thread only.
+    /// Followers this node added and holds, with the interface bound on (`route`: routed here):
+    /// touched on the netlink thread only.
     private var held: [IPAddress: String] = [:]
-    /// IPv6 followers held, by the interface their group runs on (where they are announced).
+    /// IPv6 followers routed here, by the interface their group runs on (answered and announced
+    /// there).
     private var heldIPv6: [String: Set<IPAddress>] = [:]
     private let responder: NDPResponder
 
-    /// Where a follower of a group on `interface` is bound.
+    /// `held`'s and `wanted`'s mark of a follower routed here (`NetlinkSocket.addVIPRoute`).
+    static let route = "route"
+
+    /// How a follower of a group on `interface` is held: an IPv4 one as an address there, an
+    /// IPv6 one as a local route (`route`).
     static func bindingInterface(_ a: IPAddress, group interface: String) -> String {
-        a.family == .ipv6 ? "lo" : interface
+        a.family == .ipv6 ? route : interface
     }
     /// Adds per pass before the netlink thread serves other work (IPv6 addresses cost the kernel
     /// more the more an interface has: 5,000 took 18 s here, docs/architecture.md).
@@ -76,12 +83,18 @@ package final class VRRPFollowers: @unchecked Sendable {
         let groups = lock.withLock { self.groups }
         guard !groups.isEmpty || !held.isEmpty else { return }
         let present: [NetlinkSocket.Address]
-        do { present = try sock.addresses() } catch {
+        let routed: Set<IPAddress>
+        do {
+            present = try sock.addresses()
+            routed = Set(try sock.vipRoutes())
+        } catch {
             logger.error("cannot read the node's addresses; VRRP followers unchanged", metadata: ["error": "\(error)"])
             return
         }
         var on: [IPAddress: String] = [:]
         for a in present where a.prefixLength == a.address.family.bitWidth { on[a.address] = a.interface }
+        /// Where each follower is now: its address's interface, or `route`.
+        func place(_ a: IPAddress) -> String? { routed.contains(a) ? Self.route : on[a] }
         var wanted: [IPAddress: String] = [:]
         var unwanted: [IPAddress] = []
         var anchors = Set<IPAddress>()
@@ -95,18 +108,19 @@ package final class VRRPFollowers: @unchecked Sendable {
                     group[a] = g.interface.rawValue
                 }
             } else {
-                unwanted += g.addresses.filter { on[$0] != nil }
+                unwanted += g.addresses.filter { routed.contains($0) || on[$0] != nil }
             }
         }
         // Held followers no group lists any more go too, unless keepalived now carries them.
-        for a in held.keys where wanted[a] == nil && !anchors.contains(a) && on[a] != nil { unwanted.append(a) }
-        var removed = 0
+        for a in held.keys where wanted[a] == nil && !anchors.contains(a) && place(a) != nil { unwanted.append(a) }
         // Stop answering for what goes before it goes.
-        publishIPv6(wanted: wanted, group: group, present: on, removing: Set(unwanted))
+        publishIPv6(wanted: wanted, group: group, place: place, removing: Set(unwanted))
+        var removed = 0
         for a in unwanted.sorted() {
-            guard let iface = on[a] else { continue }
             do {
-                try sock.remove(a, interface: iface)
+                if routed.contains(a) { try sock.removeVIPRoute(a) }
+                // An address, unless keepalived carries it (an anchor of a group still here).
+                if let iface = on[a], !anchors.contains(a) { try sock.remove(a, interface: iface) }
                 removed += 1
             } catch {
                 logger.error("cannot remove a VRRP follower", metadata: ["lb.vip": "\(a)", "error": "\(error)"])
@@ -117,9 +131,9 @@ package final class VRRPFollowers: @unchecked Sendable {
         var added: [(IPAddress, String)] = []
         var more = false
         var unannounced = 0
-        for (a, iface) in wanted.sorted(by: { $0.key < $1.key }) {
-            if on[a] == iface {
-                held[a] = iface
+        for (a, how) in wanted.sorted(by: { $0.key < $1.key }) {
+            if place(a) == how {
+                held[a] = how
                 continue
             }
             guard added.count < Self.addsPerPass else {
@@ -127,20 +141,23 @@ package final class VRRPFollowers: @unchecked Sendable {
                 break
             }
             do {
-                // On another interface (a follower moved from `lo` or to it): off there first.
-                if let elsewhere = on[a] { try sock.remove(a, interface: elsewhere) }
-                try sock.add(a, interface: iface)
-                held[a] = iface
-                added.append((a, group[a] ?? iface))
+                if how == Self.route {
+                    try sock.addVIPRoute(a)
+                } else {
+                    try sock.add(a, interface: how)
+                }
+                held[a] = how
+                added.append((a, group[a] ?? how))
             } catch { logger.error("cannot bind a VRRP follower", metadata: ["lb.vip": "\(a)", "error": "\(error)"]) }
             // Announced every few adds: clients still send to the old holder's MAC until then.
             if added.count - unannounced == Self.announceEvery {
+                publishIPv6(wanted: wanted, group: group, place: { self.held[$0] }, removing: [])
                 announce(added[unannounced...])
                 unannounced = added.count
             }
         }
+        publishIPv6(wanted: wanted, group: group, place: { self.held[$0] }, removing: [])
         announce(added[unannounced...])
-        publishIPv6(wanted: wanted, group: group, present: nil, removing: [])
         if !added.isEmpty || removed > 0 {
             logger.debug("VRRP followers", metadata: ["added": "\(added.count)", "removed": "\(removed)"])
         }
@@ -160,18 +177,16 @@ package final class VRRPFollowers: @unchecked Sendable {
     /// The group interface of each follower held (netlink thread only): where it is announced.
     private var wantedGroup: [IPAddress: String] = [:]
 
-    /// Hands the responder the IPv6 followers held (bound on `lo`), by group interface: those
-    /// `wanted` that are bound (`present`; nil: everything `held`) and not being removed.
+    /// Hands the responder the IPv6 followers routed here, by group interface: those `wanted`
+    /// whose `place` is where they are wanted, and not being removed.
     private func publishIPv6(
-        wanted: [IPAddress: String], group: [IPAddress: String], present: [IPAddress: String]?,
+        wanted: [IPAddress: String], group: [IPAddress: String], place: (IPAddress) -> String?,
         removing: Set<IPAddress>
     ) {
         var out: [String: Set<IPAddress>] = [:]
         var groups: [IPAddress: String] = [:]
-        for (a, bound) in wanted {
-            guard let g = group[a] else { continue }
-            let isBound = present.map { $0[a] == bound } ?? (held[a] == bound)
-            guard isBound, !removing.contains(a) else { continue }
+        for (a, how) in wanted {
+            guard let g = group[a], place(a) == how, !removing.contains(a) else { continue }
             groups[a] = g
             if a.family == .ipv6 { out[g, default: []].insert(a) }
         }

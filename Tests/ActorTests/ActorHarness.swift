@@ -254,10 +254,13 @@ final class ActorHarness {
         }
     }
 
-    /// LB nodes holding `vip` on eth0.
+    /// LB nodes holding `vip`: as an address, or routed there (IPv6 VRRP followers).
     func holders(_ vip: String, among nodes: [String]) throws -> [String] {
         try nodes.filter {
-            try topo.exec($0, [topo.ip, "-o", "addr", "show", "dev", "eth0"]).output.contains(" \(vip)/")
+            if try topo.exec($0, [topo.ip, "-o", "addr", "show"]).output.contains(" \(vip)/") { return true }
+            guard vip.contains(":") else { return false }
+            return try topo.exec($0, [topo.ip, "-6", "route", "show", "table", "local", "proto", "248"]).output
+                .split(separator: "\n").contains { $0.hasPrefix("local \(vip) ") }
         }
     }
 

@@ -270,6 +270,22 @@ struct ScaleBenchmarkTests {
             print(
                 "scale: RSS at \(count + 1) Services: watcher \(String(format: "%.0f", watcher)) MB; "
                     + usage.joined(separator: "; "))
+            // K8SLB_SCALE_LOGS=<dir>: keep the actors' and the watcher's logs there.
+            if let keep = ProcessInfo.processInfo.environment["K8SLB_SCALE_LOGS"] {
+                for node in nodes + ["watcher"] {
+                    try? h.log(node).write(toFile: "\(keep)/\(node).log", atomically: true, encoding: .utf8)
+                }
+                print("scale: failover at \(t2.timeIntervalSince1970) (logs in \(keep))")
+            }
+            let times = served.values.sorted()
+            if !times.isEmpty {
+                let at = { (q: Double) in
+                    String(format: "%.2f s", times[min(times.count - 1, Int(q * Double(times.count)))])
+                }
+                print(
+                    "scale: failover: sampled VIPs served again after (of \(heldThere.count)): median \(at(0.5)), p90 \(at(0.9)); all: \(times.map { String(format: "%.2f", $0) }.joined(separator: " "))"
+                )
+            }
             print(
                 "scale: failover at \(count + 1) VIPs: \(holder) lost its link, \(probeVIP) served again after \(outage.map { String(format: "%.3f s", $0) } ?? "never"); the last of the \(heldThere.count) sampled VIPs it held after \(lastOutage.map { String(format: "%.3f s", $0) } ?? "never")"
             )
