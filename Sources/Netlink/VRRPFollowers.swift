@@ -42,9 +42,9 @@ package final class VRRPFollowers: @unchecked Sendable {
     static func bindingInterface(_ a: IPAddress, group interface: String) -> String {
         a.family == .ipv6 ? route : interface
     }
-    /// Adds per pass before the netlink thread serves other work (IPv6 addresses cost the kernel
-    /// more the more an interface has: 5,000 took 18 s here, docs/architecture.md).
-    static let addsPerPass = 256
+    /// Adds per pass before the netlink thread serves other work (a route or an IPv4 address
+    /// takes the kernel tens of microseconds; the announcements about as much).
+    static let addsPerPass = 1024
     static let announceEvery = 16
 
     package init(netlink: NetlinkWorker, logger: Logger, namespace: String?) {
@@ -113,10 +113,11 @@ package final class VRRPFollowers: @unchecked Sendable {
         }
         // Held followers no group lists any more go too, unless keepalived now carries them.
         for a in held.keys where wanted[a] == nil && !anchors.contains(a) && place(a) != nil { unwanted.append(a) }
+        let removing = Set(unwanted)
         // Stop answering for what goes before it goes.
-        publishIPv6(wanted: wanted, group: group, place: place, removing: Set(unwanted))
+        publishIPv6(wanted: wanted, group: group, place: place, removing: removing)
         var removed = 0
-        for a in unwanted.sorted() {
+        for a in removing.sorted() {
             do {
                 if routed.contains(a) { try sock.removeVIPRoute(a) }
                 // An address, unless keepalived carries it (an anchor of a group still here).
@@ -147,16 +148,20 @@ package final class VRRPFollowers: @unchecked Sendable {
                     try sock.add(a, interface: how)
                 }
                 held[a] = how
-                added.append((a, group[a] ?? how))
+                let g = group[a] ?? how
+                added.append((a, g))
+                wantedGroup[a] = g
+                if a.family == .ipv6 { heldIPv6[g, default: []].insert(a) }
             } catch { logger.error("cannot bind a VRRP follower", metadata: ["lb.vip": "\(a)", "error": "\(error)"]) }
-            // Announced every few adds: clients still send to the old holder's MAC until then.
+            // Answered and announced every few adds: clients still send to the old holder's MAC
+            // until then.
             if added.count - unannounced == Self.announceEvery {
-                publishIPv6(wanted: wanted, group: group, place: { self.held[$0] }, removing: [])
+                responder.set(heldIPv6)
                 announce(added[unannounced...])
                 unannounced = added.count
             }
         }
-        publishIPv6(wanted: wanted, group: group, place: { self.held[$0] }, removing: [])
+        responder.set(heldIPv6)
         announce(added[unannounced...])
         if !added.isEmpty || removed > 0 {
             logger.debug("VRRP followers", metadata: ["added": "\(added.count)", "removed": "\(removed)"])
