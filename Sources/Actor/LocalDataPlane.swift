@@ -203,6 +203,7 @@ actor LocalDataPlane: NodeDataPlane {
 
     func monitorAddresses(_ onChange: @escaping @Sendable () -> Void) async {
         netlink.monitorAddresses(namespace: settings.networkNamespace, onChange: onChange)
+        followers.observe(onChange)  // IPv6 followers are routes: no address event
     }
 
     // MARK: proxy and keepalived

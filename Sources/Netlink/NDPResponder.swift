@@ -4,13 +4,13 @@ package import Core
 import Foundation
 package import Logging
 
-/// Answers IPv6 Neighbor Solicitations for addresses this node holds on `lo` (VRRP followers),
-/// on the interface their group runs on: the kernel answers only for addresses on the interface
-/// the solicitation came in on, and putting thousands of IPv6 addresses on that interface costs
-/// a solicited-node multicast join each (5,000 took 6 s on a veth, 0.2 s on `lo`:
-/// `scripts/ipv6-address-cost`). One thread per interface, in the node's network namespace, with
-/// a packet socket that sees every multicast frame while it is open (MetalLB answers the same way
-/// in layer 2 mode).
+/// Answers IPv6 Neighbor Solicitations for VIPs this node holds as local routes (VRRP followers,
+/// `NetlinkSocket.addVIPRoute`), on the interface their group runs on: the kernel answers only for
+/// addresses on the interface a solicitation came in on, and thousands of IPv6 addresses cost it
+/// a solicited-node group join each to add and a walk of every route each to remove
+/// (docs/architecture.md, "IPv6 followers"). One thread per interface, in the node's network
+/// namespace, with a packet socket that sees every multicast frame while it is open (MetalLB
+/// answers the same way in layer 2 mode).
 package final class NDPResponder: @unchecked Sendable {
     private let logger: Logger
     private let namespace: String?

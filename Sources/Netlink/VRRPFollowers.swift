@@ -72,6 +72,11 @@ package final class VRRPFollowers: @unchecked Sendable {
     /// Removes every follower this node holds (shutdown).
     package func clear() async { await set([]) }
 
+    /// Calls `onChange` after a pass that added or removed followers: IPv6 followers are routes,
+    /// which the address monitor does not see (the actor's live VIPs).
+    package func observe(_ onChange: @escaping @Sendable () -> Void) { lock.withLock { observer = onChange } }
+    private var observer: (@Sendable () -> Void)?
+
     /// Stops answering for IPv6 followers (after `clear`, at shutdown).
     package func stop() { responder.stop() }
 
@@ -165,6 +170,7 @@ package final class VRRPFollowers: @unchecked Sendable {
         announce(added[unannounced...])
         if !added.isEmpty || removed > 0 {
             logger.debug("VRRP followers", metadata: ["added": "\(added.count)", "removed": "\(removed)"])
+            lock.withLock { observer }?()
         }
         if more { Task { _ = try? await self.netlink.run { sock in self.pass(sock) } } }
         if !added.isEmpty {

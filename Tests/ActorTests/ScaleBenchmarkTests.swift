@@ -244,6 +244,17 @@ struct ScaleBenchmarkTests {
             #expect(outage != nil, "\(probeVIP) served again after \(holder) lost its link")
             #expect(served.count == heldThere.count, "\(served.count) of \(heldThere.count) sampled VIPs served again")
 
+            // Every VIP went live on some node as the actors see it (IPv6 followers are routes,
+            // not addresses: the live VIPs, their metrics and VIPActive Events must count them).
+            var activated = Set<Substring>()
+            for node in nodes {
+                for line in h.log(node).split(separator: "\n") where line.contains("VIP active on this node") {
+                    if let r = line.range(of: "lb.vip=") {
+                        activated.insert(line[r.upperBound...].prefix { $0 != " " })
+                    }
+                }
+            }
+            #expect(activated.count >= count, "\(activated.count) of \(count + 1) VIPs seen live by an actor")
             // VRRP groups a node stepped down for (split brain: a VIP live on two nodes) during
             // the run: a keepalived busy reloading thousands of VIPs sends no adverts for longer
             // than the master-down interval, and the backup takes the group's VIPs meanwhile.
