@@ -23,6 +23,18 @@ static int link_address(int fd, const char *interface, uint8_t mac[6], int *inde
     return *index == 0 ? ENODEV : 0;
 }
 
+/* Sends `frame` on the interface at `index` to the link-layer address `to_mac`. 0 or errno. */
+static int send_frame(int fd, int index, uint16_t protocol, const uint8_t to_mac[6], const uint8_t *frame, size_t len) {
+    struct sockaddr_ll to;
+    memset(&to, 0, sizeof to);
+    to.sll_family = AF_PACKET;
+    to.sll_protocol = htons(protocol);
+    to.sll_ifindex = index;
+    to.sll_halen = 6;
+    memcpy(to.sll_addr, to_mac, 6);
+    return sendto(fd, frame, len, 0, (struct sockaddr *)&to, sizeof to) < 0 ? errno : 0;
+}
+
 static int garp(const char *interface, const uint8_t address[4]) {
     int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ARP));
     if (fd < 0) return errno;
@@ -47,15 +59,7 @@ static int garp(const char *interface, const uint8_t address[4]) {
     memcpy(arp + 14, address, 4);
     memset(arp + 18, 0, 6);
     memcpy(arp + 24, address, 4);
-    struct sockaddr_ll to;
-    memset(&to, 0, sizeof to);
-    to.sll_family = AF_PACKET;
-    to.sll_protocol = htons(ETH_P_ARP);
-    to.sll_ifindex = index;
-    to.sll_halen = 6;
-    memset(to.sll_addr, 0xff, 6);
-    ssize_t sent = sendto(fd, frame, sizeof frame, 0, (struct sockaddr *)&to, sizeof to);
-    err = sent < 0 ? errno : 0;
+    err = send_frame(fd, index, ETH_P_ARP, frame, frame, sizeof frame); /* to broadcast, as the frame says */
     close(fd);
     return err;
 }
@@ -229,12 +233,5 @@ int k8slb_ndp_answer(int fd, int index, const uint8_t mac[6], const uint8_t targ
     uint16_t sum = icmp6_checksum(target, dst, na, 32);
     na[2] = (uint8_t)(sum >> 8);
     na[3] = (uint8_t)sum;
-    struct sockaddr_ll to;
-    memset(&to, 0, sizeof to);
-    to.sll_family = AF_PACKET;
-    to.sll_protocol = htons(ETH_P_IPV6);
-    to.sll_ifindex = index;
-    to.sll_halen = 6;
-    memcpy(to.sll_addr, eth, 6);
-    return sendto(fd, frame, sizeof frame, 0, (struct sockaddr *)&to, sizeof to) < 0 ? errno : 0;
+    return send_frame(fd, index, ETH_P_IPV6, eth, frame, sizeof frame);
 }

@@ -1,5 +1,4 @@
 import CAnnounce
-import CLibc
 package import Core
 import Foundation
 package import Logging
@@ -53,13 +52,7 @@ package final class NDPResponder: @unchecked Sendable {
 
     private func spawn(_ interface: String) {
         let thread = Thread { [self] in
-            if let namespace {
-                let fd = open("/run/netns/\(namespace)", O_RDONLY)
-                if fd >= 0 {
-                    _ = clibc_setns_net(fd)
-                    close(fd)
-                }
-            }
+            if let namespace { NetlinkWorker.enter(namespace: namespace) }
             serve(interface)
             lock.withLock { _ = running.remove(interface) }
         }

@@ -21,14 +21,10 @@ package final class NetlinkWorker: @unchecked Sendable {
         nonisolated(unsafe) var failure: NetlinkError?
         nonisolated(unsafe) var started = false
         let thread = Thread { [self] in
-            if let namespace {
-                let fd = open("/run/netns/\(namespace)", O_RDONLY)
-                if fd < 0 || clibc_setns_net(fd) != 0 {
-                    failure = NetlinkError(
-                        operation: "setns", code: -1,
-                        message: "network namespace \(namespace): \(String(cString: strerror(errno)))")
-                }
-                if fd >= 0 { close(fd) }
+            if let namespace, !Self.enter(namespace: namespace) {
+                failure = NetlinkError(
+                    operation: "setns", code: -1,
+                    message: "network namespace \(namespace): \(String(cString: strerror(errno)))")
             }
             if failure == nil {
                 do throws(NetlinkError) { socket = try NetlinkSocket() } catch { failure = error }
@@ -142,13 +138,7 @@ package final class NetlinkWorker: @unchecked Sendable {
     package func monitorAddresses(namespace: String?, onChange: @escaping @Sendable () -> Void) {
         let thread = Thread { [self] in
             guard let sk = nl_socket_alloc() else { return }
-            if let namespace {
-                let fd = open("/run/netns/\(namespace)", O_RDONLY)
-                if fd >= 0 {
-                    _ = clibc_setns_net(fd)
-                    close(fd)
-                }
-            }
+            if let namespace { Self.enter(namespace: namespace) }
             nl_socket_disable_seq_check(sk)
             guard nl_connect(sk, NETLINK_ROUTE) == 0 else {
                 nl_socket_free(sk)
@@ -171,6 +161,16 @@ package final class NetlinkWorker: @unchecked Sendable {
         }
         thread.name = "netlink-monitor"
         thread.start()
+    }
+
+    /// Moves the calling thread into the network namespace `/run/netns/<name>` (the local demo
+    /// and the tests run nodes in namespaces); false, with `errno`, when it cannot.
+    @discardableResult
+    package static func enter(namespace name: String) -> Bool {
+        let fd = open("/run/netns/\(name)", O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return clibc_setns_net(fd) == 0
     }
 
     /// True once `stop()` was called (a job queued after that may never run).
