@@ -93,7 +93,7 @@ package final class NDPResponder: @unchecked Sendable {
             while true {
                 let r = k8slb_ndp_read(fd, &target, &source, &sourceMAC)
                 if r < 0 { break }
-                guard r == 1, let asked = IPAddress(ipv6Bytes: target), wanted.contains(asked) else { continue }
+                guard r == 1, let asked = IPAddress(networkBytes: target), wanted.contains(asked) else { continue }
                 // Answered with the set read at the top of this round; a follower let go since
                 // is answered once more at most (its new holder's announcement overrides it).
                 let err = k8slb_ndp_answer(fd, index, mac, target, source, sourceMAC)
@@ -104,15 +104,5 @@ package final class NDPResponder: @unchecked Sendable {
                 }
             }
         }
-    }
-}
-
-extension IPAddress {
-    /// An IPv6 address from its 16 bytes in network order.
-    init?(ipv6Bytes b: [UInt8]) {
-        guard b.count == 16 else { return nil }
-        var v: UInt128 = 0
-        for byte in b { v = v << 8 | UInt128(byte) }
-        self.init(ipv6: v)
     }
 }

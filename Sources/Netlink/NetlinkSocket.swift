@@ -156,26 +156,8 @@ package final class NetlinkSocket {
         guard rc == 0 || rc == -NLE_EXIST else {
             throw NetlinkError(operation: op + ": rule", code: rc, message: String(cString: nl_geterror(rc)))
         }
-        guard let route = rtnl_route_alloc() else {
-            throw NetlinkError(operation: op, code: -1, message: "out of memory")
-        }
+        let route = try localRoute("0.0.0.0/0", family: AF_INET, table: table, protocol: nil, op: op)
         defer { rtnl_route_put(route) }
-        var any: OpaquePointer?
-        rc = nl_addr_parse("0.0.0.0/0", AF_INET, &any)
-        guard rc == 0, let any else {
-            throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc)))
-        }
-        defer { nl_addr_put(any) }
-        rtnl_route_set_family(route, UInt8(AF_INET))
-        rtnl_route_set_table(route, table)
-        rtnl_route_set_type(route, UInt8(RTN_LOCAL))
-        rtnl_route_set_scope(route, UInt8(RT_SCOPE_HOST.rawValue))
-        _ = rtnl_route_set_dst(route, any)
-        guard let hop = rtnl_route_nh_alloc() else {
-            throw NetlinkError(operation: op, code: -1, message: "out of memory")
-        }
-        rtnl_route_nh_set_ifindex(hop, Int32(if_nametoindex("lo")))
-        rtnl_route_add_nexthop(route, hop)  // the route owns it now
         rc = rtnl_route_add(sock, route, NLM_F_CREATE | NLM_F_REPLACE)
         guard rc == 0 else {
             throw NetlinkError(operation: op + ": route", code: rc, message: String(cString: nl_geterror(rc)))
@@ -209,45 +191,57 @@ package final class NetlinkSocket {
         }
     }
 
-    /// The addresses `addVIPRoute` routes here now (both families).
+    /// The addresses `addVIPRoute` routes here now. IPv6 only: only IPv6 followers are routes
+    /// (VRRPFollowers), and a node's IPv4 routes (a CNI's, one per pod) need not be read.
     package func vipRoutes() throws(NetlinkError) -> [IPAddress] {
+        var cache: OpaquePointer?
+        let rc = rtnl_route_alloc_cache(sock, AF_INET6, 0, &cache)
+        guard rc == 0, let cache else {
+            throw NetlinkError(operation: "list routes", code: rc, message: String(cString: nl_geterror(rc)))
+        }
+        defer { nl_cache_free(cache) }
         var out: [IPAddress] = []
-        for family in [AF_INET, AF_INET6] {
-            var cache: OpaquePointer?
-            let rc = rtnl_route_alloc_cache(sock, family, 0, &cache)
-            guard rc == 0, let cache else {
-                throw NetlinkError(operation: "list routes", code: rc, message: String(cString: nl_geterror(rc)))
-            }
-            defer { nl_cache_free(cache) }
-            var obj = nl_cache_get_first(cache)
-            while let route = obj {
-                obj = nl_cache_get_next(route)
-                guard rtnl_route_get_table(route) == 255, rtnl_route_get_protocol(route) == Self.vipRouteProtocol,
-                    rtnl_route_get_type(route) == UInt8(RTN_LOCAL), let dst = rtnl_route_get_dst(route),
-                    let ip = Self.ipAddress(dst), Int(nl_addr_get_prefixlen(dst)) == ip.family.bitWidth
-                else { continue }
-                out.append(ip)
-            }
+        var obj = nl_cache_get_first(cache)
+        while let route = obj {
+            obj = nl_cache_get_next(route)
+            guard rtnl_route_get_table(route) == 255, rtnl_route_get_protocol(route) == Self.vipRouteProtocol,
+                rtnl_route_get_type(route) == UInt8(RTN_LOCAL), let dst = rtnl_route_get_dst(route),
+                let ip = Self.ipAddress(dst), Int(nl_addr_get_prefixlen(dst)) == ip.family.bitWidth
+            else { continue }
+            out.append(ip)
         }
         return out
     }
 
     private func vipRoute(_ address: IPAddress, op: String) throws(NetlinkError) -> OpaquePointer {
-        let family = address.family == .ipv4 ? AF_INET : AF_INET6
+        try localRoute(
+            "\(address)/\(address.family.bitWidth)", family: address.family == .ipv4 ? AF_INET : AF_INET6,
+            table: 255, protocol: Self.vipRouteProtocol, op: op)
+    }
+
+    /// `local <destination> dev lo table <table> [proto <protocol>]`, scope host, not yet sent
+    /// (the caller adds or deletes it, then puts it).
+    private func localRoute(
+        _ destination: String, family: Int32, table: UInt32, protocol: UInt8?, op: String
+    ) throws(NetlinkError) -> OpaquePointer {
         var dst: OpaquePointer?
-        var rc = nl_addr_parse("\(address)/\(address.family.bitWidth)", family, &dst)
+        var rc = nl_addr_parse(destination, family, &dst)
         guard rc == 0, let dst else {
             throw NetlinkError(operation: op, code: rc, message: String(cString: nl_geterror(rc)))
         }
         defer { nl_addr_put(dst) }
-        guard let route = rtnl_route_alloc(), let hop = rtnl_route_nh_alloc() else {
+        guard let route = rtnl_route_alloc() else {
+            throw NetlinkError(operation: op, code: -1, message: "out of memory")
+        }
+        guard let hop = rtnl_route_nh_alloc() else {
+            rtnl_route_put(route)
             throw NetlinkError(operation: op, code: -1, message: "out of memory")
         }
         rtnl_route_set_family(route, UInt8(family))
-        rtnl_route_set_table(route, 255)
+        rtnl_route_set_table(route, table)
         rtnl_route_set_type(route, UInt8(RTN_LOCAL))
         rtnl_route_set_scope(route, UInt8(RT_SCOPE_HOST.rawValue))
-        rtnl_route_set_protocol(route, Self.vipRouteProtocol)
+        if let `protocol` { rtnl_route_set_protocol(route, `protocol`) }
         rc = rtnl_route_set_dst(route, dst)
         rtnl_route_nh_set_ifindex(hop, Int32(if_nametoindex("lo")))
         rtnl_route_add_nexthop(route, hop)  // the route owns it now
@@ -288,12 +282,9 @@ package final class NetlinkSocket {
     private static func ipAddress(_ a: OpaquePointer) -> IPAddress? {
         let length = Int(nl_addr_get_len(a))
         guard let raw = nl_addr_get_binary_addr(a) else { return nil }
-        let bytes = UnsafeRawBufferPointer(start: raw, count: length)
-        switch (nl_addr_get_family(a), length) {
-        case (AF_INET, 4): return IPAddress(ipv4: bytes.reduce(0) { $0 << 8 | UInt32($1) })
-        case (AF_INET6, 16): return IPAddress(ipv6: bytes.reduce(0) { $0 << 8 | UInt128($1) })
-        default: return nil
-        }
+        let family = nl_addr_get_family(a)
+        guard (family == AF_INET && length == 4) || (family == AF_INET6 && length == 16) else { return nil }
+        return IPAddress(networkBytes: UnsafeRawBufferPointer(start: raw, count: length))
     }
 
     private static func name(_ index: Int32) -> String {

@@ -124,9 +124,8 @@ package final class NetlinkWorker: @unchecked Sendable {
 
     /// `announce`, sent from the calling thread (on the netlink thread: the node's namespace).
     package static func announceHere(_ address: IPAddress, on interface: String) throws(NetlinkError) {
-        let count = address.family == .ipv4 ? 4 : 16
-        let bytes = (0..<count).map { UInt8(truncatingIfNeeded: address.value >> (8 * (count - 1 - $0))) }
-        let err = k8slb_announce(interface, bytes, Int32(count))
+        let bytes = address.networkBytes
+        let err = k8slb_announce(interface, bytes, Int32(bytes.count))
         guard err == 0 else {
             throw NetlinkError(
                 operation: "announce \(address) on \(interface)", code: -1, message: String(cString: strerror(err)))

@@ -26,22 +26,13 @@ package final class VRRPFollowers: @unchecked Sendable {
     private let lock = NSLock()
     /// The groups of the plan last applied (under `lock`).
     private var groups: [KeepalivedRenderer.Followers] = []
-    /// Followers this node added and holds, with the interface bound on (`route`: routed here):
-    /// touched on the netlink thread only.
+    /// Followers this node holds, with the interface their group runs on (an IPv4 one is an
+    /// address there, an IPv6 one a route; both are announced there): netlink thread only.
     private var held: [IPAddress: String] = [:]
-    /// IPv6 followers routed here, by the interface their group runs on (answered and announced
-    /// there).
+    /// `held`'s IPv6 followers by interface: what the responder answers for.
     private var heldIPv6: [String: Set<IPAddress>] = [:]
     private let responder: NDPResponder
 
-    /// `held`'s and `wanted`'s mark of a follower routed here (`NetlinkSocket.addVIPRoute`).
-    static let route = "route"
-
-    /// How a follower of a group on `interface` is held: an IPv4 one as an address there, an
-    /// IPv6 one as a local route (`route`).
-    static func bindingInterface(_ a: IPAddress, group interface: String) -> String {
-        a.family == .ipv6 ? route : interface
-    }
     /// Adds per pass before the netlink thread serves other work (a route or an IPv4 address
     /// takes the kernel tens of microseconds; the announcements about as much).
     static let addsPerPass = 1024
@@ -98,31 +89,33 @@ package final class VRRPFollowers: @unchecked Sendable {
         }
         var on: [IPAddress: String] = [:]
         for a in present where a.prefixLength == a.address.family.bitWidth { on[a.address] = a.interface }
-        /// Where each follower is now: its address's interface, or `route`.
-        func place(_ a: IPAddress) -> String? { routed.contains(a) ? Self.route : on[a] }
+        /// Whether follower `a` of a group on `interface` is in place: an IPv6 one routed here,
+        /// an IPv4 one an address there.
+        func inPlace(_ a: IPAddress, _ interface: String) -> Bool {
+            a.family == .ipv6 ? routed.contains(a) : on[a] == interface
+        }
+        // Each follower wanted here, with its group's interface.
         var wanted: [IPAddress: String] = [:]
-        var unwanted: [IPAddress] = []
+        var unwanted = Set<IPAddress>()
         var anchors = Set<IPAddress>()
-        /// The interface each wanted follower's group runs on (announced there).
-        var group: [IPAddress: String] = [:]
         for g in groups {
             anchors.formUnion(g.anchors)
             if g.anchors.contains(where: { on[$0] == g.interface.rawValue }) {
-                for a in g.addresses {
-                    wanted[a] = Self.bindingInterface(a, group: g.interface.rawValue)
-                    group[a] = g.interface.rawValue
-                }
+                for a in g.addresses { wanted[a] = g.interface.rawValue }
             } else {
-                unwanted += g.addresses.filter { routed.contains($0) || on[$0] != nil }
+                unwanted.formUnion(g.addresses.filter { routed.contains($0) || on[$0] != nil })
             }
         }
         // Held followers no group lists any more go too, unless keepalived now carries them.
-        for a in held.keys where wanted[a] == nil && !anchors.contains(a) && place(a) != nil { unwanted.append(a) }
-        let removing = Set(unwanted)
-        // Stop answering for what goes before it goes.
-        publishIPv6(wanted: wanted, group: group, place: place, removing: removing)
+        for a in held.keys where wanted[a] == nil && !anchors.contains(a) && (routed.contains(a) || on[a] != nil) {
+            unwanted.insert(a)
+        }
+        // What is held: wanted and in place. The responder stops answering for what goes before
+        // it goes.
+        held = wanted.filter { inPlace($0.key, $0.value) }
+        publishIPv6()
         var removed = 0
-        for a in removing.sorted() {
+        for a in unwanted.sorted() {
             do {
                 if routed.contains(a) { try sock.removeVIPRoute(a) }
                 // An address, unless keepalived carries it (an anchor of a group still here).
@@ -131,32 +124,24 @@ package final class VRRPFollowers: @unchecked Sendable {
             } catch {
                 logger.error("cannot remove a VRRP follower", metadata: ["lb.vip": "\(a)", "error": "\(error)"])
             }
-            held[a] = nil
         }
-        for a in held.keys where wanted[a] == nil { held[a] = nil }
         var added: [(IPAddress, String)] = []
         var more = false
         var unannounced = 0
-        for (a, how) in wanted.sorted(by: { $0.key < $1.key }) {
-            if place(a) == how {
-                held[a] = how
-                continue
-            }
+        for (a, iface) in wanted.sorted(by: { $0.key < $1.key }) where held[a] == nil {
             guard added.count < Self.addsPerPass else {
                 more = true
                 break
             }
             do {
-                if how == Self.route {
+                if a.family == .ipv6 {
                     try sock.addVIPRoute(a)
+                    heldIPv6[iface, default: []].insert(a)
                 } else {
-                    try sock.add(a, interface: how)
+                    try sock.add(a, interface: iface)
                 }
-                held[a] = how
-                let g = group[a] ?? how
-                added.append((a, g))
-                wantedGroup[a] = g
-                if a.family == .ipv6 { heldIPv6[g, default: []].insert(a) }
+                held[a] = iface
+                added.append((a, iface))
             } catch { logger.error("cannot bind a VRRP follower", metadata: ["lb.vip": "\(a)", "error": "\(error)"]) }
             // Answered and announced every few adds: clients still send to the old holder's MAC
             // until then.
@@ -178,31 +163,15 @@ package final class VRRPFollowers: @unchecked Sendable {
             let again = added
             Task {
                 try? await Task.sleep(for: .seconds(1))
-                _ = try? await self.netlink.run { _ in
-                    self.announce(again.filter { self.held[$0.0] != nil && self.wantedGroup[$0.0] == $0.1 }[...])
-                }
+                _ = try? await self.netlink.run { _ in self.announce(again.filter { self.held[$0.0] == $0.1 }[...]) }
             }
         }
     }
 
-    /// The group interface of each follower held (netlink thread only): where it is announced.
-    private var wantedGroup: [IPAddress: String] = [:]
-
-    /// Hands the responder the IPv6 followers routed here, by group interface: those `wanted`
-    /// whose `place` is where they are wanted, and not being removed.
-    private func publishIPv6(
-        wanted: [IPAddress: String], group: [IPAddress: String], place: (IPAddress) -> String?,
-        removing: Set<IPAddress>
-    ) {
+    /// Hands the responder `held`'s IPv6 followers (rebuilt once a pass; the adds then insert).
+    private func publishIPv6() {
         var out: [String: Set<IPAddress>] = [:]
-        var groups: [IPAddress: String] = [:]
-        for (a, how) in wanted {
-            guard let g = group[a], place(a) == how, !removing.contains(a) else { continue }
-            groups[a] = g
-            if a.family == .ipv6 { out[g, default: []].insert(a) }
-        }
-        wantedGroup = groups
-        guard out != heldIPv6 else { return }
+        for (a, iface) in held where a.family == .ipv6 { out[iface, default: []].insert(a) }
         heldIPv6 = out
         responder.set(out)
     }

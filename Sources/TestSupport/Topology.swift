@@ -191,6 +191,16 @@ package final class Topology {
         try run(ip, ["netns", "exec", ns(role)] + args)
     }
 
+    /// The IPv6 VIPs routed to namespace `role`'s own stack (VRRP followers: `local <vip> dev lo
+    /// table local proto 248`, NetlinkSocket.addVIPRoute), as `ip` prints them.
+    package func vipRoutes(_ role: String) throws -> [String] {
+        try exec(role, [ip, "-6", "route", "show", "table", "local", "proto", "248"]).output.split(separator: "\n")
+            .compactMap { line in
+                let f = line.split(separator: " ")
+                return f.count >= 2 && f[0] == "local" ? String(f[1]) : nil
+            }
+    }
+
     package func tearDown() {
         for p in children where p.isRunning {
             kill(p.processIdentifier, SIGTERM)  // by PID: only processes this test started

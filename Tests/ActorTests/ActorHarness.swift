@@ -258,9 +258,7 @@ final class ActorHarness {
     func holders(_ vip: String, among nodes: [String]) throws -> [String] {
         try nodes.filter {
             if try topo.exec($0, [topo.ip, "-o", "addr", "show"]).output.contains(" \(vip)/") { return true }
-            guard vip.contains(":") else { return false }
-            return try topo.exec($0, [topo.ip, "-6", "route", "show", "table", "local", "proto", "248"]).output
-                .split(separator: "\n").contains { $0.hasPrefix("local \(vip) ") }
+            return try vip.contains(":") && topo.vipRoutes($0).contains(vip)
         }
     }
 

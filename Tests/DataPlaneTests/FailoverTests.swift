@@ -61,11 +61,7 @@ import Testing
                     if a.hasSuffix("/32") || a.hasSuffix("/128") { held[a] = String(f[1]) }
                 }
                 // IPv6 followers: local routes (VRRPFollowers), `route` here.
-                let routes = try topo.exec(node, [ip, "-6", "route", "show", "table", "local", "proto", "248"]).output
-                for line in routes.split(separator: "\n") {
-                    let f = line.split(separator: " ")
-                    if f.count >= 2, f[0] == "local", f[1].hasPrefix("2001:db8:") { held["\(f[1])/128"] = "route" }
-                }
+                for a in try topo.vipRoutes(node) where a.hasPrefix("2001:db8:") { held["\(a)/128"] = "route" }
                 out[node] = held
             }
             return out

@@ -27,6 +27,22 @@ package struct IPAddress: Sendable, Hashable, Comparable {
         self.value = value
     }
 
+    /// An address from its bytes in network order: 4 (IPv4) or 16 (IPv6); nil for any other
+    /// count (netlink attributes, packets).
+    package init?(networkBytes bytes: some Collection<UInt8>) {
+        switch bytes.count {
+        case 4: self.init(ipv4: bytes.reduce(0) { $0 << 8 | UInt32($1) })
+        case 16: self.init(ipv6: bytes.reduce(0) { $0 << 8 | UInt128($1) })
+        default: return nil
+        }
+    }
+
+    /// The address's bytes in network order (4 or 16).
+    package var networkBytes: [UInt8] {
+        let count = family.bitWidth / 8
+        return (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * (count - 1 - $0))) }
+    }
+
     /// Parses IPv4 dotted-quad or IPv6 text; throws with a message that quotes the input.
     package init(parsing text: some StringProtocol) throws(AddressParseError) {
         self = try AddressParser.parseAddress(String(text))

@@ -49,12 +49,12 @@ package struct EndpointAddress: Sendable, Hashable, Comparable {
     package var serverName: String { "ep_" + address.identifier + "_" + String(port) }
 }
 
-/// Which endpoints serve which Service port.
 extension Array where Element == EndpointAddress {
     /// In ascending order already.
     var isSorted: Bool { indices.dropFirst().allSatisfy { self[$0 - 1] <= self[$0] } }
 }
 
+/// Which endpoints serve which Service port.
 package struct EndpointMap: Sendable, Hashable {
     package struct Key: Sendable, Hashable {
         package let service: ServiceKey
