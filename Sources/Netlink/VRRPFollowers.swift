@@ -17,7 +17,7 @@ package import Logging
 /// IPv6 followers are not addresses: each is a local route (`local <vip>/128 dev lo table local
 /// proto 248`, `NetlinkSocket.addVIPRoute`), and `NDPResponder` answers neighbour solicitations
 /// for them on the group's interface. The kernel walks every route to remove one IPv6 address
-/// (2.5 ms each with 5,000, more with more), joins a solicited-node group to add one on a
+/// (about 1 ms each beside 5,000, more with more: `scripts/ipv6-address-cost`), joins a solicited-node group to add one on a
 /// multicast interface, and both made a takeover of thousands take half a minute; a route takes
 /// microseconds either way (docs/architecture.md, "IPv6 followers").
 package final class VRRPFollowers: @unchecked Sendable {
