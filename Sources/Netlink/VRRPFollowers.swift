@@ -17,9 +17,10 @@ package import Logging
 /// IPv6 followers are not addresses: each is a local route (`local <vip>/128 dev lo table local
 /// proto 248`, `NetlinkSocket.addVIPRoute`), and `NDPResponder` answers neighbour solicitations
 /// for them on the group's interface. The kernel walks every route to remove one IPv6 address
-/// (about 1 ms each beside 5,000, more with more: `scripts/ipv6-address-cost`), joins a solicited-node group to add one on a
-/// multicast interface, and both made a takeover of thousands take half a minute; a route takes
-/// microseconds either way (docs/architecture.md, "IPv6 followers").
+/// (about 1 ms each beside 5,000, more with more: `scripts/ipv6-address-cost`) and joins a
+/// solicited-node group to add one on a multicast interface; both made a takeover of thousands
+/// take half a minute. A route takes microseconds either way (docs/architecture.md, "IPv6
+/// followers").
 package final class VRRPFollowers: @unchecked Sendable {
     private let netlink: NetlinkWorker
     private let logger: Logger
