@@ -137,7 +137,9 @@ let package = Package(
 
         // The parsers facing user and network bytes as fuzz targets; `k8slb-fuzz` runs them under
         // libFuzzer (scripts/fuzz builds it with -sanitize=fuzzer -DFUZZING) or replays files.
-        .target(name: "FuzzTargets", dependencies: ["Core", "KubeClient", "TestAPIServer"], swiftSettings: strict),
+        .target(
+            name: "FuzzTargets", dependencies: ["Core", "KubeClient", "TestAPIServer", "CAnnounce"],
+            swiftSettings: strict),
         .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"], swiftSettings: strict),
 
         // Helpers shared by the test targets (fixtures, processes).

@@ -158,21 +158,15 @@ int k8slb_ndp_open(const char *interface, int *index, uint8_t mac[6]) {
     return fd;
 }
 
-int k8slb_ndp_read(int fd, uint8_t target[16], uint8_t source[16], uint8_t source_mac[6]) {
-    uint8_t frame[2048];
-    struct sockaddr_ll from;
-    socklen_t fromlen = sizeof from;
-    ssize_t n = recvfrom(fd, frame, sizeof frame, 0, (struct sockaddr *)&from, &fromlen);
-    if (n < 0) return -errno;
-    /* Frames this host sent itself show up too: never answer those. */
-    if (from.sll_pkttype == PACKET_OUTGOING) return 0;
+int k8slb_ndp_parse(const uint8_t *frame, size_t n, uint8_t target[16], uint8_t source[16],
+                    uint8_t source_mac[6]) {
     /* Ethernet 14, IPv6 40, NS 24 (type, code, checksum, reserved, target). */
     if (n < 14 + 40 + 24) return 0;
     const uint8_t *ip6 = frame + 14;
     const uint8_t *ns = ip6 + 40;
     size_t payload = ((size_t)ip6[4] << 8) | ip6[5];
     if ((ip6[0] >> 4) != 6 || ip6[6] != 58 || ip6[7] != 255 || ns[0] != 135 || ns[1] != 0) return 0;
-    if (payload < 24 || (size_t)n < 14 + 40 + payload) return 0;
+    if (payload < 24 || n < 14 + 40 + payload) return 0;
     if (ns[8] == 0xff) return 0; /* a multicast target is not valid */
     memcpy(target, ns + 8, 16);
     memcpy(source, ip6 + 8, 16);
@@ -181,10 +175,21 @@ int k8slb_ndp_read(int fd, uint8_t target[16], uint8_t source[16], uint8_t sourc
     for (size_t at = 24; at + 8 <= payload;) {
         size_t len = (size_t)ns[at + 1] * 8;
         if (len == 0 || at + len > payload) return 0;
-        if (ns[at] == ND_OPT_SOURCE_LINKADDR && len >= 8) memcpy(source_mac, ns + at + 2, 6);
+        if (ns[at] == ND_OPT_SOURCE_LINKADDR) memcpy(source_mac, ns + at + 2, 6);
         at += len;
     }
     return 1;
+}
+
+int k8slb_ndp_read(int fd, uint8_t target[16], uint8_t source[16], uint8_t source_mac[6]) {
+    uint8_t frame[2048];
+    struct sockaddr_ll from;
+    socklen_t fromlen = sizeof from;
+    ssize_t n = recvfrom(fd, frame, sizeof frame, 0, (struct sockaddr *)&from, &fromlen);
+    if (n < 0) return -errno;
+    /* Frames this host sent itself show up too: never answer those. */
+    if (from.sll_pkttype == PACKET_OUTGOING) return 0;
+    return k8slb_ndp_parse(frame, (size_t)n, target, source, source_mac);
 }
 
 /* The ICMPv6 checksum over the pseudo-header (source, destination, length, next header 58). */

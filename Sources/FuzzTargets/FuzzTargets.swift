@@ -1,11 +1,13 @@
-import Core
+import CAnnounce
+package import Core
 import Foundation
 import KubeClient
 import TestAPIServer
 
 /// The parsers that read bytes from users or the network, each as a fuzz target: the config
 /// parser, the control-plane file, the annotation table, the published assignment document,
-/// the Kubernetes JSON models the client decodes, and the test API server's protobuf decoder.
+/// the Kubernetes JSON models the client decodes, the test API server's protobuf decoder, and the
+/// actor's reader of Neighbor Solicitations (frames from the network, `NDPResponder`).
 /// A target must return (any outcome, thrown errors included) for every input; a crash, a trap
 /// or a hang is a bug. `scripts/fuzz` runs them under libFuzzer; `FuzzRegressionTests` replays
 /// the seeds and every input that once failed (`Tests/Fixtures/fuzz/<target>/`).
@@ -16,6 +18,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     case assignments
     case kubeJSON = "kube-json"
     case protobuf
+    case ndp
 
     /// Feeds `bytes` to the target's parser.
     package func run(_ bytes: [UInt8]) {
@@ -71,6 +74,21 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
             _ = try? decoder.decode(KubeList<Service>.self, from: data)
         case .protobuf:
             _ = try? KubeProtobuf.decode(Data(bytes))
+        case .ndp:
+            _ = Self.solicitation(bytes)
         }
+    }
+
+    /// A Neighbor Solicitation in an Ethernet frame as the NDP responder reads it (C,
+    /// `k8slb_ndp_parse`): the address asked about, the asker's address (`::` for duplicate
+    /// address detection) and MAC; nil for any other frame.
+    package static func solicitation(_ frame: [UInt8]) -> (target: IPAddress, source: IPAddress, mac: [UInt8])? {
+        var target = [UInt8](repeating: 0, count: 16)
+        var source = [UInt8](repeating: 0, count: 16)
+        var mac = [UInt8](repeating: 0, count: 6)
+        guard k8slb_ndp_parse(frame, frame.count, &target, &source, &mac) == 1,
+            let t = IPAddress(networkBytes: target), let s = IPAddress(networkBytes: source)
+        else { return nil }
+        return (t, s, mac)
     }
 }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import FuzzTargets
 import Testing
@@ -42,6 +43,29 @@ import Testing
         print(
             "fuzz regression: \(target.rawValue): \(inputs.count) kept inputs (\(inputs.filter { $0.name.hasPrefix("crash-") }.map(\.name))) and \(runs) mutations ran"
         )
+    }
+}
+
+extension FuzzRegressionTests {
+    /// The NDP seeds are solicitations the responder answers (the fuzz target reaches past the
+    /// header checks), and their truncations are not.
+    @Test func ndpSeedsAreSolicitations() throws {
+        let inputs = try Self.inputs(.ndp)
+        let byName = Dictionary(uniqueKeysWithValues: inputs.map { ($0.name, $0.bytes) })
+        let asked = try IPAddress(parsing: "2001:db8::1:5")
+        let asker = try IPAddress(parsing: "2001:db8::100")
+        let unspecified = try IPAddress(parsing: "::")
+        let withOption = try #require(byName["solicitation-with-source-option.bin"])
+        let ns = FuzzTarget.solicitation(withOption)
+        #expect(ns?.target == asked)
+        #expect(ns?.source == asker)
+        #expect(ns?.mac == [0x02, 0, 0, 0, 0x01, 0])
+        let dad = FuzzTarget.solicitation(try #require(byName["dad-probe.bin"]))
+        #expect(dad?.target == asked && dad?.source == unspecified)
+        for cut in [0, 14, 54, 77] { #expect(FuzzTarget.solicitation(Array(withOption.prefix(cut))) == nil) }
+        var hops = withOption
+        hops[21] = 64  // a hop limit other than 255: from off the link
+        #expect(FuzzTarget.solicitation(hops) == nil)
     }
 }
 

@@ -22,6 +22,12 @@ int k8slb_ndp_open(const char *interface, int *index, uint8_t mac[6]);
    (hop limit 255, code 0); 0 for anything else; -errno on error (-EAGAIN: nothing to read). */
 int k8slb_ndp_read(int fd, uint8_t target[16], uint8_t source[16], uint8_t source_mac[6]);
 
+/* `k8slb_ndp_read`'s parser: 1 and the fields for a well-formed Neighbor Solicitation in the
+   Ethernet frame of `n` bytes at `frame`, else 0 (never reads past `n`; a fuzz target). */
+#include <stddef.h>
+int k8slb_ndp_parse(const uint8_t *frame, size_t n, uint8_t target[16], uint8_t source[16],
+                    uint8_t source_mac[6]);
+
 /* Answers a solicitation for `target` with a Neighbor Advertisement (override, this node's MAC):
    solicited and unicast to `source` at `source_mac`, or, for duplicate address detection
    (`source` all zero), to all nodes. Returns 0 or an errno value. */
